@@ -1,0 +1,96 @@
+import os from 'node:os';
+import type { Argv } from 'yargs';
+import {
+  baseCli,
+  DEFAULT_CLIENT_METRICS_ADDR,
+  durationFlag,
+  listenAddressFlag,
+  parseOrExit,
+  positiveIntFlag,
+  type ListenAddress,
+  type LogFormat,
+  type LogLevel,
+} from '@pushprox/shared';
+
+/** Upper bound of --scrape.concurrency: each unit may hold a socket to the proxy. */
+export const MAX_SCRAPE_CONCURRENCY = 1024;
+export const DEFAULT_SCRAPE_CONCURRENCY = 8;
+
+/** Flags as parsed, before they are checked against each other and the files they name. */
+export interface ClientArgs {
+  readonly fqdn: string | undefined;
+  readonly 'proxy-url': string;
+  readonly 'tls.cacert': string | undefined;
+  readonly 'tls.cert': string | undefined;
+  readonly 'tls.key': string | undefined;
+  /** undefined when the flag was given as the empty string (metrics disabled). */
+  readonly 'metrics-addr': ListenAddress | undefined;
+  /** Milliseconds. */
+  readonly 'proxy.retry.initial-wait': number;
+  /** Milliseconds. */
+  readonly 'proxy.retry.max-wait': number;
+  readonly 'scrape.concurrency': number;
+  /** Milliseconds. */
+  readonly 'shutdown.timeout': number;
+  readonly 'log.level': LogLevel;
+  readonly 'log.format': LogFormat;
+}
+
+/**
+ * The `pushprox-client` command line: upstream's flags with upstream's names,
+ * defaults and meaning, plus --scrape.concurrency and --shutdown.timeout.
+ * Durations use Go syntax (`1s`, `500ms`); coerce helpers reject bad values
+ * with a message naming the flag.
+ */
+export function clientCli(argv: readonly string[], version: string): Argv {
+  const metricsAddr = listenAddressFlag('metrics-addr');
+  return baseCli(argv, 'pushprox-client', version)
+    .usage('$0 --proxy-url=<url> [flags]\n\nPolls a PushProx proxy for scrape requests and answers them by scraping local targets.')
+    .option('fqdn', {
+      type: 'string',
+      describe: 'FQDN to register with',
+      defaultDescription: `this machine's FQDN (hostname ${JSON.stringify(os.hostname())}, resolved via DNS if it has no dot)`,
+    })
+    .option('proxy-url', { type: 'string', demandOption: true, describe: 'Push proxy to talk to.' })
+    .option('tls.cacert', { type: 'string', describe: '<file> CA certificate to verify peer against' })
+    .option('tls.cert', { type: 'string', describe: '<cert> Client certificate file' })
+    .option('tls.key', { type: 'string', describe: '<key> Private key file' })
+    .option('metrics-addr', {
+      type: 'string',
+      default: DEFAULT_CLIENT_METRICS_ADDR,
+      describe: 'Serve Prometheus metrics at this address (empty: do not serve)',
+      coerce: (v: unknown) => {
+        const s = Array.isArray(v) ? v[v.length - 1] : v;
+        return s === '' ? undefined : metricsAddr(s);
+      },
+    })
+    .option('proxy.retry.initial-wait', {
+      type: 'string',
+      default: '1s',
+      describe: 'Amount of time to wait after proxy failure',
+      coerce: durationFlag('proxy.retry.initial-wait'),
+    })
+    .option('proxy.retry.max-wait', {
+      type: 'string',
+      default: '5s',
+      describe: 'Maximum amount of time to wait between proxy poll retries',
+      coerce: durationFlag('proxy.retry.max-wait'),
+    })
+    .option('scrape.concurrency', {
+      type: 'string',
+      default: String(DEFAULT_SCRAPE_CONCURRENCY),
+      describe: 'Scrapes run at once; also the polls kept in flight when the proxy supports multi-poll',
+      coerce: positiveIntFlag('scrape.concurrency', MAX_SCRAPE_CONCURRENCY),
+    })
+    .option('shutdown.timeout', {
+      type: 'string',
+      default: '10s',
+      describe: 'On SIGTERM/SIGINT, how long to wait for in-flight scrapes and pushes',
+      coerce: durationFlag('shutdown.timeout'),
+    });
+}
+
+/** Parses argv, or prints usage/help/version and exits like kingpin. */
+export async function parseClientArgs(argv: readonly string[], version: string): Promise<ClientArgs> {
+  return (await parseOrExit(clientCli(argv, version))) as unknown as ClientArgs;
+}

@@ -1,0 +1,107 @@
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import { Agent } from 'undici';
+import { silentLogger, type Logger } from '@pushprox/shared';
+import type { ClientConfig } from './config.js';
+import { FALLBACK_SCRAPE_TIMEOUT_MS } from './job.js';
+import { ClientMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
+import { DEFAULT_POLL_HEADERS_TIMEOUT_MS, Poller, type PollMode } from './poller.js';
+import { ScrapeScheduler } from './scheduler.js';
+
+export interface StartClientOptions {
+  /** Default silentLogger. */
+  readonly logger?: Logger;
+  /** Where the client's metrics go. Default: a new Registry. */
+  readonly registry?: Registry;
+  /** How long a poll may wait for its reply head before it is re-sent. Default 10 min. */
+  readonly pollHeadersTimeoutMs?: number;
+  /** Jitter source for the poll backoff. Default Math.random. */
+  readonly backoffRandom?: () => number;
+  /** Scrape timeout when the request carries none. Default 15 s. */
+  readonly fallbackScrapeTimeoutMs?: number;
+}
+
+export interface RunningClient {
+  readonly metrics: ClientMetrics;
+  /** Where metrics are served; undefined when disabled or the port was taken. */
+  readonly metricsAddress: AddressInfo | undefined;
+  /** What the proxy's replies said so far: 'single' until a reply lists multi-poll. */
+  readonly pollMode: PollMode;
+  /** Poll loops running now (1, or scrape.concurrency under multi-poll). */
+  readonly pollLoops: number;
+  /** Scrapes running / waiting for a slot. */
+  readonly scrapesRunning: number;
+  readonly scrapesWaiting: number;
+  /**
+   * Stops polling (waiting polls are aborted), lets accepted scrapes finish
+   * and push within config.shutdownTimeoutMs (then aborts them), closes the
+   * metrics server and all connections. Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * Wires poller → scheduler → scrape → push. One undici Agent serves the proxy
+ * and the targets, with the same TLS material, as upstream's single
+ * http.Client does.
+ */
+export async function startClient(config: ClientConfig, opts: StartClientOptions = {}): Promise<RunningClient> {
+  const logger = opts.logger ?? silentLogger;
+  const metrics = new ClientMetrics(opts.registry);
+  const agent = new Agent({ connect: { ...config.tls } });
+  const metricsServer: MetricsServer | undefined = config.metricsAddr
+    ? await startMetricsServer(config.metricsAddr, metrics.registry, logger)
+    : undefined;
+
+  logger.info('URL and FQDN info', { proxy_url: config.proxyUrl, fqdn: config.fqdn });
+
+  const scheduler = new ScrapeScheduler(config.scrapeConcurrency, {
+    fqdn: config.fqdn,
+    dispatcher: agent,
+    push: { pushUrl: config.pushUrl, dispatcher: agent },
+    metrics,
+    logger,
+    fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
+  });
+  const poller = new Poller({
+    pollUrl: config.pollUrl,
+    fqdn: config.fqdn,
+    capacity: config.scrapeConcurrency,
+    dispatcher: agent,
+    retryInitialWaitMs: config.retryInitialWaitMs,
+    retryMaxWaitMs: config.retryMaxWaitMs,
+    logger,
+    onScrape: (request) => scheduler.submit(request),
+    onPollError: () => metrics.pollErrors.inc(),
+    headersTimeoutMs: opts.pollHeadersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
+    ...(opts.backoffRandom && { random: opts.backoffRandom }),
+  });
+  poller.start();
+
+  let stopping: Promise<void> | undefined;
+  const stop = async (): Promise<void> => {
+    await poller.stop();
+    const drained = await scheduler.drain(config.shutdownTimeoutMs);
+    if (!drained) logger.warn('Shutdown timeout reached; aborted the scrapes still running', { timeout_ms: config.shutdownTimeoutMs });
+    await metricsServer?.close();
+    await agent.destroy();
+  };
+
+  return {
+    metrics,
+    metricsAddress: metricsServer?.address,
+    get pollMode() {
+      return poller.mode;
+    },
+    get pollLoops() {
+      return poller.loops;
+    },
+    get scrapesRunning() {
+      return scheduler.running;
+    },
+    get scrapesWaiting() {
+      return scheduler.waiting;
+    },
+    stop: () => (stopping ??= stop()),
+  };
+}

@@ -1,0 +1,143 @@
+import { readFile } from 'node:fs/promises';
+import tls from 'node:tls';
+import {
+  ERROR_CODES,
+  formatDuration,
+  messageOf,
+  PATH_POLL,
+  PATH_PUSH,
+  PushProxError,
+  type ListenAddress,
+  type LogFormat,
+  type LogLevel,
+} from '@pushprox/shared';
+import type { ClientArgs } from './cli.js';
+import { resolveFqdn } from './fqdn.js';
+
+/** PEM material for every TLS connection the client makes (proxy and https targets). */
+export interface TlsMaterial {
+  readonly ca?: Buffer;
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+}
+
+/** Everything the client needs, resolved once from the flags and frozen. */
+export interface ClientConfig {
+  readonly fqdn: string;
+  /** Normalised like upstream: trailing slashes stripped, exactly one added. */
+  readonly proxyUrl: string;
+  /** `poll` resolved against proxyUrl (so a path prefix is kept). */
+  readonly pollUrl: string;
+  /** `push` resolved against proxyUrl. */
+  readonly pushUrl: string;
+  readonly tls: TlsMaterial;
+  /** undefined: no metrics server. */
+  readonly metricsAddr: ListenAddress | undefined;
+  readonly retryInitialWaitMs: number;
+  readonly retryMaxWaitMs: number;
+  readonly scrapeConcurrency: number;
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+}
+
+function configError(message: string, cause?: unknown): PushProxError {
+  return new PushProxError(ERROR_CODES.CONFIG_INVALID, message, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * `strings.TrimRight(url, "/") + "/"` as upstream, then `poll`/`push` resolve
+ * relative to it. Only http and https make sense for a proxy.
+ */
+export function normaliseProxyUrl(input: string): { proxyUrl: string; pollUrl: string; pushUrl: string } {
+  if (input.trim() === '') throw configError('--proxy-url flag must be specified: expected an http(s) URL, got ""');
+  const proxyUrl = input.replace(/\/+$/, '') + '/';
+  let base: URL;
+  try {
+    base = new URL(proxyUrl);
+  } catch (err) {
+    throw configError(`invalid value for --proxy-url: expected an absolute http(s) URL such as http://proxy:8080, got ${JSON.stringify(input)}`, err);
+  }
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+    throw configError(`invalid value for --proxy-url: expected an http or https URL, got scheme ${JSON.stringify(base.protocol.slice(0, -1))} in ${JSON.stringify(input)}`);
+  }
+  return {
+    proxyUrl,
+    // The constants are origin-form (`/poll`); relative resolution keeps a path prefix.
+    pollUrl: new URL(PATH_POLL.slice(1), base).href,
+    pushUrl: new URL(PATH_PUSH.slice(1), base).href,
+  };
+}
+
+async function readFlagFile(flag: string, file: string | undefined): Promise<Buffer | undefined> {
+  if (file === undefined || file === '') return undefined;
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw configError(`cannot read --${flag} file ${JSON.stringify(file)}: ${messageOf(err)}`, err);
+  }
+}
+
+/** Reads and checks the TLS files; a pair must come together, as upstream's LoadX509KeyPair requires. */
+export async function loadTlsMaterial(args: Pick<ClientArgs, 'tls.cacert' | 'tls.cert' | 'tls.key'>): Promise<TlsMaterial> {
+  const hasCert = Boolean(args['tls.cert']);
+  const hasKey = Boolean(args['tls.key']);
+  if (hasCert !== hasKey) {
+    throw configError(
+      `--tls.cert and --tls.key must be given together, got only ${hasCert ? `--tls.cert=${args['tls.cert']}` : `--tls.key=${args['tls.key']}`}`,
+    );
+  }
+  const [ca, cert, key] = await Promise.all([
+    readFlagFile('tls.cacert', args['tls.cacert']),
+    readFlagFile('tls.cert', args['tls.cert']),
+    readFlagFile('tls.key', args['tls.key']),
+  ]);
+  const material: TlsMaterial = Object.freeze({
+    ...(ca && { ca }),
+    ...(cert && { cert }),
+    ...(key && { key }),
+  });
+  try {
+    if (ca) tls.createSecureContext({ ca });
+  } catch (err) {
+    throw configError(`--tls.cacert file ${JSON.stringify(args['tls.cacert'])} is not a usable PEM CA certificate: ${messageOf(err)}`, err);
+  }
+  try {
+    if (cert && key) tls.createSecureContext({ cert, key });
+  } catch (err) {
+    throw configError(
+      `--tls.cert ${JSON.stringify(args['tls.cert'])} and --tls.key ${JSON.stringify(args['tls.key'])} are not a usable PEM certificate and key pair: ${messageOf(err)}`,
+      err,
+    );
+  }
+  return material;
+}
+
+function nonNegative(flag: string, ms: number): number {
+  if (!(ms >= 0)) throw configError(`invalid value for --${flag}: expected a duration of 0s or more, got ${formatDuration(ms)}`);
+  return ms;
+}
+
+export interface ResolveConfigDeps {
+  /** Default: resolveFqdn() (hostname, then DNS, bounded to 1 s). */
+  readonly defaultFqdn?: () => Promise<string>;
+}
+
+/** Turns parsed flags into a frozen ClientConfig; throws PushProxError(CONFIG_INVALID) naming the flag. */
+export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = {}): Promise<ClientConfig> {
+  const urls = normaliseProxyUrl(args['proxy-url']);
+  if (args.fqdn === '') throw configError('invalid value for --fqdn: expected a host name, got ""');
+  const fqdn = args.fqdn ?? (await (deps.defaultFqdn ?? resolveFqdn)());
+  return Object.freeze({
+    fqdn,
+    ...urls,
+    tls: await loadTlsMaterial(args),
+    metricsAddr: args['metrics-addr'],
+    retryInitialWaitMs: nonNegative('proxy.retry.initial-wait', args['proxy.retry.initial-wait']),
+    retryMaxWaitMs: nonNegative('proxy.retry.max-wait', args['proxy.retry.max-wait']),
+    scrapeConcurrency: args['scrape.concurrency'],
+    shutdownTimeoutMs: nonNegative('shutdown.timeout', args['shutdown.timeout']),
+    logLevel: args['log.level'],
+    logFormat: args['log.format'],
+  });
+}

@@ -1,0 +1,32 @@
+export { startClient, type RunningClient, type StartClientOptions } from './client.js';
+export {
+  resolveConfig,
+  normaliseProxyUrl,
+  loadTlsMaterial,
+  type ClientConfig,
+  type ResolveConfigDeps,
+  type TlsMaterial,
+} from './config.js';
+export { clientCli, parseClientArgs, DEFAULT_SCRAPE_CONCURRENCY, MAX_SCRAPE_CONCURRENCY, type ClientArgs } from './cli.js';
+export { resolveFqdn, type FqdnOptions } from './fqdn.js';
+export { ExponentialBackoff, sleep, type BackoffOptions } from './backoff.js';
+export { ClientMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
+export {
+  Poller,
+  DEFAULT_POLL_HEADERS_TIMEOUT_MS,
+  DEFAULT_POLL_BODY_TIMEOUT_MS,
+  type PollerOptions,
+  type PollMode,
+} from './poller.js';
+export { PollError, readPollReply, offersMultiPoll, DEFAULT_MAX_POLL_REPLY_BYTES, type PollReply } from './poll-reply.js';
+export {
+  applySchemeParam,
+  scrapeTarget,
+  parseScrapeTimeout,
+  forwardedHeaders,
+  FQDN_MISMATCH_MESSAGE,
+  type ScrapeTarget,
+} from './scrape.js';
+export { errorPayload, responsePayload, sendPush, formatRemainingSeconds, PushError, type PushPayload } from './push.js';
+export { ScrapeJob, FALLBACK_SCRAPE_TIMEOUT_MS, pushReserveMs, type ScrapeRequest, type JobDeps } from './job.js';
+export { ScrapeScheduler } from './scheduler.js';

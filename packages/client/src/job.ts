@@ -1,0 +1,161 @@
+import { performance } from 'node:perf_hooks';
+import type { Dispatcher } from 'undici';
+import {
+  ERROR_CODES,
+  formatDuration,
+  HEADER_ID,
+  messageOf,
+  PushProxError,
+  statusOf,
+  type Logger,
+  type RequestHead,
+} from '@pushprox/shared';
+import type { ClientMetrics } from './metrics.js';
+import { errorPayload, responsePayload, sendPush, type PushOptions } from './push.js';
+import { describeError, parseScrapeTimeout, scrapeTarget, sendScrape } from './scrape.js';
+
+/** A scrape request as taken off a poll reply. */
+export interface ScrapeRequest {
+  readonly head: RequestHead;
+  readonly body: Buffer;
+  /** performance.now() when the poll reply arrived; the deadline counts from here. */
+  readonly receivedAt: number;
+}
+
+/** Used when the request has no usable X-Prometheus-Scrape-Timeout-Seconds (upstream proxies' default). */
+export const FALLBACK_SCRAPE_TIMEOUT_MS = 15_000;
+
+/**
+ * Time kept back from the scrape so that an error push (timeout) still
+ * reaches the proxy before the proxy itself gives up: 10 % of the timeout,
+ * at most 500 ms.
+ */
+export function pushReserveMs(timeoutMs: number): number {
+  return Math.min(timeoutMs * 0.1, 500);
+}
+
+export interface JobDeps {
+  readonly fqdn: string;
+  readonly dispatcher: Dispatcher;
+  readonly push: PushOptions;
+  readonly metrics: ClientMetrics;
+  readonly logger: Logger;
+  /** Default FALLBACK_SCRAPE_TIMEOUT_MS. */
+  readonly fallbackTimeoutMs?: number;
+}
+
+/**
+ * One scrape from poll reply to push. Its signal aborts at the deadline
+ * (receivedAt + scrape timeout) or when the client is stopped hard; the
+ * scrape itself must have its response head by `scrapeEndAt`, so a timeout
+ * can still be reported. Invariant: every job ends in exactly one push
+ * attempt (response or error) unless the deadline or a hard stop already
+ * passed, and `dispose()` is called once it is settled.
+ */
+export class ScrapeJob {
+  readonly id: string;
+  readonly request: ScrapeRequest;
+  readonly timeoutMs: number;
+  /** performance.now() timestamps. */
+  readonly deadlineAt: number;
+  readonly scrapeEndAt: number;
+  readonly #deps: JobDeps;
+  readonly #ctl = new AbortController();
+  readonly #timer: NodeJS.Timeout;
+  readonly #unlink: () => void;
+
+  constructor(request: ScrapeRequest, deps: JobDeps, hardStop: AbortSignal) {
+    this.request = request;
+    this.#deps = deps;
+    // The poller only hands over requests that have an Id.
+    this.id = request.head.headers.get(HEADER_ID) ?? '';
+    this.timeoutMs = parseScrapeTimeout(request.head.headers) ?? deps.fallbackTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS;
+    this.deadlineAt = request.receivedAt + this.timeoutMs;
+    this.scrapeEndAt = this.deadlineAt - pushReserveMs(this.timeoutMs);
+    this.#timer = setTimeout(() => this.#ctl.abort(new Error('scrape deadline passed')), this.deadlineAt - performance.now());
+    const onHardStop = (): void => this.#ctl.abort(new Error('client stopped before the scrape finished'));
+    if (hardStop.aborted) onHardStop();
+    else hardStop.addEventListener('abort', onHardStop, { once: true });
+    this.#unlink = () => hardStop.removeEventListener('abort', onHardStop);
+  }
+
+  get signal(): AbortSignal {
+    return this.#ctl.signal;
+  }
+
+  remainingMs(): number {
+    return this.deadlineAt - performance.now();
+  }
+
+  dispose(): void {
+    clearTimeout(this.#timer);
+    this.#unlink();
+  }
+
+  /** Scrapes the target and pushes the response, or pushes the error. Never throws. */
+  async run(): Promise<void> {
+    const { logger, metrics } = this.#deps;
+    const { head, body } = this.request;
+    let target;
+    try {
+      target = scrapeTarget(head.target, this.#deps.fqdn);
+    } catch (err) {
+      return this.fail(err);
+    }
+    const budgetMs = this.scrapeEndAt - performance.now();
+    const headCtl = new AbortController();
+    const headTimer = setTimeout(() => headCtl.abort(new Error('scrape timeout')), budgetMs);
+    let res: Dispatcher.ResponseData;
+    try {
+      if (logger.debugEnabled) logger.debug('Scraping', { scrape_id: this.id, url: target.url });
+      res = await sendScrape(this.#deps.dispatcher, target, head, body, AbortSignal.any([this.signal, headCtl.signal]));
+    } catch (err) {
+      const why = headCtl.signal.aborted
+        ? `timeout after ${formatDuration(Math.max(0, Math.round(budgetMs)))} waiting for the response (scrape timeout ${formatDuration(this.timeoutMs)})`
+        : this.signal.aborted
+          ? messageOf(this.signal.reason)
+          : describeError(err);
+      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }));
+    } finally {
+      clearTimeout(headTimer);
+    }
+    if (logger.debugEnabled) logger.debug('Retrieved scrape response', { scrape_id: this.id, status: res.statusCode });
+    try {
+      await sendPush(this.#deps.push, responsePayload(res, head.method, this.id, this.remainingMs()), this.signal);
+      if (logger.debugEnabled) logger.debug('Pushed scrape result', { scrape_id: this.id });
+    } catch (err) {
+      res.body.destroy();
+      metrics.pushErrors.inc();
+      logger.warn('Failed to push scrape response', { scrape_id: this.id, url: target.url, err: this.#pushFailure(err) });
+    }
+  }
+
+  /**
+   * Reports a scrape that produced no response: counts a scrape error and
+   * pushes the text as a 500 (503 when overloaded), as upstream's handleErr.
+   * Never throws.
+   */
+  async fail(err: unknown): Promise<void> {
+    const { logger, metrics } = this.#deps;
+    const message = messageOf(err);
+    metrics.scrapeErrors.inc();
+    logger.warn('Scrape failed', { scrape_id: this.id, err: message });
+    if (this.signal.aborted) {
+      // Nobody waits for a push after the deadline; a hard stop is no time for network calls.
+      metrics.pushErrors.inc();
+      logger.warn('Failed to push failed scrape response', { scrape_id: this.id, err: messageOf(this.signal.reason) });
+      return;
+    }
+    try {
+      await sendPush(this.#deps.push, errorPayload(this.id, statusOf(err), message, this.remainingMs()), this.signal);
+      if (logger.debugEnabled) logger.debug('Pushed failed scrape response', { scrape_id: this.id });
+    } catch (pushErr) {
+      metrics.pushErrors.inc();
+      logger.warn('Failed to push failed scrape response', { scrape_id: this.id, err: this.#pushFailure(pushErr) });
+    }
+  }
+
+  #pushFailure(err: unknown): string {
+    return this.signal.aborted ? `${messageOf(this.signal.reason)} (${describeError(err)})` : describeError(err);
+  }
+}

@@ -1,0 +1,51 @@
+import { createLogger, messageOf, readVersion } from '@pushprox/shared';
+import { parseClientArgs } from './cli.js';
+import { startClient } from './client.js';
+import { resolveConfig } from './config.js';
+
+/**
+ * `pushprox-client` entry. Exit codes: 2 usage error (bad or unknown flag),
+ * 1 configuration or startup error, 0 after a clean SIGTERM/SIGINT shutdown.
+ * A second signal during shutdown exits 1 at once.
+ */
+async function main(): Promise<void> {
+  // From dist/src/main.js the package root is two levels up.
+  const version = readVersion(new URL('../../package.json', import.meta.url));
+  const args = await parseClientArgs(process.argv.slice(2), version);
+  const logger = createLogger({ level: args['log.level'], format: args['log.format'] });
+  let config;
+  try {
+    config = await resolveConfig(args);
+  } catch (err) {
+    process.stderr.write(`error: ${messageOf(err)}\n`);
+    process.exit(1);
+  }
+  const client = await startClient(config, { logger });
+
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (signalled) {
+      logger.warn('Second signal; exiting without waiting for scrapes', { signal });
+      process.exit(1);
+    }
+    signalled = true;
+    logger.info('Shutting down', { signal, timeout_ms: config.shutdownTimeoutMs });
+    client.stop().then(
+      () => {
+        logger.info('Shutdown complete');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error('Shutdown failed', { err: messageOf(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`error: ${messageOf(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,81 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import { formatHostPort, messageOf, type ListenAddress, type Logger } from '@pushprox/shared';
+
+/** Upstream's three client counters (same names and HELP), on an explicit registry. */
+export class ClientMetrics {
+  readonly registry: Registry;
+  readonly pollErrors: Counter;
+  readonly pushErrors: Counter;
+  readonly scrapeErrors: Counter;
+
+  /**
+   * @param registry Default: a new Registry with prom-client's default
+   *   process/Node metrics (the analogue of upstream's go_* and process_*).
+   *   A given registry gets the default metrics too unless it already has them.
+   */
+  constructor(registry?: Registry) {
+    this.registry = registry ?? new Registry();
+    if (this.registry.getSingleMetric('process_cpu_user_seconds_total') === undefined) {
+      collectDefaultMetrics({ register: this.registry });
+    }
+    const counter = (name: string, help: string): Counter =>
+      new Counter({ name, help, registers: [this.registry] });
+    this.scrapeErrors = counter('pushprox_client_scrape_errors_total', 'Number of scrape errors');
+    this.pushErrors = counter('pushprox_client_push_errors_total', 'Number of push errors');
+    this.pollErrors = counter('pushprox_client_poll_errors_total', 'Number of poll errors');
+  }
+}
+
+export interface MetricsServer {
+  readonly address: AddressInfo;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves the registry on every path and method, like upstream's
+ * `http.ListenAndServe(addr, promhttp.Handler())`. A listen failure is logged
+ * and the client runs on without metrics (upstream logs it at warn too), so a
+ * second client on a host with the default port still works.
+ */
+export async function startMetricsServer(
+  addr: ListenAddress,
+  registry: Registry,
+  logger: Logger,
+): Promise<MetricsServer | undefined> {
+  const server = http.createServer((req, res) => {
+    registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'Content-Type': registry.contentType, 'Content-Length': Buffer.byteLength(text) });
+        res.end(req.method === 'HEAD' ? undefined : text);
+      },
+      (err: unknown) => {
+        logger.error('Collecting metrics failed', { err: messageOf(err) });
+        res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
+        res.end(`An error has occurred while serving metrics:\n\n${messageOf(err)}\n`);
+      },
+    );
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(addr.port, addr.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    logger.warn('Cannot serve metrics', { addr: formatHostPort(addr.host ?? '', addr.port), err: messageOf(err) });
+    return undefined;
+  }
+  server.on('error', (err) => logger.warn('Metrics server error', { err: messageOf(err) }));
+  return {
+    address: server.address() as AddressInfo,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,97 @@
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import {
+  ERROR_CODES,
+  FEATURE_MULTI_POLL,
+  HEADER_ID,
+  HEADER_PROXY_FEATURES,
+  messageOf,
+  parseRequest,
+  PushProxError,
+  STATUS_POLL_IDLE,
+  type RequestHead,
+} from '@pushprox/shared';
+import { readSnippet } from './push.js';
+
+/** Largest poll reply body taken (a scrape request head plus a small body). */
+export const DEFAULT_MAX_POLL_REPLY_BYTES = 1024 * 1024;
+/** How much of an unexpected poll reply goes into the error message. */
+const SNIPPET_BYTES = 200;
+
+/**
+ * A poll reply that is not a scrape request nor an idle reply. `multiPoll`
+ * tells what the reply said about the proxy's features (undefined when there
+ * was no reply at all).
+ */
+export class PollError extends PushProxError {
+  readonly multiPoll: boolean | undefined;
+  constructor(message: string, multiPoll: boolean | undefined, options?: { cause?: unknown }) {
+    super(ERROR_CODES.CLIENT_BAD_POLL_REPLY, message, options);
+    this.name = 'PollError';
+    this.multiPoll = multiPoll;
+  }
+}
+
+export type PollReply =
+  | { readonly kind: 'idle'; readonly multiPoll: boolean }
+  | { readonly kind: 'scrape'; readonly multiPoll: boolean; readonly head: RequestHead; readonly body: Buffer };
+
+/** True if the reply's X-Pushprox-Features lists multi-poll (upstream proxies send no such header). */
+export function offersMultiPoll(headers: Dispatcher.ResponseData['headers']): boolean {
+  const raw = headers[HEADER_PROXY_FEATURES.toLowerCase()];
+  const values = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
+  return values.some((v) =>
+    v
+      .split(',')
+      .map((t) => t.trim().toLowerCase())
+      .includes(FEATURE_MULTI_POLL),
+  );
+}
+
+/**
+ * Classifies a poll reply: 204 is "no work", 200 carries a scrape request
+ * (parsed with the codec; it must have an Id to push back to), anything else
+ * — 408 from an upstream proxy that got a second poll, a load balancer's 5xx
+ * — is a PollError quoting status and body start. Consumes the body.
+ */
+export async function readPollReply(res: Dispatcher.ResponseData, maxBytes: number): Promise<PollReply> {
+  const multiPoll = offersMultiPoll(res.headers);
+  if (res.statusCode === STATUS_POLL_IDLE) {
+    await res.body.dump();
+    return { kind: 'idle', multiPoll };
+  }
+  if (res.statusCode !== 200) {
+    const snippet = await readSnippet(res.body, SNIPPET_BYTES);
+    throw new PollError(`proxy answered the poll with status ${res.statusCode}: ${JSON.stringify(snippet)}`, multiPoll);
+  }
+  const buf = await readBounded(res.body, maxBytes, multiPoll);
+  let parsed;
+  try {
+    parsed = parseRequest(buf);
+  } catch (err) {
+    throw new PollError(
+      `poll reply body is not an HTTP request (${messageOf(err)}); starts with ${JSON.stringify(buf.subarray(0, SNIPPET_BYTES).toString('latin1'))}`,
+      multiPoll,
+      { cause: err },
+    );
+  }
+  if (!parsed.head.headers.has(HEADER_ID)) {
+    throw new PollError(`scrape request in the poll reply has no ${HEADER_ID} header, so its result could not be pushed`, multiPoll);
+  }
+  return { kind: 'scrape', multiPoll, head: parsed.head, body: parsed.body };
+}
+
+async function readBounded(body: Readable, maxBytes: number, multiPoll: boolean): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const buf = chunk as Buffer;
+    size += buf.length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new PollError(`poll reply body exceeds ${maxBytes} bytes`, multiPoll);
+    }
+    parts.push(buf);
+  }
+  return Buffer.concat(parts);
+}

@@ -1,0 +1,194 @@
+import { performance } from 'node:perf_hooks';
+import type { Dispatcher } from 'undici';
+import { HEADER_HELLO, HEADER_ID, HEADER_POLL_CAPACITY, type Logger } from '@pushprox/shared';
+import { ExponentialBackoff, sleep } from './backoff.js';
+import type { ScrapeRequest } from './job.js';
+import { DEFAULT_MAX_POLL_REPLY_BYTES, PollError, readPollReply, type PollReply } from './poll-reply.js';
+import { describeError } from './scrape.js';
+
+/** Upstream proxies hold a poll until a scrape comes, however long; past this we just poll again. */
+export const DEFAULT_POLL_HEADERS_TIMEOUT_MS = 10 * 60_000;
+/** A poll reply's body follows its head at once; this only catches a dead connection. */
+export const DEFAULT_POLL_BODY_TIMEOUT_MS = 60_000;
+
+export interface PollerOptions {
+  readonly pollUrl: string;
+  readonly fqdn: string;
+  /** Sent as X-Pushprox-Poll-Capacity; also the number of poll loops under multi-poll. */
+  readonly capacity: number;
+  readonly dispatcher: Dispatcher;
+  readonly retryInitialWaitMs: number;
+  readonly retryMaxWaitMs: number;
+  readonly logger: Logger;
+  /** Called for every scrape request; must return at once. */
+  readonly onScrape: (request: ScrapeRequest) => void;
+  /** Called once per poll error (the metric). */
+  readonly onPollError: (err: unknown) => void;
+  /** Default DEFAULT_POLL_HEADERS_TIMEOUT_MS (10 min). */
+  readonly headersTimeoutMs?: number;
+  /** Default DEFAULT_POLL_BODY_TIMEOUT_MS (60 s). */
+  readonly bodyTimeoutMs?: number;
+  /** Default DEFAULT_MAX_POLL_REPLY_BYTES (1 MiB). */
+  readonly maxReplyBytes?: number;
+  /** Jitter source for the backoff. Default Math.random. */
+  readonly random?: () => number;
+}
+
+/** 'single': one poll at a time (upstream proxy, or not known yet); 'multi': `capacity` at once. */
+export type PollMode = 'single' | 'multi';
+
+type PollOutcome = PollReply | { readonly kind: 'again' } | { readonly kind: 'stopped' };
+
+/**
+ * The poll loops for this client's FQDN. It starts with one loop whose first
+ * poll says hello. Every reply that lists `multi-poll` raises the target to
+ * `capacity` loops; every reply without it lowers it to one, because an
+ * upstream proxy answers a second poll for the same FQDN by expiring the
+ * first (408).
+ *
+ * Invariants: surplus loops leave only between polls, so a scale-down never
+ * drops a poll that may carry a scrape; stop() aborts only polls still
+ * waiting for their reply head — a reply already arriving is read and its
+ * scrape handed over.
+ */
+export class Poller {
+  readonly #opts: PollerOptions;
+  readonly #origin: string;
+  readonly #path: string;
+  readonly #loops = new Set<Promise<void>>();
+  readonly #waiting = new Set<AbortController>();
+  readonly #stopCtl = new AbortController();
+  #target = 1;
+  #running = 0;
+  #multiPoll = false;
+  #started = false;
+
+  constructor(opts: PollerOptions) {
+    this.#opts = opts;
+    const url = new URL(opts.pollUrl);
+    this.#origin = url.origin;
+    this.#path = url.pathname + url.search;
+  }
+
+  get mode(): PollMode {
+    return this.#multiPoll ? 'multi' : 'single';
+  }
+
+  /** Poll loops running now. */
+  get loops(): number {
+    return this.#running;
+  }
+
+  /** Polls sent and waiting for their reply head. */
+  get waiting(): number {
+    return this.#waiting.size;
+  }
+
+  start(): void {
+    if (this.#started) throw new Error('Poller.start() called twice');
+    this.#started = true;
+    this.#spawn(true);
+  }
+
+  /** Aborts waiting polls and backoff sleeps; resolves when every loop has left. */
+  async stop(): Promise<void> {
+    this.#stopCtl.abort();
+    for (const ctl of this.#waiting) ctl.abort(new Error('client stopping'));
+    while (this.#loops.size > 0) await Promise.allSettled([...this.#loops]);
+  }
+
+  get #stopping(): boolean {
+    return this.#stopCtl.signal.aborted;
+  }
+
+  #spawn(hello: boolean): void {
+    this.#running++;
+    const loop = this.#loop(hello).finally(() => {
+      this.#loops.delete(loop);
+    });
+    this.#loops.add(loop);
+  }
+
+  #negotiate(multiPoll: boolean): void {
+    if (multiPoll !== this.#multiPoll) {
+      this.#opts.logger.info(multiPoll ? 'Proxy supports multi-poll' : 'Proxy does not support multi-poll; polling once at a time', {
+        poll_loops: multiPoll ? this.#opts.capacity : 1,
+      });
+    }
+    this.#multiPoll = multiPoll;
+    this.#target = multiPoll ? this.#opts.capacity : 1;
+    while (!this.#stopping && this.#running < this.#target) this.#spawn(false);
+  }
+
+  async #loop(hello: boolean): Promise<void> {
+    const { logger } = this.#opts;
+    const backoff = new ExponentialBackoff({
+      initialMs: this.#opts.retryInitialWaitMs,
+      maxMs: this.#opts.retryMaxWaitMs,
+      ...(this.#opts.random && { random: this.#opts.random }),
+    });
+    try {
+      // `#running > #target` is checked and `#running` decremented without an
+      // await in between, so concurrent surplus loops never overshoot.
+      while (!this.#stopping && this.#running <= this.#target) {
+        let outcome: PollOutcome;
+        try {
+          outcome = await this.#pollOnce(hello);
+        } catch (err) {
+          if (this.#stopping) break;
+          if (err instanceof PollError && err.multiPoll !== undefined) this.#negotiate(err.multiPoll);
+          this.#opts.onPollError(err);
+          const waitMs = backoff.next();
+          logger.warn('Error polling', { err: describeError(err), retry_in_ms: Math.round(waitMs) });
+          hello = true;
+          await sleep(waitMs, this.#stopCtl.signal);
+          continue;
+        }
+        if (outcome.kind === 'stopped') break;
+        backoff.reset();
+        if (outcome.kind === 'again') continue;
+        hello = false;
+        this.#negotiate(outcome.multiPoll);
+        if (outcome.kind === 'scrape') {
+          if (logger.debugEnabled) {
+            logger.debug('Got scrape request', { scrape_id: outcome.head.headers.get(HEADER_ID), url: outcome.head.target });
+          }
+          this.#opts.onScrape({ head: outcome.head, body: outcome.body, receivedAt: performance.now() });
+        }
+      }
+    } finally {
+      this.#running--;
+    }
+  }
+
+  async #pollOnce(hello: boolean): Promise<PollOutcome> {
+    const ctl = new AbortController();
+    this.#waiting.add(ctl);
+    let res: Dispatcher.ResponseData;
+    try {
+      const headers = [HEADER_POLL_CAPACITY, String(this.#opts.capacity)];
+      if (hello) headers.push(HEADER_HELLO, '1');
+      res = await this.#opts.dispatcher.request({
+        origin: this.#origin,
+        path: this.#path,
+        method: 'POST',
+        headers,
+        body: this.#opts.fqdn,
+        signal: ctl.signal,
+        headersTimeout: this.#opts.headersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
+        bodyTimeout: this.#opts.bodyTimeoutMs ?? DEFAULT_POLL_BODY_TIMEOUT_MS,
+      });
+    } catch (err) {
+      if (ctl.signal.aborted) return { kind: 'stopped' };
+      if ((err as { code?: unknown }).code === 'UND_ERR_HEADERS_TIMEOUT') {
+        if (this.#opts.logger.debugEnabled) this.#opts.logger.debug('Poll held past the headers timeout; polling again');
+        return { kind: 'again' };
+      }
+      throw err;
+    } finally {
+      // From here on stop() lets the reply arrive: it may carry a scrape.
+      this.#waiting.delete(ctl);
+    }
+    return readPollReply(res, this.#opts.maxReplyBytes ?? DEFAULT_MAX_POLL_REPLY_BYTES);
+  }
+}

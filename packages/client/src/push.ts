@@ -1,0 +1,173 @@
+import { STATUS_CODES } from 'node:http';
+import { pipeline, Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import {
+  createChunkedEncoder,
+  HEADER_ID,
+  HEADER_SCRAPE_TIMEOUT,
+  HOP_BY_HOP_HEADERS,
+  serializeResponseHead,
+  WireHeaders,
+} from '@pushprox/shared';
+import { rawHeaderPairs } from './scrape.js';
+
+const HTTP_1_1 = Object.freeze({ major: 1, minor: 1 });
+
+/** How much of a failed push reply's body goes into the log line. */
+export const PUSH_REPLY_SNIPPET_BYTES = 200;
+
+/**
+ * Remaining seconds as Go's `%f` prints them (6 decimals). Written as
+ * `X-Prometheus-Scrape-Timeout-Seconds`, which upstream's proxy both honours
+ * as its push wait and strips, so it never reaches Prometheus.
+ */
+export function formatRemainingSeconds(ms: number): string {
+  return (ms / 1000).toFixed(6);
+}
+
+/** A complete push body: the inner response head, then its body. */
+export interface PushPayload {
+  readonly body: Buffer | Readable;
+  /** Bytes in `body`; undefined sends the push chunked. */
+  readonly length: number | undefined;
+}
+
+/** The inner response for a scrape that produced no response (error texts as upstream's). */
+export function errorPayload(id: string, status: number, message: string, remainingMs: number): PushPayload {
+  const text = Buffer.from(message, 'utf8');
+  const head = serializeResponseHead({
+    version: HTTP_1_1,
+    status,
+    reason: STATUS_CODES[status] ?? '',
+    headers: new WireHeaders([
+      ['Content-Type', 'text/plain; charset=utf-8'],
+      ['Content-Length', String(text.length)],
+      [HEADER_ID, id],
+      [HEADER_SCRAPE_TIMEOUT, formatRemainingSeconds(remainingMs)],
+    ]),
+  });
+  const body = Buffer.concat([head, text]);
+  return { body, length: body.length };
+}
+
+/** Exporter headers that describe the hop or the framing, which the push re-does. */
+const DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, 'content-length', 'transfer-encoding']);
+
+/**
+ * The exporter's response as a push body that streams: the exporter's body is
+ * read only as fast as the proxy takes the push, so memory stays bounded by
+ * the stream buffers whatever the scrape size.
+ *
+ * Invariant: the inner head's framing matches what follows it — the
+ * exporter's Content-Length (and the push then has a known length), or
+ * chunked re-encoding (and the push is sent chunked). A response that has no
+ * body (HEAD, 204, 304) says `Content-Length: 0`.
+ */
+export function responsePayload(
+  res: Dispatcher.ResponseData,
+  method: string,
+  id: string,
+  remainingMs: number,
+): PushPayload {
+  const pairs = rawHeaderPairs(res);
+  const connectionNamed = new Set(
+    pairs
+      .filter(([n]) => n.toLowerCase() === 'connection')
+      .flatMap(([, v]) => v.split(','))
+      .map((t) => t.trim().toLowerCase()),
+  );
+  const headers = new WireHeaders();
+  let length: number | undefined;
+  for (const [name, value] of pairs) {
+    const lower = name.toLowerCase();
+    if (lower === 'content-length') length = Number(value.trim());
+    if (DROPPED.has(lower) || connectionNamed.has(lower)) continue;
+    headers.append(name, value.trim());
+  }
+  const bodiless = method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304;
+  if (bodiless) length = 0;
+  headers.set(HEADER_ID, id);
+  headers.set(HEADER_SCRAPE_TIMEOUT, formatRemainingSeconds(remainingMs));
+  const framed = new WireHeaders([length === undefined ? ['Transfer-Encoding', 'chunked'] : ['Content-Length', String(length)]]);
+  for (const [n, v] of headers) framed.append(n, v);
+  const head = serializeResponseHead({
+    version: HTTP_1_1,
+    status: res.statusCode,
+    reason: res.statusText || (STATUS_CODES[res.statusCode] ?? ''),
+    headers: framed,
+  });
+  if (bodiless) {
+    res.body.resume();
+    return { body: head, length: head.length };
+  }
+  // pipeline() destroys the exporter body when the push gives up on the encoder, and vice versa.
+  const source: Readable =
+    length === undefined ? pipeline(res.body, createChunkedEncoder(), () => {}) : res.body;
+  return { body: Readable.from(prepend(head, source), { objectMode: false }), length: length === undefined ? undefined : head.length + length };
+}
+
+async function* prepend(head: Buffer, rest: Readable): AsyncGenerator<Buffer> {
+  yield head;
+  // for-await destroys `rest` if the consumer stops early (push failed).
+  for await (const chunk of rest) yield chunk as Buffer;
+}
+
+/** A push the proxy did not accept, or that never got an answer. */
+export class PushError extends Error {
+  /** Reply status, if there was a reply. */
+  readonly status: number | undefined;
+  constructor(message: string, status?: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PushError';
+    this.status = status;
+  }
+}
+
+export interface PushOptions {
+  readonly pushUrl: string;
+  readonly dispatcher: Dispatcher;
+}
+
+/**
+ * POSTs the payload to `<proxy-url>/push`, no Content-Type (as upstream).
+ * Throws PushError for a non-2xx reply (our proxy answers 404/410 for
+ * unknown/expired ids), quoting the first bytes of the reply body.
+ */
+export async function sendPush(opts: PushOptions, payload: PushPayload, signal: AbortSignal): Promise<void> {
+  const { dispatcher, pushUrl } = opts;
+  const url = new URL(pushUrl);
+  const res = await dispatcher.request({
+    origin: url.origin,
+    path: url.pathname + url.search,
+    method: 'POST',
+    headers: payload.length === undefined ? [] : ['Content-Length', String(payload.length)],
+    body: payload.body,
+    signal,
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  });
+  if (res.statusCode >= 200 && res.statusCode < 300) {
+    await res.body.dump();
+    return;
+  }
+  const snippet = await readSnippet(res.body, PUSH_REPLY_SNIPPET_BYTES);
+  throw new PushError(`proxy answered the push with status ${res.statusCode}: ${JSON.stringify(snippet)}`, res.statusCode);
+}
+
+/** The first `max` bytes of a body as text; the rest is discarded. */
+export async function readSnippet(body: Readable, max: number): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of body) {
+      const buf = chunk as Buffer;
+      parts.push(buf);
+      size += buf.length;
+      if (size >= max) break;
+    }
+  } catch {
+    // The snippet is best effort; whatever arrived is enough for a log line.
+  }
+  if (!body.destroyed) body.destroy();
+  return Buffer.concat(parts).subarray(0, max).toString('utf8');
+}

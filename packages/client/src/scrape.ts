@@ -1,0 +1,189 @@
+import type { Dispatcher } from 'undici';
+import {
+  ERROR_CODES,
+  HEADER_ID,
+  HEADER_SCRAPE_TIMEOUT,
+  HOP_BY_HOP_HEADERS,
+  PARAM_SCHEME,
+  PushProxError,
+  type RequestHead,
+  type WireHeaders,
+} from '@pushprox/shared';
+
+/** Upstream's text; the proxy relays it to Prometheus as the scrape error. */
+export const FQDN_MISMATCH_MESSAGE = "scrape target doesn't match client fqdn";
+
+/** Where one scrape goes, split the way undici's dispatcher wants it. */
+export interface ScrapeTarget {
+  /** `scheme://host[:port]`, without userinfo. */
+  readonly origin: string;
+  /** Origin-form path and query, as received except for a removed `_scheme`. */
+  readonly path: string;
+  /** origin + path: the URL named in logs and error texts. */
+  readonly url: string;
+  /** `user:pass` from the target's userinfo, decoded, if there was one. */
+  readonly basicAuth: string | undefined;
+}
+
+const ABSOLUTE_FORM = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^#]*)/;
+
+/**
+ * `_scheme=https` in the query makes the scrape go over https, as upstream
+ * (the proxy only sees plain-http absolute-form requests). Like Go's
+ * `Query().Get`, the first `_scheme` decides; then every `_scheme` pair is
+ * removed and the other pairs are kept byte for byte, in order.
+ */
+export function applySchemeParam(scheme: string, query: string): { scheme: string; query: string } {
+  if (query === '') return { scheme, query };
+  const pairs = query.split('&');
+  const keyOf = (pair: string): string => {
+    const raw = pair.split('=', 1)[0]!.replace(/\+/g, ' ');
+    try {
+      return decodeURIComponent(raw);
+    } catch {
+      return raw;
+    }
+  };
+  const valueOf = (pair: string): string => {
+    const eq = pair.indexOf('=');
+    const raw = eq < 0 ? '' : pair.slice(eq + 1).replace(/\+/g, ' ');
+    try {
+      return decodeURIComponent(raw);
+    } catch {
+      return raw;
+    }
+  };
+  const first = pairs.find((p) => p !== '' && keyOf(p) === PARAM_SCHEME);
+  if (first === undefined || valueOf(first) !== 'https') return { scheme, query };
+  return { scheme: 'https', query: pairs.filter((p) => keyOf(p) !== PARAM_SCHEME).join('&') };
+}
+
+/**
+ * The URL to scrape for a request target from the proxy. Throws
+ * CLIENT_FQDN_MISMATCH (upstream's text) unless the target is absolute-form
+ * and its host name equals `fqdn` (DNS names compare case-insensitively;
+ * IPv6 literals without brackets, like Go's URL.Hostname).
+ */
+export function scrapeTarget(target: string, fqdn: string): ScrapeTarget {
+  const m = ABSOLUTE_FORM.exec(target);
+  if (!m) {
+    throw new PushProxError(
+      ERROR_CODES.CLIENT_FQDN_MISMATCH,
+      `${FQDN_MISMATCH_MESSAGE}: expected an absolute URL with host ${fqdn}, got request target ${JSON.stringify(target)}`,
+    );
+  }
+  const [, rawScheme = '', authority = '', rest = ''] = m;
+  const qAt = rest.indexOf('?');
+  const pathPart = qAt < 0 ? rest : rest.slice(0, qAt);
+  const { scheme, query } = applySchemeParam(rawScheme.toLowerCase(), qAt < 0 ? '' : rest.slice(qAt + 1));
+  let parsed: URL;
+  try {
+    parsed = new URL(`${scheme === 'https' ? 'https' : 'http'}://${authority}/`);
+  } catch {
+    throw new PushProxError(ERROR_CODES.CLIENT_FQDN_MISMATCH, `${FQDN_MISMATCH_MESSAGE}: cannot parse host ${JSON.stringify(authority)}`);
+  }
+  const hostname = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  if (hostname.toLowerCase() !== fqdn.toLowerCase()) {
+    throw new PushProxError(ERROR_CODES.CLIENT_FQDN_MISMATCH, FQDN_MISMATCH_MESSAGE);
+  }
+  if (scheme !== 'http' && scheme !== 'https') {
+    throw new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `unsupported protocol scheme ${JSON.stringify(scheme)}`);
+  }
+  const origin = `${scheme}://${parsed.host}`;
+  const path = `${pathPart === '' ? '/' : pathPart}${query === '' ? '' : `?${query}`}`;
+  const basicAuth =
+    parsed.username !== '' || parsed.password !== ''
+      ? `${decodeURIComponent(parsed.username)}:${decodeURIComponent(parsed.password)}`
+      : undefined;
+  return { origin, path, url: origin + path, basicAuth };
+}
+
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** The scrape timeout in ms from `X-Prometheus-Scrape-Timeout-Seconds`, or undefined if absent, unparsable or not positive. */
+export function parseScrapeTimeout(headers: WireHeaders): number | undefined {
+  const value = headers.get(HEADER_SCRAPE_TIMEOUT)?.trim();
+  if (value === undefined || !DECIMAL.test(value)) return undefined;
+  const ms = Number(value) * 1000;
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
+
+/**
+ * Headers never sent to the exporter besides the hop-by-hop ones: `Host`
+ * (undici writes it from the origin), `Id` (ours), `Content-Length` (undici
+ * computes it from the body) and `Expect` (undici refuses it).
+ */
+const NOT_FORWARDED: ReadonlySet<string> = new Set([
+  ...HOP_BY_HOP_HEADERS,
+  'host',
+  HEADER_ID.toLowerCase(),
+  'content-length',
+  'expect',
+]);
+
+/** Request headers for the exporter, flat `[name, value, …]` so spelling and order survive. */
+export function forwardedHeaders(headers: WireHeaders, basicAuth?: string): string[] {
+  // Fields named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
+  const named = new Set(
+    headers
+      .getAll('connection')
+      .flatMap((v) => v.split(','))
+      .map((t) => t.trim().toLowerCase())
+      .filter((t) => t !== ''),
+  );
+  const out: string[] = [];
+  for (const [name, value] of headers) {
+    const lower = name.toLowerCase();
+    if (!NOT_FORWARDED.has(lower) && !named.has(lower)) out.push(name, value);
+  }
+  if (basicAuth !== undefined && !headers.has('authorization')) {
+    out.push('Authorization', `Basic ${Buffer.from(basicAuth).toString('base64')}`);
+  }
+  return out;
+}
+
+/**
+ * Sends the scrape. undici's `request` (not fetch) never decodes bodies, so
+ * with `Accept-Encoding: gzip` forwarded the gzip bytes pass through; raw
+ * response headers keep the exporter's spelling and order. Time limits come
+ * only from `signal`.
+ */
+export function sendScrape(
+  dispatcher: Dispatcher,
+  target: ScrapeTarget,
+  head: RequestHead,
+  body: Buffer,
+  signal: AbortSignal,
+): Promise<Dispatcher.ResponseData> {
+  return dispatcher.request({
+    origin: target.origin,
+    path: target.path,
+    method: head.method as Dispatcher.HttpMethod,
+    headers: forwardedHeaders(head.headers, target.basicAuth),
+    body: body.length > 0 ? body : null,
+    signal,
+    responseHeaders: 'raw',
+    headersTimeout: 0,
+    bodyTimeout: 0,
+  });
+}
+
+/** Raw response headers from `responseHeaders: 'raw'`: a flat `[name, value, …]` list. */
+export function rawHeaderPairs(res: Dispatcher.ResponseData): Array<[string, string]> {
+  const flat = res.headers as unknown as readonly string[];
+  const out: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
+}
+
+/** A readable reason for a failed undici call (AggregateError from dual-stack connects has an empty message). */
+export function describeError(err: unknown): string {
+  if (err instanceof AggregateError && err.message === '') {
+    return err.errors.map(describeError).join('; ');
+  }
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return err.message !== '' ? err.message : typeof code === 'string' ? code : err.name;
+  }
+  return String(err);
+}

@@ -1,0 +1,101 @@
+import {
+  baseCli,
+  byteSizeFlag,
+  durationFlag,
+  listenAddressFlag,
+  parseOrExit,
+  positiveIntFlag,
+  readVersion,
+  type ListenAddress,
+  type LogFormat,
+  type LogLevel,
+} from '@pushprox/shared';
+import { PROXY_DEFAULTS, type ProxyConfig } from './config.js';
+
+export const PROXY_VERSION = readVersion(new URL('../../package.json', import.meta.url));
+
+/** Parses argv into a frozen ProxyConfig, or exits 2 with a message naming the bad flag. */
+export async function resolveProxyConfig(argv: readonly string[]): Promise<ProxyConfig> {
+  const parser = baseCli(argv, 'pushprox-proxy', PROXY_VERSION)
+    .usage('$0 [flags]\n\nPushProx-compatible proxy: Prometheus scrapes through it, pushprox-clients poll it.')
+    .option('web.listen-address', {
+      type: 'string',
+      default: PROXY_DEFAULTS.listen,
+      describe: 'Address to listen on for proxy and client requests.',
+      coerce: listenAddressFlag('web.listen-address'),
+    })
+    .option('scrape.max-timeout', {
+      type: 'string',
+      default: PROXY_DEFAULTS.scrapeMaxTimeout,
+      describe: 'Any scrape with a timeout higher than this will have to be clamped to this.',
+      coerce: durationFlag('scrape.max-timeout'),
+    })
+    .option('scrape.default-timeout', {
+      type: 'string',
+      default: PROXY_DEFAULTS.scrapeDefaultTimeout,
+      describe: 'If a scrape lacks a timeout, use this value.',
+      coerce: durationFlag('scrape.default-timeout'),
+    })
+    .option('registration.timeout', {
+      type: 'string',
+      default: PROXY_DEFAULTS.registrationTimeout,
+      describe: 'After how long a registration expires (a client with a poll waiting never expires).',
+      coerce: durationFlag('registration.timeout'),
+    })
+    .option('poll.idle-timeout', {
+      type: 'string',
+      default: PROXY_DEFAULTS.pollIdleTimeout,
+      describe:
+        'Answer an idle poll of our clients with a no-work reply after this, so load balancers never see an idle connection; 0 disables. Upstream clients are never sent it.',
+      coerce: durationFlag('poll.idle-timeout'),
+    })
+    .option('poll.max-per-fqdn', {
+      type: 'number',
+      default: PROXY_DEFAULTS.pollMaxPerFqdn,
+      describe: 'Most polls that may wait at once for one FQDN; more expire the oldest (408).',
+      coerce: positiveIntFlag('poll.max-per-fqdn', 1024),
+    })
+    .option('push.max-body-size', {
+      type: 'string',
+      default: PROXY_DEFAULTS.pushMaxBodySize,
+      describe: 'Largest pushed scrape response (1024-based units: KB, MB, GB).',
+      coerce: byteSizeFlag('push.max-body-size'),
+    })
+    .option('shutdown.timeout', {
+      type: 'string',
+      default: PROXY_DEFAULTS.shutdownTimeout,
+      describe: 'On SIGTERM/SIGINT, how long to wait for scrapes that are being answered.',
+      coerce: durationFlag('shutdown.timeout'),
+    });
+  const a = (await parseOrExit(parser)) as Record<string, unknown>;
+  const config: ProxyConfig = {
+    listen: a['web.listen-address'] as ListenAddress,
+    scrapeMaxTimeoutMs: a['scrape.max-timeout'] as number,
+    scrapeDefaultTimeoutMs: a['scrape.default-timeout'] as number,
+    registrationTimeoutMs: a['registration.timeout'] as number,
+    pollIdleTimeoutMs: a['poll.idle-timeout'] as number,
+    pollMaxPerFqdn: a['poll.max-per-fqdn'] as number,
+    pushMaxBodyBytes: a['push.max-body-size'] as number,
+    shutdownTimeoutMs: a['shutdown.timeout'] as number,
+    logLevel: a['log.level'] as LogLevel,
+    logFormat: a['log.format'] as LogFormat,
+  };
+  for (const k of ['scrapeMaxTimeoutMs', 'scrapeDefaultTimeoutMs', 'registrationTimeoutMs'] as const) {
+    if (config[k] <= 0) exitUsage(`invalid value for --${flagOf(k)}: expected a positive duration, got ${config[k]}ms`);
+  }
+  if (config.pollIdleTimeoutMs < 0) exitUsage('invalid value for --poll.idle-timeout: expected 0 or a positive duration');
+  return Object.freeze(config);
+}
+
+function flagOf(k: string): string {
+  return {
+    scrapeMaxTimeoutMs: 'scrape.max-timeout',
+    scrapeDefaultTimeoutMs: 'scrape.default-timeout',
+    registrationTimeoutMs: 'registration.timeout',
+  }[k]!;
+}
+
+function exitUsage(msg: string): never {
+  process.stderr.write(`error: ${msg}\nRun with --help for the list of flags.\n`);
+  process.exit(2);
+}

@@ -1,0 +1,33 @@
+import type { ListenAddress, LogFormat, LogLevel } from '@pushprox/shared';
+
+/** Everything the proxy is configured with, resolved once from flags. */
+export interface ProxyConfig {
+  readonly listen: ListenAddress;
+  /** --scrape.max-timeout: a scrape's deadline is clamped to this. */
+  readonly scrapeMaxTimeoutMs: number;
+  /** --scrape.default-timeout: used when Prometheus sends no timeout header. */
+  readonly scrapeDefaultTimeoutMs: number;
+  /** --registration.timeout: a client stays known this long after its last poll. */
+  readonly registrationTimeoutMs: number;
+  /** --poll.idle-timeout: idle polls of our clients are answered after this; 0 disables. */
+  readonly pollIdleTimeoutMs: number;
+  /** --poll.max-per-fqdn: most polls waiting per FQDN. */
+  readonly pollMaxPerFqdn: number;
+  /** --push.max-body-size: largest pushed response, head plus body, in bytes. */
+  readonly pushMaxBodyBytes: number;
+  /** --shutdown.timeout: how long SIGTERM waits for scrapes being answered. */
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel: LogLevel;
+  readonly logFormat: LogFormat;
+}
+
+export const PROXY_DEFAULTS = Object.freeze({
+  listen: ':8080',
+  scrapeMaxTimeout: '5m',
+  scrapeDefaultTimeout: '15s',
+  registrationTimeout: '5m',
+  pollIdleTimeout: '30s',
+  pollMaxPerFqdn: 16,
+  pushMaxBodySize: '512MB',
+  shutdownTimeout: '10s',
+});

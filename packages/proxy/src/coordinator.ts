@@ -1,0 +1,263 @@
+import { ERROR_CODES, PushProxError } from '@pushprox/shared';
+import type { Clock } from './clock.js';
+import { ClientRegistry } from './registry.js';
+import { Tombstones } from './tombstones.js';
+
+/** What a waiting poll is told. Implemented by the /poll handler. */
+export interface PollSink {
+  /** Hand over a scrape. Returns false if the poll's connection is already gone. */
+  deliver(scrape: ScrapeJob): boolean;
+  /**
+   * The poll ends without work: `expired` when a newer poll for the same FQDN
+   * replaced it (upstream: 408), `idle` when nothing came within the idle
+   * timeout (only for clients that declared a capacity, or that said hello),
+   * `shutdown` when the proxy stops.
+   */
+  end(reason: PollEndReason): void;
+}
+
+export type PollEndReason = 'expired' | 'idle' | 'shutdown';
+
+/** What a scrape is told. Implemented by the scrape handler. */
+export interface ScrapeSink {
+  /** The deadline passed (before or after the client picked the scrape up). */
+  fail(err: PushProxError): void;
+}
+
+export interface ScrapeJob {
+  readonly id: string;
+  readonly fqdn: string;
+  /** The serialized request to hand to the client (the poll reply's body). */
+  readonly request: Buffer;
+}
+
+export interface PollOptions {
+  /**
+   * Polls this client keeps in flight (our X-Pushprox-Poll-Capacity), or
+   * undefined for an upstream client, which polls one at a time.
+   */
+  readonly capacity: number | undefined;
+  /** End at once as `idle` unless work is pending (our hello). */
+  readonly hello: boolean;
+}
+
+export interface CoordinatorOptions {
+  readonly clock: Clock;
+  /** A client is known for this long after its last poll (--registration.timeout). */
+  readonly registrationTimeoutMs: number;
+  /** Idle polls of capacity-declaring clients are answered after this; 0 disables (--poll.idle-timeout). */
+  readonly pollIdleTimeoutMs: number;
+  /** Most polls that may wait per FQDN, whatever a client declares (--poll.max-per-fqdn). */
+  readonly maxPollsPerFqdn: number;
+}
+
+export interface Ticket {
+  cancel(): void;
+}
+
+interface Poll {
+  readonly sink: PollSink;
+  timer: unknown;
+  done: boolean;
+}
+
+interface Scrape {
+  readonly job: ScrapeJob;
+  readonly sink: ScrapeSink;
+  readonly timer: unknown;
+  state: 'pending' | 'dispatched' | 'responding';
+}
+
+const NO_TICKET: Ticket = { cancel() {} };
+
+/**
+ * Routing state, apart from HTTP (upstream's coordinator.go): polls waiting
+ * per FQDN, scrapes waiting for a poll, scrapes waiting for their push.
+ * Invariants: a scrape is in `#scrapes` from submit until it completes, fails
+ * or is cancelled, and its deadline timer runs the whole time; a poll is in
+ * `#polls` only while its connection is open and it has not been answered.
+ */
+export class Coordinator {
+  readonly #opts: CoordinatorOptions;
+  readonly #clock: Clock;
+  readonly registry: ClientRegistry;
+  readonly #polls = new Map<string, Poll[]>();
+  readonly #pending = new Map<string, Scrape[]>();
+  readonly #scrapes = new Map<string, Scrape>();
+  readonly #expired: Tombstones;
+
+  constructor(opts: CoordinatorOptions) {
+    this.#opts = opts;
+    this.#clock = opts.clock;
+    this.registry = new ClientRegistry(opts.clock, opts.registrationTimeoutMs);
+    this.#expired = new Tombstones(opts.clock);
+  }
+
+  /** Counts for metrics and tests. */
+  stats(): { waitingPolls: number; pendingScrapes: number; activeScrapes: number } {
+    let waitingPolls = 0;
+    for (const l of this.#polls.values()) waitingPolls += l.length;
+    let pendingScrapes = 0;
+    for (const l of this.#pending.values()) pendingScrapes += l.length;
+    return { waitingPolls, pendingScrapes, activeScrapes: this.#scrapes.size };
+  }
+
+  poll(fqdn: string, opts: PollOptions, sink: PollSink): Ticket {
+    const key = fqdn.toLowerCase();
+    this.registry.touch(key, fqdn);
+    if (this.#dispatchPending(key, sink)) return NO_TICKET;
+    if (opts.hello) {
+      sink.end('idle');
+      return NO_TICKET;
+    }
+    const poll: Poll = { sink, timer: undefined, done: false };
+    let list = this.#polls.get(key);
+    if (!list) this.#polls.set(key, (list = []));
+    list.push(poll);
+    this.registry.connected(key, 1);
+    const limit = Math.min(opts.capacity ?? 1, this.#opts.maxPollsPerFqdn);
+    // Upstream semantics: a newer poll expires the oldest waiting one.
+    while (list.length > limit) this.#finishPoll(key, list[0]!).end('expired');
+    if (opts.capacity !== undefined && this.#opts.pollIdleTimeoutMs > 0) {
+      poll.timer = this.#clock.setTimeout(() => {
+        if (!poll.done) this.#finishPoll(key, poll).end('idle');
+      }, this.#opts.pollIdleTimeoutMs);
+    }
+    return {
+      cancel: () => {
+        if (!poll.done) this.#finishPoll(key, poll);
+      },
+    };
+  }
+
+  /**
+   * Queues a scrape for `fqdn`. Throws SCRAPE_UNKNOWN_CLIENT at once when no
+   * client for it polled within the registration timeout; otherwise the
+   * scrape has until `timeoutMs` for a client to take it and push the answer.
+   */
+  scrape(job: ScrapeJob, timeoutMs: number, sink: ScrapeSink): Ticket {
+    const key = job.fqdn.toLowerCase();
+    if (!this.registry.isKnown(key)) {
+      const since = this.registry.sinceLastSeen(key);
+      const last = since === undefined ? 'never polled' : `last polled ${Math.round(since / 1000)}s ago`;
+      throw new PushProxError(
+        ERROR_CODES.SCRAPE_UNKNOWN_CLIENT,
+        `no client registered for ${JSON.stringify(job.fqdn)} (${last}; registration timeout ${Math.round(this.#opts.registrationTimeoutMs / 1000)}s): is pushprox-client running with --fqdn=${job.fqdn}?`,
+      );
+    }
+    if (this.#scrapes.has(job.id)) throw new Error(`duplicate scrape id ${job.id}`);
+    const scrape: Scrape = {
+      job,
+      sink,
+      state: 'pending',
+      timer: this.#clock.setTimeout(() => this.#timeout(key, scrape, timeoutMs), timeoutMs),
+    };
+    this.#scrapes.set(job.id, scrape);
+    if (!this.#dispatchToPoll(key, scrape)) {
+      let list = this.#pending.get(key);
+      if (!list) this.#pending.set(key, (list = []));
+      list.push(scrape);
+    }
+    return { cancel: () => this.#remove(key, scrape) };
+  }
+
+  /**
+   * A push arrived for `id`: marks the scrape as being answered and returns
+   * its job. Unknown or expired ids are refused at once (upstream blocked 15 s).
+   */
+  claim(id: string): ScrapeJob {
+    const scrape = this.#scrapes.get(id);
+    if (scrape?.state === 'dispatched') {
+      scrape.state = 'responding';
+      return scrape.job;
+    }
+    if (scrape || this.#expired.has(id)) {
+      const why = scrape ? 'was already answered' : 'expired or was cancelled before the push arrived';
+      throw new PushProxError(ERROR_CODES.PUSH_EXPIRED_ID, `scrape ${JSON.stringify(id)} ${why}`);
+    }
+    throw new PushProxError(ERROR_CODES.PUSH_UNKNOWN_ID, `unknown scrape id ${JSON.stringify(id)}`);
+  }
+
+  /** The scrape's response was relayed (or abandoned); forget it. */
+  complete(id: string): void {
+    const scrape = this.#scrapes.get(id);
+    if (scrape) this.#remove(scrape.job.fqdn.toLowerCase(), scrape, false);
+  }
+
+  /** Ends every waiting poll and fails every scrape no client has taken yet. */
+  drain(err: PushProxError): void {
+    for (const [key, list] of this.#polls) for (const p of [...list]) this.#finishPoll(key, p).end('shutdown');
+    for (const [key, list] of this.#pending) {
+      for (const s of [...list]) {
+        this.#remove(key, s);
+        s.sink.fail(err);
+      }
+    }
+  }
+
+  #dispatchPending(key: string, sink: PollSink): boolean {
+    const list = this.#pending.get(key);
+    const scrape = list?.[0];
+    if (!list || !scrape) return false;
+    // A dead poll takes nothing; the scrape stays first in line.
+    if (!sink.deliver(scrape.job)) return true;
+    list.shift();
+    if (list.length === 0) this.#pending.delete(key);
+    scrape.state = 'dispatched';
+    return true;
+  }
+
+  #dispatchToPoll(key: string, scrape: Scrape): boolean {
+    const list = this.#polls.get(key);
+    while (list && list.length > 0) {
+      const poll = list[0]!;
+      this.#finishPoll(key, poll);
+      // A poll whose connection died is skipped; the scrape tries the next one.
+      if (poll.sink.deliver(scrape.job)) {
+        scrape.state = 'dispatched';
+        return true;
+      }
+    }
+    return false;
+  }
+
+  #finishPoll(key: string, poll: Poll): PollSink {
+    poll.done = true;
+    if (poll.timer !== undefined) this.#clock.clearTimeout(poll.timer);
+    const list = this.#polls.get(key);
+    const i = list ? list.indexOf(poll) : -1;
+    if (list && i >= 0) {
+      list.splice(i, 1);
+      if (list.length === 0) this.#polls.delete(key);
+      this.registry.connected(key, -1);
+      this.registry.touch(key, key);
+    }
+    return poll.sink;
+  }
+
+  #timeout(key: string, scrape: Scrape, timeoutMs: number): void {
+    if (this.#scrapes.get(scrape.job.id) !== scrape) return;
+    const wasPending = scrape.state === 'pending';
+    this.#remove(key, scrape);
+    const secs = `${timeoutMs / 1000}s`;
+    const msg = wasPending
+      ? `Timeout reached for ${JSON.stringify(scrape.job.fqdn)}: context deadline exceeded (no poll from the client within ${secs})`
+      : `context deadline exceeded (the client took the scrape but pushed no complete response within ${secs})`;
+    scrape.sink.fail(new PushProxError(ERROR_CODES.SCRAPE_TIMEOUT, msg));
+  }
+
+  #remove(key: string, scrape: Scrape, tombstone = true): void {
+    if (this.#scrapes.get(scrape.job.id) !== scrape) return;
+    this.#scrapes.delete(scrape.job.id);
+    this.#clock.clearTimeout(scrape.timer);
+    if (tombstone) this.#expired.add(scrape.job.id);
+    if (scrape.state === 'pending') {
+      const list = this.#pending.get(key);
+      const i = list ? list.indexOf(scrape) : -1;
+      if (list && i >= 0) {
+        list.splice(i, 1);
+        if (list.length === 0) this.#pending.delete(key);
+      }
+    }
+  }
+}

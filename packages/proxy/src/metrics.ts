@@ -1,0 +1,77 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { PATH_CLIENTS, PATH_METRICS, PATH_POLL, PATH_PUSH } from '@pushprox/shared';
+
+export const API_PATHS = [PATH_PUSH, PATH_POLL, PATH_CLIENTS, PATH_METRICS] as const;
+
+/**
+ * The proxy's metrics, on an explicit registry. Names, labels and help texts
+ * are upstream's (including the `pushproxy_` spelling of the proxied counter),
+ * so existing dashboards and alerts keep working.
+ */
+export class ProxyMetrics {
+  readonly registry: Registry;
+  readonly httpRequests: Counter<'code' | 'path'>;
+  readonly httpDuration: Histogram<'path'>;
+  readonly proxiedRequests: Counter<'code'>;
+
+  constructor(sources: { clients(): number; waitingPolls(): number; pendingScrapes(): number }) {
+    const registry = new Registry();
+    this.registry = registry;
+    this.httpRequests = new Counter({
+      name: 'pushprox_http_requests_total',
+      help: 'Number of http api requests.',
+      labelNames: ['code', 'path'],
+      registers: [registry],
+    });
+    this.httpDuration = new Histogram({
+      name: 'pushprox_http_duration_seconds',
+      help: 'Time taken by path',
+      labelNames: ['path'],
+      registers: [registry],
+    });
+    this.proxiedRequests = new Counter({
+      name: 'pushproxy_proxied_requests_total',
+      help: 'Number of http proxy requests.',
+      labelNames: ['code'],
+      registers: [registry],
+    });
+    new Gauge({
+      name: 'pushprox_proxy_clients',
+      help: 'Number of known pushprox clients.',
+      registers: [registry],
+      collect() {
+        this.set(sources.clients());
+      },
+    });
+    new Gauge({
+      name: 'pushprox_proxy_waiting_polls',
+      help: 'Number of client polls waiting for a scrape.',
+      registers: [registry],
+      collect() {
+        this.set(sources.waitingPolls());
+      },
+    });
+    new Gauge({
+      name: 'pushprox_proxy_pending_scrapes',
+      help: 'Number of scrapes waiting for a client to pick them up.',
+      registers: [registry],
+      collect() {
+        this.set(sources.pendingScrapes());
+      },
+    });
+    // Pre-initialised as upstream does, so rates exist before the first event.
+    for (const path of API_PATHS) {
+      this.httpRequests.inc({ code: '200', path }, 0);
+      this.httpDuration.zero({ path });
+    }
+    this.httpRequests.inc({ code: '500', path: PATH_PUSH }, 0);
+    this.httpRequests.inc({ code: '408', path: PATH_POLL }, 0);
+    collectDefaultMetrics({ register: registry });
+  }
+
+  /** Records one API request once its response has finished. */
+  observeApi(path: string, code: number, seconds: number): void {
+    this.httpRequests.inc({ code: String(code), path });
+    this.httpDuration.observe({ path }, seconds);
+  }
+}

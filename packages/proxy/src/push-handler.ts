@@ -1,0 +1,74 @@
+import type { Request, Response } from 'express';
+import {
+  ERROR_CODES,
+  HEADER_ID,
+  PushProxError,
+  WireError,
+  messageOf,
+  readResponse,
+  statusOf,
+  type Logger,
+} from '@pushprox/shared';
+import type { Coordinator } from './coordinator.js';
+import type { Responders } from './scrape-handler.js';
+import { sendText } from './respond.js';
+
+export interface PushHandlerOptions {
+  readonly coordinator: Coordinator;
+  readonly responders: Responders;
+  readonly logger: Logger;
+  /** Largest pushed message (head and body). */
+  readonly maxBodyBytes: number;
+}
+
+/**
+ * POST /push: the body is the scrape's full HTTP response. It is parsed as it
+ * streams and its body is relayed to the waiting Prometheus request with
+ * backpressure; the push is answered (200, empty, as upstream) once the whole
+ * body has been passed on.
+ */
+export function createPushHandler(opts: PushHandlerOptions) {
+  const { coordinator, responders, logger } = opts;
+  return async (req: Request, res: Response): Promise<void> => {
+    let claimedId: string | undefined;
+    try {
+      const declared = Number(req.get('content-length'));
+      if (declared > opts.maxBodyBytes) {
+        throw new WireError(
+          ERROR_CODES.WIRE_BODY_TOO_LARGE,
+          `pushed response of ${declared} bytes exceeds --push.max-body-size (${opts.maxBodyBytes} bytes)`,
+        );
+      }
+      const { head, body } = await readResponse(req, { maxBodyBytes: opts.maxBodyBytes });
+      const id = head.headers.get(HEADER_ID);
+      if (!id) {
+        throw new PushProxError(ERROR_CODES.PUSH_MISSING_ID, `expected an ${HEADER_ID} header in the pushed response, found none`);
+      }
+      const job = coordinator.claim(id);
+      claimedId = id;
+      const respond = responders.get(id);
+      if (!respond) {
+        throw new PushProxError(ERROR_CODES.PUSH_EXPIRED_ID, `scrape ${JSON.stringify(id)} is no longer waiting`);
+      }
+      if (logger.debugEnabled) logger.debug('Got /push', { scrape_id: id, fqdn: job.fqdn, status: head.status });
+      try {
+        await respond({ head, body });
+      } catch (err) {
+        // A bad pushed body keeps its own code; anything else is the relay failing.
+        if (err instanceof PushProxError) throw err;
+        throw new PushProxError(
+          ERROR_CODES.PUSH_ABORTED,
+          `relaying the response of scrape ${JSON.stringify(id)} failed: ${messageOf(err)}`,
+          { cause: err },
+        );
+      }
+      res.writeHead(200, { 'Content-Length': 0 });
+      res.end();
+    } catch (err) {
+      if (claimedId !== undefined) coordinator.complete(claimedId);
+      logger.warn('Error pushing', { err: messageOf(err), remote: req.socket.remoteAddress });
+      // The rest of the pushed body is not read: close the connection after the answer.
+      sendText(res, statusOf(err), `Error pushing: ${messageOf(err)}`, { Connection: 'close' });
+    }
+  };
+}

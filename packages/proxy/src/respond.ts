@@ -1,0 +1,20 @@
+import type { ServerResponse } from 'node:http';
+
+/**
+ * Plain-text answer shaped like Go's http.Error, which upstream peers and
+ * operators' scripts see: text/plain, nosniff, and a trailing newline.
+ */
+export function sendText(res: ServerResponse, status: number, text: string, extra?: Record<string, string>): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = Buffer.from(`${text}\n`);
+  res.writeHead(status, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'X-Content-Type-Options': 'nosniff',
+    'Content-Length': body.length,
+    ...extra,
+  });
+  res.end(body);
+}

@@ -1,0 +1,127 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomUUID } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import {
+  ERROR_CODES,
+  HEADER_SCRAPE_TIMEOUT,
+  PushProxError,
+  messageOf,
+  statusOf,
+  type Logger,
+  type ResponseHead,
+} from '@pushprox/shared';
+import type { Coordinator } from './coordinator.js';
+import { buildScrapeRequest, scrapeTimeoutMs } from './forward.js';
+import { sendText } from './respond.js';
+import { relayHeaders } from './relay.js';
+
+export interface ScrapeHandlerOptions {
+  readonly coordinator: Coordinator;
+  readonly logger: Logger;
+  readonly scrapeDefaultTimeoutMs: number;
+  readonly scrapeMaxTimeoutMs: number;
+  /** Called once per scrape with the status Prometheus got. */
+  readonly onDone: (status: number) => void;
+}
+
+/** What the /push handler hands to a waiting scrape. */
+export interface PushedResponse {
+  readonly head: ResponseHead;
+  readonly body: Readable;
+}
+
+/**
+ * Scrapes that are waiting for their push, by id. The /push handler resolves
+ * them; the coordinator owns their deadlines.
+ */
+export type Responders = Map<string, (pushed: PushedResponse) => Promise<void>>;
+
+/**
+ * Handles an absolute-form request from Prometheus: parks it in the
+ * coordinator until a client takes it, then relays the pushed response.
+ */
+export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Responders) {
+  const { coordinator, logger } = opts;
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const target = req.url ?? '';
+    let url: URL;
+    try {
+      url = new URL(target);
+    } catch {
+      finish(res, 400, `Error scraping ${JSON.stringify(target)}: not a valid absolute URL`);
+      return;
+    }
+    // URL.hostname keeps IPv6 brackets; Go's URL.Hostname() (the routing key upstream) drops them.
+    const fqdn = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    const fail = (err: unknown): void => {
+      if (!res.headersSent) {
+        finish(res, statusOf(err), `Error scraping ${JSON.stringify(target)}: ${messageOf(err)}`);
+      } else {
+        res.destroy();
+        opts.onDone(res.statusCode);
+      }
+    };
+    if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0' || req.headers['transfer-encoding']) {
+      fail(new PushProxError(ERROR_CODES.SCRAPE_BAD_TARGET, 'scrape requests with a body are not supported'));
+      return;
+    }
+    const timeoutMs = scrapeTimeoutMs(
+      req.headers[HEADER_SCRAPE_TIMEOUT.toLowerCase()] as string | undefined,
+      opts.scrapeDefaultTimeoutMs,
+      opts.scrapeMaxTimeoutMs,
+    );
+    const id = randomUUID();
+    let request: Buffer;
+    try {
+      request = buildScrapeRequest({
+        method: req.method ?? 'GET',
+        target,
+        host: req.headers.host ?? url.host,
+        headers: req.headers,
+        id,
+        timeoutMs,
+      });
+    } catch (err) {
+      fail(new PushProxError(ERROR_CODES.SCRAPE_BAD_TARGET, messageOf(err)));
+      return;
+    }
+    let ticket: { cancel(): void };
+    try {
+      ticket = coordinator.scrape({ id, fqdn, request }, timeoutMs, {
+        fail: (err) => {
+          responders.delete(id);
+          logger.warn('Scrape failed', { scrape_id: id, url: target, err: err.message });
+          fail(err);
+        },
+      });
+    } catch (err) {
+      logger.warn('Scrape refused', { url: target, err: messageOf(err) });
+      fail(err);
+      return;
+    }
+    if (logger.debugEnabled) logger.debug('Scrape queued', { scrape_id: id, url: target, timeout_ms: timeoutMs });
+    // Prometheus hung up (its own timeout): forget the scrape at once.
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        responders.delete(id);
+        ticket.cancel();
+      }
+    });
+    responders.set(id, async ({ head, body }) => {
+      responders.delete(id);
+      res.writeHead(head.status, head.reason, relayHeaders(head.headers));
+      try {
+        await pipeline(body, res);
+        opts.onDone(head.status);
+      } finally {
+        coordinator.complete(id);
+      }
+    });
+  };
+
+  function finish(res: ServerResponse, status: number, text: string): void {
+    sendText(res, status, text);
+    opts.onDone(status);
+  }
+}

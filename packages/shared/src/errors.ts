@@ -1,0 +1,107 @@
+/**
+ * Errors carry a stable `code` (like undici's `UND_ERR_*`), so callers and
+ * tests branch on codes, never on message text. `HTTP_STATUS` is the single
+ * table from code to the status an HTTP handler answers with.
+ */
+
+export const ERROR_CODES = {
+  // Wire codec: a message that is not (unambiguous) HTTP/1.1.
+  WIRE_MALFORMED_START_LINE: 'PUSHPROX_WIRE_MALFORMED_START_LINE',
+  WIRE_INVALID_HEADER: 'PUSHPROX_WIRE_INVALID_HEADER',
+  WIRE_HEAD_TOO_LARGE: 'PUSHPROX_WIRE_HEAD_TOO_LARGE',
+  WIRE_AMBIGUOUS_LENGTH: 'PUSHPROX_WIRE_AMBIGUOUS_LENGTH',
+  WIRE_INVALID_CHUNK: 'PUSHPROX_WIRE_INVALID_CHUNK',
+  WIRE_TRUNCATED: 'PUSHPROX_WIRE_TRUNCATED',
+  WIRE_BODY_TOO_LARGE: 'PUSHPROX_WIRE_BODY_TOO_LARGE',
+  WIRE_TRAILING_DATA: 'PUSHPROX_WIRE_TRAILING_DATA',
+  // Proxy.
+  POLL_BAD_FQDN: 'PUSHPROX_POLL_BAD_FQDN',
+  POLL_EXPIRED: 'PUSHPROX_POLL_EXPIRED',
+  PUSH_UNKNOWN_ID: 'PUSHPROX_PUSH_UNKNOWN_ID',
+  PUSH_EXPIRED_ID: 'PUSHPROX_PUSH_EXPIRED_ID',
+  PUSH_MISSING_ID: 'PUSHPROX_PUSH_MISSING_ID',
+  PUSH_ABORTED: 'PUSHPROX_PUSH_ABORTED',
+  SCRAPE_UNKNOWN_CLIENT: 'PUSHPROX_SCRAPE_UNKNOWN_CLIENT',
+  SCRAPE_TIMEOUT: 'PUSHPROX_SCRAPE_TIMEOUT',
+  SCRAPE_CANCELLED: 'PUSHPROX_SCRAPE_CANCELLED',
+  SCRAPE_BAD_TARGET: 'PUSHPROX_SCRAPE_BAD_TARGET',
+  SHUTTING_DOWN: 'PUSHPROX_SHUTTING_DOWN',
+  // Client.
+  CLIENT_FQDN_MISMATCH: 'PUSHPROX_CLIENT_FQDN_MISMATCH',
+  CLIENT_OVERLOADED: 'PUSHPROX_CLIENT_OVERLOADED',
+  CLIENT_SCRAPE_FAILED: 'PUSHPROX_CLIENT_SCRAPE_FAILED',
+  CLIENT_BAD_POLL_REPLY: 'PUSHPROX_CLIENT_BAD_POLL_REPLY',
+  // Configuration.
+  CONFIG_INVALID: 'PUSHPROX_CONFIG_INVALID',
+} as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
+
+/**
+ * Status for each code. Upstream answers every proxy-side failure with 500
+ * (408 for an expired poll); we keep that where upstream peers observe it and
+ * use precise 4xx where upstream would have blocked or guessed.
+ */
+export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
+  [ERROR_CODES.WIRE_MALFORMED_START_LINE]: 400,
+  [ERROR_CODES.WIRE_INVALID_HEADER]: 400,
+  [ERROR_CODES.WIRE_HEAD_TOO_LARGE]: 431,
+  [ERROR_CODES.WIRE_AMBIGUOUS_LENGTH]: 400,
+  [ERROR_CODES.WIRE_INVALID_CHUNK]: 400,
+  [ERROR_CODES.WIRE_TRUNCATED]: 400,
+  [ERROR_CODES.WIRE_BODY_TOO_LARGE]: 413,
+  [ERROR_CODES.WIRE_TRAILING_DATA]: 400,
+  [ERROR_CODES.POLL_BAD_FQDN]: 400,
+  [ERROR_CODES.POLL_EXPIRED]: 408,
+  [ERROR_CODES.PUSH_UNKNOWN_ID]: 404,
+  [ERROR_CODES.PUSH_EXPIRED_ID]: 410,
+  [ERROR_CODES.PUSH_MISSING_ID]: 400,
+  [ERROR_CODES.PUSH_ABORTED]: 502,
+  [ERROR_CODES.SCRAPE_UNKNOWN_CLIENT]: 500,
+  [ERROR_CODES.SCRAPE_TIMEOUT]: 500,
+  [ERROR_CODES.SCRAPE_CANCELLED]: 500,
+  [ERROR_CODES.SCRAPE_BAD_TARGET]: 400,
+  [ERROR_CODES.SHUTTING_DOWN]: 503,
+  [ERROR_CODES.CLIENT_FQDN_MISMATCH]: 500,
+  [ERROR_CODES.CLIENT_OVERLOADED]: 503,
+  [ERROR_CODES.CLIENT_SCRAPE_FAILED]: 500,
+  [ERROR_CODES.CLIENT_BAD_POLL_REPLY]: 502,
+  [ERROR_CODES.CONFIG_INVALID]: 500,
+});
+
+export class PushProxError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PushProxError';
+    this.code = code;
+  }
+
+  get status(): number {
+    return HTTP_STATUS[this.code];
+  }
+}
+
+/** Codec errors; `code` is one of the `WIRE_*` codes. */
+export class WireError extends PushProxError {
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'WireError';
+  }
+}
+
+export function isPushProxError(err: unknown): err is PushProxError {
+  return err instanceof PushProxError;
+}
+
+/** Status for any thrown value: its table entry, or 500 for the unexpected. */
+export function statusOf(err: unknown): number {
+  return isPushProxError(err) ? err.status : 500;
+}
+
+/** Message of any thrown value, for logs and error bodies. */
+export function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,104 @@
+/**
+ * An ordered header list that keeps each field's original spelling (so bytes
+ * round-trip) and looks names up case-insensitively (RFC 9110 §5.1).
+ * Values are stored as received, without the surrounding optional whitespace.
+ */
+export class WireHeaders {
+  readonly #names: string[] = [];
+  readonly #values: string[] = [];
+
+  constructor(entries?: Iterable<readonly [string, string]>) {
+    if (entries) for (const [n, v] of entries) this.append(n, v);
+  }
+
+  get size(): number {
+    return this.#names.length;
+  }
+
+  append(name: string, value: string): void {
+    this.#names.push(name);
+    this.#values.push(value);
+  }
+
+  /** First value of `name`, or undefined. */
+  get(name: string): string | undefined {
+    const i = this.#indexOf(name);
+    return i < 0 ? undefined : this.#values[i];
+  }
+
+  getAll(name: string): string[] {
+    const lower = name.toLowerCase();
+    const out: string[] = [];
+    for (let i = 0; i < this.#names.length; i++) {
+      if (this.#names[i]!.toLowerCase() === lower) out.push(this.#values[i]!);
+    }
+    return out;
+  }
+
+  has(name: string): boolean {
+    return this.#indexOf(name) >= 0;
+  }
+
+  /** Replaces every field called `name` with one, at the first one's place (or the end). */
+  set(name: string, value: string): void {
+    const i = this.#indexOf(name);
+    if (i < 0) {
+      this.append(name, value);
+      return;
+    }
+    this.#names[i] = name;
+    this.#values[i] = value;
+    this.#deleteFrom(name, i + 1);
+  }
+
+  delete(name: string): void {
+    this.#deleteFrom(name, 0);
+  }
+
+  /** Removes every field whose lower-cased name is in `lowerNames`. */
+  deleteAll(lowerNames: ReadonlySet<string>): void {
+    for (let i = this.#names.length - 1; i >= 0; i--) {
+      if (lowerNames.has(this.#names[i]!.toLowerCase())) {
+        this.#names.splice(i, 1);
+        this.#values.splice(i, 1);
+      }
+    }
+  }
+
+  *entries(): IterableIterator<[string, string]> {
+    for (let i = 0; i < this.#names.length; i++) yield [this.#names[i]!, this.#values[i]!];
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, string]> {
+    return this.entries();
+  }
+
+  clone(): WireHeaders {
+    return new WireHeaders(this.entries());
+  }
+
+  /** Flat [name, value, name, value, …] list, the shape node:http's writeHead accepts. */
+  toRawArray(): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < this.#names.length; i++) out.push(this.#names[i]!, this.#values[i]!);
+    return out;
+  }
+
+  #indexOf(name: string): number {
+    const lower = name.toLowerCase();
+    for (let i = 0; i < this.#names.length; i++) {
+      if (this.#names[i]!.toLowerCase() === lower) return i;
+    }
+    return -1;
+  }
+
+  #deleteFrom(name: string, start: number): void {
+    const lower = name.toLowerCase();
+    for (let i = this.#names.length - 1; i >= start; i--) {
+      if (this.#names[i]!.toLowerCase() === lower) {
+        this.#names.splice(i, 1);
+        this.#values.splice(i, 1);
+      }
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Serialization of message heads and the chunked transfer coding.
+ *
+ * Everything is validated before a byte is produced: a head that would not
+ * parse back to itself (CR/LF in a value, a space in a target, a non-token
+ * name…) throws WireError. This is the barrier against header injection
+ * through FQDNs, targets or copied header values.
+ */
+
+import { Transform, type TransformCallback } from 'node:stream';
+import { ERROR_CODES, WireError } from '../errors.js';
+import type { WireHeaders } from './headers.js';
+import { formatHttpVersion, isFieldValue, isHttpVersion, isReasonPhrase, isRequestTarget, isToken, quoteSnippet } from './syntax.js';
+import type { HttpVersion, RequestHead, ResponseHead } from './types.js';
+
+const CRLF = '\r\n';
+
+function badStartLine(message: string): WireError {
+  return new WireError(ERROR_CODES.WIRE_MALFORMED_START_LINE, message);
+}
+
+function checkedVersion(v: HttpVersion): string {
+  if (!isHttpVersion(v)) throw badStartLine(`HTTP version ${JSON.stringify(v)} is not single-digit major.minor`);
+  return formatHttpVersion(v);
+}
+
+/** `name: value\r\n` for each field, in order and spelling, then the empty line. */
+function fieldLines(headers: WireHeaders): string {
+  let out = '';
+  for (const [name, value] of headers) {
+    if (!isToken(name)) throw new WireError(ERROR_CODES.WIRE_INVALID_HEADER, `header name ${quoteSnippet(name)} is not a token`);
+    if (!isFieldValue(value)) {
+      throw new WireError(ERROR_CODES.WIRE_INVALID_HEADER, `value of header ${quoteSnippet(name)} contains CR, LF, NUL or another control character`);
+    }
+    // Surrounding whitespace is OWS on the wire (RFC 9112 §5.1) and would be lost.
+    if (/^[ \t]|[ \t]$/.test(value)) {
+      throw new WireError(ERROR_CODES.WIRE_INVALID_HEADER, `value of header ${quoteSnippet(name)} has leading or trailing whitespace`);
+    }
+    out += `${name}: ${value}${CRLF}`;
+  }
+  return out + CRLF;
+}
+
+export function serializeRequestHead(head: RequestHead): Buffer {
+  if (!isToken(head.method)) throw badStartLine(`method ${quoteSnippet(head.method)} is not a token`);
+  if (!isRequestTarget(head.target)) {
+    throw badStartLine(`request-target ${quoteSnippet(head.target)} is empty or contains whitespace or a control character`);
+  }
+  const line = `${head.method} ${head.target} ${checkedVersion(head.version)}${CRLF}`;
+  return Buffer.from(line + fieldLines(head.headers), 'latin1');
+}
+
+export function serializeResponseHead(head: ResponseHead): Buffer {
+  if (!Number.isInteger(head.status) || head.status < 100 || head.status > 999) {
+    throw badStartLine(`status ${String(head.status)} is not an integer from 100 to 999`);
+  }
+  if (!isReasonPhrase(head.reason)) throw badStartLine(`reason phrase ${quoteSnippet(head.reason)} contains CR, LF or a control character`);
+  const line = `${checkedVersion(head.version)} ${head.status} ${head.reason}${CRLF}`;
+  return Buffer.from(line + fieldLines(head.headers), 'latin1');
+}
+
+/**
+ * Bytes → chunked transfer coding (RFC 9112 §7.1): one chunk per non-empty
+ * input chunk (the data itself is passed through, not copied), and the last
+ * chunk `0\r\n\r\n` with no trailers at the end.
+ */
+export function createChunkedEncoder(): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+      if (chunk.length > 0) {
+        this.push(Buffer.from(`${chunk.length.toString(16)}${CRLF}`, 'latin1'));
+        this.push(chunk);
+        this.push(Buffer.from(CRLF, 'latin1'));
+      }
+      callback();
+    },
+    flush(callback: TransformCallback): void {
+      callback(null, Buffer.from(`0${CRLF}${CRLF}`, 'latin1'));
+    },
+  });
+}

@@ -1,0 +1,72 @@
+/**
+ * Character-level grammar of HTTP/1.1 (RFC 9110 §5.6, RFC 9112 §2–§4).
+ *
+ * Strings in this codec are latin1 views of wire bytes: one char per byte, so
+ * any char above U+00FF cannot be put on the wire and every check below
+ * rejects it.
+ */
+
+import type { HttpVersion } from './types.js';
+
+/** token = 1*tchar (RFC 9110 §5.6.2). */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** HTAB, SP, VCHAR and obs-text: field-vchar plus the whitespace allowed inside a value. */
+const FIELD_CHARS = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** Visible ASCII and obs-text: no CTL, no SP (RFC 9112 §3.2 request-target is a URI). */
+const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
+/** absolute-URI with an authority: `scheme "://" authority …` (RFC 3986 §3). */
+const ABSOLUTE_WITH_HOST = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]/;
+const VERSION = /^HTTP\/([0-9])\.([0-9])$/;
+
+export function isToken(s: string): boolean {
+  return TOKEN.test(s);
+}
+
+/**
+ * A field value may be empty; it contains no CR, LF, NUL nor any other CTL
+ * except HTAB (RFC 9110 §5.5). Leading/trailing whitespace is not checked
+ * here: the parser strips it as OWS, and the serializer refuses it.
+ */
+export function isFieldValue(s: string): boolean {
+  return FIELD_CHARS.test(s);
+}
+
+/** reason-phrase = *( HTAB / SP / VCHAR / obs-text ) (RFC 9112 §4, empty allowed). */
+export function isReasonPhrase(s: string): boolean {
+  return FIELD_CHARS.test(s);
+}
+
+/** A request-target as the codec accepts it: non-empty, no whitespace, no CTL. */
+export function isRequestTarget(s: string): boolean {
+  return TARGET.test(s);
+}
+
+/**
+ * True for absolute-form targets that name a host (`http://host:port/path`),
+ * which is how a proxy recognises a scrape; origin-form (`/metrics`),
+ * authority-form (`host:port`) and asterisk-form (`*`) are false.
+ */
+export function isAbsoluteForm(target: string): boolean {
+  return ABSOLUTE_WITH_HOST.test(target);
+}
+
+/** `HTTP/d.d`; the version grammar allows exactly one digit each side (RFC 9112 §2.3). */
+export function isHttpVersion(v: HttpVersion): boolean {
+  return Number.isInteger(v.major) && Number.isInteger(v.minor) && v.major >= 0 && v.major <= 9 && v.minor >= 0 && v.minor <= 9;
+}
+
+/** `HTTP/x.y`; the caller guarantees isHttpVersion(v). */
+export function formatHttpVersion(v: HttpVersion): string {
+  return `HTTP/${v.major}.${v.minor}`;
+}
+
+/** Parses `HTTP/d.d`, or returns undefined. */
+export function parseHttpVersion(s: string): HttpVersion | undefined {
+  const m = VERSION.exec(s);
+  return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;
+}
+
+/** JSON-quoted, at most `max` chars of `s`, for error messages that show what arrived. */
+export function quoteSnippet(s: string, max = 40): string {
+  return s.length > max ? `${JSON.stringify(s.slice(0, max))}…` : JSON.stringify(s);
+}

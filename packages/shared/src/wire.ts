@@ -1,0 +1,78 @@
+/**
+ * Every name that crosses the wire between Prometheus, the proxy, the client
+ * and the exporter. Upstream's client and proxy drifted apart on the timeout
+ * header because these were literals in two places; keep them here only.
+ *
+ * HTTP header names are case-insensitive (RFC 9110 §5.1); the spellings below
+ * are the canonical forms Go writes, so our bytes match upstream's.
+ */
+
+/** Proxy API paths (origin-form). Everything absolute-form is a scrape. */
+export const PATH_POLL = '/poll';
+export const PATH_PUSH = '/push';
+export const PATH_CLIENTS = '/clients';
+export const PATH_METRICS = '/metrics';
+
+/** Scrape id added by the proxy; echoed by the client in the pushed response. */
+export const HEADER_ID = 'Id';
+/** Sent by Prometheus: the scrape timeout in (float) seconds. */
+export const HEADER_SCRAPE_TIMEOUT = 'X-Prometheus-Scrape-Timeout-Seconds';
+/**
+ * Written by upstream's client into pushed responses (remaining seconds, `%f`).
+ * Upstream's proxy never reads or strips it, so it leaks to Prometheus there.
+ */
+export const HEADER_SCRAPE_TIMEOUT_LEGACY = 'X-Prometheus-Scrape-Timeout';
+
+/**
+ * Extension headers. Upstream peers ignore unknown headers, so these are
+ * invisible to them; our peers use them to negotiate features.
+ *
+ * - Client → proxy on /poll: how many polls this client keeps in flight for its
+ *   FQDN (parallel scrapes), and that it understands the idle no-work reply.
+ * - Proxy → client on every /poll reply: the features this proxy offers.
+ */
+export const HEADER_POLL_CAPACITY = 'X-Pushprox-Poll-Capacity';
+export const HEADER_PROXY_FEATURES = 'X-Pushprox-Features';
+/** Value of HEADER_PROXY_FEATURES: comma-separated feature tokens. */
+export const FEATURE_MULTI_POLL = 'multi-poll';
+export const FEATURE_IDLE_REPLY = 'idle-reply';
+/**
+ * A client that sends `X-Pushprox-Hello: 1` on a poll asks our proxy to reply
+ * at once with a no-work reply, so it learns the proxy's features without
+ * waiting for a scrape. An upstream proxy ignores it and holds the poll.
+ */
+export const HEADER_HELLO = 'X-Pushprox-Hello';
+/**
+ * Status of the no-work reply to a poll: only ever sent to clients that
+ * declared HEADER_POLL_CAPACITY, never to upstream clients (which would count
+ * any non-request body as a poll error).
+ */
+export const STATUS_POLL_IDLE = 204;
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones Go also drops. */
+export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/** Headers the proxy and client use among themselves; never shown to Prometheus. */
+export const INTERNAL_HEADERS: ReadonlySet<string> = new Set([
+  HEADER_ID.toLowerCase(),
+  HEADER_SCRAPE_TIMEOUT.toLowerCase(),
+  HEADER_SCRAPE_TIMEOUT_LEGACY.toLowerCase(),
+]);
+
+/** Query parameter (in the scrape URL) that makes the client scrape over https. */
+export const PARAM_SCHEME = '_scheme';
+
+/** Default client metrics port, as upstream. */
+export const DEFAULT_CLIENT_METRICS_ADDR = ':9369';
+/** Default proxy listen address, as upstream. */
+export const DEFAULT_PROXY_LISTEN_ADDR = ':8080';
