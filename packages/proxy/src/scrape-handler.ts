@@ -8,6 +8,7 @@ import {
   PushProxError,
   messageOf,
   statusOf,
+  type BufferReclaimer,
   type Logger,
   type ResponseHead,
 } from '@pushprox/shared';
@@ -23,6 +24,8 @@ export interface ScrapeHandlerOptions {
   readonly scrapeMaxTimeoutMs: number;
   /** Called once per scrape with the status Prometheus got. */
   readonly onDone: (status: number) => void;
+  /** Told of every relayed body chunk, so dead socket buffers are freed as they pile up. */
+  readonly reclaimer: BufferReclaimer;
 }
 
 /** What the /push handler hands to a waiting scrape. */
@@ -111,6 +114,7 @@ export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Resp
     responders.set(id, async ({ head, body }) => {
       responders.delete(id);
       res.writeHead(head.status, head.reason, relayHeaders(head.headers));
+      body.on('data', (chunk: Buffer) => opts.reclaimer.account(chunk.length));
       try {
         await pipeline(body, res);
         opts.onDone(head.status);

@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { ERROR_CODES, PushProxError, formatHostPort, type Logger } from '@pushprox/shared';
+import { BufferReclaimer, ERROR_CODES, PushProxError, formatHostPort, type Logger } from '@pushprox/shared';
 import { createApp } from './app.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ProxyConfig } from './config.js';
@@ -64,6 +64,7 @@ export async function startProxy(
       scrapeDefaultTimeoutMs: config.scrapeDefaultTimeoutMs,
       scrapeMaxTimeoutMs: config.scrapeMaxTimeoutMs,
       onDone: (status) => metrics.proxiedRequests.inc({ code: String(status) }),
+      reclaimer: new BufferReclaimer(),
     },
     responders,
   );

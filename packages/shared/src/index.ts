@@ -7,3 +7,4 @@ export * from './log.js';
 export * from './cli.js';
 export * from './version.js';
 export * from './http/index.js';
+export * from './reclaim.js';

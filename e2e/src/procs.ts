@@ -1,0 +1,103 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const PROXY_BIN = path.join(ROOT, 'packages', 'proxy', 'bin', 'pushprox-proxy.js');
+export const CLIENT_BIN = path.join(ROOT, 'packages', 'client', 'bin', 'pushprox-client.js');
+
+/** A child process this test started; only ever signalled by its own PID. */
+export class Proc {
+  readonly child: ChildProcess;
+  readonly name: string;
+  #output = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(name: string, cmd: string, args: readonly string[]) {
+    this.name = name;
+    this.child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (c: Buffer) => (this.#output += c.toString()));
+    this.child.stderr!.on('data', (c: Buffer) => (this.#output += c.toString()));
+    this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
+    LIVE.add(this);
+    void this.exited.then(() => LIVE.delete(this));
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get output(): string {
+    return this.#output;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Resident set size in bytes, from /proc. */
+  rss(): number {
+    const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');
+    const kb = /VmRSS:\s+(\d+) kB/.exec(status);
+    if (!kb) throw new Error(`no VmRSS for ${this.name} (pid ${this.pid})`);
+    return Number(kb[1]) * 1024;
+  }
+
+  /** Waits until the output matches `re`; rejects on exit or after `timeoutMs`. */
+  async waitFor(re: RegExp, timeoutMs = 10_000): Promise<RegExpExecArray> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const m = re.exec(this.#output);
+      if (m) return m;
+      if (!this.running) throw new Error(`${this.name} exited before printing ${re}:\n${this.#output}`);
+      if (Date.now() > end) throw new Error(`${this.name} did not print ${re} within ${timeoutMs} ms:\n${this.#output}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Sends `signal` and waits for exit; SIGKILL after `timeoutMs`. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000) {
+    if (!this.running) return this.exited;
+    this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+const LIVE = new Set<Proc>();
+
+/** Kills every process still running; for after() hooks, so a failing test leaves nothing behind. */
+export async function killAll(): Promise<void> {
+  await Promise.all([...LIVE].map((p) => p.stop('SIGKILL', 5000)));
+}
+
+process.once('exit', () => {
+  for (const p of LIVE) p.child.kill('SIGKILL');
+});
+
+export interface ProxyProc extends Proc {
+  readonly port: number;
+  readonly url: string;
+}
+
+export async function startProxyProc(args: readonly string[] = []): Promise<Proc & { port: number; url: string }> {
+  const p = new Proc('pushprox-proxy', process.execPath, [PROXY_BIN, '--web.listen-address=127.0.0.1:0', ...args]);
+  const m = await p.waitFor(/msg=Listening address=127\.0\.0\.1:(\d+)/);
+  const port = Number(m[1]);
+  return Object.assign(p, { port, url: `http://127.0.0.1:${port}` });
+}
+
+export function startClientProc(proxyUrl: string, fqdn: string, args: readonly string[] = []): Proc {
+  return new Proc(`pushprox-client ${fqdn}`, process.execPath, [
+    CLIENT_BIN,
+    `--proxy-url=${proxyUrl}`,
+    `--fqdn=${fqdn}`,
+    '--metrics-addr=',
+    ...args,
+  ]);
+}
