@@ -114,7 +114,7 @@ export class BodyDecoder {
           const r = this.#lines.read(chunk, pos, MAX_CHUNK_LINE_BYTES, chunkLineFault);
           if (r === undefined) return chunk.length;
           pos = r.next;
-          this.#startChunk(r.line.toString('latin1'));
+          this.#startChunk(r.line);
           break;
         }
         case 'trailers': {

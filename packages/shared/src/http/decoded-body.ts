@@ -15,28 +15,43 @@ function trailingData(bytes: number): WireError {
 export interface SourceControl {
   pause(): void;
   resume(): void;
-  /** Stops listening to the source; idempotent. */
+  /** Stops listening to the source and leaves it paused; idempotent. */
   detach(): void;
   destroySource(): void;
 }
 
+/**
+ * Until the first _read (a consumer is reading, with its error handling in
+ * place), nothing is pushed or emitted: bytes that came with the head, and an
+ * end or error of the source, are only recorded. This keeps an error found
+ * before the caller got `body` from being emitted with nobody listening.
+ */
 export class DecodedBody extends Readable {
   readonly #source: SourceControl;
   readonly #decoder: BodyDecoder;
-  /** Set by the first _read: someone consumes the body and can receive its errors. */
   #started = false;
-  #pending: unknown;
+  /** Before the start: body bytes that arrived with the head. */
+  #backlog: Buffer | undefined;
+  /** Before the start: the source ended (its bytes are all in the backlog). */
+  #endedEarly = false;
+  /** Before the start: the failure to report on the first read. */
+  #earlyError: unknown;
   /** The source is no longer ours to read: it ended, failed, or was given up. */
   #finished = false;
 
-  constructor(source: SourceControl, decoder: BodyDecoder) {
+  constructor(source: SourceControl, decoder: BodyDecoder, backlog?: Buffer) {
     super();
     this.#source = source;
     this.#decoder = decoder;
+    if (backlog !== undefined && backlog.length > 0) this.#backlog = backlog;
   }
 
   feed(chunk: Buffer): void {
     if (this.#finished) return;
+    if (!this.#started) {
+      this.#backlog = this.#backlog === undefined ? chunk : Buffer.concat([this.#backlog, chunk]);
+      return;
+    }
     try {
       if (this.#decoder.done) {
         if (chunk.length > 0) throw trailingData(chunk.length);
@@ -55,6 +70,10 @@ export class DecodedBody extends Readable {
 
   sourceEnded(): void {
     if (this.#finished) return;
+    if (!this.#started) {
+      this.#endedEarly = true;
+      return;
+    }
     try {
       this.#decoder.end();
     } catch (err) {
@@ -70,19 +89,21 @@ export class DecodedBody extends Readable {
     if (this.#finished) return;
     this.#finished = true;
     this.#source.detach();
-    if (this.#started) this.destroy(err as Error);
-    else this.#pending = err ?? new Error('body failed');
+    const error = err ?? new Error('body failed');
+    if (this.#started) this.destroy(error as Error);
+    else this.#earlyError = error;
   }
 
   override _read(): void {
-    this.#started = true;
-    if (this.#pending !== undefined) {
-      const err = this.#pending;
-      this.#pending = undefined;
-      this.destroy(err as Error);
-    } else if (!this.#finished) {
-      this.#source.resume();
+    if (!this.#started) {
+      this.#started = true;
+      if (this.#earlyError !== undefined) return void this.destroy(this.#earlyError as Error);
+      const backlog = this.#backlog;
+      this.#backlog = undefined;
+      if (backlog !== undefined) this.feed(backlog);
+      if (this.#endedEarly) this.sourceEnded();
     }
+    if (!this.#finished) this.#source.resume();
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {

@@ -28,18 +28,20 @@ export type LineFault = 'too-long' | 'bare-lf';
 /**
  * Splits input into CRLF-terminated lines (RFC 9112 §2.2: a bare LF is
  * refused; a bare CR stays inside the line, where the content checks refuse it).
+ * A line split across chunks is copied into an own buffer, so holding it
+ * never pins the (possibly large) input chunks in memory.
  */
 export class LineReader {
-  /** Bytes of the current line seen so far; none of them is LF. */
-  readonly #parts: Buffer[] = [];
+  /** Bytes of the current line seen so far (none of them LF) are #store[0, #buffered). */
+  #store: Buffer = Buffer.alloc(0);
   #buffered = 0;
 
   /**
-   * The next line in `chunk[offset..]` without its CRLF, and the offset after
-   * its LF; or undefined when the chunk ended first (its rest is kept).
-   * `maxLen` bounds the line including CRLF.
+   * The next line in `chunk[offset..]` as latin1 text without its CRLF (one
+   * char per byte), and the offset after its LF; or undefined when the chunk
+   * ended first (its rest is kept). `maxLen` bounds the line including CRLF.
    */
-  read(chunk: Buffer, offset: number, maxLen: number, fail: (why: LineFault) => WireError): { line: Buffer; next: number } | undefined {
+  read(chunk: Buffer, offset: number, maxLen: number, fail: (why: LineFault) => WireError): { line: string; next: number } | undefined {
     if (offset >= chunk.length) return undefined;
     const room = maxLen - this.#buffered;
     const window = chunk.subarray(offset, offset + Math.max(room, 0));
@@ -47,16 +49,30 @@ export class LineReader {
     if (lf < 0) {
       // Even a LF as the next byte would make the line longer than maxLen.
       if (window.length >= room) throw fail('too-long');
-      this.#parts.push(window);
-      this.#buffered += window.length;
+      this.#keep(window);
       return undefined;
     }
-    const tail = window.subarray(0, lf);
-    const raw = this.#parts.length === 0 ? tail : Buffer.concat([...this.#parts, tail]);
-    this.#parts.length = 0;
-    this.#buffered = 0;
+    let raw = window.subarray(0, lf);
+    if (this.#buffered > 0) {
+      this.#keep(raw);
+      raw = this.#store.subarray(0, this.#buffered);
+      this.#buffered = 0;
+    }
     if (raw.length === 0 || raw[raw.length - 1] !== CR) throw fail('bare-lf');
-    return { line: raw.subarray(0, raw.length - 1), next: offset + lf + 1 };
+    const line = raw.toString('latin1', 0, raw.length - 1);
+    if (this.#store.length > 4096) this.#store = Buffer.alloc(0);
+    return { line, next: offset + lf + 1 };
+  }
+
+  #keep(bytes: Buffer): void {
+    const need = this.#buffered + bytes.length;
+    if (need > this.#store.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, 2 * this.#store.length, 256));
+      this.#store.copy(grown, 0, 0, this.#buffered);
+      this.#store = grown;
+    }
+    bytes.copy(this.#store, this.#buffered);
+    this.#buffered = need;
   }
 }
 
@@ -128,7 +144,7 @@ export class FieldSectionReader {
         this.#done = true;
       } else {
         if (++this.#count > this.#maxFields) throw headTooLarge(`more than ${this.#maxFields} header fields`);
-        const [name, value] = parseFieldLine(r.line.toString('latin1'));
+        const [name, value] = parseFieldLine(r.line);
         this.#fields?.append(name, value);
       }
     }
@@ -176,7 +192,7 @@ export class HeadDecoder<H> {
       if (this.#probing) this.#probeStartLine(chunk, pos);
       const r = this.#lines.read(chunk, pos, this.#maxBytes, this.#startFault);
       if (r === undefined) return chunk.length;
-      this.#head = this.#syntax.parse(r.line.toString('latin1'), this.#headers);
+      this.#head = this.#syntax.parse(r.line, this.#headers);
       this.#fields = new FieldSectionReader(this.#maxBytes - r.line.length - 2, this.#maxBytes, this.#maxFields, this.#headers);
       pos = r.next;
     }

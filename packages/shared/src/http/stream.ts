@@ -13,8 +13,8 @@
  * - Ownership: destroying `body` (or aborting `signal`) destroys the source.
  *   After a decoding error the source is merely left paused and unlistened,
  *   so the caller can still answer on its connection.
- * - `body` never emits 'error' before it is first read, so an error found
- *   while the head is decoded cannot go unhandled.
+ * - `body` pushes and emits nothing before it is first read, so an error
+ *   found while the head is decoded cannot go unhandled.
  */
 
 import type { Readable } from 'node:stream';
@@ -108,6 +108,8 @@ class MessageReader<H> implements SourceControl {
     if (!this.#attached) return;
     this.#attached = false;
     const s = this.#source;
+    // Without a 'data' listener a flowing source would drop what it reads.
+    s.pause();
     s.off('data', this.#onData);
     s.off('end', this.#onEnd);
     s.off('error', this.#onError);
@@ -139,10 +141,8 @@ class MessageReader<H> implements SourceControl {
       return this.#failHead(err);
     }
     this.#source.pause();
-    const body = new DecodedBody(this, decoder);
-    this.#body = body;
-    this.#resolve({ head: this.#head.head, framing, body });
-    if (offset < buf.length) body.feed(buf.subarray(offset));
+    this.#body = new DecodedBody(this, decoder, buf.subarray(offset));
+    this.#resolve({ head: this.#head.head, framing, body: this.#body });
   };
 
   readonly #onEnd = (): void => {
@@ -160,6 +160,7 @@ class MessageReader<H> implements SourceControl {
   };
 
   readonly #onClose = (): void => {
+    if (this.#source.readableEnded) return;
     this.#onError(new WireError(ERROR_CODES.WIRE_TRUNCATED, 'source closed before the message ended'));
   };
 
