@@ -14,6 +14,8 @@ export interface TestExporter {
 export interface ExporterOptions {
   /** Default 127.0.0.1. */
   readonly host?: string;
+  /** Port; default 0 (any). The same port on several 127.0.0.x hosts mimics one exporter per host. */
+  readonly port?: number;
   /** Delay before answering, in ms. Default 0. */
   readonly delayMs?: number;
   /** Body of the normal /metrics answer. */
@@ -51,7 +53,7 @@ export async function startExporter(opts: ExporterOptions = {}): Promise<TestExp
     else answer();
   });
   server.keepAliveTimeout = 1000;
-  await new Promise<void>((r) => server.listen(0, opts.host ?? '127.0.0.1', r));
+  await new Promise<void>((r) => server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
   const host = opts.host ?? '127.0.0.1';
   return {

@@ -17,8 +17,10 @@ export function scrapeVia(proxyPort: number, target: string, opts: { timeoutSecs
   return get({ host: '127.0.0.1', port: proxyPort, path: target, headers, agent: false }, opts.timeoutMs ?? 30_000);
 }
 
-export function getUrl(url: string, timeoutMs = 10_000): Promise<Reply> {
-  return get({ ...urlOpts(url), agent: false, headers: { 'Accept-Encoding': 'gzip' } }, timeoutMs);
+/** A plain GET; `gzip` asks for a compressed body, as Prometheus does when scraping. */
+export function getUrl(url: string, opts: { timeoutMs?: number; gzip?: boolean } = {}): Promise<Reply> {
+  const headers = opts.gzip ? { 'Accept-Encoding': 'gzip' } : {};
+  return get({ ...urlOpts(url), agent: false, headers }, opts.timeoutMs ?? 10_000);
 }
 
 function urlOpts(url: string): http.RequestOptions {

@@ -62,7 +62,7 @@ describe('proxy + client + exporter', () => {
     const client3 = startClientProc(proxy.url, '127.0.0.3');
     try {
       await waitRegistered(proxy.url, '127.0.0.3');
-      const direct = await getUrl(`${gz.url}/metrics`);
+      const direct = await getUrl(`${gz.url}/metrics`, { gzip: true });
       const via = await scrapeVia(proxy.port, `${gz.url}/metrics`, { timeoutSecs: 5 });
       assert.equal(via.status, 200);
       assert.equal(via.headers['content-encoding'], 'gzip');

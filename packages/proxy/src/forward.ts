@@ -18,6 +18,16 @@ export function scrapeTimeoutMs(header: string | undefined, defaultMs: number, m
   return Math.min(ms, maxMs);
 }
 
+/**
+ * How long the proxy itself waits: a little less than Prometheus does, so
+ * that when a client is late Prometheus receives our answer, which says why,
+ * instead of giving up with its own bare "context deadline exceeded". The
+ * margin is 5% of the timeout, at least 10 ms and at most 500 ms.
+ */
+export function answerWithinMs(timeoutMs: number): number {
+  return timeoutMs - Math.min(500, Math.max(10, timeoutMs * 0.05));
+}
+
 /** Go's textproto.CanonicalMIMEHeaderKey, so header bytes match upstream's. */
 export function canonicalHeaderName(name: string): string {
   if (!/^[A-Za-z0-9-]+$/.test(name)) return name;
@@ -29,8 +39,9 @@ const NOT_FORWARDED = new Set([...HOP_BY_HOP_HEADERS, 'host', 'user-agent', 'con
 /**
  * Serializes the scrape for the client as Go's Request.WriteProxy does:
  * absolute-form request line, Host, User-Agent, then the other headers sorted
- * by canonical name, with our Id. The effective timeout is always sent, so
- * upstream clients (which fail without it) work behind a plain `curl -x`.
+ * by canonical name, with our Id. `timeoutMs` (the time the proxy waits) is
+ * always sent, so upstream clients (which fail without it) work behind a
+ * plain `curl -x`.
  */
 export function buildScrapeRequest(args: {
   method: string;
@@ -41,20 +52,15 @@ export function buildScrapeRequest(args: {
   timeoutMs: number;
 }): Buffer {
   const rest: Array<[string, string]> = [];
-  let timeoutHeader: string | undefined;
   for (const [name, value] of Object.entries(args.headers)) {
     if (value === undefined || NOT_FORWARDED.has(name)) continue;
-    if (name === HEADER_SCRAPE_TIMEOUT.toLowerCase()) {
-      timeoutHeader = Array.isArray(value) ? value[0] : value;
-      continue;
-    }
+    if (name === HEADER_SCRAPE_TIMEOUT.toLowerCase()) continue;
     const canon = canonicalHeaderName(name);
     for (const v of Array.isArray(value) ? value : [value]) rest.push([canon, v]);
   }
-  // Keep Prometheus' own value when it was used as is, so bytes match upstream.
-  const secs = args.timeoutMs / 1000;
-  const sent = timeoutHeader !== undefined && Number(timeoutHeader) === secs ? timeoutHeader : String(secs);
-  rest.push([HEADER_ID, args.id], [HEADER_SCRAPE_TIMEOUT, sent]);
+  // The client gets the time the proxy will wait, so its answer (even an
+  // error push) arrives while the proxy is still listening.
+  rest.push([HEADER_ID, args.id], [HEADER_SCRAPE_TIMEOUT, String(Math.round(args.timeoutMs) / 1000)]);
   rest.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const headers = new WireHeaders([['Host', args.host]]);
   const ua = args.headers['user-agent'];

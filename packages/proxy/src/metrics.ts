@@ -14,7 +14,7 @@ export class ProxyMetrics {
   readonly httpDuration: Histogram<'path'>;
   readonly proxiedRequests: Counter<'code'>;
 
-  constructor(sources: { clients(): number; waitingPolls(): number; pendingScrapes(): number }) {
+  constructor(sources: { clients(): number; waitingPolls(): number; pendingScrapes(): number; activeScrapes(): number }) {
     const registry = new Registry();
     this.registry = registry;
     this.httpRequests = new Counter({
@@ -57,6 +57,14 @@ export class ProxyMetrics {
       registers: [registry],
       collect() {
         this.set(sources.pendingScrapes());
+      },
+    });
+    new Gauge({
+      name: 'pushprox_proxy_active_scrapes',
+      help: 'Number of scrapes in the proxy: waiting for a client, or for its push, or being relayed.',
+      registers: [registry],
+      collect() {
+        this.set(sources.activeScrapes());
       },
     });
     // Pre-initialised as upstream does, so rates exist before the first event.

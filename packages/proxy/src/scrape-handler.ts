@@ -13,7 +13,7 @@ import {
   type ResponseHead,
 } from '@pushprox/shared';
 import type { Coordinator } from './coordinator.js';
-import { buildScrapeRequest, scrapeTimeoutMs } from './forward.js';
+import { answerWithinMs, buildScrapeRequest, scrapeTimeoutMs } from './forward.js';
 import { sendText } from './respond.js';
 import { relayHeaders } from './relay.js';
 
@@ -59,7 +59,8 @@ export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Resp
     const fqdn = url.hostname.replace(/^\[(.*)\]$/, '$1');
     const fail = (err: unknown): void => {
       if (!res.headersSent) {
-        finish(res, statusOf(err), `Error scraping ${JSON.stringify(target)}: ${messageOf(err)}`);
+        // Prometheus shows only the status line on its targets page, so the reason says why.
+        finish(res, statusOf(err), `Error scraping ${JSON.stringify(target)}: ${messageOf(err)}`, messageOf(err));
       } else {
         res.destroy();
         opts.onDone(res.statusCode);
@@ -69,10 +70,12 @@ export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Resp
       fail(new PushProxError(ERROR_CODES.SCRAPE_BAD_TARGET, 'scrape requests with a body are not supported'));
       return;
     }
-    const timeoutMs = scrapeTimeoutMs(
-      req.headers[HEADER_SCRAPE_TIMEOUT.toLowerCase()] as string | undefined,
-      opts.scrapeDefaultTimeoutMs,
-      opts.scrapeMaxTimeoutMs,
+    const timeoutMs = answerWithinMs(
+      scrapeTimeoutMs(
+        req.headers[HEADER_SCRAPE_TIMEOUT.toLowerCase()] as string | undefined,
+        opts.scrapeDefaultTimeoutMs,
+        opts.scrapeMaxTimeoutMs,
+      ),
     );
     const id = randomUUID();
     let request: Buffer;
@@ -124,8 +127,8 @@ export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Resp
     });
   };
 
-  function finish(res: ServerResponse, status: number, text: string): void {
-    sendText(res, status, text);
+  function finish(res: ServerResponse, status: number, text: string, reason?: string): void {
+    sendText(res, status, text, undefined, reason);
     opts.onDone(status);
   }
 }

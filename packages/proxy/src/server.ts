@@ -54,6 +54,7 @@ export async function startProxy(
     clients: () => coordinator.registry.size,
     waitingPolls: () => coordinator.stats().waitingPolls,
     pendingScrapes: () => coordinator.stats().pendingScrapes,
+    activeScrapes: () => coordinator.stats().activeScrapes,
   });
   const responders: Responders = new Map();
   const app = createApp({ coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes });

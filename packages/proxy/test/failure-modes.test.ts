@@ -72,6 +72,8 @@ test('4. a scrape for an FQDN that never polled fails fast; a known client gets 
     let start = Date.now();
     const unknown = await exchange(port, scrape('http://ghost.example:9100/metrics', '10'));
     assert.equal(unknown.head.status, 500);
+    // Prometheus shows only the status line: the reason phrase says why.
+    assert.match(unknown.head.reason, /^no client registered for "ghost\.example"/);
     assert.match(unknown.body.toString(), /^Error scraping "http:\/\/ghost\.example:9100\/metrics": no client registered for "ghost\.example" \(never polled/);
     assert.ok(Date.now() - start < 1000, 'failed fast');
 
@@ -141,10 +143,12 @@ test('7. a push larger than --push.max-body-size is refused with 413', async () 
   });
 });
 
-test('a scrape without a timeout header is forwarded with the default timeout, clamped to the maximum', async () => {
+test('the client is told the default timeout when Prometheus sends none, clamped to the maximum, less the proxy margin', async () => {
   await withProxy({ scrapeDefaultTimeoutMs: 7000, scrapeMaxTimeoutMs: 9000 }, async (proxy) => {
     const port = proxy.address.port;
-    for (const [sent, forwarded] of [[undefined, '7'], ['60', '9'], ['2.5', '2.5'], ['junk', '7']] as const) {
+    // Margin: 5% of the timeout, at least 10 ms, at most 500 ms.
+    const cases = [[undefined, '6.65'], ['60', '8.55'], ['2.5', '2.375'], ['junk', '6.65'], ['0.1', '0.09'], ['30', '8.55']] as const;
+    for (const [sent, forwarded] of cases) {
       const p = exchange(port, poll('host-a'));
       await until(() => proxy.coordinator.stats().waitingPolls === 1);
       const s = exchange(port, scrape('http://host-a:9100/metrics', sent));

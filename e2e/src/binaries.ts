@@ -1,0 +1,29 @@
+import { existsSync } from 'node:fs';
+import type { TestContext } from 'node:test';
+
+/**
+ * End-to-end tests need Debian's binaries. Without them a test is skipped
+ * with the reason; with PUSHPROX_E2E_REQUIRED=1 (set by .ci/run) a missing
+ * binary fails the test instead, so CI can never pass by skipping.
+ */
+export const BINARIES = {
+  prometheus: '/usr/bin/prometheus',
+  promtool: '/usr/bin/promtool',
+  nodeExporter: '/usr/bin/prometheus-node-exporter',
+  wget: '/usr/bin/wget',
+  openssl: '/usr/bin/openssl',
+} as const;
+
+export function missing(...names: Array<keyof typeof BINARIES>): string[] {
+  return names.filter((n) => !existsSync(BINARIES[n])).map((n) => BINARIES[n]);
+}
+
+/** Returns true if the test may run; otherwise skips it, or fails it on CI. */
+export function requireBinaries(t: TestContext, ...names: Array<keyof typeof BINARIES>): boolean {
+  const absent = missing(...names);
+  if (absent.length === 0) return true;
+  const why = `needs ${absent.join(', ')} (apt-get install -y prometheus prometheus-node-exporter wget openssl)`;
+  if (process.env['PUSHPROX_E2E_REQUIRED'] === '1') throw new Error(`PUSHPROX_E2E_REQUIRED=1 but this test ${why}`);
+  t.skip(why);
+  return false;
+}
