@@ -1,8 +1,8 @@
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { Agent } from 'undici';
-import { silentLogger, type Logger } from '@pushprox/shared';
+import { BufferReclaimer, silentLogger, type Logger } from '@pushprox/shared';
 import type { ClientConfig } from './config.js';
+import { createDispatcher } from './dispatcher.js';
 import { FALLBACK_SCRAPE_TIMEOUT_MS } from './job.js';
 import { ClientMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
 import { DEFAULT_POLL_HEADERS_TIMEOUT_MS, Poller, type PollMode } from './poller.js';
@@ -19,6 +19,8 @@ export interface StartClientOptions {
   readonly backoffRandom?: () => number;
   /** Scrape timeout when the request carries none. Default 15 s. */
   readonly fallbackScrapeTimeoutMs?: number;
+  /** Where HTTP_PROXY/HTTPS_PROXY/NO_PROXY are read. Default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export interface RunningClient {
@@ -40,20 +42,17 @@ export interface RunningClient {
   stop(): Promise<void>;
 }
 
-/**
- * Wires poller → scheduler → scrape → push. One undici Agent serves the proxy
- * and the targets, with the same TLS material, as upstream's single
- * http.Client does.
- */
+/** Wires poller → scheduler → scrape → push over one dispatcher (see createDispatcher). */
 export async function startClient(config: ClientConfig, opts: StartClientOptions = {}): Promise<RunningClient> {
   const logger = opts.logger ?? silentLogger;
   const metrics = new ClientMetrics(opts.registry);
-  const agent = new Agent({ connect: { ...config.tls } });
+  const { dispatcher: agent, proxies } = createDispatcher(config.tls, opts.env);
   const metricsServer: MetricsServer | undefined = config.metricsAddr
     ? await startMetricsServer(config.metricsAddr, metrics.registry, logger)
     : undefined;
 
   logger.info('URL and FQDN info', { proxy_url: config.proxyUrl, fqdn: config.fqdn });
+  if (proxies) logger.info('Using forward proxies from the environment', { ...proxies });
 
   const scheduler = new ScrapeScheduler(config.scrapeConcurrency, {
     fqdn: config.fqdn,
@@ -62,6 +61,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     metrics,
     logger,
     fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
+    reclaimer: new BufferReclaimer(),
   });
   const poller = new Poller({
     pollUrl: config.pollUrl,

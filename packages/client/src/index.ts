@@ -13,6 +13,7 @@ export { ExponentialBackoff, sleep, type BackoffOptions } from './backoff.js';
 export { ClientMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
 export {
   Poller,
+  MIN_IDLE_CYCLE_MS,
   DEFAULT_POLL_HEADERS_TIMEOUT_MS,
   DEFAULT_POLL_BODY_TIMEOUT_MS,
   type PollerOptions,
@@ -30,3 +31,4 @@ export {
 export { errorPayload, responsePayload, sendPush, formatRemainingSeconds, PushError, type PushPayload } from './push.js';
 export { ScrapeJob, FALLBACK_SCRAPE_TIMEOUT_MS, pushReserveMs, type ScrapeRequest, type JobDeps } from './job.js';
 export { ScrapeScheduler } from './scheduler.js';
+export { createDispatcher, LOOPBACK_NO_PROXY, type DispatcherChoice } from './dispatcher.js';

@@ -7,6 +7,7 @@ import {
   messageOf,
   PushProxError,
   statusOf,
+  type BufferReclaimer,
   type Logger,
   type RequestHead,
 } from '@pushprox/shared';
@@ -21,6 +22,9 @@ export interface ScrapeRequest {
   /** performance.now() when the poll reply arrived; the deadline counts from here. */
   readonly receivedAt: number;
 }
+
+/** Longest delay setTimeout takes (about 24.8 days); longer timeouts are cut to it. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Used when the request has no usable X-Prometheus-Scrape-Timeout-Seconds (upstream proxies' default). */
 export const FALLBACK_SCRAPE_TIMEOUT_MS = 15_000;
@@ -42,6 +46,8 @@ export interface JobDeps {
   readonly logger: Logger;
   /** Default FALLBACK_SCRAPE_TIMEOUT_MS. */
   readonly fallbackTimeoutMs?: number;
+  /** Frees relayed socket buffers as bodies stream through; shared by all jobs. */
+  readonly reclaimer?: BufferReclaimer;
 }
 
 /**
@@ -69,7 +75,10 @@ export class ScrapeJob {
     this.#deps = deps;
     // The poller only hands over requests that have an Id.
     this.id = request.head.headers.get(HEADER_ID) ?? '';
-    this.timeoutMs = parseScrapeTimeout(request.head.headers) ?? deps.fallbackTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS;
+    this.timeoutMs = Math.min(
+      parseScrapeTimeout(request.head.headers) ?? deps.fallbackTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
+      MAX_TIMER_MS,
+    );
     this.deadlineAt = request.receivedAt + this.timeoutMs;
     this.scrapeEndAt = this.deadlineAt - pushReserveMs(this.timeoutMs);
     this.#timer = setTimeout(() => this.#ctl.abort(new Error('scrape deadline passed')), this.deadlineAt - performance.now());
@@ -120,8 +129,18 @@ export class ScrapeJob {
       clearTimeout(headTimer);
     }
     if (logger.debugEnabled) logger.debug('Retrieved scrape response', { scrape_id: this.id, status: res.statusCode });
+    const reclaimer = this.#deps.reclaimer;
+    let payload;
     try {
-      await sendPush(this.#deps.push, responsePayload(res, head.method, this.id, this.remainingMs()), this.signal);
+      payload = responsePayload(res, head.method, this.id, this.remainingMs(), reclaimer && ((n) => reclaimer.account(n)));
+    } catch (err) {
+      // A head the codec refuses to write (e.g. a control character undici let through).
+      res.body.destroy();
+      const why = `response cannot be relayed: ${messageOf(err)}`;
+      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }));
+    }
+    try {
+      await sendPush(this.#deps.push, payload, this.signal);
       if (logger.debugEnabled) logger.debug('Pushed scrape result', { scrape_id: this.id });
     } catch (err) {
       res.body.destroy();

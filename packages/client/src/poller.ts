@@ -7,6 +7,9 @@ import { DEFAULT_MAX_POLL_REPLY_BYTES, PollError, readPollReply, type PollReply 
 import { describeError } from './scrape.js';
 
 /** Upstream proxies hold a poll until a scrape comes, however long; past this we just poll again. */
+
+/** Shortest poll cycle that ends in an idle reply (see #loop). */
+export const MIN_IDLE_CYCLE_MS = 1000;
 export const DEFAULT_POLL_HEADERS_TIMEOUT_MS = 10 * 60_000;
 /** A poll reply's body follows its head at once; this only catches a dead connection. */
 export const DEFAULT_POLL_BODY_TIMEOUT_MS = 60_000;
@@ -103,9 +106,11 @@ export class Poller {
 
   #spawn(hello: boolean): void {
     this.#running++;
-    const loop = this.#loop(hello).finally(() => {
-      this.#loops.delete(loop);
-    });
+    const loop = this.#loop(hello)
+      .catch((err: unknown) => this.#opts.logger.error('Poll loop failed', { err: describeError(err) }))
+      .finally(() => {
+        this.#loops.delete(loop);
+      });
     this.#loops.add(loop);
   }
 
@@ -131,10 +136,29 @@ export class Poller {
       // `#running > #target` is checked and `#running` decremented without an
       // await in between, so concurrent surplus loops never overshoot.
       while (!this.#stopping && this.#running <= this.#target) {
-        let outcome: PollOutcome;
         try {
-          outcome = await this.#pollOnce(hello);
+          const sentAt = performance.now();
+          const outcome = await this.#pollOnce(hello);
+          if (outcome.kind === 'stopped') break;
+          backoff.reset();
+          if (outcome.kind === 'again') continue;
+          // A proxy that answered every poll with an instant no-work reply
+          // would make this loop spin; idle replies other than to a hello are
+          // spaced at least MIN_IDLE_CYCLE_MS apart.
+          const cycleMs = performance.now() - sentAt;
+          if (outcome.kind === 'idle' && !hello && cycleMs < MIN_IDLE_CYCLE_MS) {
+            await sleep(MIN_IDLE_CYCLE_MS - cycleMs, this.#stopCtl.signal);
+          }
+          hello = false;
+          this.#negotiate(outcome.multiPoll);
+          if (outcome.kind === 'scrape') {
+            if (logger.debugEnabled) {
+              logger.debug('Got scrape request', { scrape_id: outcome.head.headers.get(HEADER_ID), url: outcome.head.target });
+            }
+            this.#opts.onScrape({ head: outcome.head, body: outcome.body, receivedAt: performance.now() });
+          }
         } catch (err) {
+          // Anything thrown above is a poll error: the loop must outlive it.
           if (this.#stopping) break;
           if (err instanceof PollError && err.multiPoll !== undefined) this.#negotiate(err.multiPoll);
           this.#opts.onPollError(err);
@@ -142,18 +166,6 @@ export class Poller {
           logger.warn('Error polling', { err: describeError(err), retry_in_ms: Math.round(waitMs) });
           hello = true;
           await sleep(waitMs, this.#stopCtl.signal);
-          continue;
-        }
-        if (outcome.kind === 'stopped') break;
-        backoff.reset();
-        if (outcome.kind === 'again') continue;
-        hello = false;
-        this.#negotiate(outcome.multiPoll);
-        if (outcome.kind === 'scrape') {
-          if (logger.debugEnabled) {
-            logger.debug('Got scrape request', { scrape_id: outcome.head.headers.get(HEADER_ID), url: outcome.head.target });
-          }
-          this.#opts.onScrape({ head: outcome.head, body: outcome.body, receivedAt: performance.now() });
         }
       }
     } finally {

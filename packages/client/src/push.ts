@@ -6,6 +6,7 @@ import {
   HEADER_ID,
   HEADER_SCRAPE_TIMEOUT,
   HOP_BY_HOP_HEADERS,
+  reasonPhrase,
   serializeResponseHead,
   WireHeaders,
 } from '@pushprox/shared';
@@ -38,7 +39,8 @@ export function errorPayload(id: string, status: number, message: string, remain
   const head = serializeResponseHead({
     version: HTTP_1_1,
     status,
-    reason: STATUS_CODES[status] ?? '',
+    // Prometheus shows only the status line of a failed scrape: the reason says why.
+    reason: reasonPhrase(message) || (STATUS_CODES[status] ?? ''),
     headers: new WireHeaders([
       ['Content-Type', 'text/plain; charset=utf-8'],
       ['Content-Length', String(text.length)],
@@ -68,6 +70,8 @@ export function responsePayload(
   method: string,
   id: string,
   remainingMs: number,
+  /** Told the size of every exporter body chunk passed on (see BufferReclaimer). */
+  onBytes?: (bytes: number) => void,
 ): PushPayload {
   const pairs = rawHeaderPairs(res);
   const connectionNamed = new Set(
@@ -103,13 +107,19 @@ export function responsePayload(
   // pipeline() destroys the exporter body when the push gives up on the encoder, and vice versa.
   const source: Readable =
     length === undefined ? pipeline(res.body, createChunkedEncoder(), () => {}) : res.body;
-  return { body: Readable.from(prepend(head, source), { objectMode: false }), length: length === undefined ? undefined : head.length + length };
+  return {
+    body: Readable.from(prepend(head, source, onBytes), { objectMode: false }),
+    length: length === undefined ? undefined : head.length + length,
+  };
 }
 
-async function* prepend(head: Buffer, rest: Readable): AsyncGenerator<Buffer> {
+async function* prepend(head: Buffer, rest: Readable, onBytes?: (bytes: number) => void): AsyncGenerator<Buffer> {
   yield head;
   // for-await destroys `rest` if the consumer stops early (push failed).
-  for await (const chunk of rest) yield chunk as Buffer;
+  for await (const chunk of rest) {
+    onBytes?.((chunk as Buffer).length);
+    yield chunk as Buffer;
+  }
 }
 
 /** A push the proxy did not accept, or that never got an answer. */

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { reasonPhrase } from '@pushprox/shared';
 
 /**
  * Plain-text answer shaped like Go's http.Error, which upstream peers and
@@ -25,13 +26,3 @@ export function sendText(
   res.end(body);
 }
 
-/**
- * A reason phrase (RFC 9112 §4: HTAB, SP, VCHAR, obs-text) carrying an error
- * summary. Go clients, Prometheus among them, show the status line verbatim
- * ("server returned HTTP status 500 <reason>"), and it is free text to every
- * other peer.
- */
-export function reasonPhrase(text: string): string {
-  const clean = text.replace(/[^\x20-\x7e]+/g, ' ').trim();
-  return clean.length > 200 ? `${clean.slice(0, 197)}...` : clean;
-}

@@ -70,3 +70,14 @@ export function parseHttpVersion(s: string): HttpVersion | undefined {
 export function quoteSnippet(s: string, max = 40): string {
   return s.length > max ? `${JSON.stringify(s.slice(0, max))}…` : JSON.stringify(s);
 }
+
+/**
+ * A reason phrase (RFC 9112 §4: HTAB, SP, VCHAR, obs-text) carrying an error
+ * summary. Go clients, Prometheus among them, show the status line verbatim
+ * ("server returned HTTP status 500 <reason>"); every other peer treats it
+ * as free text. Other characters become spaces; at most 200 characters.
+ */
+export function reasonPhrase(text: string): string {
+  const clean = text.replace(/[^\x20-\x7e]+/g, ' ').trim();
+  return clean.length > 200 ? `${clean.slice(0, 197)}...` : clean;
+}

@@ -1,0 +1,103 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// dist/test/cli.test.js → packages/client
+const PKG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = path.join(PKG, 'bin', 'pushprox-client.js');
+
+function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 15_000, env: { ...process.env, COLUMNS: '200' } });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('--help lists every flag with its default', () => {
+  const { status, stdout } = run(['--help']);
+  assert.equal(status, 0);
+  const flags: Array<[string, string | undefined]> = [
+    ['--fqdn', "this machine's FQDN"],
+    ['--proxy-url', undefined],
+    ['--tls.cacert', undefined],
+    ['--tls.cert', undefined],
+    ['--tls.key', undefined],
+    ['--metrics-addr', '":9369"'],
+    ['--proxy.retry.initial-wait', '"1s"'],
+    ['--proxy.retry.max-wait', '"5s"'],
+    ['--scrape.concurrency', '"8"'],
+    ['--shutdown.timeout', '"10s"'],
+    ['--log.level', '"info"'],
+    ['--log.format', '"logfmt"'],
+    ['--version', undefined],
+    ['--help', undefined],
+  ];
+  for (const [flag, def] of flags) {
+    const at = stdout.indexOf(`${flag} `);
+    assert.ok(at >= 0, `${flag} missing from help:\n${stdout}`);
+    if (def !== undefined) {
+      // The default follows the flag's description, before the next flag.
+      const next = stdout.indexOf('\n  ', stdout.indexOf('\n', at) + 1);
+      const section = stdout.slice(at, next < 0 ? undefined : stdout.indexOf('--', next));
+      assert.ok(section.includes(`[default: ${def}`), `${flag} should show default ${def}: ${section}`);
+    }
+  }
+});
+
+test('--version prints the package version', () => {
+  const { status, stdout } = run(['--version']);
+  assert.equal(status, 0);
+  const pkg = JSON.parse(readFileSync(path.join(PKG, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(stdout.trim(), pkg.version);
+});
+
+test('a bad duration exits non-zero naming the flag, what was expected and what arrived', () => {
+  const { status, stderr } = run(['--proxy-url=http://127.0.0.1:1', '--proxy.retry.initial-wait=10 seconds']);
+  assert.notEqual(status, 0);
+  assert.match(stderr, /--proxy\.retry\.initial-wait/);
+  assert.match(stderr, /expected a Go duration/);
+  assert.match(stderr, /"10 seconds"/);
+});
+
+test('bad --scrape.concurrency and negative --shutdown.timeout exit non-zero naming the flag', () => {
+  const a = run(['--proxy-url=http://127.0.0.1:1', '--scrape.concurrency=0']);
+  assert.notEqual(a.status, 0);
+  assert.match(a.stderr, /--scrape\.concurrency.*expected a whole number.*"0"/);
+  const b = run(['--proxy-url=http://127.0.0.1:1', '--metrics-addr=', '--shutdown.timeout=-1s']);
+  assert.notEqual(b.status, 0);
+  assert.match(b.stderr, /--shutdown\.timeout.*0s or more.*-1s/);
+});
+
+test('an unknown flag exits non-zero', () => {
+  const { status, stderr } = run(['--proxy-url=http://127.0.0.1:1', '--no-such-flag=1']);
+  assert.notEqual(status, 0);
+  assert.match(stderr, /no-such-flag/);
+});
+
+test('a missing --proxy-url exits non-zero', () => {
+  const { status, stderr } = run([]);
+  assert.notEqual(status, 0);
+  assert.match(stderr, /proxy-url/);
+});
+
+test('unreadable or unusable TLS files exit non-zero naming the flag and the file', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pushprox-client-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const missing = path.join(dir, 'missing.pem');
+  const a = run(['--proxy-url=http://127.0.0.1:1', '--metrics-addr=', `--tls.cacert=${missing}`]);
+  assert.notEqual(a.status, 0);
+  assert.ok(a.stderr.includes('--tls.cacert') && a.stderr.includes(missing), a.stderr);
+
+  const junk = path.join(dir, 'junk.pem');
+  writeFileSync(junk, 'not a certificate');
+  const b = run(['--proxy-url=http://127.0.0.1:1', '--metrics-addr=', `--tls.cert=${junk}`, `--tls.key=${junk}`]);
+  assert.notEqual(b.status, 0);
+  assert.ok(b.stderr.includes('--tls.cert') && b.stderr.includes(junk), b.stderr);
+
+  const c = run(['--proxy-url=http://127.0.0.1:1', '--metrics-addr=', `--tls.cert=${junk}`]);
+  assert.notEqual(c.status, 0);
+  assert.match(c.stderr, /--tls\.cert and --tls\.key must be given together/);
+});

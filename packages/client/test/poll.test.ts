@@ -1,0 +1,162 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { performance } from 'node:perf_hooks';
+import { HEADER_HELLO, HEADER_POLL_CAPACITY, STATUS_POLL_IDLE } from '@pushprox/shared';
+import { MIN_IDLE_CYCLE_MS, startClient } from '../src/index.js';
+import { counterValue, delay, FakeProxy, FQDN, METRICS_TEXT, scrapeRequest, startExporter, testConfig, waitFor, withTimeout } from './helpers.js';
+
+const errors = (client: { metrics: { registry: Parameters<typeof counterValue>[0] } }, kind: string): Promise<number> =>
+  counterValue(client.metrics.registry, `pushprox_client_${kind}_errors_total`);
+
+test('repeated poll errors back off ×1.5 up to the max wait; every retry says hello', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  proxy.pollOverride = () => ({ status: 502, body: 'Bad Gateway from a load balancer' });
+  // random 0.5 removes the jitter: the waits are exactly 100, 150, 225, 337.5, 400, 400 ms.
+  const client = await startClient(testConfig(proxy.url, { retryInitialWaitMs: 100, retryMaxWaitMs: 400 }), { backoffRandom: () => 0.5 });
+  t.after(() => client.stop());
+
+  await waitFor(() => proxy.polls.length >= 7, 5000, '7 polls');
+  await client.stop();
+  const gaps = proxy.polls.slice(0, 7).map((p, i, a) => (i === 0 ? 0 : p.at - a[i - 1]!.at)).slice(1);
+  const expected = [100, 150, 225, 337.5, 400, 400];
+  gaps.forEach((gap, i) => {
+    // Loose enough for a loaded machine, tight enough that ×2 (200 for 150) or no cap fails.
+    const ok = gap >= expected[i]! - 3 && gap < expected[i]! * 1.15 + 10;
+    assert.ok(ok, `gap ${i}: ${gap.toFixed(1)} ms, expected about ${expected[i]} ms (all: ${gaps.map((g) => g.toFixed(0))})`);
+  });
+  // The 7th reply may still be in flight when stop() aborts it.
+  assert.ok((await errors(client, 'poll')) >= 6);
+  for (const p of proxy.polls) assert.equal(p.headers[HEADER_HELLO.toLowerCase()], '1');
+});
+
+test('a garbage 200 poll reply is a poll error; the client survives and scrapes afterwards', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  proxy.pollOverride = (_p, i) => (i === 0 ? { status: 200, body: 'this is not\r\nan HTTP request\r\n\r\n' } : i === 1 ? { status: 200, body: Buffer.alloc(2 * 1024 * 1024, 0x41) } : undefined);
+  const exporter = await startExporter((_req, res) => res.end(METRICS_TEXT));
+  t.after(() => exporter.close());
+  const client = await startClient(testConfig(proxy.url));
+  t.after(() => client.stop());
+
+  await waitFor(() => proxy.polls.length >= 3, 5000, 'third poll');
+  assert.equal(await errors(client, 'poll'), 2);
+  const { bytes, id } = scrapeRequest({ target: `http://${FQDN}:${exporter.port}/metrics` });
+  proxy.scrape(bytes);
+  const push = await proxy.waitPush(id);
+  assert.equal(push.parsed.head.status, 200);
+  assert.equal(await errors(client, 'poll'), 2);
+});
+
+test('other poll statuses (408, 5xx) are poll errors', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  proxy.pollOverride = (_p, i) => (i === 0 ? { status: 408, body: 'Error WaitForScrapeInstruction: request is expired\n' } : i === 1 ? { status: 503, body: '' } : undefined);
+  const client = await startClient(testConfig(proxy.url));
+  t.after(() => client.stop());
+  await waitFor(() => proxy.polls.length >= 3, 5000, 'third poll');
+  assert.equal(await errors(client, 'poll'), 2);
+});
+
+test('204 poll replies are not errors, and instant ones are spaced 1 s apart so the loop cannot spin', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('ours');
+  t.after(() => proxy.close());
+  // Hello → 204 (fake's default), then three idle replies, then hold.
+  proxy.pollOverride = (_p, i) => (i >= 1 && i <= 3 ? { status: STATUS_POLL_IDLE } : undefined);
+  const exporter = await startExporter((_req, res) => res.end(METRICS_TEXT));
+  t.after(() => exporter.close());
+  // A 4 s retry wait would show as a gap if a 204 were taken for an error.
+  const client = await startClient(testConfig(proxy.url, { scrapeConcurrency: 1, retryInitialWaitMs: 4000, retryMaxWaitMs: 4000 }));
+  t.after(() => client.stop());
+
+  await waitFor(() => proxy.polls.length >= 5, 3900, '5 polls without backoff');
+  // Poll 0 is the hello (answered at once, no spacing); polls 1-3 got instant 204s.
+  for (let i = 1; i <= 3; i++) {
+    const gap = proxy.polls[i + 1]!.at - proxy.polls[i]!.at;
+    assert.ok(gap >= MIN_IDLE_CYCLE_MS - 50 && gap < 2000, `gap after idle reply ${i}: ${gap} ms`);
+  }
+  const { bytes, id } = scrapeRequest({ target: `http://${FQDN}:${exporter.port}/metrics` });
+  proxy.scrape(bytes);
+  assert.equal((await proxy.waitPush(id)).parsed.head.status, 200);
+  assert.equal(await errors(client, 'poll'), 0);
+  assert.equal(proxy.polls[0]!.headers[HEADER_HELLO.toLowerCase()], '1');
+  for (const p of proxy.polls.slice(1)) assert.equal(p.headers[HEADER_HELLO.toLowerCase()], undefined);
+  for (const p of proxy.polls) assert.equal(p.headers[HEADER_POLL_CAPACITY.toLowerCase()], '1');
+});
+
+test('upstream-like proxy: exactly one poll in flight at a time, no errors', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  const exporter = await startExporter((_req, res) => setTimeout(() => res.end(METRICS_TEXT), 20));
+  t.after(() => exporter.close());
+  const client = await startClient(testConfig(proxy.url, { scrapeConcurrency: 8 }));
+  t.after(() => client.stop());
+
+  for (let round = 0; round < 3; round++) {
+    const ids = [];
+    for (let i = 0; i < 4; i++) {
+      const { bytes, id } = scrapeRequest({ target: `http://${FQDN}:${exporter.port}/metrics` });
+      ids.push(id);
+      proxy.scrape(bytes);
+    }
+    for (const id of ids) assert.equal((await proxy.waitPush(id)).parsed.head.status, 200);
+  }
+  await delay(200);
+  assert.equal(proxy.maxActivePolls, 1);
+  assert.equal(client.pollMode, 'single');
+  assert.equal(client.pollLoops, 1);
+  for (const kind of ['poll', 'push', 'scrape']) assert.equal(await errors(client, kind), 0, kind);
+});
+
+test('ours-like proxy: multi-poll keeps scrape.concurrency polls in flight; scale-down loses no scrape', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('ours');
+  t.after(() => proxy.close());
+  const exporter = await startExporter((_req, res) => res.end(METRICS_TEXT));
+  t.after(() => exporter.close());
+  const client = await startClient(testConfig(proxy.url, { scrapeConcurrency: 4 }));
+  t.after(() => client.stop());
+
+  await waitFor(() => proxy.held.length === 4, 5000, '4 held polls');
+  assert.equal(client.pollMode, 'multi');
+  assert.equal(client.pollLoops, 4);
+  await delay(100);
+  assert.equal(proxy.maxHeld, 4);
+
+  // The proxy stops offering multi-poll: every held poll still delivers its scrape.
+  proxy.features = false;
+  const ids = [];
+  for (let i = 0; i < 4; i++) {
+    const { bytes, id } = scrapeRequest({ target: `http://${FQDN}:${exporter.port}/metrics` });
+    ids.push(id);
+    proxy.scrape(bytes);
+  }
+  for (const id of ids) assert.equal((await proxy.waitPush(id)).parsed.head.status, 200);
+  await waitFor(() => client.pollLoops === 1, 5000, 'one poll loop');
+  assert.equal(client.pollMode, 'single');
+  await delay(100);
+  assert.equal(proxy.held.length, 1);
+  for (const kind of ['poll', 'push', 'scrape']) assert.equal(await errors(client, kind), 0, kind);
+});
+
+test('a poll held past the headers timeout is re-sent, not counted as an error', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  const client = await startClient(testConfig(proxy.url), { pollHeadersTimeoutMs: 150 });
+  t.after(() => client.stop());
+  await waitFor(() => proxy.polls.length >= 3, 5000, '3 polls');
+  assert.equal(await errors(client, 'poll'), 0);
+  // Only the first poll says hello: a timeout is not an error.
+  assert.equal(proxy.polls[1]!.headers[HEADER_HELLO.toLowerCase()], '1');
+});
+
+test('stop() aborts a held poll promptly', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  const client = await startClient(testConfig(proxy.url));
+  await waitFor(() => proxy.held.length === 1, 5000, 'held poll');
+  const started = performance.now();
+  await withTimeout(client.stop(), 2000, 'stop()');
+  assert.ok(performance.now() - started < 1000);
+  await waitFor(() => proxy.activePolls === 0, 2000, 'poll connection closed');
+  assert.equal(await errors(client, 'poll'), 0);
+});
