@@ -86,7 +86,8 @@ export interface ProxyProc extends Proc {
 }
 
 export async function startProxyProc(args: readonly string[] = []): Promise<Proc & { port: number; url: string }> {
-  const p = new Proc('pushprox-proxy', process.execPath, [PROXY_BIN, '--web.listen-address=127.0.0.1:0', ...args]);
+  const listen = args.some((a) => a.startsWith('--web.listen-address')) ? [] : ['--web.listen-address=127.0.0.1:0'];
+  const p = new Proc('pushprox-proxy', process.execPath, [PROXY_BIN, ...listen, ...args]);
   const m = await p.waitFor(/msg=Listening address=127\.0\.0\.1:(\d+)/);
   const port = Number(m[1]);
   return Object.assign(p, { port, url: `http://127.0.0.1:${port}` });

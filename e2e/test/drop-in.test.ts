@@ -54,7 +54,7 @@ describe('proxy + client + exporter', () => {
     assert.equal(r.headers['id'], undefined);
     assert.equal(r.headers['x-prometheus-scrape-timeout'], undefined);
     const seen = exporter.requests.at(-1)!;
-    assert.equal(seen.headers['x-prometheus-scrape-timeout-seconds'], '5');
+    assert.equal(seen.headers['x-prometheus-scrape-timeout-seconds'], '4.75', 'the proxy budget: 5 s less its 5% margin');
     assert.equal(seen.url, '/metrics');
   });
 

@@ -10,10 +10,16 @@ import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './log.js
  * off; unknown flags are errors (kingpin rejects them too).
  */
 export function baseCli(argv: readonly string[], scriptName: string, version: string): Argv {
+  const repeated = repeatedFlags(argv);
   return yargs([...argv])
     .scriptName(scriptName)
-    .parserConfiguration({ 'dot-notation': false, 'camel-case-expansion': false })
+    .parserConfiguration({ 'dot-notation': false, 'camel-case-expansion': false, 'duplicate-arguments-array': false })
     .strict()
+    .check(() => {
+      // kingpin refuses a repeated flag; silently taking one of them would hide a typo.
+      if (repeated.length > 0) throw new Error(`flag ${repeated.map((f) => `--${f}`).join(', ')} given more than once; give each flag once`);
+      return true;
+    })
     .version(version)
     .help()
     .alias('h', 'help')
@@ -30,6 +36,20 @@ export function baseCli(argv: readonly string[], scriptName: string, version: st
       default: 'logfmt' as LogFormat,
       describe: 'Output format of log messages.',
     });
+}
+
+/** Names of flags that occur more than once in argv (`--a=1 --a 2`), before a `--`. */
+export function repeatedFlags(argv: readonly string[]): string[] {
+  const seen = new Set<string>();
+  const twice = new Set<string>();
+  for (const arg of argv) {
+    if (arg === '--') break;
+    const m = /^--([^=\s]+)/.exec(arg);
+    if (!m) continue;
+    if (seen.has(m[1]!)) twice.add(m[1]!);
+    seen.add(m[1]!);
+  }
+  return [...twice];
 }
 
 /** Error that names the flag, what was expected and what arrived. */

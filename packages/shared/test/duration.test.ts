@@ -61,3 +61,10 @@ test('parseListenAddress takes Go host:port forms', () => {
     assert.throws(() => parseListenAddress(bad), /expected host:port/, bad);
   }
 });
+
+test('repeatedFlags finds flags given twice, in either syntax', async () => {
+  const { repeatedFlags } = await import('../src/cli.js');
+  assert.deepEqual(repeatedFlags(['--fqdn=a', '--proxy-url', 'x', '--fqdn', 'b']), ['fqdn']);
+  assert.deepEqual(repeatedFlags(['--fqdn=a', '--', '--fqdn=b']), []);
+  assert.deepEqual(repeatedFlags(['--a=1', '--b=2']), []);
+});
