@@ -79,6 +79,13 @@ if (!(await exporterRunning())) {
 }
 
 run('pushprox-proxy', [path.join(root, 'packages/proxy/bin/pushprox-proxy.js'), `--web.listen-address=${PROXY}`]);
+// Start the client once the proxy answers, so its first poll does not fail.
+for (let i = 0; i < 100; i++) {
+  try {
+    if ((await get(`http://${PROXY}/metrics`)).status === 200) break;
+  } catch {}
+  await new Promise((r) => setTimeout(r, 100));
+}
 run('pushprox-client', [
   path.join(root, 'packages/client/bin/pushprox-client.js'),
   '--fqdn=127.0.0.1',

@@ -240,11 +240,16 @@ describe('with a real Prometheus', () => {
     for (const h of hosts) exporters.push(await startExporter({ host: h, port }));
     cleanups.push(() => Promise.all(exporters.map((e) => e.close())));
     const { proxy } = await stack(t, hosts);
-    const prom = await prometheus(config('1s', '900ms', job('fleet', proxy.port, hosts.map((h) => `${h}:${port}`))));
+    const prom = await prometheus(config('1s', '1s', job('fleet', proxy.port, hosts.map((h) => `${h}:${port}`))));
     await prom.waitFor('all 20 up', 30_000, () => value(prom, 'count(up{job="fleet"} == 1) == 20'));
     const start = Date.now();
-    await new Promise((r) => setTimeout(r, 15_000));
+    const errors = new Set<string>();
+    while (Date.now() - start < 15_000) {
+      for (const x of await prom.targets()) if (x.lastError) errors.add(`${x.scrapeUrl}: ${x.lastError}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const window = `${Math.floor((Date.now() - start) / 1000)}s`;
+    if (errors.size > 0) t.diagnostic(`scrape errors seen: ${[...errors].join('; ')}`);
     const total = await value(prom, `sum(count_over_time(up{job="fleet"}[${window}]))`);
     const ok = await value(prom, `sum(sum_over_time(up{job="fleet"}[${window}]))`);
     t.diagnostic(`${total} scrapes of 20 clients in ${window}, ${ok} successful`);
