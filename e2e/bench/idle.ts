@@ -1,0 +1,97 @@
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { getUrl } from '../src/http.js';
+import { startProxyProc } from '../src/procs.js';
+import { cpuSecondsOf, rssOf } from './procstat.js';
+import { median } from './stats.js';
+
+/**
+ * Scenario iv: `n` idle clients on one proxy, played by a built-in load
+ * client that speaks the poll protocol itself (one keep-alive connection and
+ * one waiting poll per client, each from its own 127.x.y.z address), so that
+ * 10,000 clients fit on one machine. Measures proxy memory per client,
+ * /clients latency, and the CPU and poll churn of a window with no scrapes.
+ */
+export async function idleClients(n: number, windowSecs = 40): Promise<Record<string, unknown>> {
+  const proxy = await startProxyProc();
+  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
+  let stopped = false;
+  let polls = 0;
+  const poll = (i: number): void => {
+    if (stopped) return;
+    polls++;
+    const body = `idle-${i}.bench`;
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: proxy.port,
+        path: '/poll',
+        method: 'POST',
+        agent,
+        localAddress: `127.${2 + (i >> 16)}.${(i >> 8) & 255}.${(i & 255) || 1}`,
+        headers: { 'Content-Length': Buffer.byteLength(body), 'X-Pushprox-Poll-Capacity': '1' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => poll(i));
+      },
+    );
+    req.on('error', () => setTimeout(() => poll(i), 1000).unref());
+    req.end(body);
+  };
+  const waiting = async () => {
+    const text = (await getUrl(`${proxy.url}/metrics`)).body.toString();
+    return Number(/^pushprox_proxy_waiting_polls (\S+)$/m.exec(text)?.[1]);
+  };
+  try {
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = rssOf(proxy.pid);
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) {
+      poll(i);
+      if (i % 500 === 499) await new Promise((r) => setImmediate(r));
+    }
+    const end = Date.now() + 120_000;
+    while ((await waiting()) < n) {
+      if (Date.now() > end) throw new Error(`only ${await waiting()} of ${n} polls waiting after 120 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const connectSecs = (performance.now() - t0) / 1000;
+    await new Promise((r) => setTimeout(r, 2000));
+    const after = rssOf(proxy.pid);
+    const clientsMs: number[] = [];
+    let clientsBytes = 0;
+    for (let i = 0; i < 10; i++) {
+      const s = performance.now();
+      const r = await getUrl(`${proxy.url}/clients`, { timeoutMs: 30_000 });
+      clientsMs.push(performance.now() - s);
+      clientsBytes = r.body.length;
+    }
+    const cpu0 = cpuSecondsOf(proxy.pid);
+    const polls0 = polls;
+    await new Promise((r) => setTimeout(r, windowSecs * 1000));
+    const row = {
+      clients: n,
+      connect_s: Number(connectSecs.toFixed(1)),
+      proxy_rss_idle_mb: Number((before / 1048576).toFixed(1)),
+      proxy_rss_with_clients_mb: Number((after / 1048576).toFixed(1)),
+      proxy_kb_per_client: Number(((after - before) / 1024 / n).toFixed(2)),
+      clients_ms_p50: Number(median(clientsMs).toFixed(1)),
+      clients_body_bytes: clientsBytes,
+      window_s: windowSecs,
+      proxy_cpu_s_in_window: Number((cpuSecondsOf(proxy.pid) - cpu0).toFixed(2)),
+      polls_in_window: polls - polls0,
+    };
+    console.log(
+      `iv: ${n} idle clients`.padEnd(34) +
+        ` ${row.proxy_kb_per_client} KB/client (RSS ${row.proxy_rss_idle_mb} → ${row.proxy_rss_with_clients_mb} MB), ` +
+        `/clients ${row.clients_ms_p50} ms, ${row.polls_in_window} re-polls and ${row.proxy_cpu_s_in_window} CPU s in ${windowSecs} s idle`,
+    );
+    console.log(`JSON ${JSON.stringify({ scenario: `iv: ${n} idle clients`, ...row })}`);
+    return row;
+  } finally {
+    stopped = true;
+    agent.destroy();
+    await proxy.stop();
+  }
+}

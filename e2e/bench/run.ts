@@ -1,0 +1,152 @@
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { Proc, killAll, startClientProc, startProxyProc } from '../src/procs.js';
+import { getUrl } from '../src/http.js';
+import { runLoad, type LoadOptions, type LoadResult } from './load.js';
+import { PeakSampler, cpuSecondsOf } from './procstat.js';
+import { spread, summarize, median } from './stats.js';
+import { idleClients } from './idle.js';
+
+/**
+ * `npm run bench`: every scenario against the real programs on loopback,
+ * each repeated (--reps, default 3) with a direct scrape of the same
+ * exporter as the baseline measured in the same run. Prints a table and one
+ * JSON line per scenario. Bounded: every load stops after its request count
+ * or its time limit.
+ */
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const argv = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const REPS = Number(argv.get('reps') ?? 3);
+const ONLY = argv.get('only')?.split(',');
+const MB = 1024 * 1024;
+
+async function exporter(size: number, gzip = false, hosts = ['127.0.0.1']): Promise<Proc & { port: number }> {
+  const p = new Proc('bench exporter', process.execPath, [
+    path.join(HERE, 'exporter-main.js'),
+    `--size=${size}`,
+    `--gzip=${gzip}`,
+    `--hosts=${hosts.join(',')}`,
+  ]);
+  const m = await p.waitFor(/ready (\d+)/, 60_000);
+  return Object.assign(p, { port: Number(m[1]) });
+}
+
+async function registered(proxyUrl: string, fqdns: string[], timeoutMs = 60_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const list = JSON.parse((await getUrl(`${proxyUrl}/clients`)).body.toString()) as Array<{ targets: string[] }>;
+    const have = new Set(list.flatMap((g) => g.targets));
+    if (fqdns.every((f) => have.has(f))) return;
+    if (Date.now() > end) throw new Error(`clients did not register within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+interface Rep {
+  direct: LoadResult;
+  via: LoadResult;
+  proxyPeakRssMb: number;
+  clientPeakRssMb: number;
+  proxyCpuS: number;
+  clientCpuS: number;
+}
+
+function report(name: string, reps: Rep[], extra: Record<string, unknown> = {}) {
+  const sps = (r: LoadResult) => r.latenciesMs.length / r.seconds;
+  const lat = (which: 'direct' | 'via', q: 'p50' | 'p90' | 'p99' | 'max') => spread(reps.map((r) => summarize(r[which].latenciesMs)[q]));
+  const row = {
+    scenario: name,
+    reps: reps.length,
+    scrapes_per_s: spread(reps.map((r) => sps(r.via))),
+    direct_scrapes_per_s: spread(reps.map((r) => sps(r.direct))),
+    latency_ms: { p50: lat('via', 'p50'), p90: lat('via', 'p90'), p99: lat('via', 'p99'), max: lat('via', 'max') },
+    direct_latency_ms: { p50: lat('direct', 'p50'), p99: lat('direct', 'p99') },
+    added_p50_ms: median(reps.map((r) => summarize(r.via.latenciesMs).p50 - summarize(r.direct.latenciesMs).p50)),
+    time_ratio_p50: median(reps.map((r) => summarize(r.via.latenciesMs).p50 / summarize(r.direct.latenciesMs).p50)),
+    errors: reps.reduce((n, r) => n + r.via.errors, 0),
+    direct_errors: reps.reduce((n, r) => n + r.direct.errors, 0),
+    proxy_peak_rss_mb: spread(reps.map((r) => r.proxyPeakRssMb)),
+    client_peak_rss_mb: spread(reps.map((r) => r.clientPeakRssMb)),
+    proxy_cpu_s: spread(reps.map((r) => r.proxyCpuS)),
+    client_cpu_s: spread(reps.map((r) => r.clientCpuS)),
+    ...extra,
+  };
+  const f = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 0) : '-');
+  console.log(
+    `${name.padEnd(34)} ${f(row.scrapes_per_s.median).padStart(7)}/s (direct ${f(row.direct_scrapes_per_s.median)}/s)  ` +
+      `p50 ${f(row.latency_ms.p50.median)} p90 ${f(row.latency_ms.p90.median)} p99 ${f(row.latency_ms.p99.median)} max ${f(row.latency_ms.max.median)} ms ` +
+      `(direct p50 ${f(row.direct_latency_ms.p50.median)})  errors ${row.errors}  proxy ${f(row.proxy_peak_rss_mb.median)} MB  client ${f(row.client_peak_rss_mb.median)} MB`,
+  );
+  console.log(`JSON ${JSON.stringify(row)}`);
+  return row;
+}
+
+/** One client process per FQDN, one proxy; a load through the proxy and the same load direct, REPS times. */
+async function scrapeScenario(
+  name: string,
+  o: { size: number; gzip?: boolean; clients: number; load: Omit<LoadOptions, 'target' | 'proxyPort'> },
+) {
+  if (ONLY && !ONLY.some((x) => name.startsWith(x))) return;
+  const hosts = Array.from({ length: o.clients }, (_, i) => (o.clients === 1 ? '127.0.0.1' : `127.0.1.${10 + i}`));
+  const exp = await exporter(o.size, o.gzip, hosts);
+  const proxy = await startProxyProc();
+  const clients = hosts.map((h) => startClientProc(proxy.url, h));
+  await registered(proxy.url, hosts);
+  await new Promise((r) => setTimeout(r, 500));
+  const targets = hosts.map((h) => `http://${h}:${exp.port}/metrics`);
+  const reps: Rep[] = [];
+  try {
+    // Warm-up, not measured.
+    await runLoad({ ...o.load, target: targets[0]!, targets, proxyPort: proxy.port, maxRequests: Math.min(200, o.load.maxRequests), maxSeconds: 5 });
+    for (let i = 0; i < REPS; i++) {
+      const direct = await runLoad({ ...o.load, target: targets[0]!, targets });
+      const cpu0 = { p: cpuSecondsOf(proxy.pid), c: clients.reduce((n, c) => n + cpuSecondsOf(c.pid), 0) };
+      const sampler = new PeakSampler({ proxy: proxy.pid, client: clients[0]!.pid });
+      const via = await runLoad({ ...o.load, target: targets[0]!, targets, proxyPort: proxy.port });
+      const peak = sampler.stop();
+      reps.push({
+        direct,
+        via,
+        proxyPeakRssMb: peak['proxy']! / MB,
+        clientPeakRssMb: peak['client']! / MB,
+        proxyCpuS: cpuSecondsOf(proxy.pid) - cpu0.p,
+        clientCpuS: clients.reduce((n, c) => n + cpuSecondsOf(c.pid), 0) - cpu0.c,
+      });
+    }
+    return report(name, reps, { clients: o.clients, body_bytes: o.size, gzip: !!o.gzip, concurrency: o.load.concurrency });
+  } finally {
+    await Promise.all([...clients.map((c) => c.stop()), proxy.stop(), exp.stop()]);
+  }
+}
+
+async function main() {
+  const started = performance.now();
+  console.log(`pushprox-ts benchmarks: node ${process.version}, ${REPS} repetitions per scenario\n`);
+  await scrapeScenario('i: 1 client, serial, 10 KB', { size: 10 * 1024, clients: 1, load: { concurrency: 1, maxRequests: 3000, maxSeconds: 10 } });
+  await scrapeScenario('ii: 1 client, 8 parallel, 10 KB', { size: 10 * 1024, clients: 1, load: { concurrency: 8, maxRequests: 10_000, maxSeconds: 10 } });
+  await scrapeScenario('iii: 50 clients, 16 parallel, 10 KB', { size: 10 * 1024, clients: 50, load: { concurrency: 16, maxRequests: 10_000, maxSeconds: 10 } });
+  for (const [label, size] of [['10 MB', 10 * MB], ['100 MB', 100 * MB]] as const) {
+    for (const gzip of [false, true]) {
+      await scrapeScenario(`v: ${label} ${gzip ? 'gzip' : 'plain'}`, {
+        size,
+        gzip,
+        clients: 1,
+        load: { concurrency: 1, maxRequests: size > 50 * MB ? 5 : 20, maxSeconds: 60, timeoutSecs: 60, gzip },
+      });
+    }
+  }
+  if (!ONLY || ONLY.some((x) => x.startsWith('iv'))) {
+    for (const n of [1000, 10_000]) await idleClients(n);
+  }
+  console.log(`\ndone in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+}
+
+main()
+  .catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  })
+  .finally(() => killAll());
+process.once('SIGINT', () => void killAll().then(() => process.exit(130)));
