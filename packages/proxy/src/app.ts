@@ -1,4 +1,5 @@
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import { PATH_CLIENTS, PATH_METRICS, PATH_POLL, PATH_PUSH, type Logger } from '@pushprox/shared';
 import type { Coordinator } from './coordinator.js';
 import type { ProxyMetrics } from './metrics.js';
@@ -15,12 +16,42 @@ export interface AppOptions {
   readonly pushMaxBodyBytes: number;
 }
 
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Counts and times an API request once its response has finished, under upstream's path label. */
+function instrumented(
+  metrics: ProxyMetrics,
+  path: string,
+  handler: (req: IncomingMessage, res: ServerResponse) => unknown,
+  onError: (err: unknown, res: ServerResponse) => void,
+): Handler {
+  return (req, res) => {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => metrics.observeApi(path, res.statusCode, Number(process.hrtime.bigint() - start) / 1e9));
+    Promise.resolve(handler(req, res)).catch((err: unknown) => onError(err, res));
+  };
+}
+
 /**
  * The origin-form API. As upstream's ServeMux: no method checks on /poll and
- * /push, exact paths, Go's 404 text for anything else.
+ * /push, exact paths, Go's 404 text for anything else. /poll and /push, the
+ * per-scrape paths, are plain node:http handlers dispatched before Express
+ * (its routing and request wrappers cost CPU per scrape and memory per
+ * waiting poll); the rest goes through Express.
  */
-export function createApp(opts: AppOptions): Express {
+export function createApi(opts: AppOptions): Handler {
   const { coordinator, metrics, logger } = opts;
+  const fail = (err: unknown, res: ServerResponse) => {
+    logger.error('Unhandled error in API handler', { err: err instanceof Error ? err.message : String(err) });
+    sendText(res, 500, 'Internal Server Error');
+  };
+  const poll = instrumented(metrics, PATH_POLL, createPollHandler(coordinator, logger), fail);
+  const push = instrumented(
+    metrics,
+    PATH_PUSH,
+    createPushHandler({ coordinator, responders: opts.responders, logger, maxBodyBytes: opts.pushMaxBodyBytes }),
+    fail,
+  );
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -28,28 +59,10 @@ export function createApp(opts: AppOptions): Express {
   app.set('case sensitive routing', true);
 
   const instrument =
-    (path: string, handler: (req: Request, res: Response) => unknown) =>
-    (req: Request, res: Response, next: NextFunction): void => {
-      const start = process.hrtime.bigint();
-      res.on('finish', () => {
-        metrics.observeApi(path, res.statusCode, Number(process.hrtime.bigint() - start) / 1e9);
-      });
-      Promise.resolve(handler(req, res)).catch(next);
-    };
+    (path: string, handler: (req: IncomingMessage, res: ServerResponse) => unknown) =>
+    (req: Request, res: Response, next: NextFunction): void =>
+      instrumented(metrics, path, handler, (err) => next(err))(req, res);
 
-  app.all(PATH_POLL, instrument(PATH_POLL, createPollHandler(coordinator, logger)));
-  app.all(
-    PATH_PUSH,
-    instrument(
-      PATH_PUSH,
-      createPushHandler({
-        coordinator,
-        responders: opts.responders,
-        logger,
-        maxBodyBytes: opts.pushMaxBodyBytes,
-      }),
-    ),
-  );
   app.get(
     PATH_CLIENTS,
     instrument(PATH_CLIENTS, (_req, res) => {
@@ -73,5 +86,12 @@ export function createApp(opts: AppOptions): Express {
     logger.error('Unhandled error in API handler', { err: err instanceof Error ? err.message : String(err) });
     sendText(res, 500, 'Internal Server Error');
   });
-  return app;
+  return (req, res) => {
+    // Go's ServeMux matches the path alone; a query string does not change the route.
+    const q = req.url!.indexOf('?');
+    const path = q < 0 ? req.url! : req.url!.slice(0, q);
+    if (path === PATH_POLL) poll(req, res);
+    else if (path === PATH_PUSH) push(req, res);
+    else app(req, res);
+  };
 }

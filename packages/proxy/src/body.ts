@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { ERROR_CODES, PushProxError } from '@pushprox/shared';
 
@@ -36,4 +37,10 @@ export function readSmallBody(source: Readable, limit: number, what: string): Pr
     };
     source.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
   });
+}
+
+/** First value of a request header (node:http lower-cases names). */
+export function headerOf(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name.toLowerCase()];
+  return Array.isArray(v) ? v[0] : v;
 }

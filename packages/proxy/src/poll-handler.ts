@@ -1,4 +1,4 @@
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   ERROR_CODES,
   FEATURE_IDLE_REPLY,
@@ -15,7 +15,7 @@ import {
 import type { Coordinator, PollEndReason } from './coordinator.js';
 import { MAX_POLL_BODY_BYTES, parseFqdn } from './fqdn.js';
 import { sendText } from './respond.js';
-import { readSmallBody } from './body.js';
+import { headerOf, readSmallBody } from './body.js';
 
 /** Every poll reply names our features; upstream clients ignore the header. */
 const FEATURES = { [HEADER_PROXY_FEATURES]: `${FEATURE_MULTI_POLL}, ${FEATURE_IDLE_REPLY}` };
@@ -34,11 +34,11 @@ function parseCapacity(raw: string | undefined): number | undefined {
 
 /** POST /poll: the body is the client's FQDN; the reply is a scrape request. */
 export function createPollHandler(coordinator: Coordinator, logger: Logger) {
-  return async (req: Request, res: Response): Promise<void> => {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let fqdn: string;
     let capacity: number | undefined;
     try {
-      capacity = parseCapacity(req.get(HEADER_POLL_CAPACITY));
+      capacity = parseCapacity(headerOf(req, HEADER_POLL_CAPACITY));
       fqdn = parseFqdn(await readSmallBody(req, MAX_POLL_BODY_BYTES, 'poll'));
     } catch (err) {
       logger.warn('Bad poll', { err: messageOf(err), remote: req.socket.remoteAddress });
@@ -48,7 +48,7 @@ export function createPollHandler(coordinator: Coordinator, logger: Logger) {
     if (logger.debugEnabled) logger.debug('Poll', { fqdn, capacity });
     const ticket = coordinator.poll(
       fqdn,
-      { capacity, hello: capacity !== undefined && req.get(HEADER_HELLO) !== undefined },
+      { capacity, hello: capacity !== undefined && headerOf(req, HEADER_HELLO) !== undefined },
       {
         deliver: (job) => {
           if (res.destroyed || res.headersSent) return false;

@@ -1,4 +1,4 @@
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   ERROR_CODES,
   HEADER_ID,
@@ -29,10 +29,10 @@ export interface PushHandlerOptions {
  */
 export function createPushHandler(opts: PushHandlerOptions) {
   const { coordinator, responders, logger } = opts;
-  return async (req: Request, res: Response): Promise<void> => {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let claimedId: string | undefined;
     try {
-      const declared = Number(req.get('content-length'));
+      const declared = Number(req.headers['content-length']);
       if (declared > opts.maxBodyBytes) {
         throw new WireError(
           ERROR_CODES.WIRE_BODY_TOO_LARGE,

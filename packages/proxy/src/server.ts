@@ -1,7 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { BufferReclaimer, ERROR_CODES, PushProxError, formatHostPort, type Logger } from '@pushprox/shared';
-import { createApp } from './app.js';
+import { createApi } from './app.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ProxyConfig } from './config.js';
 import { Coordinator } from './coordinator.js';
@@ -57,7 +57,7 @@ export async function startProxy(
     activeScrapes: () => coordinator.stats().activeScrapes,
   });
   const responders: Responders = new Map();
-  const app = createApp({ coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes });
+  const api = createApi({ coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes });
   const scrape = createScrapeHandler(
     {
       coordinator,
@@ -74,7 +74,7 @@ export async function startProxy(
   // `GET http://host:9100/metrics` to its own /metrics.
   const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
     if (ABSOLUTE_FORM.test(req.url ?? '')) scrape(req, res);
-    else app(req, res);
+    else api(req, res);
   });
   // Polls are long by design; a request only has to arrive within the longest scrape.
   server.requestTimeout = config.scrapeMaxTimeoutMs + 30_000;

@@ -229,3 +229,16 @@ test('when Prometheus hangs up, the scrape is forgotten at once', async () => {
     await until(() => proxy.coordinator.stats().activeScrapes === 0, 1000, 'the scrape to be forgotten');
   });
 });
+
+test('/poll and /push are counted under upstream path labels, and a query string does not change the route', async () => {
+  await withProxy({}, async (proxy) => {
+    const port = proxy.address.port;
+    const hello = await exchange(port, poll('host-a', 'X-Pushprox-Poll-Capacity: 1\r\nX-Pushprox-Hello: 1\r\n').replace('POST /poll ', 'POST /poll?x=1 '));
+    assert.equal(hello.head.status, 204);
+    await exchange(port, push('00000000-0000-4000-8000-000000000000', 'x'));
+    const metrics = (await exchange(port, 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')).body.toString();
+    assert.match(metrics, /^pushprox_http_requests_total\{code="204",path="\/poll"\} 1$/m);
+    assert.match(metrics, /^pushprox_http_requests_total\{code="404",path="\/push"\} 1$/m);
+    assert.match(metrics, /^pushprox_http_duration_seconds_count\{path="\/poll"\} 1$/m);
+  });
+});
