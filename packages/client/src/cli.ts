@@ -11,6 +11,14 @@ import {
   type LogFormat,
   type LogLevel,
 } from '@pushprox/shared';
+import {
+  DEFAULT_SCRAPE_METHODS,
+  parseAllowList,
+  parseMethods,
+  parsePortList,
+  USE_LOCALHOST_NEEDS_ALLOW_PORT,
+  type ScrapePattern,
+} from './scrape-policy.js';
 
 /** Upper bound of --scrape.concurrency: each unit may hold a socket to the proxy. */
 export const MAX_SCRAPE_CONCURRENCY = 1024;
@@ -32,6 +40,13 @@ export interface ClientArgs {
   readonly 'scrape.concurrency': number;
   /** Milliseconds. */
   readonly 'shutdown.timeout': number;
+  /** undefined: any port. */
+  readonly 'allow-port': readonly number[] | undefined;
+  readonly 'use-localhost': boolean;
+  /** undefined: any port and path. */
+  readonly 'scrape.allow': readonly ScrapePattern[] | undefined;
+  /** Upper-case. */
+  readonly 'scrape.methods': readonly string[];
   readonly 'log.level': LogLevel;
   readonly 'log.format': LogFormat;
 }
@@ -87,7 +102,46 @@ export function clientCli(argv: readonly string[], version: string): Argv {
       default: '10s',
       describe: 'On SIGTERM/SIGINT, how long to wait for in-flight scrapes and pushes',
       coerce: durationFlag('shutdown.timeout'),
+    })
+    .option('allow-port', {
+      type: 'string',
+      describe: 'Only scrape targets on these ports (comma-separated, e.g. 9100,9796)',
+      defaultDescription: 'any port',
+      coerce: listFlag('allow-port', parsePortList),
+    })
+    .option('use-localhost', {
+      type: 'boolean',
+      default: false,
+      describe: 'Scrape 127.0.0.1 on the requested port, path and query instead of the FQDN (requires --allow-port)',
+    })
+    .option('scrape.allow', {
+      type: 'string',
+      describe: 'Only scrape targets matching one of these patterns :<port>[/path][*] (comma-separated, e.g. :9100/metrics,:9796/*)',
+      defaultDescription: 'any port and path',
+      coerce: listFlag('scrape.allow', parseAllowList),
+    })
+    .option('scrape.methods', {
+      type: 'string',
+      default: DEFAULT_SCRAPE_METHODS,
+      describe: 'Only perform scrapes with these HTTP methods (comma-separated); others are answered 403',
+      coerce: listFlag('scrape.methods', parseMethods),
+    })
+    .check((args) => {
+      if (args['use-localhost'] === true && args['allow-port'] === undefined) throw new Error(USE_LOCALHOST_NEEDS_ALLOW_PORT);
+      return true;
     });
+}
+
+/** A comma-separated list flag; a parse error names the flag (like the shared coerce helpers). */
+function listFlag<T>(flag: string, parse: (s: string) => T): (v: unknown) => T {
+  return (v: unknown) => {
+    const s = Array.isArray(v) ? v[v.length - 1] : v;
+    try {
+      return parse(String(s));
+    } catch (err) {
+      throw new Error(`invalid value for --${flag}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
 }
 
 /** Parses argv, or prints usage/help/version and exits like kingpin. */

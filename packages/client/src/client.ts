@@ -52,10 +52,20 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     : undefined;
 
   logger.info('URL and FQDN info', { proxy_url: config.proxyUrl, fqdn: config.fqdn });
+  const policy = config.scrapePolicy;
+  if (policy.allowPorts || policy.allow || policy.useLocalhost) {
+    logger.info('Scrape restrictions', {
+      allow_port: policy.allowPorts?.join(',') ?? 'any',
+      scrape_allow: policy.allow?.map((p) => p.source).join(',') ?? 'any',
+      use_localhost: policy.useLocalhost,
+      methods: policy.methods.join(','),
+    });
+  }
   if (proxies) logger.info('Using forward proxies from the environment', { ...proxies });
 
   const scheduler = new ScrapeScheduler(config.scrapeConcurrency, {
     fqdn: config.fqdn,
+    policy: config.scrapePolicy,
     dispatcher: agent,
     push: { pushUrl: config.pushUrl, dispatcher: agent },
     metrics,

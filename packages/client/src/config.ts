@@ -13,6 +13,7 @@ import {
 } from '@pushprox/shared';
 import type { ClientArgs } from './cli.js';
 import { resolveFqdn } from './fqdn.js';
+import { scrapePolicy, type ScrapePolicy } from './scrape-policy.js';
 
 /** PEM material for every TLS connection the client makes (proxy and https targets). */
 export interface TlsMaterial {
@@ -37,6 +38,8 @@ export interface ClientConfig {
   readonly retryMaxWaitMs: number;
   readonly scrapeConcurrency: number;
   readonly shutdownTimeoutMs: number;
+  /** What may be scraped (--allow-port, --use-localhost, --scrape.allow, --scrape.methods). */
+  readonly scrapePolicy: ScrapePolicy;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
 }
@@ -127,6 +130,17 @@ export interface ResolveConfigDeps {
 export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = {}): Promise<ClientConfig> {
   const urls = normaliseProxyUrl(args['proxy-url']);
   if (args.fqdn === '') throw configError('invalid value for --fqdn: expected a host name, got ""');
+  let policy: ScrapePolicy;
+  try {
+    policy = scrapePolicy({
+      allowPorts: args['allow-port'],
+      useLocalhost: args['use-localhost'],
+      allow: args['scrape.allow'],
+      methods: args['scrape.methods'],
+    });
+  } catch (err) {
+    throw configError(messageOf(err), err);
+  }
   const fqdn = args.fqdn ?? (await (deps.defaultFqdn ?? resolveFqdn)());
   return Object.freeze({
     fqdn,
@@ -137,6 +151,7 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
     retryMaxWaitMs: nonNegative('proxy.retry.max-wait', args['proxy.retry.max-wait']),
     scrapeConcurrency: args['scrape.concurrency'],
     shutdownTimeoutMs: nonNegative('shutdown.timeout', args['shutdown.timeout']),
+    scrapePolicy: policy,
     logLevel: args['log.level'],
     logFormat: args['log.format'],
   });

@@ -31,4 +31,20 @@ export {
 export { errorPayload, responsePayload, sendPush, formatRemainingSeconds, PushError, type PushPayload } from './push.js';
 export { ScrapeJob, FALLBACK_SCRAPE_TIMEOUT_MS, pushReserveMs, type ScrapeRequest, type JobDeps } from './job.js';
 export { ScrapeScheduler } from './scheduler.js';
+export {
+  checkTarget,
+  localTarget,
+  parseAllowList,
+  parseMethods,
+  parsePortList,
+  scrapePolicy,
+  DEFAULT_SCRAPE_METHODS,
+  DEFAULT_SCRAPE_POLICY,
+  REFUSAL_REASONS,
+  USE_LOCALHOST_NEEDS_ALLOW_PORT,
+  type Refusal,
+  type RefusalReason,
+  type ScrapePattern,
+  type ScrapePolicy,
+} from './scrape-policy.js';
 export { createDispatcher, LOOPBACK_NO_PROXY, type DispatcherChoice } from './dispatcher.js';

@@ -14,6 +14,7 @@ import {
 import type { ClientMetrics } from './metrics.js';
 import { errorPayload, responsePayload, sendPush, type PushOptions } from './push.js';
 import { describeError, parseScrapeTimeout, scrapeTarget, sendScrape } from './scrape.js';
+import { checkTarget, DEFAULT_SCRAPE_POLICY, localTarget, type Refusal, type ScrapePolicy } from './scrape-policy.js';
 
 /** A scrape request as taken off a poll reply. */
 export interface ScrapeRequest {
@@ -40,6 +41,8 @@ export function pushReserveMs(timeoutMs: number): number {
 
 export interface JobDeps {
   readonly fqdn: string;
+  /** What may be scraped. Default DEFAULT_SCRAPE_POLICY (anything upstream would, GET and HEAD only). */
+  readonly policy?: ScrapePolicy;
   readonly dispatcher: Dispatcher;
   readonly push: PushOptions;
   readonly metrics: ClientMetrics;
@@ -111,6 +114,10 @@ export class ScrapeJob {
     } catch (err) {
       return this.fail(err);
     }
+    const policy = this.#deps.policy ?? DEFAULT_SCRAPE_POLICY;
+    const refusal = checkTarget(policy, head.method, target.url);
+    if (refusal) return this.refuse(refusal);
+    if (policy.useLocalhost) target = localTarget(target);
     const budgetMs = this.scrapeEndAt - performance.now();
     const headCtl = new AbortController();
     const headTimer = setTimeout(() => headCtl.abort(new Error('scrape timeout')), budgetMs);
@@ -159,6 +166,23 @@ export class ScrapeJob {
     const message = messageOf(err);
     metrics.scrapeErrors.inc();
     logger.warn('Scrape failed', { scrape_id: this.id, err: message });
+    return this.#pushError(err, message);
+  }
+
+  /**
+   * Reports a scrape the policy forbids: counted in scrapes_refused_total
+   * (not as a scrape error: it is policy, not a failure) and pushed as a 403
+   * with the reason as body and reason phrase. Never throws.
+   */
+  async refuse(refusal: Refusal): Promise<void> {
+    const { logger, metrics } = this.#deps;
+    metrics.scrapesRefused.inc({ reason: refusal.reason });
+    logger.warn('Scrape refused', { scrape_id: this.id, reason: refusal.reason, err: refusal.message });
+    return this.#pushError(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_REFUSED, refusal.message), refusal.message);
+  }
+
+  async #pushError(err: unknown, message: string): Promise<void> {
+    const { logger, metrics } = this.#deps;
     if (this.signal.aborted) {
       // Nobody waits for a push after the deadline; a hard stop is no time for network calls.
       metrics.pushErrors.inc();

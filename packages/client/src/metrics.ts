@@ -2,13 +2,19 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
 import { formatHostPort, messageOf, type ListenAddress, type Logger } from '@pushprox/shared';
+import { REFUSAL_REASONS } from './scrape-policy.js';
 
-/** Upstream's three client counters (same names and HELP), on an explicit registry. */
+/**
+ * Upstream's three client counters (same names and HELP), plus our
+ * scrapes_refused_total{reason}, on an explicit registry.
+ */
 export class ClientMetrics {
   readonly registry: Registry;
   readonly pollErrors: Counter;
   readonly pushErrors: Counter;
   readonly scrapeErrors: Counter;
+  /** Scrapes refused by the scrape policy; not scrape errors. Every reason starts at 0. */
+  readonly scrapesRefused: Counter<'reason'>;
 
   /**
    * @param registry Default: a new Registry with prom-client's default
@@ -25,6 +31,13 @@ export class ClientMetrics {
     this.scrapeErrors = counter('pushprox_client_scrape_errors_total', 'Number of scrape errors');
     this.pushErrors = counter('pushprox_client_push_errors_total', 'Number of push errors');
     this.pollErrors = counter('pushprox_client_poll_errors_total', 'Number of poll errors');
+    this.scrapesRefused = new Counter({
+      name: 'pushprox_client_scrapes_refused_total',
+      help: 'Number of scrapes refused by --allow-port, --scrape.allow or --scrape.methods, by reason (port, path, method)',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
+    for (const reason of REFUSAL_REASONS) this.scrapesRefused.inc({ reason }, 0);
   }
 }
 

@@ -30,6 +30,10 @@ test('--help lists every flag with its default', () => {
     ['--proxy.retry.max-wait', '"5s"'],
     ['--scrape.concurrency', '"8"'],
     ['--shutdown.timeout', '"10s"'],
+    ['--allow-port', 'any port'],
+    ['--use-localhost', 'false'],
+    ['--scrape.allow', 'any port and path'],
+    ['--scrape.methods', '"GET,HEAD"'],
     ['--log.level', '"info"'],
     ['--log.format', '"logfmt"'],
     ['--version', undefined],
@@ -100,4 +104,25 @@ test('unreadable or unusable TLS files exit non-zero naming the flag and the fil
   const c = run(['--proxy-url=http://127.0.0.1:1', '--metrics-addr=', `--tls.cert=${junk}`]);
   assert.notEqual(c.status, 0);
   assert.match(c.stderr, /--tls\.cert and --tls\.key must be given together/);
+});
+
+test('--use-localhost without --allow-port exits 2 saying why', () => {
+  const { status, stderr } = run(['--proxy-url=http://127.0.0.1:1', '--metrics-addr=', '--use-localhost']);
+  assert.equal(status, 2);
+  assert.match(stderr, /--use-localhost requires --allow-port: scraping 127\.0\.0\.1 on any requested port would expose every local service/);
+});
+
+test('bad --allow-port, --scrape.allow and --scrape.methods exit 2 naming the flag, what was expected and what arrived', () => {
+  const a = run(['--proxy-url=http://127.0.0.1:1', '--metrics-addr=', '--allow-port=abc']);
+  assert.equal(a.status, 2);
+  assert.match(a.stderr, /invalid value for --allow-port: expected a port from 1 to 65535.*got "abc"/);
+  const b = run(['--proxy-url=http://127.0.0.1:1', '--metrics-addr=', '--allow-port=9100,70000', '--use-localhost']);
+  assert.equal(b.status, 2);
+  assert.match(b.stderr, /--allow-port.*got "70000" in "9100,70000"/);
+  const c = run(['--proxy-url=http://127.0.0.1:1', '--metrics-addr=', '--scrape.allow=:9100/metrics,9796/*']);
+  assert.equal(c.status, 2);
+  assert.match(c.stderr, /invalid value for --scrape\.allow: expected comma-separated patterns :<port>\[\/path\]\[\*\].*got "9796\/\*"/);
+  const d = run(['--proxy-url=http://127.0.0.1:1', '--metrics-addr=', '--scrape.methods=GET,G ET']);
+  assert.equal(d.status, 2);
+  assert.match(d.stderr, /invalid value for --scrape\.methods: expected a comma-separated list of HTTP methods.*"G ET"/);
 });

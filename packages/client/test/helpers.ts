@@ -21,7 +21,7 @@ import {
   type ParsedResponse,
 } from '@pushprox/shared';
 import { fixture } from '@pushprox/shared/testing';
-import type { ClientConfig } from '../src/index.js';
+import { DEFAULT_SCRAPE_POLICY, type ClientConfig } from '../src/index.js';
 
 export const FQDN = '127.0.0.1';
 
@@ -75,6 +75,8 @@ let idSeq = 0;
 export function scrapeRequest(opts: {
   target: string;
   id?: string;
+  /** Default: the fixture's GET. */
+  method?: string;
   timeoutSeconds?: string | null;
   extraHeaders?: ReadonlyArray<readonly [string, string]>;
 }): { bytes: Buffer; id: string } {
@@ -87,7 +89,7 @@ export function scrapeRequest(opts: {
   if (opts.timeoutSeconds === null) headers.delete(HEADER_SCRAPE_TIMEOUT);
   else if (opts.timeoutSeconds !== undefined) headers.set(HEADER_SCRAPE_TIMEOUT, opts.timeoutSeconds);
   for (const [n, v] of opts.extraHeaders ?? []) headers.append(n, v);
-  return { bytes: serializeRequestHead({ ...head, target: opts.target, headers }), id };
+  return { bytes: serializeRequestHead({ ...head, method: opts.method ?? head.method, target: opts.target, headers }), id };
 }
 
 export interface RecordedPoll {
@@ -256,6 +258,7 @@ export function testConfig(proxyUrl: string, overrides: Partial<ClientConfig> = 
     retryMaxWaitMs: 60,
     scrapeConcurrency: 4,
     shutdownTimeoutMs: 2000,
+    scrapePolicy: DEFAULT_SCRAPE_POLICY,
     logLevel: 'info',
     logFormat: 'logfmt',
     ...overrides,
