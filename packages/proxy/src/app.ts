@@ -7,8 +7,11 @@ import { createPollHandler } from './poll-handler.js';
 import { createPushHandler } from './push-handler.js';
 import type { Responders } from './scrape-handler.js';
 import { sendText } from './respond.js';
+import type { BasicAuth } from './basic-auth.js';
 
 export interface AppOptions {
+  /** Scraper-role credentials; guard /clients and /metrics when enabled. */
+  readonly auth: BasicAuth;
   readonly coordinator: Coordinator;
   readonly metrics: ProxyMetrics;
   readonly responders: Responders;
@@ -63,6 +66,15 @@ export function createApi(opts: AppOptions): Handler {
     (req: Request, res: Response, next: NextFunction): void =>
       instrumented(metrics, path, handler, (err) => next(err))(req, res);
 
+  // /clients and /metrics belong to the scraper role (Prometheus, operators'
+  // cron); /poll and /push to the client role, which basic_auth_users does not cover.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (!opts.auth.enabled || (req.path !== PATH_CLIENTS && req.path !== PATH_METRICS)) return next();
+    opts.auth.check(req.headers.authorization).then(
+      (ok) => (ok ? next() : sendText(res, 401, 'Unauthorized', { 'WWW-Authenticate': 'Basic realm="pushprox"' })),
+      next,
+    );
+  });
   app.get(
     PATH_CLIENTS,
     instrument(PATH_CLIENTS, (_req, res) => {

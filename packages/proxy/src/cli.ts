@@ -24,6 +24,11 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
       describe: 'Address to listen on for proxy and client requests.',
       coerce: listenAddressFlag('web.listen-address'),
     })
+    .option('web.config.file', {
+      type: 'string',
+      describe:
+        'Path to a configuration file that enables TLS (tls_server_config) and basic authentication (basic_auth_users) in the Prometheus exporter-toolkit format. Basic auth guards scrapes (Proxy-Authorization), /clients and /metrics.',
+    })
     .option('scrape.max-timeout', {
       type: 'string',
       default: PROXY_DEFAULTS.scrapeMaxTimeout,
@@ -70,6 +75,7 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
   const a = (await parseOrExit(parser)) as Record<string, unknown>;
   const config: ProxyConfig = {
     listen: a['web.listen-address'] as ListenAddress,
+    webConfigFile: (a['web.config.file'] as string | undefined) || undefined,
     scrapeMaxTimeoutMs: a['scrape.max-timeout'] as number,
     scrapeDefaultTimeoutMs: a['scrape.default-timeout'] as number,
     registrationTimeoutMs: a['registration.timeout'] as number,

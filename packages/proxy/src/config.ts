@@ -3,6 +3,8 @@ import type { ListenAddress, LogFormat, LogLevel } from '@pushprox/shared';
 /** Everything the proxy is configured with, resolved once from flags. */
 export interface ProxyConfig {
   readonly listen: ListenAddress;
+  /** --web.config.file: TLS and basic auth in exporter-toolkit format; undefined for plain HTTP. */
+  readonly webConfigFile: string | undefined;
   /** --scrape.max-timeout: a scrape's deadline is clamped to this. */
   readonly scrapeMaxTimeoutMs: number;
   /** --scrape.default-timeout: used when Prometheus sends no timeout header. */

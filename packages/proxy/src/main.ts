@@ -1,11 +1,18 @@
 import { createLogger, messageOf } from '@pushprox/shared';
 import { resolveProxyConfig } from './cli.js';
 import { startProxy } from './server.js';
+import { loadWebConfig } from './web-config.js';
 
+if (process.argv[2] === 'pki') {
+  // Imported lazily: the server never loads node-forge.
+  const { runPki } = await import('./pki/cli.js');
+  process.exit(await runPki(process.argv.slice(3)));
+}
 const config = await resolveProxyConfig(process.argv.slice(2));
 const logger = createLogger({ level: config.logLevel, format: config.logFormat });
 try {
-  const proxy = await startProxy(config, { logger });
+  const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
+  const proxy = await startProxy(config, { logger, ...(web && { web }) });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -22,6 +29,6 @@ try {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 } catch (err) {
-  logger.error('Listening failed', { err: messageOf(err) });
+  logger.error('Startup failed', { err: messageOf(err) });
   process.exit(1);
 }

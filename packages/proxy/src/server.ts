@@ -7,6 +7,10 @@ import type { ProxyConfig } from './config.js';
 import { Coordinator } from './coordinator.js';
 import { ProxyMetrics } from './metrics.js';
 import { createScrapeHandler, type Responders } from './scrape-handler.js';
+import { BasicAuth } from './basic-auth.js';
+import { sendText } from './respond.js';
+import { createTlsServer } from './tls.js';
+import type { WebConfig } from './web-config.js';
 
 export interface RunningProxy {
   readonly coordinator: Coordinator;
@@ -41,7 +45,7 @@ export async function startProxy(
     | 'pushMaxBodyBytes'
     | 'shutdownTimeoutMs'
   >,
-  deps: { logger: Logger; clock?: Clock },
+  deps: { logger: Logger; clock?: Clock; web?: WebConfig },
 ): Promise<RunningProxy> {
   const { logger } = deps;
   const coordinator = new Coordinator({
@@ -57,7 +61,9 @@ export async function startProxy(
     activeScrapes: () => coordinator.stats().activeScrapes,
   });
   const responders: Responders = new Map();
-  const api = createApi({ coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes });
+  const auth = new BasicAuth(deps.web?.users ?? new Map());
+  const api = createApi({
+    auth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes });
   const scrape = createScrapeHandler(
     {
       coordinator,
@@ -72,10 +78,23 @@ export async function startProxy(
 
   // Absolute-form targets are dispatched before Express, which would route
   // `GET http://host:9100/metrics` to its own /metrics.
-  const server = http.createServer((req: IncomingMessage, res: ServerResponse) => {
-    if (ABSOLUTE_FORM.test(req.url ?? '')) scrape(req, res);
-    else api(req, res);
-  });
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    if (!ABSOLUTE_FORM.test(req.url ?? '')) return api(req, res);
+    if (!auth.enabled) return scrape(req, res);
+    // Prometheus sends Proxy-Authorization when proxy_url carries user:password@.
+    // It is a hop-by-hop header, so it is never forwarded to the client.
+    auth.check(req.headers['proxy-authorization'] as string | undefined).then(
+      (ok) => {
+        if (ok) return scrape(req, res);
+        metrics.proxiedRequests.inc({ code: '407' });
+        sendText(res, 407, 'Proxy authentication required: put user:password@ in proxy_url', {
+          'Proxy-Authenticate': 'Basic realm="pushprox"',
+        });
+      },
+      () => sendText(res, 500, 'Internal Server Error'),
+    );
+  };
+  const server: http.Server = deps.web?.tls ? createTlsServer(deps.web.tls, handler) : http.createServer(handler);
   // Polls are long by design; a request only has to arrive within the longest scrape.
   server.requestTimeout = config.scrapeMaxTimeoutMs + 30_000;
   server.headersTimeout = 60_000;
@@ -105,7 +124,8 @@ export async function startProxy(
   });
   const address = server.address() as AddressInfo;
   const host = config.listen.host ?? (address.family === 'IPv6' ? '::1' : '127.0.0.1');
-  const url = `http://${formatHostPort(host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, address.port)}`;
+  const scheme = deps.web?.tls ? 'https' : 'http';
+  const url = `${scheme}://${formatHostPort(host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, address.port)}`;
   logger.info('Listening', { address: formatHostPort(address.address, address.port) });
 
   let closing: Promise<void> | undefined;

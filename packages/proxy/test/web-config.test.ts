@@ -1,0 +1,140 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { buffer } from 'node:stream/consumers';
+import bcrypt from 'bcryptjs';
+import { silentLogger } from '@pushprox/shared';
+import { startProxy, type RunningProxy } from '../src/server.js';
+import { loadWebConfig, WebConfigError } from '../src/web-config.js';
+import { TEST_CONFIG, exchange } from './helpers.js';
+
+const OPENSSL = '/usr/bin/openssl';
+let dir: string;
+const f = (name: string) => path.join(dir, name);
+const HASH = bcrypt.hashSync('s3cret', 4);
+
+before(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'pushprox-webcfg-'));
+  if (!existsSync(OPENSSL)) return;
+  const run = (...args: string[]) => execFileSync(OPENSSL, args, { stdio: 'ignore', timeout: 30_000 });
+  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=test CA', '-keyout', f('ca.key'), '-out', f('ca.crt'),
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  for (const [name, ext] of [['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'], ['client', 'subjectAltName=DNS:host-a.example\nextendedKeyUsage=clientAuth']] as const) {
+    writeFileSync(f(`${name}.ext`), `${ext}\n`);
+    run('req', '-new', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
+    run('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-out', f(`${name}.crt`), '-extfile', f(`${name}.ext`));
+  }
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function writeConfig(name: string, yaml: string): string {
+  writeFileSync(f(name), yaml);
+  return f(name);
+}
+
+function throwsNaming(file: string, ...parts: RegExp[]) {
+  assert.throws(
+    () => loadWebConfig(file),
+    (err: Error) => err instanceof WebConfigError && parts.every((p) => p.test(err.message)),
+  );
+}
+
+test('web config: an unknown key, an unreadable file or a bad value is an error naming it', () => {
+  throwsNaming(writeConfig('a.yml', 'tls_server_config:\n  cert_file: x\n  key_file: y\n  colour: blue\n'), /unknown key "tls_server_config\.colour"/);
+  throwsNaming(writeConfig('b.yml', 'http_server_config:\n  http2: true\n'), /unknown key "http_server_config"/);
+  throwsNaming(writeConfig('c.yml', 'tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n'), /tls_server_config\.cert_file/, /missing\.crt/);
+  throwsNaming(writeConfig('d.yml', 'basic_auth_users:\n  alice: plaintext\n'), /basic_auth_users\.alice/, /bcrypt/);
+  throwsNaming(writeConfig('e.yml', 'tls_server_config:\n  cert_file: x\n  key_file: y\n  client_auth_type: RequireAndVerifyClientCert\n'), /needs client_ca_file/);
+  throwsNaming(writeConfig('g.yml', 'tls_server_config:\n  cert_file: x\n  key_file: y\n  min_version: TLS99\n'), /min_version/, /TLS99/);
+  throwsNaming(path.join(dir, 'nope.yml'), /cannot read --web\.config\.file/);
+  const ok = loadWebConfig(writeConfig('h.yml', `basic_auth_users:\n  alice: ${HASH}\n`));
+  assert.equal(ok.users.get('alice'), HASH);
+  assert.equal(ok.tls, undefined);
+});
+
+async function withWebProxy(yaml: string, fn: (p: RunningProxy) => Promise<void>) {
+  const web = loadWebConfig(writeConfig(`p${Math.random()}.yml`, yaml));
+  const proxy = await startProxy(TEST_CONFIG, { logger: silentLogger, web });
+  try {
+    await fn(proxy);
+  } finally {
+    await proxy.close();
+  }
+}
+
+function tlsGet(port: number, pathOrUrl: string, opts: https.RequestOptions = {}): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port, path: pathOrUrl, ca: [readFileSync(f('ca.crt'))], agent: false, ...opts }, (res) => {
+      buffer(res).then((b) => resolve({ status: res.statusCode!, body: b.toString(), headers: res.headers }), reject);
+    });
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('basic_auth_users guard scrapes (407 + Proxy-Authenticate) and /clients, /metrics (401), not /poll', async () => {
+  await withWebProxy(`basic_auth_users:\n  prometheus: ${HASH}\n`, async (proxy) => {
+    const port = proxy.address.port;
+    const scrape = (auth?: string) =>
+      `GET http://host-a:9100/metrics HTTP/1.1\r\nHost: host-a:9100\r\n${auth ? `Proxy-Authorization: Basic ${Buffer.from(auth).toString('base64')}\r\n` : ''}\r\n`;
+    const none = await exchange(port, scrape());
+    assert.equal(none.head.status, 407);
+    assert.equal(none.head.headers.get('Proxy-Authenticate'), 'Basic realm="pushprox"');
+    assert.equal((await exchange(port, scrape('prometheus:wrong'))).head.status, 407);
+    assert.equal((await exchange(port, scrape('mallory:s3cret'))).head.status, 407);
+    const ok = await exchange(port, scrape('prometheus:s3cret'));
+    assert.equal(ok.head.status, 500, 'authenticated: reaches routing (no such client)');
+    assert.match(ok.body.toString(), /no client registered/);
+    const clients = await exchange(port, 'GET /clients HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(clients.head.status, 401);
+    assert.equal(clients.head.headers.get('WWW-Authenticate'), 'Basic realm="pushprox"');
+    const authed = await exchange(port, `GET /clients HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ${Buffer.from('prometheus:s3cret').toString('base64')}\r\n\r\n`);
+    assert.equal(authed.head.status, 200);
+    assert.equal((await exchange(port, 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')).head.status, 401);
+    const hello = await exchange(port, 'POST /poll HTTP/1.1\r\nHost: x\r\nX-Pushprox-Poll-Capacity: 1\r\nX-Pushprox-Hello: 1\r\nContent-Length: 6\r\n\r\nhost-a');
+    assert.equal(hello.head.status, 204, 'the client role is not covered by basic_auth_users');
+  });
+});
+
+test('tls_server_config: the proxy serves https; a scrape arrives over TLS', async (t) => {
+  if (!existsSync(OPENSSL)) return t.skip('needs /usr/bin/openssl');
+  await withWebProxy(`tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n`, async (proxy) => {
+    assert.match(proxy.url, /^https:/);
+    const port = proxy.address.port;
+    assert.equal((await tlsGet(port, '/clients')).status, 200);
+    const scrape = await tlsGet(port, 'http://ghost.example:9100/metrics');
+    assert.equal(scrape.status, 500);
+    assert.match(scrape.body, /no client registered for "ghost\.example"/);
+    await assert.rejects(tlsGet(port, '/clients', { ca: [] }), /self.signed|unable to verify|certificate/i);
+  });
+});
+
+test('client_auth_type RequireAndVerifyClientCert: no certificate, no connection; the CA-signed one works', async (t) => {
+  if (!existsSync(OPENSSL)) return t.skip('needs /usr/bin/openssl');
+  await withWebProxy(
+    `tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n`,
+    async (proxy) => {
+      const port = proxy.address.port;
+      await assert.rejects(tlsGet(port, '/clients'));
+      const ok = await tlsGet(port, '/clients', { cert: readFileSync(f('client.crt')), key: readFileSync(f('client.key')) });
+      assert.equal(ok.status, 200);
+    },
+  );
+});
+
+test('client_auth_type RequireAnyClientCert refuses a connection without a certificate', async (t) => {
+  if (!existsSync(OPENSSL)) return t.skip('needs /usr/bin/openssl');
+  await withWebProxy(
+    `tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAnyClientCert\n`,
+    async (proxy) => {
+      await assert.rejects(tlsGet(proxy.address.port, '/clients'));
+      const ok = await tlsGet(proxy.address.port, '/clients', { cert: readFileSync(f('client.crt')), key: readFileSync(f('client.key')) });
+      assert.equal(ok.status, 200);
+    },
+  );
+});
