@@ -31,6 +31,7 @@ export interface ClientArgs {
   readonly 'tls.cacert': string | undefined;
   readonly 'tls.cert': string | undefined;
   readonly 'tls.key': string | undefined;
+  readonly 'client.token-file': string | undefined;
   /** undefined when the flag was given as the empty string (metrics disabled). */
   readonly 'metrics-addr': ListenAddress | undefined;
   /** Milliseconds. */
@@ -70,6 +71,10 @@ export function clientCli(argv: readonly string[], version: string): Argv {
     .option('tls.cacert', { type: 'string', describe: '<file> CA certificate to verify peer against' })
     .option('tls.cert', { type: 'string', describe: '<cert> Client certificate file' })
     .option('tls.key', { type: 'string', describe: '<key> Private key file' })
+    .option('client.token-file', {
+      type: 'string',
+      describe: 'File holding the bearer token sent with every poll and push (the proxy\'s --client.token-file lists it)',
+    })
     .option('metrics-addr', {
       type: 'string',
       default: DEFAULT_CLIENT_METRICS_ADDR,

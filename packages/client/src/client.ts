@@ -67,7 +67,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     fqdn: config.fqdn,
     policy: config.scrapePolicy,
     dispatcher: agent,
-    push: { pushUrl: config.pushUrl, dispatcher: agent },
+    push: { pushUrl: config.pushUrl, dispatcher: agent, authorization: config.authorization },
     metrics,
     logger,
     fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
@@ -75,6 +75,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
   });
   const poller = new Poller({
     pollUrl: config.pollUrl,
+    authorization: config.authorization,
     fqdn: config.fqdn,
     capacity: config.scrapeConcurrency,
     dispatcher: agent,

@@ -32,6 +32,8 @@ export interface ClientConfig {
   /** `push` resolved against proxyUrl. */
   readonly pushUrl: string;
   readonly tls: TlsMaterial;
+  /** `Bearer <token>` read from --client.token-file, for /poll and /push; undefined for none. */
+  readonly authorization: string | undefined;
   /** undefined: no metrics server. */
   readonly metricsAddr: ListenAddress | undefined;
   readonly retryInitialWaitMs: number;
@@ -79,6 +81,19 @@ async function readFlagFile(flag: string, file: string | undefined): Promise<Buf
   } catch (err) {
     throw configError(`cannot read --${flag} file ${JSON.stringify(file)}: ${messageOf(err)}`, err);
   }
+}
+
+/** The bearer token: the first word of the first line that is not blank or a # comment. */
+async function readToken(file: string | undefined): Promise<string | undefined> {
+  const text = (await readFlagFile('client.token-file', file))?.toString('utf8');
+  if (text === undefined) return undefined;
+  const token = text
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .find((l) => l !== '')
+    ?.split(/\s+/)[0];
+  if (!token) throw configError(`invalid --client.token-file ${JSON.stringify(file)}: expected a token on its first line, found none`);
+  return `Bearer ${token}`;
 }
 
 /** Reads and checks the TLS files; a pair must come together, as upstream's LoadX509KeyPair requires. */
@@ -146,6 +161,7 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
     fqdn,
     ...urls,
     tls: await loadTlsMaterial(args),
+    authorization: await readToken(args['client.token-file']),
     metricsAddr: args['metrics-addr'],
     retryInitialWaitMs: nonNegative('proxy.retry.initial-wait', args['proxy.retry.initial-wait']),
     retryMaxWaitMs: nonNegative('proxy.retry.max-wait', args['proxy.retry.max-wait']),

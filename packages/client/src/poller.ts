@@ -16,6 +16,8 @@ export const DEFAULT_POLL_BODY_TIMEOUT_MS = 60_000;
 
 export interface PollerOptions {
   readonly pollUrl: string;
+  /** `Bearer <token>` from --client.token-file, sent with every poll. */
+  readonly authorization?: string | undefined;
   readonly fqdn: string;
   /** Sent as X-Pushprox-Poll-Capacity; also the number of poll loops under multi-poll. */
   readonly capacity: number;
@@ -180,6 +182,7 @@ export class Poller {
     try {
       const headers = [HEADER_POLL_CAPACITY, String(this.#opts.capacity)];
       if (hello) headers.push(HEADER_HELLO, '1');
+      if (this.#opts.authorization) headers.push('Authorization', this.#opts.authorization);
       res = await this.#opts.dispatcher.request({
         origin: this.#origin,
         path: this.#path,

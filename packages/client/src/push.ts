@@ -136,6 +136,8 @@ export class PushError extends Error {
 export interface PushOptions {
   readonly pushUrl: string;
   readonly dispatcher: Dispatcher;
+  /** `Bearer <token>` from --client.token-file, sent with every push. */
+  readonly authorization?: string | undefined;
 }
 
 /**
@@ -150,7 +152,10 @@ export async function sendPush(opts: PushOptions, payload: PushPayload, signal: 
     origin: url.origin,
     path: url.pathname + url.search,
     method: 'POST',
-    headers: payload.length === undefined ? [] : ['Content-Length', String(payload.length)],
+    headers: [
+      ...(payload.length === undefined ? [] : ['Content-Length', String(payload.length)]),
+      ...(opts.authorization ? ['Authorization', opts.authorization] : []),
+    ],
     body: payload.body,
     signal,
     headersTimeout: 0,

@@ -249,6 +249,7 @@ export function testConfig(proxyUrl: string, overrides: Partial<ClientConfig> = 
   const base = proxyUrl.replace(/\/+$/, '') + '/';
   return Object.freeze({
     fqdn: FQDN,
+    authorization: undefined,
     proxyUrl: base,
     pollUrl: new URL('poll', base).href,
     pushUrl: new URL('push', base).href,

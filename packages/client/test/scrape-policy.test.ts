@@ -140,6 +140,7 @@ test('resolveConfig puts the policy into the frozen config; --use-localhost alon
   const args: ClientArgs = {
     fqdn: FQDN,
     'proxy-url': 'http://127.0.0.1:1',
+    'client.token-file': undefined,
     'tls.cacert': undefined,
     'tls.cert': undefined,
     'tls.key': undefined,

@@ -8,10 +8,13 @@ import { createPushHandler } from './push-handler.js';
 import type { Responders } from './scrape-handler.js';
 import { sendText } from './respond.js';
 import type { BasicAuth } from './basic-auth.js';
+import type { ClientAuthenticator } from './client-auth.js';
 
 export interface AppOptions {
   /** Scraper-role credentials; guard /clients and /metrics when enabled. */
   readonly auth: BasicAuth;
+  /** Client-role identity for /poll and /push. */
+  readonly clientAuth: ClientAuthenticator;
   readonly coordinator: Coordinator;
   readonly metrics: ProxyMetrics;
   readonly responders: Responders;
@@ -48,11 +51,11 @@ export function createApi(opts: AppOptions): Handler {
     logger.error('Unhandled error in API handler', { err: err instanceof Error ? err.message : String(err) });
     sendText(res, 500, 'Internal Server Error');
   };
-  const poll = instrumented(metrics, PATH_POLL, createPollHandler(coordinator, logger), fail);
+  const poll = instrumented(metrics, PATH_POLL, createPollHandler(coordinator, logger, opts.clientAuth), fail);
   const push = instrumented(
     metrics,
     PATH_PUSH,
-    createPushHandler({ coordinator, responders: opts.responders, logger, maxBodyBytes: opts.pushMaxBodyBytes }),
+    createPushHandler({ coordinator, responders: opts.responders, logger, authn: opts.clientAuth, maxBodyBytes: opts.pushMaxBodyBytes }),
     fail,
   );
   const app = express();

@@ -29,6 +29,11 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
       describe:
         'Path to a configuration file that enables TLS (tls_server_config) and basic authentication (basic_auth_users) in the Prometheus exporter-toolkit format. Basic auth guards scrapes (Proxy-Authorization), /clients and /metrics.',
     })
+    .option('client.token-file', {
+      type: 'string',
+      describe:
+        'File of bearer tokens that /poll and /push require (one per line, optionally followed by the FQDN patterns it may poll for, * within a label). Clients with a verified certificate need none.',
+    })
     .option('scrape.max-timeout', {
       type: 'string',
       default: PROXY_DEFAULTS.scrapeMaxTimeout,
@@ -76,6 +81,7 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
   const config: ProxyConfig = {
     listen: a['web.listen-address'] as ListenAddress,
     webConfigFile: (a['web.config.file'] as string | undefined) || undefined,
+    clientTokenFile: (a['client.token-file'] as string | undefined) || undefined,
     scrapeMaxTimeoutMs: a['scrape.max-timeout'] as number,
     scrapeDefaultTimeoutMs: a['scrape.default-timeout'] as number,
     registrationTimeoutMs: a['registration.timeout'] as number,

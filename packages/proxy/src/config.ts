@@ -5,6 +5,8 @@ export interface ProxyConfig {
   readonly listen: ListenAddress;
   /** --web.config.file: TLS and basic auth in exporter-toolkit format; undefined for plain HTTP. */
   readonly webConfigFile: string | undefined;
+  /** --client.token-file: bearer tokens /poll and /push require; undefined for none. */
+  readonly clientTokenFile: string | undefined;
   /** --scrape.max-timeout: a scrape's deadline is clamped to this. */
   readonly scrapeMaxTimeoutMs: number;
   /** --scrape.default-timeout: used when Prometheus sends no timeout header. */

@@ -178,6 +178,11 @@ export class Coordinator {
     throw new PushProxError(ERROR_CODES.PUSH_UNKNOWN_ID, `unknown scrape id ${JSON.stringify(id)}`);
   }
 
+  /** The FQDN a live scrape was routed to, or undefined. */
+  fqdnOf(id: string): string | undefined {
+    return this.#scrapes.get(id)?.job.fqdn;
+  }
+
   /** The scrape's response was relayed (or abandoned); forget it. */
   complete(id: string): void {
     const scrape = this.#scrapes.get(id);

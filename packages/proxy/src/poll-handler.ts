@@ -16,6 +16,7 @@ import type { Coordinator, PollEndReason } from './coordinator.js';
 import { MAX_POLL_BODY_BYTES, parseFqdn } from './fqdn.js';
 import { sendText } from './respond.js';
 import { headerOf, readSmallBody } from './body.js';
+import { forbidden, type ClientAuthenticator } from './client-auth.js';
 
 /** Every poll reply names our features; upstream clients ignore the header. */
 const FEATURES = { [HEADER_PROXY_FEATURES]: `${FEATURE_MULTI_POLL}, ${FEATURE_IDLE_REPLY}` };
@@ -33,13 +34,16 @@ function parseCapacity(raw: string | undefined): number | undefined {
 }
 
 /** POST /poll: the body is the client's FQDN; the reply is a scrape request. */
-export function createPollHandler(coordinator: Coordinator, logger: Logger) {
+export function createPollHandler(coordinator: Coordinator, logger: Logger, authn: ClientAuthenticator) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let fqdn: string;
     let capacity: number | undefined;
     try {
+      const identity = authn.identify(req);
       capacity = parseCapacity(headerOf(req, HEADER_POLL_CAPACITY));
       fqdn = parseFqdn(await readSmallBody(req, MAX_POLL_BODY_BYTES, 'poll'));
+      // Identity-bound FQDNs: a client may only take the scrapes of the names it was given.
+      if (!identity.allows(fqdn)) throw forbidden(identity, fqdn);
     } catch (err) {
       logger.warn('Bad poll', { err: messageOf(err), remote: req.socket.remoteAddress });
       sendText(res, statusOf(err), `Error polling: ${messageOf(err)}`, FEATURES);

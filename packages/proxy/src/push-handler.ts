@@ -12,11 +12,13 @@ import {
 import type { Coordinator } from './coordinator.js';
 import type { Responders } from './scrape-handler.js';
 import { sendText } from './respond.js';
+import { forbidden, type ClientAuthenticator } from './client-auth.js';
 
 export interface PushHandlerOptions {
   readonly coordinator: Coordinator;
   readonly responders: Responders;
   readonly logger: Logger;
+  readonly authn: ClientAuthenticator;
   /** Largest pushed message (head and body). */
   readonly maxBodyBytes: number;
 }
@@ -32,6 +34,7 @@ export function createPushHandler(opts: PushHandlerOptions) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let claimedId: string | undefined;
     try {
+      const identity = opts.authn.identify(req);
       const declared = Number(req.headers['content-length']);
       if (declared > opts.maxBodyBytes) {
         throw new WireError(
@@ -44,6 +47,9 @@ export function createPushHandler(opts: PushHandlerOptions) {
       if (!id) {
         throw new PushProxError(ERROR_CODES.PUSH_MISSING_ID, `expected an ${HEADER_ID} header in the pushed response, found none`);
       }
+      // A push answers only a scrape routed to an FQDN its sender may act for: no forged Ids.
+      const routedTo = coordinator.fqdnOf(id);
+      if (routedTo !== undefined && !identity.allows(routedTo)) throw forbidden(identity, routedTo);
       const job = coordinator.claim(id);
       claimedId = id;
       const respond = responders.get(id);

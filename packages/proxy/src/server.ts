@@ -8,6 +8,7 @@ import { Coordinator } from './coordinator.js';
 import { ProxyMetrics } from './metrics.js';
 import { createScrapeHandler, type Responders } from './scrape-handler.js';
 import { BasicAuth } from './basic-auth.js';
+import { ClientAuthenticator, type TokenTable } from './client-auth.js';
 import { sendText } from './respond.js';
 import { createTlsServer } from './tls.js';
 import type { WebConfig } from './web-config.js';
@@ -45,7 +46,7 @@ export async function startProxy(
     | 'pushMaxBodyBytes'
     | 'shutdownTimeoutMs'
   >,
-  deps: { logger: Logger; clock?: Clock; web?: WebConfig },
+  deps: { logger: Logger; clock?: Clock; web?: WebConfig; clientTokens?: TokenTable },
 ): Promise<RunningProxy> {
   const { logger } = deps;
   const coordinator = new Coordinator({
@@ -63,7 +64,8 @@ export async function startProxy(
   const responders: Responders = new Map();
   const auth = new BasicAuth(deps.web?.users ?? new Map());
   const api = createApi({
-    auth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes });
+    auth,
+    clientAuth: new ClientAuthenticator(deps.clientTokens), coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes });
   const scrape = createScrapeHandler(
     {
       coordinator,

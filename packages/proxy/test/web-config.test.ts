@@ -1,7 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,23 +10,15 @@ import { silentLogger } from '@pushprox/shared';
 import { startProxy, type RunningProxy } from '../src/server.js';
 import { loadWebConfig, WebConfigError } from '../src/web-config.js';
 import { TEST_CONFIG, exchange } from './helpers.js';
+import { haveOpenssl, makeCerts } from './certs.js';
 
-const OPENSSL = '/usr/bin/openssl';
 let dir: string;
 const f = (name: string) => path.join(dir, name);
 const HASH = bcrypt.hashSync('s3cret', 4);
 
 before(() => {
   dir = mkdtempSync(path.join(tmpdir(), 'pushprox-webcfg-'));
-  if (!existsSync(OPENSSL)) return;
-  const run = (...args: string[]) => execFileSync(OPENSSL, args, { stdio: 'ignore', timeout: 30_000 });
-  run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=test CA', '-keyout', f('ca.key'), '-out', f('ca.crt'),
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-  for (const [name, ext] of [['server', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth'], ['client', 'subjectAltName=DNS:host-a.example\nextendedKeyUsage=clientAuth']] as const) {
-    writeFileSync(f(`${name}.ext`), `${ext}\n`);
-    run('req', '-new', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`));
-    run('x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-out', f(`${name}.crt`), '-extfile', f(`${name}.ext`));
-  }
+  if (haveOpenssl()) makeCerts(dir, ['client']);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -102,7 +93,7 @@ test('basic_auth_users guard scrapes (407 + Proxy-Authenticate) and /clients, /m
 });
 
 test('tls_server_config: the proxy serves https; a scrape arrives over TLS', async (t) => {
-  if (!existsSync(OPENSSL)) return t.skip('needs /usr/bin/openssl');
+  if (!haveOpenssl()) return t.skip('needs /usr/bin/openssl');
   await withWebProxy(`tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n`, async (proxy) => {
     assert.match(proxy.url, /^https:/);
     const port = proxy.address.port;
@@ -115,7 +106,7 @@ test('tls_server_config: the proxy serves https; a scrape arrives over TLS', asy
 });
 
 test('client_auth_type RequireAndVerifyClientCert: no certificate, no connection; the CA-signed one works', async (t) => {
-  if (!existsSync(OPENSSL)) return t.skip('needs /usr/bin/openssl');
+  if (!haveOpenssl()) return t.skip('needs /usr/bin/openssl');
   await withWebProxy(
     `tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n`,
     async (proxy) => {
@@ -128,7 +119,7 @@ test('client_auth_type RequireAndVerifyClientCert: no certificate, no connection
 });
 
 test('client_auth_type RequireAnyClientCert refuses a connection without a certificate', async (t) => {
-  if (!existsSync(OPENSSL)) return t.skip('needs /usr/bin/openssl');
+  if (!haveOpenssl()) return t.skip('needs /usr/bin/openssl');
   await withWebProxy(
     `tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireAnyClientCert\n`,
     async (proxy) => {
