@@ -2,6 +2,7 @@ import { createLogger, messageOf } from '@pushprox/shared';
 import { resolveProxyConfig } from './cli.js';
 import { startProxy } from './server.js';
 import { loadWebConfig } from './web-config.js';
+import { loadTokenFile } from './client-auth.js';
 
 if (process.argv[2] === 'pki') {
   // Imported lazily: the server never loads node-forge.
@@ -12,7 +13,8 @@ const config = await resolveProxyConfig(process.argv.slice(2));
 const logger = createLogger({ level: config.logLevel, format: config.logFormat });
 try {
   const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
-  const proxy = await startProxy(config, { logger, ...(web && { web }) });
+  const clientTokens = config.clientTokenFile === undefined ? undefined : loadTokenFile(config.clientTokenFile);
+  const proxy = await startProxy(config, { logger, ...(web && { web }), ...(clientTokens && { clientTokens }) });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
