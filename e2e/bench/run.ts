@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Proc, killAll, startClientProc, startProxyProc } from '../src/procs.js';
-import { getUrl } from '../src/http.js';
+import { waitRegistered } from '../src/proxy-api.js';
 import { runLoad, type LoadOptions, type LoadResult } from './load.js';
 import { PeakSampler, cpuSecondsOf } from './procstat.js';
 import { spread, summarize, median } from './stats.js';
@@ -31,17 +31,6 @@ async function exporter(size: number, gzip = false, hosts = ['127.0.0.1']): Prom
   ]);
   const m = await p.waitFor(/ready (\d+)/, 60_000);
   return Object.assign(p, { port: Number(m[1]) });
-}
-
-async function registered(proxyUrl: string, fqdns: string[], timeoutMs = 60_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const list = JSON.parse((await getUrl(`${proxyUrl}/clients`)).body.toString()) as Array<{ targets: string[] }>;
-    const have = new Set(list.flatMap((g) => g.targets));
-    if (fqdns.every((f) => have.has(f))) return;
-    if (Date.now() > end) throw new Error(`clients did not register within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 interface Rep {
@@ -93,7 +82,7 @@ async function scrapeScenario(
   const exp = await exporter(o.size, o.gzip, hosts);
   const proxy = await startProxyProc();
   const clients = hosts.map((h) => startClientProc(proxy.url, h));
-  await registered(proxy.url, hosts);
+  await waitRegistered(proxy.url, hosts, { timeoutMs: 60_000 });
   await new Promise((r) => setTimeout(r, 500));
   const targets = hosts.map((h) => `http://${h}:${exp.port}/metrics`);
   const reps: Rep[] = [];

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -7,16 +7,35 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 export const PROXY_BIN = path.join(ROOT, 'packages', 'proxy', 'bin', 'pushprox-proxy.js');
 export const CLIENT_BIN = path.join(ROOT, 'packages', 'client', 'bin', 'pushprox-client.js');
 
-/** A child process this test started; only ever signalled by its own PID. */
+export interface ProcOptions {
+  /**
+   * A program to run `cmd` under (e.g. strace and its options). The wrapper
+   * gets a process group of its own, so nothing of it can outlive the test,
+   * and signals other than SIGKILL go to the wrapped program itself (strace
+   * would detach on SIGTERM).
+   */
+  readonly wrapper?: readonly string[];
+  readonly cwd?: string;
+}
+
+/** A child process this test started; only ever signalled by its own PID (or, wrapped, its own group). */
 export class Proc {
   readonly child: ChildProcess;
   readonly name: string;
   #output = '';
+  readonly #wrapped: boolean;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 
-  constructor(name: string, cmd: string, args: readonly string[]) {
+  constructor(name: string, cmd: string, args: readonly string[], opts: ProcOptions = {}) {
     this.name = name;
-    this.child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const wrapper = opts.wrapper ?? [];
+    this.#wrapped = wrapper.length > 0;
+    const argv = [...wrapper, cmd, ...args];
+    this.child = spawn(argv[0]!, argv.slice(1), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: this.#wrapped,
+      ...(opts.cwd && { cwd: opts.cwd }),
+    });
     this.child.stdout!.on('data', (c: Buffer) => (this.#output += c.toString()));
     this.child.stderr!.on('data', (c: Buffer) => (this.#output += c.toString()));
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -56,11 +75,37 @@ export class Proc {
     }
   }
 
+  /** The wrapped program's PID: the wrapper's child. */
+  #programPid(): number | undefined {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        // pid (comm) state ppid ...; comm may contain spaces and parentheses.
+        if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === this.child.pid) return Number(entry);
+      } catch {
+        // exited meanwhile
+      }
+    }
+    return undefined;
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (!this.running) return;
+    try {
+      if (!this.#wrapped) this.child.kill(sig);
+      else if (sig === 'SIGKILL') process.kill(-this.child.pid!, 'SIGKILL');
+      else process.kill(this.#programPid() ?? -this.child.pid!, sig);
+    } catch {
+      // already gone
+    }
+  }
+
   /** Sends `signal` and waits for exit; SIGKILL after `timeoutMs`. */
   async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000) {
     if (!this.running) return this.exited;
-    this.child.kill(signal);
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    this.signal(signal);
+    const timer = setTimeout(() => this.signal('SIGKILL'), timeoutMs);
     try {
       return await this.exited;
     } finally {
@@ -77,15 +122,12 @@ export async function killAll(): Promise<void> {
 }
 
 process.once('exit', () => {
-  for (const p of LIVE) p.child.kill('SIGKILL');
+  for (const p of LIVE) p.signal('SIGKILL');
 });
 
-export interface ProxyProc extends Proc {
-  readonly port: number;
-  readonly url: string;
-}
+export type ProxyProc = Proc & { readonly port: number; readonly url: string };
 
-export async function startProxyProc(args: readonly string[] = []): Promise<Proc & { port: number; url: string }> {
+export async function startProxyProc(args: readonly string[] = []): Promise<ProxyProc> {
   const listen = args.some((a) => a.startsWith('--web.listen-address')) ? [] : ['--web.listen-address=127.0.0.1:0'];
   const p = new Proc('pushprox-proxy', process.execPath, [PROXY_BIN, ...listen, ...args]);
   const m = await p.waitFor(/msg=Listening address=127\.0\.0\.1:(\d+)/);

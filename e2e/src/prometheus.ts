@@ -12,6 +12,8 @@ export interface PromTarget {
   readonly health: 'up' | 'down' | 'unknown';
   readonly lastError: string;
   readonly scrapePool: string;
+  /** RFC 3339 time of the last scrape. */
+  readonly lastScrape: string;
 }
 
 /**

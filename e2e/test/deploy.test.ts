@@ -1,10 +1,12 @@
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitRegistered } from '../src/proxy-api.js';
+import { Proc, killAll } from '../src/procs.js';
 
 /**
  * The deployment files (Dockerfile, docker-compose.yml, examples/prometheus,
@@ -83,94 +85,6 @@ function tool(t: TestContext, name: string, debianPackage: string): string | und
   return undefined;
 }
 
-class Proc {
-  readonly child: ChildProcess;
-  output = '';
-  readonly exited: Promise<number | null>;
-  readonly #wrapped: boolean;
-
-  /**
-   * Runs node with `args`, or `wrapper` (strace and its options) with node and
-   * `args`; a wrapped program gets a process group of its own, so that nothing
-   * of it can outlive the test.
-   */
-  constructor(
-    readonly name: string,
-    args: readonly string[],
-    wrapper: readonly string[] = [],
-  ) {
-    const argv = [...wrapper, process.execPath, ...args];
-    this.#wrapped = wrapper.length > 0;
-    this.child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], detached: this.#wrapped });
-    this.child.stdout!.on('data', (c: Buffer) => (this.output += c.toString()));
-    this.child.stderr!.on('data', (c: Buffer) => (this.output += c.toString()));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
-    LIVE.add(this);
-    void this.exited.then(() => LIVE.delete(this));
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** The program's PID: under a wrapper, the wrapper's child. */
-  #programPid(): number | undefined {
-    if (!this.#wrapped) return this.child.pid;
-    for (const entry of readdirSync('/proc')) {
-      if (!/^\d+$/.test(entry)) continue;
-      try {
-        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-        // pid (comm) state ppid ...; comm may contain spaces and parentheses.
-        const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-        if (ppid === this.child.pid) return Number(entry);
-      } catch {
-        // exited meanwhile
-      }
-    }
-    return undefined;
-  }
-
-  /** Signals the program itself (a wrapper such as strace would detach on SIGTERM); SIGKILL takes the whole group. */
-  signal(sig: NodeJS.Signals): void {
-    if (!this.running) return;
-    try {
-      if (!this.#wrapped) this.child.kill(sig);
-      else if (sig === 'SIGKILL') process.kill(-this.child.pid!, 'SIGKILL');
-      else process.kill(this.#programPid() ?? -this.child.pid!, sig);
-    } catch {
-      // already gone
-    }
-  }
-
-  async waitFor(re: RegExp, timeoutMs = 10_000): Promise<RegExpExecArray> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const m = re.exec(this.output);
-      if (m) return m;
-      if (!this.running) throw new Error(`${this.name} exited (${this.child.exitCode}) before printing ${re}:\n${this.output}`);
-      if (Date.now() > end) throw new Error(`${this.name} did not print ${re} within ${timeoutMs} ms:\n${this.output}`);
-      await sleep(20);
-    }
-  }
-
-  /** `signal`, then SIGKILL after `timeoutMs`; resolves to the exit code (null if killed by a signal). */
-  async stop(signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<number | null> {
-    if (!this.running) return this.exited;
-    this.signal(signal);
-    const timer = setTimeout(() => this.signal('SIGKILL'), timeoutMs);
-    try {
-      return await this.exited;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-}
-
-const LIVE = new Set<Proc>();
-const killAll = () => Promise.all([...LIVE].map((p) => p.stop('SIGKILL', 5_000)));
-process.once('exit', () => {
-  for (const p of LIVE) p.signal('SIGKILL');
-});
 // Whatever a failing test left running.
 after(killAll);
 
@@ -180,17 +94,6 @@ async function getText(url: string): Promise<string> {
   const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
   assert.equal(res.status, 200, `GET ${url}`);
   return res.text();
-}
-
-async function waitRegistered(proxyUrl: string, fqdn: string, client: Proc, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const groups = JSON.parse(await getText(`${proxyUrl}/clients`)) as Array<{ targets: string[] }>;
-    if (groups.some((g) => g.targets.includes(fqdn))) return;
-    if (!client.running) throw new Error(`${client.name} exited (${client.child.exitCode}):\n${client.output}`);
-    if (Date.now() > end) throw new Error(`${fqdn} did not register within ${timeoutMs} ms:\n${client.output}`);
-    await sleep(50);
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -393,7 +296,7 @@ describe('the programs run with the deployment files\' arguments', () => {
   before(async () => {
     sdDir = mkdtempSync(path.join(tmpdir(), 'pushprox-deploy-'));
     const args = argsLines(FILES.proxyDefault, false)[0] ?? [];
-    proxy = new Proc('pushprox-proxy', [PROXY_BIN, ...withFlags(args, ['--web.listen-address=127.0.0.1:0'])]);
+    proxy = new Proc('pushprox-proxy', process.execPath, [PROXY_BIN, ...withFlags(args, ['--web.listen-address=127.0.0.1:0'])], { cwd: ROOT });
     const m = await proxy.waitFor(/msg=Listening address=127\.0\.0\.1:(\d+)/);
     proxyUrl = `http://127.0.0.1:${m[1]}`;
   });
@@ -405,22 +308,22 @@ describe('the programs run with the deployment files\' arguments', () => {
 
   test('the client starts with pushprox-client.default\'s ARGS and registers', async () => {
     const args = argsLines(FILES.clientDefault, false)[0] ?? [];
-    const c = new Proc('pushprox-client (default file)', [
+    const c = new Proc('pushprox-client (default file)', process.execPath, [
       CLIENT_BIN,
       // The test proxy, without a metrics port or a DNS lookup of this host's name.
       ...withFlags(args, [`--proxy-url=${proxyUrl}/`, '--metrics-addr=', '--fqdn=deploy-test.invalid']),
-    ]);
+    ], { cwd: ROOT });
     clients.push(c);
-    await waitRegistered(proxyUrl, 'deploy-test.invalid', c);
+    await waitRegistered(proxyUrl, 'deploy-test.invalid', { client: c, timeoutMs: 10_000 });
   });
 
   test('the client starts with docker-compose.yml\'s command and registers as node-exporter', async () => {
     const cmd = composeCommand('client');
     const fqdn = cmd.find((a) => a.startsWith('--fqdn='))?.slice('--fqdn='.length);
     assert.equal(fqdn, 'node-exporter');
-    const c = new Proc('pushprox-client (compose)', [CLIENT_BIN, ...withFlags(cmd, [`--proxy-url=${proxyUrl}/`, '--metrics-addr='])]);
+    const c = new Proc('pushprox-client (compose)', process.execPath, [CLIENT_BIN, ...withFlags(cmd, [`--proxy-url=${proxyUrl}/`, '--metrics-addr='])], { cwd: ROOT });
     clients.push(c);
-    await waitRegistered(proxyUrl, fqdn, c);
+    await waitRegistered(proxyUrl, fqdn, { client: c, timeoutMs: 10_000 });
   });
 
   test('the cron line copies /clients into the file_sd file atomically', async (t) => {
@@ -495,8 +398,8 @@ describe('the programs run with the deployment files\' arguments', () => {
 
   test('both programs exit 0 on SIGTERM', async () => {
     assert.ok(clients.length > 0);
-    for (const c of clients) assert.equal(await c.stop('SIGTERM'), 0, c.output);
-    assert.equal(await proxy.stop('SIGTERM'), 0, proxy.output);
+    for (const c of clients) assert.equal((await c.stop('SIGTERM')).code, 0, c.output);
+    assert.equal((await proxy.stop('SIGTERM')).code, 0, proxy.output);
   });
 });
 
@@ -642,14 +545,15 @@ describe('examples/systemd', () => {
     try {
       // One life of each program: start, register, one scrape through the proxy, SIGTERM.
       const traced = (name: string) => ['-f', '-qq', '-o', path.join(dir, name)];
-      const proxy = new Proc('pushprox-proxy (strace)', [PROXY_BIN, '--web.listen-address=127.0.0.1:0'], [strace, ...traced('proxy')]);
+      const proxy = new Proc('pushprox-proxy (strace)', process.execPath, [PROXY_BIN, '--web.listen-address=127.0.0.1:0'], { wrapper: [strace, ...traced('proxy')], cwd: ROOT });
       const port = Number((await proxy.waitFor(/msg=Listening address=127\.0\.0\.1:(\d+)/, 20_000))[1]);
       const client = new Proc(
         'pushprox-client (strace)',
+        process.execPath,
         [CLIENT_BIN, `--proxy-url=http://127.0.0.1:${port}/`, '--fqdn=127.0.0.1', '--metrics-addr=127.0.0.1:0'],
-        [strace, ...traced('client')],
+        { wrapper: [strace, ...traced('client')], cwd: ROOT },
       );
-      await waitRegistered(`http://127.0.0.1:${port}`, '127.0.0.1', client, 20_000);
+      await waitRegistered(`http://127.0.0.1:${port}`, '127.0.0.1', { client, timeoutMs: 20_000 });
       const scraped = await run(
         process.execPath,
         [
@@ -661,8 +565,8 @@ describe('examples/systemd', () => {
         { timeoutMs: 15_000 },
       );
       assert.equal(scraped.code, 0, 'a scrape through the proxy succeeded');
-      assert.equal(await client.stop('SIGTERM'), 0, client.output);
-      assert.equal(await proxy.stop('SIGTERM'), 0, proxy.output);
+      assert.equal((await client.stop('SIGTERM')).code, 0, client.output);
+      assert.equal((await proxy.stop('SIGTERM')).code, 0, proxy.output);
 
       for (const u of units) {
         const filters = parseUnit(u.unit).get('Service', 'SystemCallFilter');

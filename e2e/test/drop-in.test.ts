@@ -3,30 +3,13 @@ import assert from 'node:assert/strict';
 import { gunzipSync } from 'node:zlib';
 import { DEMO_BODY, startExporter, type TestExporter } from '../src/exporter.js';
 import { drainVia, getUrl, scrapeVia } from '../src/http.js';
-import { killAll, startClientProc, startProxyProc, type Proc } from '../src/procs.js';
+import { killAll, startClientProc, startProxyProc, type Proc, type ProxyProc } from '../src/procs.js';
+import { metricValue, waitRegistered } from '../src/proxy-api.js';
 
 /** The real programs, as an operator runs them, on loopback. */
 
-async function waitRegistered(proxyUrl: string, fqdn: string, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const r = await getUrl(`${proxyUrl}/clients`);
-    const groups = JSON.parse(r.body.toString()) as Array<{ targets: string[] }>;
-    if (groups.some((g) => g.targets.includes(fqdn))) return;
-    if (Date.now() > end) throw new Error(`${fqdn} did not register within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function metricValue(url: string, name: string): Promise<number> {
-  const text = (await getUrl(`${url}/metrics`)).body.toString();
-  const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
-  if (!m) throw new Error(`no ${name} in metrics`);
-  return Number(m[1]);
-}
-
 describe('proxy + client + exporter', () => {
-  let proxy: Proc & { port: number; url: string };
+  let proxy: ProxyProc;
   let client: Proc;
   let exporter: TestExporter;
   let slow: TestExporter;

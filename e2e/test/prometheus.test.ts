@@ -11,7 +11,7 @@ import { startNodeExporter } from '../src/node-exporter.js';
 import { freePort } from '../src/ports.js';
 import { killAll, startClientProc, startProxyProc, type Proc } from '../src/procs.js';
 import { Prometheus } from '../src/prometheus.js';
-import { getUrl } from '../src/http.js';
+import { metricValue, waitRegistered } from '../src/proxy-api.js';
 
 /**
  * Prometheus 2.42 and node_exporter from Debian, our proxy and clients, all
@@ -48,21 +48,11 @@ async function value(p: Prometheus, expr: string): Promise<number | undefined> {
   return r.length === 1 ? r[0]!.value : undefined;
 }
 
-async function waitRegistered(proxyUrl: string, fqdn: string, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const groups = JSON.parse((await getUrl(`${proxyUrl}/clients`)).body.toString()) as Array<{ targets: string[] }>;
-    if (groups.some((g) => g.targets.includes(fqdn))) return;
-    if (Date.now() > end) throw new Error(`${fqdn} did not register within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 async function stack(t: TestContext, fqdns: string[], clientArgs: string[] = []) {
   const proxy = await startProxyProc();
   const clients: Proc[] = [];
   for (const f of fqdns) clients.push(startClientProc(proxy.url, f, clientArgs));
-  for (const f of fqdns) await waitRegistered(proxy.url, f);
+  await waitRegistered(proxy.url, fqdns);
   t.after(async () => {
     await Promise.all(clients.map((c) => c.stop('SIGKILL')));
     await proxy.stop('SIGKILL');
@@ -195,12 +185,11 @@ describe('with a real Prometheus', () => {
     assert.equal(stop.code, 0);
     proxy = await startProxyProc([`--web.listen-address=127.0.0.1:${port}`]);
     const restartedAt = Date.now();
-    await waitRegistered(proxy.url, '127.0.0.1');
-    await waitRegistered(proxy.url, '127.0.0.2');
+    await waitRegistered(proxy.url, ['127.0.0.1', '127.0.0.2']);
     const registeredMs = Date.now() - restartedAt;
     await prom.waitFor('both up again', 20_000, async () => {
       const ts = await prom.targets();
-      return ts.every((x) => x.health === 'up' && Date.parse((x as unknown as { lastScrape: string }).lastScrape) > restartedAt) ? true : undefined;
+      return ts.every((x) => x.health === 'up' && Date.parse(x.lastScrape) > restartedAt) ? true : undefined;
     });
     const upMs = Date.now() - restartedAt;
     t.diagnostic(`clients re-registered ${registeredMs} ms and both targets up ${upMs} ms after the proxy came back`);
@@ -222,9 +211,8 @@ describe('with a real Prometheus', () => {
     let pending = NaN;
     let active = NaN;
     while (Date.now() < end) {
-      const text = (await getUrl(`${proxy.url}/metrics`)).body.toString();
-      pending = Number(/^pushprox_proxy_pending_scrapes (\S+)$/m.exec(text)?.[1]);
-      active = Number(/^pushprox_proxy_active_scrapes (\S+)$/m.exec(text)?.[1]);
+      pending = await metricValue(proxy.url, 'pushprox_proxy_pending_scrapes');
+      active = await metricValue(proxy.url, 'pushprox_proxy_active_scrapes');
       if (pending === 0 && active === 0) break;
       await new Promise((r) => setTimeout(r, 200));
     }

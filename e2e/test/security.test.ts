@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startExporter } from '../src/exporter.js';
-import { getUrl, scrapeVia } from '../src/http.js';
+import { scrapeVia } from '../src/http.js';
+import { registeredClients, waitRegistered } from '../src/proxy-api.js';
 import { killAll, startClientProc, startProxyProc } from '../src/procs.js';
 
 /** The client role locked down with bearer tokens, with the real programs. */
@@ -25,16 +26,11 @@ test('--client.token-file on both sides: the client registers and is scraped; wi
     const proxy = await startProxyProc([`--client.token-file=${path.join(dir, 'proxy-tokens')}`]);
     const intruder = startClientProc(proxy.url, '127.0.0.1', [`--client.token-file=${path.join(dir, 'wrong-token')}`]);
     await intruder.waitFor(/Error polling.*401|unknown bearer token/, 10_000);
-    const clients = async () => JSON.parse((await getUrl(`${proxy.url}/clients`)).body.toString()) as unknown[];
-    assert.deepEqual(await clients(), []);
+    assert.deepEqual(await registeredClients(proxy.url), []);
     await intruder.stop();
 
     startClientProc(proxy.url, '127.0.0.1', [`--client.token-file=${path.join(dir, 'client-token')}`]);
-    const end = Date.now() + 10_000;
-    while ((await clients()).length === 0) {
-      if (Date.now() > end) throw new Error('the client with the token did not register');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await waitRegistered(proxy.url, '127.0.0.1', { timeoutMs: 10_000 });
     const r = await scrapeVia(proxy.port, `${exporter.url}/metrics`, { timeoutSecs: 5 });
     assert.equal(r.status, 200);
   } finally {

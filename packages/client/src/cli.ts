@@ -2,6 +2,7 @@ import os from 'node:os';
 import type { Argv } from 'yargs';
 import {
   baseCli,
+  coerceWith,
   DEFAULT_CLIENT_METRICS_ADDR,
   durationFlag,
   listenAddressFlag,
@@ -79,10 +80,7 @@ export function clientCli(argv: readonly string[], version: string): Argv {
       type: 'string',
       default: DEFAULT_CLIENT_METRICS_ADDR,
       describe: 'Serve Prometheus metrics at this address (empty: do not serve)',
-      coerce: (v: unknown) => {
-        const s = Array.isArray(v) ? v[v.length - 1] : v;
-        return s === '' ? undefined : metricsAddr(s);
-      },
+      coerce: (v: unknown) => (v === '' ? undefined : metricsAddr(v)),
     })
     .option('proxy.retry.initial-wait', {
       type: 'string',
@@ -112,7 +110,7 @@ export function clientCli(argv: readonly string[], version: string): Argv {
       type: 'string',
       describe: 'Only scrape targets on these ports (comma-separated, e.g. 9100,9796)',
       defaultDescription: 'any port',
-      coerce: listFlag('allow-port', parsePortList),
+      coerce: coerceWith('allow-port', parsePortList),
     })
     .option('use-localhost', {
       type: 'boolean',
@@ -123,13 +121,13 @@ export function clientCli(argv: readonly string[], version: string): Argv {
       type: 'string',
       describe: 'Only scrape targets matching one of these patterns :<port>[/path][*] (comma-separated, e.g. :9100/metrics,:9796/*)',
       defaultDescription: 'any port and path',
-      coerce: listFlag('scrape.allow', parseAllowList),
+      coerce: coerceWith('scrape.allow', parseAllowList),
     })
     .option('scrape.methods', {
       type: 'string',
       default: DEFAULT_SCRAPE_METHODS,
       describe: 'Only perform scrapes with these HTTP methods (comma-separated); others are answered 403',
-      coerce: listFlag('scrape.methods', parseMethods),
+      coerce: coerceWith('scrape.methods', parseMethods),
     })
     .check((args) => {
       if (args['use-localhost'] === true && args['allow-port'] === undefined) throw new Error(USE_LOCALHOST_NEEDS_ALLOW_PORT);
@@ -137,17 +135,6 @@ export function clientCli(argv: readonly string[], version: string): Argv {
     });
 }
 
-/** A comma-separated list flag; a parse error names the flag (like the shared coerce helpers). */
-function listFlag<T>(flag: string, parse: (s: string) => T): (v: unknown) => T {
-  return (v: unknown) => {
-    const s = Array.isArray(v) ? v[v.length - 1] : v;
-    try {
-      return parse(String(s));
-    } catch (err) {
-      throw new Error(`invalid value for --${flag}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  };
-}
 
 /** Parses argv, or prints usage/help/version and exits like kingpin. */
 export async function parseClientArgs(argv: readonly string[], version: string): Promise<ClientArgs> {

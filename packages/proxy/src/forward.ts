@@ -13,8 +13,9 @@ import {
  * positive number, else the default; clamped to the maximum.
  */
 export function scrapeTimeoutMs(header: string | undefined, defaultMs: number, maxMs: number): number {
-  const secs = header === undefined ? NaN : Number(header.trim());
-  const ms = Number.isFinite(secs) && secs > 0 && header!.trim() !== '' ? secs * 1000 : defaultMs;
+  // Number('') is 0 and Number('junk') NaN: both fall back to the default.
+  const secs = Number(header);
+  const ms = Number.isFinite(secs) && secs > 0 ? secs * 1000 : defaultMs;
   return Math.min(ms, maxMs);
 }
 

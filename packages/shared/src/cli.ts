@@ -57,12 +57,15 @@ function flagError(flag: string, err: unknown): Error {
   return new Error(`invalid value for --${flag}: ${err instanceof Error ? err.message : String(err)}`);
 }
 
-function coerceWith<T>(flag: string, parse: (s: string) => T): (v: unknown) => T {
+/**
+ * A yargs `coerce` that parses a flag's string value and, on failure, names
+ * the flag, what was expected and what arrived. Repeated flags never reach it
+ * (baseCli refuses them), so the value is a single string.
+ */
+export function coerceWith<T>(flag: string, parse: (s: string) => T): (v: unknown) => T {
   return (v: unknown) => {
-    // A repeated flag arrives as an array: the last one wins, as in kingpin.
-    const s = Array.isArray(v) ? v[v.length - 1] : v;
     try {
-      return parse(String(s));
+      return parse(String(v));
     } catch (err) {
       throw flagError(flag, err);
     }

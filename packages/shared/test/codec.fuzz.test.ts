@@ -27,6 +27,7 @@ import {
   type ResponseHead,
 } from '../src/http/index.js';
 import { fixture, fixtureNames } from '../src/testing/fixtures.js';
+import { mulberry32 } from '../src/testing/random.js';
 
 const SEED = 0x5eed;
 const MAX_CASES = 20_000;
@@ -40,17 +41,6 @@ interface Case {
   readonly bytes: Buffer;
 }
 type Outcome = { ok: true; head: unknown; framing: BodyFraming; body: Buffer } | { ok: false; code: string };
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rand = mulberry32(SEED);
 const int = (n: number): number => Math.floor(rand() * n);

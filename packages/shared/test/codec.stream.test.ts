@@ -11,20 +11,10 @@ import { pipeline } from 'node:stream/promises';
 import { ERROR_CODES, WireError, type ErrorCode } from '../src/errors.js';
 import { parseRequest, parseResponse, readRequest, readResponse, type ParseLimits } from '../src/http/index.js';
 import { fixture, fixtureNames } from '../src/testing/fixtures.js';
+import { mulberry32 } from '../src/testing/random.js';
 
 const C = ERROR_CODES;
 const MB = 1024 * 1024;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `buf` cut into pieces of 1..maxPiece bytes. */
 function split(buf: Buffer, rand: () => number, maxPiece: number): Buffer[] {
