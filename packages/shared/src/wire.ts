@@ -13,6 +13,21 @@ export const PATH_PUSH = '/push';
 export const PATH_CLIENTS = '/clients';
 export const PATH_METRICS = '/metrics';
 
+/**
+ * Certificate enrollment (our extension; an upstream proxy answers 404).
+ * - `GET PATH_ENROLL_CA`: the CA certificate (PEM), public. A new client
+ *   fetches it over an unverified connection and accepts it only when its
+ *   SHA-256 fingerprint (of the DER) equals the one the operator gave it.
+ * - `POST PATH_ENROLL`: body is a PEM PKCS#10 request whose CN is the FQDN;
+ *   authorised by `Authorization: Bearer <bootstrap token>` (first enrollment)
+ *   or by a verified client certificate naming that FQDN (renewal). The reply
+ *   is the signed certificate (PEM). The private key never leaves the client.
+ */
+export const PATH_ENROLL_CA = '/enroll/ca';
+export const PATH_ENROLL = '/enroll';
+export const CONTENT_TYPE_CSR = 'application/pkcs10';
+export const CONTENT_TYPE_PEM = 'application/x-pem-file';
+
 /** Scrape id added by the proxy; echoed by the client in the pushed response. */
 export const HEADER_ID = 'Id';
 /** Sent by Prometheus: the scrape timeout in (float) seconds. */
