@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { PATH_CLIENTS, PATH_METRICS, PATH_POLL, PATH_PUSH, type Logger } from '@pushprox/shared';
+import { ERROR_CODES, HTTP_STATUS, PATH_CLIENTS, PATH_METRICS, PATH_POLL, PATH_PUSH, type Logger } from '@pushprox/shared';
 import type { Coordinator } from './coordinator.js';
 import type { ProxyMetrics } from './metrics.js';
 import { createPollHandler } from './poll-handler.js';
@@ -9,6 +9,20 @@ import type { Responders } from './scrape-handler.js';
 import { sendText } from './respond.js';
 import type { BasicAuth } from './basic-auth.js';
 import type { ClientAuthenticator } from './client-auth.js';
+
+/**
+ * What a listener serves. With one listener (the default, as upstream) it is
+ * 'all'; with --web.client-listen-address the Prometheus-facing listener is
+ * 'scraper' (scrapes, /clients, /metrics) and the client one 'client'
+ * (/poll, /push, enrollment), so the Internet-facing port exposes nothing else.
+ */
+export type ListenerRole = 'all' | 'scraper' | 'client';
+
+/** Answer for a path that belongs to the other listener's role. */
+export function wrongListener(res: ServerResponse, role: ListenerRole): void {
+  const other = role === 'client' ? '--web.listen-address' : '--web.client-listen-address';
+  sendText(res, HTTP_STATUS[ERROR_CODES.WRONG_LISTENER], `404 page not found (served on ${other})`);
+}
 
 export interface AppOptions {
   /** Scraper-role credentials; guard /clients and /metrics when enabled. */
@@ -45,7 +59,7 @@ function instrumented(
  * (its routing and request wrappers cost CPU per scrape and memory per
  * waiting poll); the rest goes through Express.
  */
-export function createApi(opts: AppOptions): Handler {
+export function createApi(opts: AppOptions, role: ListenerRole = 'all'): Handler {
   const { coordinator, metrics, logger } = opts;
   const fail = (err: unknown, res: ServerResponse) => {
     logger.error('Unhandled error in API handler', { err: err instanceof Error ? err.message : String(err) });
@@ -105,8 +119,11 @@ export function createApi(opts: AppOptions): Handler {
     // Go's ServeMux matches the path alone; a query string does not change the route.
     const q = req.url!.indexOf('?');
     const path = q < 0 ? req.url! : req.url!.slice(0, q);
-    if (path === PATH_POLL) poll(req, res);
-    else if (path === PATH_PUSH) push(req, res);
+    if (path === PATH_POLL || path === PATH_PUSH) {
+      if (role === 'scraper') wrongListener(res, role);
+      else if (path === PATH_POLL) poll(req, res);
+      else push(req, res);
+    } else if (role === 'client') wrongListener(res, role);
     else app(req, res);
   };
 }

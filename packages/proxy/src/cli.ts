@@ -29,6 +29,29 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
       describe:
         'Path to a configuration file that enables TLS (tls_server_config) and basic authentication (basic_auth_users) in the Prometheus exporter-toolkit format. Basic auth guards scrapes (Proxy-Authorization), /clients and /metrics.',
     })
+    .option('web.client-listen-address', {
+      type: 'string',
+      describe:
+        'A second listener for clients only (/poll, /push, enrollment); the --web.listen-address one then serves only scrapes, /clients and /metrics. Default: one listener for both, as upstream.',
+      coerce: (v: string | undefined) => (v === undefined || v === '' ? undefined : listenAddressFlag('web.client-listen-address')(v)),
+    })
+    .option('web.client-config.file', {
+      type: 'string',
+      describe:
+        'TLS of the client listener (tls_server_config in exporter-toolkit format; basic_auth_users does not apply to clients). Default: the tls_server_config of --web.config.file.',
+    })
+    .option('web.read-header-timeout', {
+      type: 'string',
+      default: PROXY_DEFAULTS.readHeaderTimeout,
+      describe: 'A connection must send a complete request head within this (slow senders get 408 and are closed).',
+      coerce: durationFlag('web.read-header-timeout'),
+    })
+    .option('web.read-idle-timeout', {
+      type: 'string',
+      default: PROXY_DEFAULTS.readIdleTimeout,
+      describe: 'Longest silence while a request body (/push, /poll) is arriving; 0 disables. Waiting polls are never cut.',
+      coerce: durationFlag('web.read-idle-timeout'),
+    })
     .option('client.token-file', {
       type: 'string',
       describe:
@@ -81,6 +104,10 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
   const config: ProxyConfig = {
     listen: a['web.listen-address'] as ListenAddress,
     webConfigFile: (a['web.config.file'] as string | undefined) || undefined,
+    clientListen: a['web.client-listen-address'] as ListenAddress | undefined,
+    clientWebConfigFile: (a['web.client-config.file'] as string | undefined) || undefined,
+    readHeaderTimeoutMs: a['web.read-header-timeout'] as number,
+    readIdleTimeoutMs: a['web.read-idle-timeout'] as number,
     clientTokenFile: (a['client.token-file'] as string | undefined) || undefined,
     scrapeMaxTimeoutMs: a['scrape.max-timeout'] as number,
     scrapeDefaultTimeoutMs: a['scrape.default-timeout'] as number,
@@ -92,7 +119,11 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
     logLevel: a['log.level'] as LogLevel,
     logFormat: a['log.format'] as LogFormat,
   };
-  for (const k of ['scrapeMaxTimeoutMs', 'scrapeDefaultTimeoutMs', 'registrationTimeoutMs'] as const) {
+  if (config.clientWebConfigFile !== undefined && config.clientListen === undefined) {
+    exitUsage('--web.client-config.file needs --web.client-listen-address: it configures the client listener');
+  }
+  if (config.readIdleTimeoutMs < 0) exitUsage('invalid value for --web.read-idle-timeout: expected 0 or a positive duration');
+  for (const k of ['scrapeMaxTimeoutMs', 'scrapeDefaultTimeoutMs', 'registrationTimeoutMs', 'readHeaderTimeoutMs'] as const) {
     if (config[k] <= 0) exitUsage(`invalid value for --${flagOf(k)}: expected a positive duration, got ${config[k]}ms`);
   }
   if (config.pollIdleTimeoutMs < 0) exitUsage('invalid value for --poll.idle-timeout: expected 0 or a positive duration');
@@ -104,6 +135,7 @@ function flagOf(k: string): string {
     scrapeMaxTimeoutMs: 'scrape.max-timeout',
     scrapeDefaultTimeoutMs: 'scrape.default-timeout',
     registrationTimeoutMs: 'registration.timeout',
+    readHeaderTimeoutMs: 'web.read-header-timeout',
   }[k]!;
 }
 

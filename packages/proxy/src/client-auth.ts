@@ -27,7 +27,8 @@ export interface TokenEntry {
 
 const ANYONE: ClientIdentity = { subject: 'anonymous', allows: () => true };
 
-function globToRegExp(glob: string): RegExp {
+/** A case-insensitive FQDN pattern: `*` matches within one label. */
+export function globToRegExp(glob: string): RegExp {
   const body = glob
     .toLowerCase()
     .split('*')
@@ -65,11 +66,21 @@ export function loadTokenFile(file: string): TokenTable {
   return tokens;
 }
 
+export interface ClientAuthOptions {
+  /**
+   * Refuse anonymous clients even without a token file: set when the client
+   * listener verifies certificates, i.e. mutual TLS was configured. Default false.
+   */
+  readonly requireIdentity?: boolean;
+}
+
 export class ClientAuthenticator {
   readonly #tokens: TokenTable | undefined;
+  readonly #requireIdentity: boolean;
 
-  constructor(tokens: TokenTable | undefined) {
+  constructor(tokens: TokenTable | undefined, opts: ClientAuthOptions = {}) {
     this.#tokens = tokens;
+    this.#requireIdentity = opts.requireIdentity ?? false;
   }
 
   /** Throws CLIENT_UNAUTHENTICATED (401) when a token is required and missing or unknown. */
@@ -88,7 +99,13 @@ export class ClientAuthenticator {
         return { subject: `certificate CN=${cn ?? '?'} SAN=[${names.join(', ')}]`, allows: (f) => allowed.has(f.toLowerCase()) };
       }
     }
-    if (!this.#tokens) return ANYONE;
+    if (!this.#tokens) {
+      if (!this.#requireIdentity) return ANYONE;
+      throw new PushProxError(
+        ERROR_CODES.CLIENT_UNAUTHENTICATED,
+        'expected a client certificate signed by tls_server_config.client_ca_file, got none',
+      );
+    }
     const m = /^Bearer\s+(\S+)\s*$/i.exec(String(req.headers.authorization ?? ''));
     const entry = m ? this.#tokens.get(sha(m[1]!)) : undefined;
     if (!entry) {
@@ -102,6 +119,30 @@ export class ClientAuthenticator {
       allows: (f) => entry.patterns.length === 0 || entry.patterns.some((p) => p.test(f.toLowerCase())),
     };
   }
+}
+
+/**
+ * A verified client certificate (the TLS socket's `authorized`) as an
+ * identity, named as in identify(): its DNS and IP subjectAltNames, else its
+ * CN. undefined without one. `raw` is the DER, to check its issuer.
+ */
+export function verifiedPeer(req: IncomingMessage): (ClientIdentity & { readonly raw: Buffer }) | undefined {
+  const socket = req.socket as Partial<TLSSocket>;
+  if (!socket.encrypted || !socket.authorized || typeof socket.getPeerCertificate !== 'function') return undefined;
+  const cert = socket.getPeerCertificate();
+  if (!cert || Object.keys(cert).length === 0) return undefined;
+  const names = (cert.subjectaltname ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.startsWith('DNS:') || s.startsWith('IP Address:'))
+    .map((s) => s.slice(s.indexOf(':') + 1).toLowerCase());
+  const cn = typeof cert.subject?.CN === 'string' ? cert.subject.CN.toLowerCase() : undefined;
+  const allowed = new Set(names.length > 0 ? names : cn ? [cn] : []);
+  return {
+    subject: `certificate CN=${cn ?? '?'} SAN=[${names.join(', ')}]`,
+    allows: (f) => allowed.has(f.toLowerCase()),
+    raw: cert.raw,
+  };
 }
 
 export function forbidden(identity: ClientIdentity, fqdn: string): PushProxError {

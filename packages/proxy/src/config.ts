@@ -3,6 +3,14 @@ import type { ListenAddress, LogFormat, LogLevel } from '@pushprox/shared';
 /** Everything the proxy is configured with, resolved once from flags. */
 export interface ProxyConfig {
   readonly listen: ListenAddress;
+  /** --web.client-listen-address: a second listener for /poll and /push only; undefined: one listener. */
+  readonly clientListen: ListenAddress | undefined;
+  /** --web.client-config.file: TLS of the client listener; undefined: the main listener's TLS. */
+  readonly clientWebConfigFile: string | undefined;
+  /** --web.read-header-timeout: a request head must arrive within this. */
+  readonly readHeaderTimeoutMs: number;
+  /** --web.read-idle-timeout: longest silence while a request body arrives. */
+  readonly readIdleTimeoutMs: number;
   /** --web.config.file: TLS and basic auth in exporter-toolkit format; undefined for plain HTTP. */
   readonly webConfigFile: string | undefined;
   /** --client.token-file: bearer tokens /poll and /push require; undefined for none. */
@@ -27,6 +35,8 @@ export interface ProxyConfig {
 
 export const PROXY_DEFAULTS = Object.freeze({
   listen: ':8080',
+  readHeaderTimeout: '10s',
+  readIdleTimeout: '30s',
   scrapeMaxTimeout: '5m',
   scrapeDefaultTimeout: '15s',
   registrationTimeout: '5m',

@@ -13,8 +13,15 @@ const config = await resolveProxyConfig(process.argv.slice(2));
 const logger = createLogger({ level: config.logLevel, format: config.logFormat });
 try {
   const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
+  const clientWeb =
+    config.clientWebConfigFile === undefined ? undefined : loadWebConfig(config.clientWebConfigFile, 'web.client-config.file');
   const clientTokens = config.clientTokenFile === undefined ? undefined : loadTokenFile(config.clientTokenFile);
-  const proxy = await startProxy(config, { logger, ...(web && { web }), ...(clientTokens && { clientTokens }) });
+  const proxy = await startProxy(config, {
+    logger,
+    ...(web && { web }),
+    ...(clientWeb && { clientWeb }),
+    ...(clientTokens && { clientTokens }),
+  });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

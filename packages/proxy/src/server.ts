@@ -1,7 +1,8 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { BufferReclaimer, ERROR_CODES, PushProxError, formatHostPort, type Logger } from '@pushprox/shared';
-import { createApi } from './app.js';
+import { BufferReclaimer, ERROR_CODES, PushProxError, formatHostPort, type ListenAddress, type Logger } from '@pushprox/shared';
+import { createApi, wrongListener, type ListenerRole } from './app.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ProxyConfig } from './config.js';
 import { Coordinator } from './coordinator.js';
@@ -10,16 +11,20 @@ import { createScrapeHandler, type Responders } from './scrape-handler.js';
 import { BasicAuth } from './basic-auth.js';
 import { ClientAuthenticator, type TokenTable } from './client-auth.js';
 import { sendText } from './respond.js';
-import { createTlsServer } from './tls.js';
+import { createListener, listen, localUrl, type ReadTimeouts } from './listen.js';
 import type { WebConfig } from './web-config.js';
 
 export interface RunningProxy {
   readonly coordinator: Coordinator;
   readonly metrics: ProxyMetrics;
-  /** Bound address, e.g. for port 0 in tests. */
+  /** Bound address of --web.listen-address, e.g. for port 0 in tests. */
   readonly address: AddressInfo;
-  /** `http://host:port` usable as --proxy-url and proxy_url. */
+  /** `http(s)://host:port` usable as proxy_url (and as --proxy-url when there is one listener). */
   readonly url: string;
+  /** Bound address of --web.client-listen-address; undefined with one listener. */
+  readonly clientAddress: AddressInfo | undefined;
+  /** What clients use as --proxy-url: the client listener's URL, else `url`. */
+  readonly clientUrl: string;
   /** Stops accepting, drains waiting polls and pending scrapes, waits (bounded) for scrapes being answered. */
   close(): Promise<void>;
 }
@@ -34,6 +39,16 @@ const CONNECT_BODY =
   '  params:\n    _scheme: [https]\n' +
   'The client then scrapes the target over https.\n';
 
+export interface StartProxyDeps {
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /** --web.config.file: TLS and basic auth of the main listener. */
+  readonly web?: WebConfig;
+  /** --web.client-config.file: TLS of the client listener; default: the main listener's TLS. */
+  readonly clientWeb?: WebConfig;
+  readonly clientTokens?: TokenTable;
+}
+
 export async function startProxy(
   config: Pick<
     ProxyConfig,
@@ -45,8 +60,9 @@ export async function startProxy(
     | 'pollMaxPerFqdn'
     | 'pushMaxBodyBytes'
     | 'shutdownTimeoutMs'
-  >,
-  deps: { logger: Logger; clock?: Clock; web?: WebConfig; clientTokens?: TokenTable },
+  > &
+    Partial<Pick<ProxyConfig, 'clientListen' | 'readHeaderTimeoutMs' | 'readIdleTimeoutMs'>>,
+  deps: StartProxyDeps,
 ): Promise<RunningProxy> {
   const { logger } = deps;
   const coordinator = new Coordinator({
@@ -61,11 +77,17 @@ export async function startProxy(
     pendingScrapes: () => coordinator.stats().pendingScrapes,
     activeScrapes: () => coordinator.stats().activeScrapes,
   });
+  const split = config.clientListen !== undefined;
+  const mainTls = deps.web?.tls;
+  const clientTls = split ? (deps.clientWeb?.tls ?? mainTls) : mainTls;
   const responders: Responders = new Map();
   const auth = new BasicAuth(deps.web?.users ?? new Map());
-  const api = createApi({
-    auth,
-    clientAuth: new ClientAuthenticator(deps.clientTokens), coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes });
+  const clientAuth = new ClientAuthenticator(deps.clientTokens, {
+    // A listener that verifies client certificates was set up for mutual TLS:
+    // a client role request must then prove who it is (certificate or token).
+    requireIdentity: clientTls?.ca !== undefined && clientTls.clientAuth !== 'NoClientCert',
+  });
+  const apiOptions = { auth, clientAuth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes };
   const scrape = createScrapeHandler(
     {
       coordinator,
@@ -78,70 +100,82 @@ export async function startProxy(
     responders,
   );
 
-  // Absolute-form targets are dispatched before Express, which would route
-  // `GET http://host:9100/metrics` to its own /metrics.
-  const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    if (!ABSOLUTE_FORM.test(req.url ?? '')) return api(req, res);
-    if (!auth.enabled) return scrape(req, res);
-    // Prometheus sends Proxy-Authorization when proxy_url carries user:password@.
-    // It is a hop-by-hop header, so it is never forwarded to the client.
-    auth.check(req.headers['proxy-authorization'] as string | undefined).then(
-      (ok) => {
-        if (ok) return scrape(req, res);
-        metrics.proxiedRequests.inc({ code: '407' });
-        sendText(res, 407, 'Proxy authentication required: put user:password@ in proxy_url', {
-          'Proxy-Authenticate': 'Basic realm="pushprox"',
-        });
-      },
-      () => sendText(res, 500, 'Internal Server Error'),
-    );
+  const handlerFor = (role: ListenerRole) => {
+    const api = createApi(apiOptions, role);
+    // Absolute-form targets are dispatched before Express, which would route
+    // `GET http://host:9100/metrics` to its own /metrics.
+    return (req: IncomingMessage, res: ServerResponse): void => {
+      if (!ABSOLUTE_FORM.test(req.url ?? '')) return api(req, res);
+      if (role === 'client') return wrongListener(res, role);
+      if (!auth.enabled) return scrape(req, res);
+      // Prometheus sends Proxy-Authorization when proxy_url carries user:password@.
+      // It is a hop-by-hop header, so it is never forwarded to the client.
+      auth.check(req.headers['proxy-authorization'] as string | undefined).then(
+        (ok) => {
+          if (ok) return scrape(req, res);
+          metrics.proxiedRequests.inc({ code: '407' });
+          sendText(res, 407, 'Proxy authentication required: put user:password@ in proxy_url', {
+            'Proxy-Authenticate': 'Basic realm="pushprox"',
+          });
+        },
+        () => sendText(res, 500, 'Internal Server Error'),
+      );
+    };
   };
-  const server: http.Server = deps.web?.tls ? createTlsServer(deps.web.tls, handler) : http.createServer(handler);
-  // Polls are long by design; a request only has to arrive within the longest scrape.
-  server.requestTimeout = config.scrapeMaxTimeoutMs + 30_000;
-  server.headersTimeout = 60_000;
-  // Longer than Go's 90 s idle timeout on the peers, so we are never the side that races a reuse.
-  server.keepAliveTimeout = 95_000;
-
-  server.on('connect', (req: IncomingMessage, socket: Socket) => {
+  const timeouts: ReadTimeouts = {
+    headersMs: config.readHeaderTimeoutMs ?? 10_000,
+    idleMs: config.readIdleTimeoutMs ?? 30_000,
+    // Polls are long by design, but a request only has to arrive within the longest scrape.
+    requestMs: config.scrapeMaxTimeoutMs + 30_000,
+  };
+  const refuseConnect = (req: IncomingMessage, socket: Socket): void => {
     logger.warn('Refused CONNECT', { target: req.url, remote: socket.remoteAddress });
     metrics.proxiedRequests.inc({ code: '501' });
     socket.end(
       `HTTP/1.1 501 ${CONNECT_REASON}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(CONNECT_BODY)}\r\nConnection: close\r\n\r\n${CONNECT_BODY}`,
     );
-  });
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable) return socket.destroy();
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  });
+  };
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: config.listen.host, port: config.listen.port }, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = config.listen.host ?? (address.family === 'IPv6' ? '::1' : '127.0.0.1');
-  const scheme = deps.web?.tls ? 'https' : 'http';
-  const url = `${scheme}://${formatHostPort(host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, address.port)}`;
-  logger.info('Listening', { address: formatHostPort(address.address, address.port) });
+  const servers: http.Server[] = [];
+  const open = async (role: ListenerRole, addr: ListenAddress, tls: typeof mainTls) => {
+    const server = createListener(tls, handlerFor(role), timeouts);
+    server.on('connect', refuseConnect);
+    servers.push(server);
+    const bound = await listen(server, addr);
+    logger.info('Listening', { address: formatHostPort(bound.address, bound.port), role, tls: tls !== undefined });
+    return { bound, url: localUrl(tls !== undefined, addr, bound) };
+  };
+  let main: Awaited<ReturnType<typeof open>>;
+  let client: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    main = await open(split ? 'scraper' : 'all', config.listen, mainTls);
+    if (split) client = await open('client', config.clientListen!, clientTls);
+  } catch (err) {
+    for (const s of servers) s.close();
+    throw err;
+  }
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      server.close();
+      for (const s of servers) s.close();
       coordinator.drain(new PushProxError(ERROR_CODES.SHUTTING_DOWN, 'proxy is shutting down'));
       const deadline = Date.now() + config.shutdownTimeoutMs;
       while (coordinator.stats().activeScrapes > 0 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 25));
       }
-      server.closeAllConnections();
+      for (const s of servers) s.closeAllConnections();
     })();
     return closing;
   };
-  return { coordinator, metrics, address, url, close };
+  return {
+    coordinator,
+    metrics,
+    address: main.bound,
+    url: main.url,
+    clientAddress: client?.bound,
+    clientUrl: client?.url ?? main.url,
+    close,
+  };
 }

@@ -9,7 +9,7 @@ import type { TlsSettings } from './web-config.js';
  * rejectUnauthorized, so the "Any" and "IfGiven" types are finished here,
  * per connection, once the handshake is done.
  */
-export function createTlsServer(tls: TlsSettings, handler: RequestListener): https.Server {
+export function createTlsServer(tls: TlsSettings, handler: RequestListener, connectionsCheckingInterval?: number): https.Server {
   const request = tls.clientAuth !== 'NoClientCert';
   const server = https.createServer(
     {
@@ -23,6 +23,7 @@ export function createTlsServer(tls: TlsSettings, handler: RequestListener): htt
       ...(tls.ciphers && { ciphers: tls.ciphers }),
       honorCipherOrder: tls.honorCipherOrder,
       ...(tls.ecdhCurve && { ecdhCurve: tls.ecdhCurve }),
+      ...(connectionsCheckingInterval !== undefined && { connectionsCheckingInterval }),
     },
     handler,
   );

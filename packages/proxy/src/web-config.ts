@@ -89,21 +89,26 @@ export class WebConfigError extends Error {
 
 type Obj = Record<string, unknown>;
 
-export function loadWebConfig(file: string): WebConfig {
+/**
+ * `flag` names the file in messages. The client listener's file
+ * (--web.client-config.file) may not hold basic_auth_users: clients
+ * authenticate with certificates or --client.token-file.
+ */
+export function loadWebConfig(file: string, flag: 'web.config.file' | 'web.client-config.file' = 'web.config.file'): WebConfig {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new WebConfigError(`cannot read --web.config.file ${file}: ${(err as Error).message}`);
+    throw new WebConfigError(`cannot read --${flag} ${file}: ${(err as Error).message}`);
   }
   let doc: unknown;
   try {
     doc = parseYaml(text) ?? {};
   } catch (err) {
-    throw new WebConfigError(`--web.config.file ${file} is not valid YAML: ${(err as Error).message}`);
+    throw new WebConfigError(`--${flag} ${file} is not valid YAML: ${(err as Error).message}`);
   }
   const fail = (msg: string): never => {
-    throw new WebConfigError(`--web.config.file ${file}: ${msg}`);
+    throw new WebConfigError(`--${flag} ${file}: ${msg}`);
   };
   const obj = (v: unknown, where: string): Obj =>
     v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : fail(`expected ${where} to be a mapping, got ${JSON.stringify(v)}`);
@@ -123,6 +128,9 @@ export function loadWebConfig(file: string): WebConfig {
   };
 
   const users = new Map<string, string>();
+  if (flag === 'web.client-config.file' && root['basic_auth_users'] != null) {
+    fail('basic_auth_users does not apply to the client listener (clients authenticate with certificates or --client.token-file)');
+  }
   if (root['basic_auth_users'] !== undefined && root['basic_auth_users'] !== null) {
     for (const [user, hash] of Object.entries(obj(root['basic_auth_users'], 'basic_auth_users'))) {
       if (typeof hash !== 'string' || !/^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/.test(hash)) {

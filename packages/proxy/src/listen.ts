@@ -1,0 +1,76 @@
+import http, { type IncomingMessage, type RequestListener } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { formatHostPort, type ListenAddress } from '@pushprox/shared';
+import { createTlsServer } from './tls.js';
+import type { TlsSettings } from './web-config.js';
+
+/**
+ * Bounds on how long a peer may take to send a request, so slow senders
+ * (slowloris) cannot hold connections. None of them applies while a complete
+ * request waits for its answer: a poll may wait for minutes.
+ */
+export interface ReadTimeouts {
+  /** A request head must be complete this long after the connection (or the previous request) began. */
+  readonly headersMs: number;
+  /** Longest silence while a request body is arriving; 0 disables. */
+  readonly idleMs: number;
+  /** A whole request, head and body, must have arrived within this. */
+  readonly requestMs: number;
+}
+
+/**
+ * Arms the socket's idle timer until the request body has ended. The
+ * timer counts socket activity, so a body relayed to a reader that stops
+ * reading (backpressure) also counts as silence. Node's server destroys a
+ * socket whose timeout fires when nobody listens for 'timeout'.
+ */
+function guardBody(req: IncomingMessage, idleMs: number): void {
+  if (idleMs <= 0 || req.complete) return;
+  const cl = req.headers['content-length'];
+  if (req.headers['transfer-encoding'] === undefined && (cl === undefined || cl === '0')) return;
+  const socket = req.socket;
+  socket.setTimeout(idleMs);
+  const disarm = (): void => {
+    if (!socket.destroyed) socket.setTimeout(0);
+  };
+  req.once('end', disarm);
+}
+
+export function createListener(tls: TlsSettings | undefined, handler: RequestListener, t: ReadTimeouts): http.Server {
+  const guarded: RequestListener = (req, res) => {
+    guardBody(req, t.idleMs);
+    handler(req, res);
+  };
+  // Node checks headersTimeout and requestTimeout every connectionsCheckingInterval.
+  const checkEvery = Math.max(50, Math.min(1_000, Math.floor(t.headersMs / 4)));
+  const server = tls ? createTlsServer(tls, guarded, checkEvery) : http.createServer({ connectionsCheckingInterval: checkEvery }, guarded);
+  server.requestTimeout = Math.max(t.requestMs, t.headersMs);
+  server.headersTimeout = t.headersMs;
+  // Longer than Go's 90 s idle timeout on the peers, so we are never the side that races a reuse.
+  server.keepAliveTimeout = 95_000;
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
+  return server;
+}
+
+export async function listen(server: http.Server, addr: ListenAddress): Promise<AddressInfo> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: addr.host, port: addr.port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server.address() as AddressInfo;
+}
+
+/** A URL peers on this host can use: wildcard binds become loopback. */
+export function localUrl(tls: boolean, addr: ListenAddress, bound: AddressInfo): string {
+  const host = addr.host ?? (bound.family === 'IPv6' ? '::1' : '127.0.0.1');
+  const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `${tls ? 'https' : 'http'}://${formatHostPort(reachable, bound.port)}`;
+}
+
