@@ -32,6 +32,15 @@ export interface ClientArgs {
   readonly 'tls.cacert': string | undefined;
   readonly 'tls.cert': string | undefined;
   readonly 'tls.key': string | undefined;
+  // Our additions below are optional so hand-built args (tests, embedders) need not list them.
+  readonly 'scrape.tls.cacert'?: string | undefined;
+  readonly 'scrape.tls.cert'?: string | undefined;
+  readonly 'scrape.tls.key'?: string | undefined;
+  /** Default false. */
+  readonly 'insecure-skip-verify'?: boolean;
+  readonly 'token-path'?: string | undefined;
+  /** Default false. */
+  readonly 'tls.auto-renew'?: boolean;
   readonly 'client.token-file': string | undefined;
   /** undefined when the flag was given as the empty string (metrics disabled). */
   readonly 'metrics-addr': ListenAddress | undefined;
@@ -69,9 +78,47 @@ export function clientCli(argv: readonly string[], version: string): Argv {
       defaultDescription: `this machine's FQDN (hostname ${JSON.stringify(os.hostname())}, resolved via DNS if it has no dot)`,
     })
     .option('proxy-url', { type: 'string', demandOption: true, describe: 'Push proxy to talk to.' })
-    .option('tls.cacert', { type: 'string', describe: '<file> CA certificate to verify peer against' })
-    .option('tls.cert', { type: 'string', describe: '<cert> Client certificate file' })
-    .option('tls.key', { type: 'string', describe: '<key> Private key file' })
+    .option('tls.cacert', {
+      type: 'string',
+      describe: '<file> CA certificate to verify peer against (the proxy; also https targets unless --scrape.tls.* is given)',
+    })
+    .option('tls.cert', {
+      type: 'string',
+      describe: '<cert> Client certificate file (for the proxy; also https targets unless --scrape.tls.* is given)',
+    })
+    .option('tls.key', {
+      type: 'string',
+      describe: '<key> Private key file (for the proxy; also https targets unless --scrape.tls.* is given)',
+    })
+    .option('scrape.tls.cacert', {
+      type: 'string',
+      describe:
+        '<file> CA certificate to verify _scheme=https targets against. Any --scrape.tls.* flag makes targets use only this set and the proxy only --tls.*',
+      defaultDescription: 'with no --scrape.tls.* flag, targets use --tls.*',
+    })
+    .option('scrape.tls.cert', {
+      type: 'string',
+      describe: '<cert> Client certificate file for _scheme=https targets (with --scrape.tls.key)',
+    })
+    .option('scrape.tls.key', {
+      type: 'string',
+      describe: '<key> Private key file for _scheme=https targets (with --scrape.tls.cert)',
+    })
+    .option('insecure-skip-verify', {
+      type: 'boolean',
+      default: false,
+      describe: 'Do not verify the certificates of https targets (the proxy\'s are always verified)',
+    })
+    .option('token-path', {
+      type: 'string',
+      describe: 'File holding a bearer token sent to targets on every scrape (re-read when it changes), unless the scrape request has its own Authorization',
+    })
+    .option('tls.auto-renew', {
+      type: 'boolean',
+      default: false,
+      describe:
+        'Renew the --tls.cert certificate from the proxy (POST /enroll, see "pushprox-client enroll") at 2/3 of its lifetime and reload it without a restart; needs --tls.cacert, --tls.cert and --tls.key',
+    })
     .option('client.token-file', {
       type: 'string',
       describe: 'File holding the bearer token sent with every poll and push (the proxy\'s --client.token-file lists it)',

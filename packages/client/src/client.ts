@@ -1,12 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { BufferReclaimer, silentLogger, type Logger } from '@pushprox/shared';
+import { BufferReclaimer, ERROR_CODES, messageOf, PushProxError, silentLogger, type Logger } from '@pushprox/shared';
+import { ClientDispatchers } from './client-dispatchers.js';
 import type { ClientConfig } from './config.js';
-import { createDispatcher } from './dispatcher.js';
 import { FALLBACK_SCRAPE_TIMEOUT_MS } from './job.js';
 import { ClientMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
 import { DEFAULT_POLL_HEADERS_TIMEOUT_MS, Poller, type PollMode } from './poller.js';
 import { ScrapeScheduler } from './scheduler.js';
+import { loadTlsFiles } from './tls-files.js';
+import { TokenFile } from './token-file.js';
 
 export interface StartClientOptions {
   /** Default silentLogger. */
@@ -21,6 +23,8 @@ export interface StartClientOptions {
   readonly fallbackScrapeTimeoutMs?: number;
   /** Where HTTP_PROXY/HTTPS_PROXY/NO_PROXY are read. Default process.env. */
   readonly env?: NodeJS.ProcessEnv;
+  /** After a TLS reload, how long the old connections may finish their requests. Default 30 s (DEFAULT_RETIRE_GRACE_MS). */
+  readonly tlsReloadGraceMs?: number;
 }
 
 export interface RunningClient {
@@ -40,13 +44,27 @@ export interface RunningClient {
    * metrics server and all connections. Idempotent.
    */
   stop(): Promise<void>;
+  /**
+   * Re-reads the --tls.cacert/--tls.cert/--tls.key files (config.tlsFiles);
+   * new polls and pushes (and scrapes, when targets share --tls.*) use the new
+   * material, requests running now finish on the old. On a bad file the old
+   * material stays in use, an error is logged and the promise rejects with a
+   * message naming the flag and file. Reloads run one at a time.
+   */
+  reloadTls(): Promise<void>;
 }
 
-/** Wires poller → scheduler → scrape → push over one dispatcher (see createDispatcher). */
+/** Wires poller → scheduler → scrape → push over two dispatchers: the proxy's and the targets' (see ClientDispatchers). */
 export async function startClient(config: ClientConfig, opts: StartClientOptions = {}): Promise<RunningClient> {
   const logger = opts.logger ?? silentLogger;
   const metrics = new ClientMetrics(opts.registry);
-  const { dispatcher: agent, proxies } = createDispatcher(config.tls, opts.env);
+  const dispatchers = new ClientDispatchers({
+    proxyTls: config.tls,
+    targetTls: config.scrapeTls,
+    insecureSkipVerify: config.insecureSkipVerify ?? false,
+    env: opts.env,
+    retireGraceMs: opts.tlsReloadGraceMs,
+  });
   const metricsServer: MetricsServer | undefined = config.metricsAddr
     ? await startMetricsServer(config.metricsAddr, metrics.registry, logger)
     : undefined;
@@ -61,13 +79,17 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
       methods: policy.methods.join(','),
     });
   }
-  if (proxies) logger.info('Using forward proxies from the environment', { ...proxies });
+  if (dispatchers.proxies) logger.info('Using forward proxies from the environment', { ...dispatchers.proxies });
+  if (config.insecureSkipVerify) {
+    logger.warn("--insecure-skip-verify is set: certificates of https targets are not verified (the proxy's still are)");
+  }
 
   const scheduler = new ScrapeScheduler(config.scrapeConcurrency, {
     fqdn: config.fqdn,
     policy: config.scrapePolicy,
-    dispatcher: agent,
-    push: { pushUrl: config.pushUrl, dispatcher: agent, authorization: config.authorization },
+    dispatcher: dispatchers.target,
+    targetToken: config.tokenPath === undefined ? undefined : new TokenFile(config.tokenPath),
+    push: { pushUrl: config.pushUrl, dispatcher: dispatchers.proxy, authorization: config.authorization },
     metrics,
     logger,
     fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
@@ -78,7 +100,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     authorization: config.authorization,
     fqdn: config.fqdn,
     capacity: config.scrapeConcurrency,
-    dispatcher: agent,
+    dispatcher: dispatchers.proxy,
     retryInitialWaitMs: config.retryInitialWaitMs,
     retryMaxWaitMs: config.retryMaxWaitMs,
     logger,
@@ -95,7 +117,25 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     const drained = await scheduler.drain(config.shutdownTimeoutMs);
     if (!drained) logger.warn('Shutdown timeout reached; aborted the scrapes still running', { timeout_ms: config.shutdownTimeoutMs });
     await metricsServer?.close();
-    await agent.destroy();
+    await reloading.catch(() => undefined);
+    await dispatchers.destroy();
+  };
+
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = async (): Promise<void> => {
+    if (stopping) throw new PushProxError(ERROR_CODES.SHUTTING_DOWN, 'cannot reload TLS: the client is stopping');
+    const files = config.tlsFiles;
+    if (!files) return;
+    try {
+      dispatchers.useProxyTls(await loadTlsFiles('tls', files));
+    } catch (err) {
+      logger.error('TLS reload failed; still using the previous certificates', { err: messageOf(err) });
+      throw err;
+    }
+    logger.info('Reloaded TLS files', {
+      ...Object.fromEntries(Object.entries(files).filter(([, file]) => Boolean(file))),
+      targets_too: dispatchers.targetsUseProxyTls,
+    });
   };
 
   return {
@@ -114,5 +154,10 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
       return scheduler.waiting;
     },
     stop: () => (stopping ??= stop()),
+    reloadTls: () => {
+      const next = reloading.then(reload);
+      reloading = next.catch(() => undefined);
+      return next;
+    },
   };
 }

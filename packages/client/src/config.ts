@@ -1,5 +1,4 @@
 import { readFile } from 'node:fs/promises';
-import tls from 'node:tls';
 import {
   ERROR_CODES,
   formatDuration,
@@ -14,13 +13,10 @@ import {
 import type { ClientArgs } from './cli.js';
 import { resolveFqdn } from './fqdn.js';
 import { scrapePolicy, type ScrapePolicy } from './scrape-policy.js';
+import { hasTlsFiles, loadTlsFiles, type TlsFiles, type TlsMaterial } from './tls-files.js';
+import { TokenFile } from './token-file.js';
 
-/** PEM material for every TLS connection the client makes (proxy and https targets). */
-export interface TlsMaterial {
-  readonly ca?: Buffer;
-  readonly cert?: Buffer;
-  readonly key?: Buffer;
-}
+export type { TlsFiles, TlsMaterial };
 
 /** Everything the client needs, resolved once from the flags and frozen. */
 export interface ClientConfig {
@@ -31,7 +27,18 @@ export interface ClientConfig {
   readonly pollUrl: string;
   /** `push` resolved against proxyUrl. */
   readonly pushUrl: string;
+  /** --tls.*: for the proxy, and for `_scheme=https` targets unless scrapeTls is set (upstream's one set for both). */
   readonly tls: TlsMaterial;
+  /** The --tls.* files, re-read by RunningClient.reloadTls(). Default undefined: nothing to re-read. */
+  readonly tlsFiles?: TlsFiles | undefined;
+  /** --tls.auto-renew: renew the tlsFiles certificate from the proxy (enroll/renew.ts). Default false. */
+  readonly autoRenew?: boolean;
+  /** --scrape.tls.*: for https targets only. Default undefined: targets use `tls`. */
+  readonly scrapeTls?: TlsMaterial | undefined;
+  /** --insecure-skip-verify: do not verify targets' certificates (never the proxy's). Default false. */
+  readonly insecureSkipVerify?: boolean;
+  /** --token-path: file read (cached by mtime) for each scrape's `Authorization: Bearer`. Default undefined: none. */
+  readonly tokenPath?: string | undefined;
   /** `Bearer <token>` read from --client.token-file, for /poll and /push; undefined for none. */
   readonly authorization: string | undefined;
   /** undefined: no metrics server. */
@@ -96,39 +103,27 @@ async function readToken(file: string | undefined): Promise<string | undefined> 
   return `Bearer ${token}`;
 }
 
-/** Reads and checks the TLS files; a pair must come together, as upstream's LoadX509KeyPair requires. */
-export async function loadTlsMaterial(args: Pick<ClientArgs, 'tls.cacert' | 'tls.cert' | 'tls.key'>): Promise<TlsMaterial> {
-  const hasCert = Boolean(args['tls.cert']);
-  const hasKey = Boolean(args['tls.key']);
-  if (hasCert !== hasKey) {
-    throw configError(
-      `--tls.cert and --tls.key must be given together, got only ${hasCert ? `--tls.cert=${args['tls.cert']}` : `--tls.key=${args['tls.key']}`}`,
-    );
-  }
-  const [ca, cert, key] = await Promise.all([
-    readFlagFile('tls.cacert', args['tls.cacert']),
-    readFlagFile('tls.cert', args['tls.cert']),
-    readFlagFile('tls.key', args['tls.key']),
-  ]);
-  const material: TlsMaterial = Object.freeze({
-    ...(ca && { ca }),
-    ...(cert && { cert }),
-    ...(key && { key }),
-  });
-  try {
-    if (ca) tls.createSecureContext({ ca });
-  } catch (err) {
-    throw configError(`--tls.cacert file ${JSON.stringify(args['tls.cacert'])} is not a usable PEM CA certificate: ${messageOf(err)}`, err);
-  }
-  try {
-    if (cert && key) tls.createSecureContext({ cert, key });
-  } catch (err) {
-    throw configError(
-      `--tls.cert ${JSON.stringify(args['tls.cert'])} and --tls.key ${JSON.stringify(args['tls.key'])} are not a usable PEM certificate and key pair: ${messageOf(err)}`,
-      err,
-    );
-  }
-  return material;
+/** Reads and checks the --tls.* files (see loadTlsFiles). */
+export function loadTlsMaterial(args: Pick<ClientArgs, 'tls.cacert' | 'tls.cert' | 'tls.key'>): Promise<TlsMaterial> {
+  return loadTlsFiles('tls', tlsFilesOf(args, 'tls'));
+}
+
+function tlsFilesOf(args: Partial<ClientArgs>, prefix: 'tls' | 'scrape.tls'): TlsFiles {
+  return Object.freeze({ cacert: args[`${prefix}.cacert`], cert: args[`${prefix}.cert`], key: args[`${prefix}.key`] });
+}
+
+/** --scrape.tls.* when any is given; otherwise undefined (targets use --tls.*, as upstream). */
+async function loadScrapeTls(args: ClientArgs): Promise<TlsMaterial | undefined> {
+  const files = tlsFilesOf(args, 'scrape.tls');
+  return hasTlsFiles(files) ? loadTlsFiles('scrape.tls', files) : undefined;
+}
+
+/** Checks --token-path once at startup; scrapes re-read it. */
+async function checkTokenPath(file: string | undefined): Promise<string | undefined> {
+  if (file === undefined) return undefined;
+  if (file === '') throw configError('invalid value for --token-path: expected a file name, got ""');
+  await new TokenFile(file, ERROR_CODES.CONFIG_INVALID).authorization();
+  return file;
 }
 
 function nonNegative(flag: string, ms: number): number {
@@ -157,10 +152,20 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
     throw configError(messageOf(err), err);
   }
   const fqdn = args.fqdn ?? (await (deps.defaultFqdn ?? resolveFqdn)());
+  const autoRenew = args['tls.auto-renew'] ?? false;
+  const renewMissing = (['tls.cacert', 'tls.cert', 'tls.key'] as const).filter((f) => !args[f]);
+  if (autoRenew && renewMissing.length > 0) {
+    throw configError(`--tls.auto-renew needs --tls.cacert, --tls.cert and --tls.key (the files it renews), got no ${renewMissing.map((f) => `--${f}`).join(', ')}`);
+  }
   return Object.freeze({
+    autoRenew,
     fqdn,
     ...urls,
     tls: await loadTlsMaterial(args),
+    tlsFiles: tlsFilesOf(args, 'tls'),
+    scrapeTls: await loadScrapeTls(args),
+    insecureSkipVerify: args['insecure-skip-verify'] ?? false,
+    tokenPath: await checkTokenPath(args['token-path']),
     authorization: await readToken(args['client.token-file']),
     metricsAddr: args['metrics-addr'],
     retryInitialWaitMs: nonNegative('proxy.retry.initial-wait', args['proxy.retry.initial-wait']),

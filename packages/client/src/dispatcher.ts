@@ -14,14 +14,28 @@ export interface DispatcherChoice {
   readonly proxies: { readonly http?: string; readonly https?: string; readonly noProxy?: string } | undefined;
 }
 
+export interface CreateDispatcherOptions {
+  /**
+   * Skip verification of the server certificates (--insecure-skip-verify,
+   * targets only; never set for the proxy). A forward proxy reached over
+   * https is still verified. Default false.
+   */
+  readonly insecureSkipVerify?: boolean;
+}
+
 /**
- * The one dispatcher for the proxy and the targets, as upstream's single
- * http.Client: the TLS material applies to every TLS connection (the proxy
- * and `_scheme=https` targets), and like Go's ProxyFromEnvironment,
- * HTTP_PROXY/HTTPS_PROXY/NO_PROXY (either case) route requests through a
- * forward proxy — plain http in absolute-form, https through CONNECT.
+ * A dispatcher for the proxy or for the targets, as upstream's http.Client:
+ * the TLS material applies to every TLS connection it makes, and like Go's
+ * ProxyFromEnvironment, HTTP_PROXY/HTTPS_PROXY/NO_PROXY (either case) route
+ * requests through a forward proxy — plain http in absolute-form, https
+ * through CONNECT.
  */
-export function createDispatcher(tls: TlsMaterial, env: NodeJS.ProcessEnv = process.env): DispatcherChoice {
+export function createDispatcher(
+  material: TlsMaterial,
+  env: NodeJS.ProcessEnv = process.env,
+  opts: CreateDispatcherOptions = {},
+): DispatcherChoice {
+  const tls = { ...material, ...(opts.insecureSkipVerify === true && { rejectUnauthorized: false }) };
   const http = env['http_proxy'] || env['HTTP_PROXY'] || undefined;
   const https = env['https_proxy'] || env['HTTPS_PROXY'] || undefined;
   if (http === undefined && https === undefined) return { dispatcher: new Agent({ connect: { ...tls } }), proxies: undefined };

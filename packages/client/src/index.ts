@@ -47,4 +47,10 @@ export {
   type ScrapePattern,
   type ScrapePolicy,
 } from './scrape-policy.js';
-export { createDispatcher, LOOPBACK_NO_PROXY, type DispatcherChoice } from './dispatcher.js';
+export { createDispatcher, LOOPBACK_NO_PROXY, type CreateDispatcherOptions, type DispatcherChoice } from './dispatcher.js';
+export { ClientDispatchers, type ClientDispatchersOptions } from './client-dispatchers.js';
+export { SwappableDispatcher, DEFAULT_RETIRE_GRACE_MS } from './swappable-dispatcher.js';
+export { loadTlsFiles, hasTlsFiles, type TlsFiles, type TlsFlagPrefix } from './tls-files.js';
+export { TokenFile } from './token-file.js';
+export { startRenewal, type Renewal, type RenewalOptions, type RenewalTimers } from './enroll/renew.js';
+export { parseFingerprint, formatFingerprint } from './enroll/fingerprint.js';

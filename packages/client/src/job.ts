@@ -15,6 +15,7 @@ import type { ClientMetrics } from './metrics.js';
 import { errorPayload, responsePayload, sendPush, type PushOptions } from './push.js';
 import { describeError, parseScrapeTimeout, scrapeTarget, sendScrape } from './scrape.js';
 import { checkTarget, DEFAULT_SCRAPE_POLICY, localTarget, type Refusal, type ScrapePolicy } from './scrape-policy.js';
+import type { TokenFile } from './token-file.js';
 
 /** A scrape request as taken off a poll reply. */
 export interface ScrapeRequest {
@@ -43,7 +44,10 @@ export interface JobDeps {
   readonly fqdn: string;
   /** What may be scraped. Default DEFAULT_SCRAPE_POLICY (anything upstream would, GET and HEAD only). */
   readonly policy?: ScrapePolicy;
+  /** For the targets (the proxy has its own, in `push`). */
   readonly dispatcher: Dispatcher;
+  /** --token-path: bearer token for targets, unless the request has its own Authorization. Default none. */
+  readonly targetToken?: TokenFile | undefined;
   readonly push: PushOptions;
   readonly metrics: ClientMetrics;
   readonly logger: Logger;
@@ -118,13 +122,21 @@ export class ScrapeJob {
     const refusal = checkTarget(policy, head.method, target.url);
     if (refusal) return this.refuse(refusal);
     if (policy.useLocalhost) target = localTarget(target);
+    let authorization: string | undefined;
+    if (this.#deps.targetToken && !head.headers.has('authorization')) {
+      try {
+        authorization = await this.#deps.targetToken.authorization();
+      } catch (err) {
+        return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${messageOf(err)}`, { cause: err }));
+      }
+    }
     const budgetMs = this.scrapeEndAt - performance.now();
     const headCtl = new AbortController();
     const headTimer = setTimeout(() => headCtl.abort(new Error('scrape timeout')), budgetMs);
     let res: Dispatcher.ResponseData;
     try {
       if (logger.debugEnabled) logger.debug('Scraping', { scrape_id: this.id, url: target.url });
-      res = await sendScrape(this.#deps.dispatcher, target, head, body, AbortSignal.any([this.signal, headCtl.signal]));
+      res = await sendScrape(this.#deps.dispatcher, target, head, body, AbortSignal.any([this.signal, headCtl.signal]), authorization);
     } catch (err) {
       const why = headCtl.signal.aborted
         ? `timeout after ${formatDuration(Math.max(0, Math.round(budgetMs)))} waiting for the response (scrape timeout ${formatDuration(this.timeoutMs)})`

@@ -11,6 +11,11 @@ import { resolveConfig } from './config.js';
 async function main(): Promise<void> {
   // From dist/src/main.js the package root is two levels up.
   const version = readVersion(new URL('../../package.json', import.meta.url));
+  if (process.argv[2] === 'enroll') {
+    // Imported lazily: only enrollment and renewal load node-forge.
+    const { runEnroll } = await import('./enroll/cli.js');
+    process.exit(await runEnroll(process.argv.slice(3), version));
+  }
   const args = await parseClientArgs(process.argv.slice(2), version);
   const logger = createLogger({ level: args['log.level'], format: args['log.format'] });
   let config;
@@ -21,6 +26,17 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const client = await startClient(config, { logger });
+  const renewal = config.autoRenew
+    ? (await import('./enroll/renew.js')).startRenewal({
+        certFile: config.tlsFiles!.cert!,
+        keyFile: config.tlsFiles!.key!,
+        caFile: config.tlsFiles!.cacert!,
+        proxyUrl: config.proxyUrl,
+        fqdn: config.fqdn,
+        logger,
+        onRenewed: () => client.reloadTls(),
+      })
+    : undefined;
 
   let signalled = false;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -29,6 +45,7 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     signalled = true;
+    renewal?.stop();
     logger.info('Shutting down', { signal, timeout_ms: config.shutdownTimeoutMs });
     client.stop().then(
       () => {
@@ -43,6 +60,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP re-reads the --tls.* files (renewed certificates) without a restart; reloadTls logs its own failure.
+  process.on('SIGHUP', () => void client.reloadTls().catch(() => undefined));
 }
 
 main().catch((err: unknown) => {

@@ -121,8 +121,14 @@ const NOT_FORWARDED: ReadonlySet<string> = new Set([
   'expect',
 ]);
 
-/** Request headers for the exporter, flat `[name, value, …]` so spelling and order survive. */
-export function forwardedHeaders(headers: WireHeaders, basicAuth?: string): string[] {
+/**
+ * Request headers for the exporter, flat `[name, value, …]` so spelling and
+ * order survive. The request's own Authorization (Prometheus' authorization
+ * for the target) always wins; else `authorization` (--token-path); else the
+ * target's userinfo as Basic — like Go, which uses userinfo only when no
+ * Authorization header is set.
+ */
+export function forwardedHeaders(headers: WireHeaders, basicAuth?: string, authorization?: string): string[] {
   // Fields named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
   const named = new Set(
     headers
@@ -136,8 +142,9 @@ export function forwardedHeaders(headers: WireHeaders, basicAuth?: string): stri
     const lower = name.toLowerCase();
     if (!NOT_FORWARDED.has(lower) && !named.has(lower)) out.push(name, value);
   }
-  if (basicAuth !== undefined && !headers.has('authorization')) {
-    out.push('Authorization', `Basic ${Buffer.from(basicAuth).toString('base64')}`);
+  if (!headers.has('authorization')) {
+    if (authorization !== undefined) out.push('Authorization', authorization);
+    else if (basicAuth !== undefined) out.push('Authorization', `Basic ${Buffer.from(basicAuth).toString('base64')}`);
   }
   return out;
 }
@@ -146,7 +153,7 @@ export function forwardedHeaders(headers: WireHeaders, basicAuth?: string): stri
  * Sends the scrape. undici's `request` (not fetch) never decodes bodies, so
  * with `Accept-Encoding: gzip` forwarded the gzip bytes pass through; raw
  * response headers keep the exporter's spelling and order. Time limits come
- * only from `signal`.
+ * only from `signal`. `authorization`: see forwardedHeaders.
  */
 export function sendScrape(
   dispatcher: Dispatcher,
@@ -154,12 +161,13 @@ export function sendScrape(
   head: RequestHead,
   body: Buffer,
   signal: AbortSignal,
+  authorization?: string,
 ): Promise<Dispatcher.ResponseData> {
   return dispatcher.request({
     origin: target.origin,
     path: target.path,
     method: head.method as Dispatcher.HttpMethod,
-    headers: forwardedHeaders(head.headers, target.basicAuth),
+    headers: forwardedHeaders(head.headers, target.basicAuth, authorization),
     body: body.length > 0 ? body : null,
     signal,
     responseHeaders: 'raw',

@@ -126,3 +126,42 @@ test('bad --allow-port, --scrape.allow and --scrape.methods exit 2 naming the fl
   assert.equal(d.status, 2);
   assert.match(d.stderr, /invalid value for --scrape\.methods: expected a comma-separated list of HTTP methods.*"G ET"/);
 });
+
+test('--help lists the target TLS, --insecure-skip-verify and --token-path flags', () => {
+  const { status, stdout } = run(['--help']);
+  assert.equal(status, 0);
+  for (const flag of ['--scrape.tls.cacert', '--scrape.tls.cert', '--scrape.tls.key', '--insecure-skip-verify', '--token-path']) {
+    assert.ok(stdout.includes(`${flag} `), `${flag} missing from help:\n${stdout}`);
+  }
+  const skip = stdout.slice(stdout.indexOf('--insecure-skip-verify '));
+  assert.ok(skip.slice(0, skip.indexOf('\n  --')).includes('[default: false]'), skip);
+  // --tls.* now says where it applies.
+  const cacert = stdout.slice(stdout.indexOf('--tls.cacert '));
+  assert.match(cacert.slice(0, cacert.indexOf('\n  --')), /proxy.*unless --scrape\.tls\.\* is given/s);
+});
+
+test('a lone --scrape.tls.cert or --scrape.tls.key exits 1 naming both flags; an unreadable file names flag and file', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pushprox-client-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'some.pem');
+  writeFileSync(file, 'not a certificate');
+  const a = run(['--proxy-url=http://127.0.0.1:1', '--metrics-addr=', `--scrape.tls.cert=${file}`]);
+  assert.equal(a.status, 1);
+  assert.match(a.stderr, /--scrape\.tls\.cert and --scrape\.tls\.key must be given together, got only --scrape\.tls\.cert=/);
+  const b = run(['--proxy-url=http://127.0.0.1:1', '--metrics-addr=', `--scrape.tls.key=${file}`]);
+  assert.equal(b.status, 1);
+  assert.match(b.stderr, /--scrape\.tls\.cert and --scrape\.tls\.key must be given together, got only --scrape\.tls\.key=/);
+  const missing = path.join(dir, 'missing.pem');
+  const c = run(['--proxy-url=http://127.0.0.1:1', '--metrics-addr=', `--scrape.tls.cacert=${missing}`]);
+  assert.equal(c.status, 1);
+  assert.ok(c.stderr.includes(`cannot read --scrape.tls.cacert file ${JSON.stringify(missing)}`), c.stderr);
+});
+
+test('an unreadable --token-path at startup exits 1 naming the flag and the file', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pushprox-client-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const missing = path.join(dir, 'token');
+  const { status, stderr } = run(['--proxy-url=http://127.0.0.1:1', '--metrics-addr=', `--token-path=${missing}`]);
+  assert.equal(status, 1);
+  assert.ok(stderr.includes(`cannot read --token-path file ${JSON.stringify(missing)}`), stderr);
+});

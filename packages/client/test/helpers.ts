@@ -5,6 +5,8 @@
  * Every wait has a timeout; every server is closed by the test that made it.
  */
 import http from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import {
@@ -92,13 +94,22 @@ export function scrapeRequest(opts: {
   return { bytes: serializeRequestHead({ ...head, method: opts.method ?? head.method, target: opts.target, headers }), id };
 }
 
+/** CN of the client certificate the peer presented, on a TLS connection that asked for one. */
+function peerCN(req: http.IncomingMessage): string | undefined {
+  const socket = req.socket as Partial<TLSSocket>;
+  const cn = socket.getPeerCertificate?.().subject?.CN;
+  return typeof cn === 'string' ? cn : undefined;
+}
+
 export interface RecordedPoll {
+  readonly peerCN?: string | undefined;
   readonly headers: http.IncomingHttpHeaders;
   readonly body: string;
   readonly at: number;
 }
 
 export interface RecordedPush {
+  readonly peerCN?: string | undefined;
   readonly headers: http.IncomingHttpHeaders;
   readonly body: Buffer;
   readonly at: number;
@@ -133,14 +144,17 @@ export class FakeProxy {
   pushHandler: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | undefined;
   readonly #queued: Buffer[] = [];
 
-  constructor(mode: 'upstream' | 'ours') {
+  /** `tls`: serve https with these options (e.g. requestCert to see client certificates). */
+  constructor(mode: 'upstream' | 'ours', tls?: https.ServerOptions) {
     this.mode = mode;
-    this.server = http.createServer((req, res) => void this.#handle(req, res));
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.#handle(req, res);
+    // https.Server has http.Server's API (listen, close, closeAllConnections).
+    this.server = tls ? (https.createServer(tls, handler) as unknown as http.Server) : http.createServer(handler);
   }
 
-  static async start(mode: 'upstream' | 'ours'): Promise<FakeProxy> {
-    const p = new FakeProxy(mode);
-    p.url = `http://127.0.0.1:${await listen(p.server)}/`;
+  static async start(mode: 'upstream' | 'ours', tls?: https.ServerOptions): Promise<FakeProxy> {
+    const p = new FakeProxy(mode, tls);
+    p.url = `${tls ? 'https' : 'http'}://127.0.0.1:${await listen(p.server)}/`;
     return p;
   }
 
@@ -189,7 +203,7 @@ export class FakeProxy {
       const body = await readAll(req);
       const parsed = parseResponse(body);
       const id = parsed.head.headers.get(HEADER_ID) ?? '';
-      this.pushes.push({ headers: req.headers, body, at: performance.now(), parsed, id });
+      this.pushes.push({ peerCN: peerCN(req), headers: req.headers, body, at: performance.now(), parsed, id });
       const status = this.pushStatus(id);
       res.writeHead(status, { 'Content-Length': status === 200 ? '0' : '17' });
       res.end(status === 200 ? undefined : 'no such scrape id');
@@ -210,7 +224,7 @@ export class FakeProxy {
     };
     res.on('close', done);
     res.on('finish', done);
-    const poll: RecordedPoll = { headers: req.headers, body: (await readAll(req)).toString(), at: performance.now() };
+    const poll: RecordedPoll = { peerCN: peerCN(req), headers: req.headers, body: (await readAll(req)).toString(), at: performance.now() };
     this.polls.push(poll);
     const override = this.pollOverride?.(poll, this.polls.length - 1);
     if (override) return this.#reply(res, override.status, override.body ?? '', override.headers);

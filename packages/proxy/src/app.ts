@@ -1,6 +1,16 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { ERROR_CODES, HTTP_STATUS, PATH_CLIENTS, PATH_METRICS, PATH_POLL, PATH_PUSH, type Logger } from '@pushprox/shared';
+import {
+  ERROR_CODES,
+  HTTP_STATUS,
+  PATH_CLIENTS,
+  PATH_ENROLL,
+  PATH_ENROLL_CA,
+  PATH_METRICS,
+  PATH_POLL,
+  PATH_PUSH,
+  type Logger,
+} from '@pushprox/shared';
 import type { Coordinator } from './coordinator.js';
 import type { ProxyMetrics } from './metrics.js';
 import { createPollHandler } from './poll-handler.js';
@@ -34,6 +44,11 @@ export interface AppOptions {
   readonly responders: Responders;
   readonly logger: Logger;
   readonly pushMaxBodyBytes: number;
+  /**
+   * Certificate enrollment (PATH_ENROLL, PATH_ENROLL_CA), a client-role
+   * service; undefined when disabled, and those paths answer 404 like any other.
+   */
+  readonly enroll?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -72,6 +87,7 @@ export function createApi(opts: AppOptions, role: ListenerRole = 'all'): Handler
     createPushHandler({ coordinator, responders: opts.responders, logger, authn: opts.clientAuth, maxBodyBytes: opts.pushMaxBodyBytes }),
     fail,
   );
+  const enroll = opts.enroll && instrumented(metrics, PATH_ENROLL, opts.enroll, fail);
   const app = express();
   app.disable('x-powered-by');
   app.disable('etag');
@@ -123,6 +139,9 @@ export function createApi(opts: AppOptions, role: ListenerRole = 'all'): Handler
       if (role === 'scraper') wrongListener(res, role);
       else if (path === PATH_POLL) poll(req, res);
       else push(req, res);
+    } else if (enroll && (path === PATH_ENROLL || path === PATH_ENROLL_CA)) {
+      if (role === 'scraper') wrongListener(res, role);
+      else enroll(req, res);
     } else if (role === 'client') wrongListener(res, role);
     else app(req, res);
   };

@@ -99,8 +99,32 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
       default: PROXY_DEFAULTS.shutdownTimeout,
       describe: 'On SIGTERM/SIGINT, how long to wait for scrapes that are being answered.',
       coerce: durationFlag('shutdown.timeout'),
+    })
+    .option('enroll.token-file', {
+      type: 'string',
+      describe:
+        'Enables certificate enrollment (POST /enroll, GET /enroll/ca): file of bootstrap tokens, one per line: ' +
+        '"<token> [uses=N] [expires=<RFC 3339>] [fqdn-pattern ...]" (token ≥ 16 characters; uses=1 is single-use; ' +
+        'no pattern: any FQDN; * within a label; # comments). Renewal needs no token, only the client\'s certificate.',
+    })
+    .option('enroll.ca-dir', {
+      type: 'string',
+      describe: 'Directory of "pushprox-proxy pki init" whose ca.crt and ca.key sign enrolled clients (required with --enroll.token-file).',
+    })
+    .option('enroll.cert-validity', {
+      type: 'string',
+      default: PROXY_DEFAULTS.enrollCertValidity,
+      describe: 'Lifetime of enrolled client certificates (capped at the CA\'s expiry).',
+      coerce: durationFlag('enroll.cert-validity'),
+    })
+    .option('enroll.state-file', {
+      type: 'string',
+      describe: 'Where token use counts are kept across restarts (written 0600).',
+      defaultDescription: '<enroll.ca-dir>/enroll-state.json',
     });
   const a = (await parseOrExit(parser)) as Record<string, unknown>;
+  const enrollTokenFile = (a['enroll.token-file'] as string | undefined) || undefined;
+  const enrollCaDir = (a['enroll.ca-dir'] as string | undefined) || undefined;
   const config: ProxyConfig = {
     listen: a['web.listen-address'] as ListenAddress,
     webConfigFile: (a['web.config.file'] as string | undefined) || undefined,
@@ -116,6 +140,15 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
     pollMaxPerFqdn: a['poll.max-per-fqdn'] as number,
     pushMaxBodyBytes: a['push.max-body-size'] as number,
     shutdownTimeoutMs: a['shutdown.timeout'] as number,
+    enroll:
+      enrollTokenFile === undefined
+        ? undefined
+        : Object.freeze({
+            tokenFile: enrollTokenFile,
+            caDir: enrollCaDir ?? exitUsage('--enroll.token-file needs --enroll.ca-dir: the "pki init" directory whose CA signs'),
+            certValidityMs: a['enroll.cert-validity'] as number,
+            stateFile: (a['enroll.state-file'] as string | undefined) || undefined,
+          }),
     logLevel: a['log.level'] as LogLevel,
     logFormat: a['log.format'] as LogFormat,
   };
@@ -127,6 +160,12 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
     if (config[k] <= 0) exitUsage(`invalid value for --${flagOf(k)}: expected a positive duration, got ${config[k]}ms`);
   }
   if (config.pollIdleTimeoutMs < 0) exitUsage('invalid value for --poll.idle-timeout: expected 0 or a positive duration');
+  if (!config.enroll && (enrollCaDir !== undefined || a['enroll.state-file'])) {
+    exitUsage('--enroll.ca-dir and --enroll.state-file need --enroll.token-file, which enables enrollment');
+  }
+  if (config.enroll && !(config.enroll.certValidityMs >= 1000)) {
+    exitUsage(`invalid value for --enroll.cert-validity: expected at least 1s, got ${config.enroll.certValidityMs}ms`);
+  }
   return Object.freeze(config);
 }
 

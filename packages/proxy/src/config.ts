@@ -29,8 +29,21 @@ export interface ProxyConfig {
   readonly pushMaxBodyBytes: number;
   /** --shutdown.timeout: how long SIGTERM waits for scrapes being answered. */
   readonly shutdownTimeoutMs: number;
+  /** Certificate enrollment (--enroll.*); undefined unless --enroll.token-file is given. */
+  readonly enroll: EnrollConfig | undefined;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
+}
+
+export interface EnrollConfig {
+  /** --enroll.token-file: bootstrap tokens; enables POST /enroll and GET /enroll/ca. */
+  readonly tokenFile: string;
+  /** --enroll.ca-dir: the `pki init` directory whose ca.crt/ca.key sign. */
+  readonly caDir: string;
+  /** --enroll.cert-validity: lifetime of issued certificates (capped at the CA's expiry). */
+  readonly certValidityMs: number;
+  /** --enroll.state-file: token use counts; undefined: `<caDir>/enroll-state.json`. */
+  readonly stateFile: string | undefined;
 }
 
 export const PROXY_DEFAULTS = Object.freeze({
@@ -44,4 +57,5 @@ export const PROXY_DEFAULTS = Object.freeze({
   pollMaxPerFqdn: 16,
   pushMaxBodySize: '512MB',
   shutdownTimeout: '10s',
+  enrollCertValidity: '720h',
 });

@@ -16,11 +16,20 @@ try {
   const clientWeb =
     config.clientWebConfigFile === undefined ? undefined : loadWebConfig(config.clientWebConfigFile, 'web.client-config.file');
   const clientTokens = config.clientTokenFile === undefined ? undefined : loadTokenFile(config.clientTokenFile);
+  // Imported only when enabled: enrollment signs with node-forge, which the proxy alone never loads.
+  const enroll = config.enroll
+    ? (await import('./enroll/index.js')).createEnrollment({
+        ...config.enroll,
+        tls: Boolean(config.clientListen !== undefined ? (clientWeb ?? web)?.tls : web?.tls),
+        logger,
+      }).handler
+    : undefined;
   const proxy = await startProxy(config, {
     logger,
     ...(web && { web }),
     ...(clientWeb && { clientWeb }),
     ...(clientTokens && { clientTokens }),
+    ...(enroll && { enroll }),
   });
   let stopping = false;
   const stop = (signal: string) => {

@@ -46,7 +46,8 @@ export function createPollHandler(coordinator: Coordinator, logger: Logger, auth
       if (!identity.allows(fqdn)) throw forbidden(identity, fqdn);
     } catch (err) {
       logger.warn('Bad poll', { err: messageOf(err), remote: req.socket.remoteAddress });
-      sendText(res, statusOf(err), `Error polling: ${messageOf(err)}`, FEATURES);
+      // The rest of an oversized body is not read: close the connection after the answer.
+      sendText(res, statusOf(err), `Error polling: ${messageOf(err)}`, { ...FEATURES, Connection: 'close' });
       return;
     }
     if (logger.debugEnabled) logger.debug('Poll', { fqdn, capacity });

@@ -43,6 +43,13 @@ export function createPushHandler(opts: PushHandlerOptions) {
         );
       }
       const { head, body } = await readResponse(req, { maxBodyBytes: opts.maxBodyBytes });
+      // A 1xx is interim (RFC 9110 §15.2): relayed, it would leave Prometheus waiting for a final response.
+      if (head.status < 200) {
+        throw new WireError(
+          ERROR_CODES.WIRE_MALFORMED_START_LINE,
+          `expected the pushed response to have a final status (200 to 999), got ${head.status}`,
+        );
+      }
       const id = head.headers.get(HEADER_ID);
       if (!id) {
         throw new PushProxError(ERROR_CODES.PUSH_MISSING_ID, `expected an ${HEADER_ID} header in the pushed response, found none`);

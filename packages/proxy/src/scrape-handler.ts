@@ -66,6 +66,12 @@ export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Resp
         opts.onDone(res.statusCode);
       }
     };
+    // Node parses `GET http://host\nX: y HTTP/1.1` (a bare LF in the target) as
+    // an HTTP/0.9 request line followed by headers; Go's server refuses it.
+    if (req.httpVersionMajor !== 1) {
+      fail(new PushProxError(ERROR_CODES.SCRAPE_BAD_TARGET, `expected an HTTP/1.x request line, got HTTP/${req.httpVersion} (a line break inside the request target?)`));
+      return;
+    }
     if (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0' || req.headers['transfer-encoding']) {
       fail(new PushProxError(ERROR_CODES.SCRAPE_BAD_TARGET, 'scrape requests with a body are not supported'));
       return;

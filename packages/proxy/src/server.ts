@@ -47,6 +47,8 @@ export interface StartProxyDeps {
   /** --web.client-config.file: TLS of the client listener; default: the main listener's TLS. */
   readonly clientWeb?: WebConfig;
   readonly clientTokens?: TokenTable;
+  /** Certificate enrollment handler (enroll/index.ts); undefined: disabled. */
+  readonly enroll?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export async function startProxy(
@@ -87,7 +89,10 @@ export async function startProxy(
     // a client role request must then prove who it is (certificate or token).
     requireIdentity: clientTls?.ca !== undefined && clientTls.clientAuth !== 'NoClientCert',
   });
-  const apiOptions = { auth, clientAuth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes };
+  const apiOptions = {
+    auth, clientAuth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes,
+    ...(deps.enroll && { enroll: deps.enroll }),
+  };
   const scrape = createScrapeHandler(
     {
       coordinator,
@@ -105,7 +110,15 @@ export async function startProxy(
     // Absolute-form targets are dispatched before Express, which would route
     // `GET http://host:9100/metrics` to its own /metrics.
     return (req: IncomingMessage, res: ServerResponse): void => {
-      if (!ABSOLUTE_FORM.test(req.url ?? '')) return api(req, res);
+      if (!ABSOLUTE_FORM.test(req.url ?? '')) {
+        // Node reads a request line without a version as HTTP/0.9 and still parses
+        // the lines after it as headers; Go's server refuses it. (The scrape
+        // handler refuses such scrapes itself, counting them.)
+        if (req.httpVersionMajor !== 1) {
+          return sendText(res, 400, `expected an HTTP/1.x request, got HTTP/${req.httpVersion}`, { Connection: 'close' });
+        }
+        return api(req, res);
+      }
       if (role === 'client') return wrongListener(res, role);
       if (!auth.enabled) return scrape(req, res);
       // Prometheus sends Proxy-Authorization when proxy_url carries user:password@.

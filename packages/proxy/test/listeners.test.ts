@@ -11,7 +11,7 @@ import { buffer } from 'node:stream/consumers';
 import { silentLogger } from '@pushprox/shared';
 import { startProxy, type RunningProxy, type StartProxyDeps } from '../src/server.js';
 import { loadWebConfig, WebConfigError } from '../src/web-config.js';
-import { TEST_CONFIG } from './helpers.js';
+import { TEST_CONFIG, connect } from './helpers.js';
 import { haveOpenssl, makeCerts } from './certs.js';
 
 let dir: string;
@@ -168,4 +168,21 @@ test('CLI: --web.client-config.file without --web.client-listen-address exits 2 
   const r = spawnSync(process.execPath, [bin, '--web.client-config.file=/nonexistent.yml'], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(r.status, 2, r.stderr);
   assert.match(r.stderr, /--web\.client-config\.file needs --web\.client-listen-address/);
+});
+
+test('a version-less (HTTP/0.9) request line on an API path is refused with 400', async () => {
+  await withSplitProxy({}, async (proxy) => {
+    for (const port of [proxy.address.port, proxy.clientAddress!.port]) {
+      const socket = await connect(port);
+      const closed = new Promise<string>((resolve) => {
+        let got = '';
+        socket.on('data', (c: Buffer) => (got += c.toString('latin1')));
+        socket.on('close', () => resolve(got));
+      });
+      socket.write('POST /poll\nX-Injected: 1\r\n\r\n');
+      const reply = await closed;
+      assert.match(reply, /^HTTP\/1\.1 400 /, `port ${port}: ${JSON.stringify(reply.slice(0, 80))}`);
+    }
+    assert.equal(proxy.coordinator.stats().waitingPolls, 0);
+  });
 });

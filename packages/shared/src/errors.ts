@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   ENROLL_UNAUTHENTICATED: 'PUSHPROX_ENROLL_UNAUTHENTICATED',
   /** Token or certificate not valid for the requested FQDN. */
   ENROLL_FORBIDDEN: 'PUSHPROX_ENROLL_FORBIDDEN',
+  /** The enrollment request body did not arrive in time. */
+  ENROLL_TIMEOUT: 'PUSHPROX_ENROLL_TIMEOUT',
   /** The proxy's CA does not match the pinned fingerprint. */
   ENROLL_CA_MISMATCH: 'PUSHPROX_ENROLL_CA_MISMATCH',
   // Client.
@@ -83,6 +85,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   [ERROR_CODES.ENROLL_BAD_REQUEST]: 400,
   [ERROR_CODES.ENROLL_UNAUTHENTICATED]: 401,
   [ERROR_CODES.ENROLL_FORBIDDEN]: 403,
+  [ERROR_CODES.ENROLL_TIMEOUT]: 408,
   [ERROR_CODES.ENROLL_CA_MISMATCH]: 502,
   [ERROR_CODES.CLIENT_FQDN_MISMATCH]: 500,
   [ERROR_CODES.CLIENT_OVERLOADED]: 503,

@@ -47,11 +47,18 @@ function randomSerial(): string {
   return b.toString('hex');
 }
 
-function validity(cert: forge.pki.Certificate, days: number, notAfterCap?: Date): void {
-  if (!Number.isInteger(days) || days < 1) throw new Error(`expected a validity of at least 1 whole day, got ${days}`);
+/** Whole days, or `{ ms }` for enrollment's `--enroll.cert-validity` (at least 1 s). */
+export type Validity = number | { readonly ms: number };
+
+function validity(cert: forge.pki.Certificate, v: Validity, notAfterCap?: Date): void {
+  if (typeof v === 'number' && (!Number.isInteger(v) || v < 1)) throw new Error(`expected a validity of at least 1 whole day, got ${v}`);
+  if (typeof v !== 'number' && !(v.ms >= 1000)) throw new Error(`expected a validity of at least 1 s, got ${v.ms} ms`);
+  const lifetimeMs = typeof v === 'number' ? v * DAY_MS : v.ms;
   const now = Date.now();
-  cert.validity.notBefore = new Date(now - BACKDATE_MS);
-  const notAfter = new Date(now + days * DAY_MS);
+  // At most a tenth of the lifetime: a short certificate backdated by minutes
+  // would look mostly spent to a client renewing at a fraction of its lifetime.
+  cert.validity.notBefore = new Date(now - Math.min(BACKDATE_MS, lifetimeMs / 10));
+  const notAfter = new Date(now + lifetimeMs);
   // A leaf outliving its issuer would fail path validation (RFC 5280 §6.1.3) before it expires.
   cert.validity.notAfter = notAfterCap && notAfterCap < notAfter ? notAfterCap : notAfter;
 }
@@ -84,7 +91,7 @@ interface LeafSpec {
   readonly cn: string;
   readonly sans: readonly SanEntry[];
   readonly usage: 'serverAuth' | 'clientAuth';
-  readonly days: number;
+  readonly days: Validity;
   readonly publicKey: forge.pki.rsa.PublicKey;
 }
 
@@ -144,7 +151,7 @@ export function issueClientCert(ca: CertAndKey, fqdn: string, days: number): Cer
  * request whose self-signature fails (proof of possession of the key), whose
  * key is not RSA ≥ 2048 bits, or whose CN or SANs name anything but `fqdn`.
  */
-export function signCsr(ca: CertAndKey, csrPem: string, fqdn: string, days: number): string {
+export function signCsr(ca: CertAndKey, csrPem: string, fqdn: string, days: Validity): string {
   const host = parseHost(fqdn);
   let csr: forge.pki.CertificateSigningRequest;
   try {

@@ -38,6 +38,12 @@ export class DecodedBody extends Readable {
   #earlyError: unknown;
   /** The source is no longer ours to read: it ended, failed, or was given up. */
   #finished = false;
+  /**
+   * The last decoded piece, held until the source has ended: a relay that
+   * forwards a Content-Length body must not complete it downstream before
+   * bytes after the framed end (a smuggled second message) are refused.
+   */
+  #last: Buffer | undefined;
 
   constructor(source: SourceControl, decoder: BodyDecoder, backlog?: Buffer) {
     super();
@@ -59,9 +65,10 @@ export class DecodedBody extends Readable {
       }
       const pieces: Buffer[] = [];
       const end = this.#decoder.write(chunk, 0, pieces);
+      if (end < chunk.length) throw trailingData(chunk.length - end);
+      if (this.#decoder.done) this.#last = pieces.pop();
       let more = true;
       for (const piece of pieces) more = this.push(piece) && more;
-      if (end < chunk.length) throw trailingData(chunk.length - end);
       if (!more) this.#source.pause();
     } catch (err) {
       this.fail(err);
@@ -82,12 +89,16 @@ export class DecodedBody extends Readable {
     }
     this.#finished = true;
     this.#source.detach();
+    const last = this.#last;
+    this.#last = undefined;
+    if (last !== undefined) this.push(last);
     this.push(null);
   }
 
   fail(err: unknown): void {
     if (this.#finished) return;
     this.#finished = true;
+    this.#last = undefined;
     this.#source.detach();
     const error = err ?? new Error('body failed');
     if (this.#started) this.destroy(error as Error);

@@ -9,7 +9,9 @@
  *   `body`'s highWaterMark is held.
  * - Head memory is bounded by maxHeadBytes (see HeadDecoder).
  * - `body` ends only when the source has ended: bytes after the framed end
- *   are WIRE_TRAILING_DATA, an early end is WIRE_TRUNCATED.
+ *   are WIRE_TRAILING_DATA, an early end is WIRE_TRUNCATED. Its last piece
+ *   is held back until then, so a relay never completes a Content-Length
+ *   body for a message that turns out to carry a smuggled second one.
  * - Ownership: destroying `body` (or aborting `signal`) destroys the source.
  *   After a decoding error the source is merely left paused and unlistened,
  *   so the caller can still answer on its connection.

@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { Agent } from 'undici';
+import { SwappableDispatcher } from '../src/index.js';
+import { closeServer, listen, waitFor } from './helpers.js';
+
+/** A server that holds every request until `release()`, and tells which connection each came on. */
+async function holdingServer(t: { after(fn: () => unknown): void }) {
+  const held: http.ServerResponse[] = [];
+  const ports: number[] = [];
+  const server = http.createServer((req, res) => {
+    ports.push(req.socket.remotePort ?? 0);
+    if (req.url === '/hold') held.push(res);
+    else res.end('now');
+  });
+  const port = await listen(server);
+  t.after(() => closeServer(server));
+  return { origin: `http://127.0.0.1:${port}`, held, ports, release: () => held.splice(0).forEach((r) => r.end('late')) };
+}
+
+test('SwappableDispatcher: after swap new requests use the new dispatcher; a running one finishes on the old, which is then destroyed', { timeout: 10_000 }, async (t) => {
+  const srv = await holdingServer(t);
+  const oldAgent = new Agent();
+  const d = new SwappableDispatcher(oldAgent, 5000);
+  t.after(() => d.destroy());
+  const running = d.request({ origin: srv.origin, path: '/hold', method: 'GET' });
+  await waitFor(() => srv.held.length === 1, 5000, 'the held request');
+
+  d.swap(new Agent());
+  assert.equal(d.retiring, 1);
+  const fresh = await d.request({ origin: srv.origin, path: '/now', method: 'GET' });
+  assert.equal(await fresh.body.text(), 'now');
+  assert.notEqual(srv.ports[1], srv.ports[0], 'the new request must not reuse the old dispatcher\'s connection');
+  assert.equal(oldAgent.destroyed, false, 'the old dispatcher waits for its running request');
+
+  srv.release();
+  const res = await running;
+  assert.equal(await res.body.text(), 'late');
+  await waitFor(() => d.retiring === 0, 2000, 'the old dispatcher to be retired without waiting out the grace time');
+  assert.equal(oldAgent.destroyed, true);
+});
+
+test('SwappableDispatcher: a request still running after the grace time is cut and the old dispatcher destroyed', { timeout: 10_000 }, async (t) => {
+  const srv = await holdingServer(t);
+  const oldAgent = new Agent();
+  const d = new SwappableDispatcher(oldAgent, 150);
+  t.after(() => d.destroy());
+  const running = d.request({ origin: srv.origin, path: '/hold', method: 'GET' });
+  await waitFor(() => srv.held.length === 1, 5000, 'the held request');
+  d.swap(new Agent());
+  await assert.rejects(running, { code: 'UND_ERR_DESTROYED' });
+  await waitFor(() => d.retiring === 0, 2000, 'the old dispatcher to be retired');
+  assert.equal(oldAgent.destroyed, true);
+});
