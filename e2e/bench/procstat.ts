@@ -43,3 +43,42 @@ export class PeakSampler {
     return this.peak;
   }
 }
+
+/**
+ * Samples RSS of some processes every `everyMs` and keeps every sample, for
+ * the median level over a window: a single sample of a Node program lands
+ * anywhere on its GC sawtooth (±15% under load).
+ */
+export class RssWindow {
+  readonly #pids: Record<string, number>;
+  readonly #samples: Record<string, number[]> = {};
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(pids: Record<string, number>, everyMs = 100) {
+    this.#pids = pids;
+    this.#timer = setInterval(() => this.#sample(), everyMs);
+    this.#sample();
+  }
+
+  #sample(): void {
+    for (const [name, pid] of Object.entries(this.#pids)) {
+      try {
+        (this.#samples[name] ??= []).push(rssOf(pid));
+      } catch {
+        /* the process ended */
+      }
+    }
+  }
+
+  /** Stops sampling; the median RSS in bytes of each process over the window. */
+  stop(): Record<string, number> {
+    clearInterval(this.#timer);
+    this.#sample();
+    return Object.fromEntries(
+      Object.entries(this.#samples).map(([name, xs]) => {
+        const s = [...xs].sort((a, b) => a - b);
+        return [name, s[Math.floor(s.length / 2)]!];
+      }),
+    );
+  }
+}

@@ -1,12 +1,12 @@
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
-import { Proc, killAll, startClientProc, startProxyProc } from '../src/procs.js';
+import { killAll, startClientProc, startProxyProc } from '../src/procs.js';
 import { waitRegistered } from '../src/proxy-api.js';
 import { runLoad, type LoadOptions, type LoadResult } from './load.js';
 import { PeakSampler, cpuSecondsOf } from './procstat.js';
 import { spread, summarize, median } from './stats.js';
 import { idleClients } from './idle.js';
+import { benchExporter } from './bench-exporter.js';
+import { leakScenario } from './leak.js';
 
 /**
  * `npm run bench`: every scenario against the real programs on loopback,
@@ -16,22 +16,10 @@ import { idleClients } from './idle.js';
  * or its time limit.
  */
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
 const argv = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
 const REPS = Number(argv.get('reps') ?? 3);
 const ONLY = argv.get('only')?.split(',');
 const MB = 1024 * 1024;
-
-async function exporter(size: number, gzip = false, hosts = ['127.0.0.1']): Promise<Proc & { port: number }> {
-  const p = new Proc('bench exporter', process.execPath, [
-    path.join(HERE, 'exporter-main.js'),
-    `--size=${size}`,
-    `--gzip=${gzip}`,
-    `--hosts=${hosts.join(',')}`,
-  ]);
-  const m = await p.waitFor(/ready (\d+)/, 60_000);
-  return Object.assign(p, { port: Number(m[1]) });
-}
 
 interface Rep {
   direct: LoadResult;
@@ -79,7 +67,7 @@ async function scrapeScenario(
 ) {
   if (ONLY && !ONLY.some((x) => name.startsWith(x))) return;
   const hosts = Array.from({ length: o.clients }, (_, i) => (o.clients === 1 ? '127.0.0.1' : `127.0.1.${10 + i}`));
-  const exp = await exporter(o.size, o.gzip, hosts);
+  const exp = await benchExporter(o.size, o.gzip, hosts);
   const proxy = await startProxyProc();
   const clients = hosts.map((h) => startClientProc(proxy.url, h));
   await waitRegistered(proxy.url, hosts, { timeoutMs: 60_000 });
@@ -129,6 +117,10 @@ async function main() {
   if (!ONLY || ONLY.some((x) => x.startsWith('iv'))) {
     for (const n of [1000, 10_000]) await idleClients(n);
   }
+  // One repetition whatever --reps says: 100,000 scrapes take a minute or more.
+  // --heap-snapshots=DIR: diagnostic heap snapshots of proxy and client (see LeakOptions).
+  const heapSnapshotDir = argv.get('heap-snapshots');
+  if (!ONLY || ONLY.some((x) => x.startsWith('leak'))) await leakScenario(heapSnapshotDir ? { heapSnapshotDir } : {});
   console.log(`\ndone in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
 
