@@ -12,8 +12,9 @@ import { median } from './stats.js';
  * 10,000 clients fit on one machine. Measures proxy memory per client,
  * /clients latency, and the CPU and poll churn of a window with no scrapes.
  */
-export async function idleClients(n: number, windowSecs = 40): Promise<Record<string, unknown>> {
-  const proxy = await startProxyProc();
+export async function idleClients(n: number, windowSecs = 40, proxyArgs: readonly string[] = []): Promise<Record<string, unknown>> {
+  const proxy = await startProxyProc(proxyArgs);
+  const name = `iv: ${n} idle clients${proxyArgs.length ? ` ${proxyArgs.join(' ')}` : ''}`;
   const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
   let stopped = false;
   let polls = 0;
@@ -83,11 +84,11 @@ export async function idleClients(n: number, windowSecs = 40): Promise<Record<st
       polls_in_window: polls - polls0,
     };
     console.log(
-      `iv: ${n} idle clients`.padEnd(34) +
+      name.padEnd(34) +
         ` ${row.proxy_kb_per_client} KB/client (RSS ${row.proxy_rss_idle_mb} → ${row.proxy_rss_with_clients_mb} MB), ` +
         `/clients ${row.clients_ms_p50} ms, ${row.polls_in_window} re-polls and ${row.proxy_cpu_s_in_window} CPU s in ${windowSecs} s idle`,
     );
-    console.log(`JSON ${JSON.stringify({ scenario: `iv: ${n} idle clients`, ...row })}`);
+    console.log(`JSON ${JSON.stringify({ scenario: name, ...row })}`);
     return row;
   } finally {
     stopped = true;
