@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import { killAll, startClientProc, startProxyProc } from '../src/procs.js';
+import { fileURLToPath } from 'node:url';
+import { Proc, killAll, startClientProc, startProxyProc } from '../src/procs.js';
 import { waitRegistered } from '../src/proxy-api.js';
 import { runLoad, type LoadOptions, type LoadResult } from './load.js';
 import { PeakSampler, cpuSecondsOf } from './procstat.js';
@@ -60,16 +61,25 @@ function report(name: string, reps: Rep[], extra: Record<string, unknown> = {}) 
   return row;
 }
 
-/** One client process per FQDN, one proxy; a load through the proxy and the same load direct, REPS times. */
+/** The built-in load client (load-client-main.ts): one process, its own CPU and RSS, playing every FQDN of `hosts`. */
+function startLoadClient(proxyUrl: string, hosts: readonly string[]): Proc {
+  const main = fileURLToPath(new URL('./load-client-main.js', import.meta.url));
+  return new Proc('built-in load client', process.execPath, [main, `--proxy-url=${proxyUrl}`, `--fqdns=${hosts.join(',')}`]);
+}
+
+/**
+ * One client process per FQDN (or, with `builtIn`, one built-in load client
+ * process playing them all), one proxy; a load through the proxy and the same load direct, REPS times.
+ */
 async function scrapeScenario(
   name: string,
-  o: { size: number; gzip?: boolean; clients: number; load: Omit<LoadOptions, 'target' | 'proxyPort'> },
+  o: { size: number; gzip?: boolean; clients: number; builtIn?: boolean; load: Omit<LoadOptions, 'target' | 'proxyPort'> },
 ) {
   if (ONLY && !ONLY.some((x) => name.startsWith(x))) return;
   const hosts = Array.from({ length: o.clients }, (_, i) => (o.clients === 1 ? '127.0.0.1' : `127.0.1.${10 + i}`));
   const exp = await benchExporter(o.size, o.gzip, hosts);
   const proxy = await startProxyProc();
-  const clients = hosts.map((h) => startClientProc(proxy.url, h));
+  const clients = o.builtIn ? [startLoadClient(proxy.url, hosts)] : hosts.map((h) => startClientProc(proxy.url, h));
   await waitRegistered(proxy.url, hosts, { timeoutMs: 60_000 });
   await new Promise((r) => setTimeout(r, 500));
   const targets = hosts.map((h) => `http://${h}:${exp.port}/metrics`);
@@ -92,7 +102,13 @@ async function scrapeScenario(
         clientCpuS: clients.reduce((n, c) => n + cpuSecondsOf(c.pid), 0) - cpu0.c,
       });
     }
-    return report(name, reps, { clients: o.clients, body_bytes: o.size, gzip: !!o.gzip, concurrency: o.load.concurrency });
+    return report(name, reps, {
+      clients: o.clients,
+      client_processes: clients.length,
+      body_bytes: o.size,
+      gzip: !!o.gzip,
+      concurrency: o.load.concurrency,
+    });
   } finally {
     await Promise.all([...clients.map((c) => c.stop()), proxy.stop(), exp.stop()]);
   }
@@ -104,6 +120,13 @@ async function main() {
   await scrapeScenario('i: 1 client, serial, 10 KB', { size: 10 * 1024, clients: 1, load: { concurrency: 1, maxRequests: 3000, maxSeconds: 10 } });
   await scrapeScenario('ii: 1 client, 8 parallel, 10 KB', { size: 10 * 1024, clients: 1, load: { concurrency: 8, maxRequests: 10_000, maxSeconds: 10 } });
   await scrapeScenario('iii: 50 clients, 16 parallel, 10 KB', { size: 10 * 1024, clients: 50, load: { concurrency: 16, maxRequests: 10_000, maxSeconds: 10 } });
+  // Issue #5: large (iii) with a built-in load client, so the client side is one warm process.
+  await scrapeScenario('iii: 50 clients (built-in load client), 16 parallel, 10 KB', {
+    size: 10 * 1024,
+    clients: 50,
+    builtIn: true,
+    load: { concurrency: 16, maxRequests: 10_000, maxSeconds: 10 },
+  });
   for (const [label, size] of [['10 MB', 10 * MB], ['100 MB', 100 * MB]] as const) {
     for (const gzip of [false, true]) {
       await scrapeScenario(`v: ${label} ${gzip ? 'gzip' : 'plain'}`, {
