@@ -185,6 +185,7 @@ test('README "Secure setup in five minutes": the commands work as written', asyn
     script(sub(clientHost.text).replace('--tls.dir=', '--enroll.force --tls.dir=').split('\n').slice(0, 2).join('\n'), logs),
   );
   assert.notEqual(again.code, 0, 'a used single-use token cannot enroll again');
+  assert.match(again.stderr, /answered 401/, again.stderr);
 
   // And Prometheus with the README's job: up through the TLS proxy with its password.
   const config = `global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n${sub(yaml.text)}`;

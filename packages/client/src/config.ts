@@ -1,11 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import {
   ERROR_CODES,
   formatDuration,
   messageOf,
   PATH_POLL,
   PATH_PUSH,
-  PushProxError,
   type ListenAddress,
   type LogFormat,
   type LogLevel,
@@ -13,8 +11,8 @@ import {
 import type { ClientArgs } from './cli.js';
 import { resolveFqdn } from './fqdn.js';
 import { scrapePolicy, type ScrapePolicy } from './scrape-policy.js';
-import { hasTlsFiles, loadTlsFiles, type TlsFiles, type TlsMaterial } from './tls-files.js';
-import { TokenFile } from './token-file.js';
+import { configError, hasTlsFiles, loadTlsFiles, readFlagFile, type TlsFiles, type TlsMaterial } from './tls-files.js';
+import { firstToken, TokenFile } from './token-file.js';
 
 export type { TlsFiles, TlsMaterial };
 
@@ -53,10 +51,6 @@ export interface ClientConfig {
   readonly logFormat: LogFormat;
 }
 
-function configError(message: string, cause?: unknown): PushProxError {
-  return new PushProxError(ERROR_CODES.CONFIG_INVALID, message, cause === undefined ? undefined : { cause });
-}
-
 /**
  * `strings.TrimRight(url, "/") + "/"` as upstream, then `poll`/`push` resolve
  * relative to it. Only http and https make sense for a proxy.
@@ -81,24 +75,11 @@ export function normaliseProxyUrl(input: string): { proxyUrl: string; pollUrl: s
   };
 }
 
-async function readFlagFile(flag: string, file: string | undefined): Promise<Buffer | undefined> {
-  if (file === undefined || file === '') return undefined;
-  try {
-    return await readFile(file);
-  } catch (err) {
-    throw configError(`cannot read --${flag} file ${JSON.stringify(file)}: ${messageOf(err)}`, err);
-  }
-}
-
 /** The bearer token: the first word of the first line that is not blank or a # comment. */
 async function readToken(file: string | undefined): Promise<string | undefined> {
   const text = (await readFlagFile('client.token-file', file))?.toString('utf8');
   if (text === undefined) return undefined;
-  const token = text
-    .split('\n')
-    .map((l) => l.replace(/#.*/, '').trim())
-    .find((l) => l !== '')
-    ?.split(/\s+/)[0];
+  const token = firstToken(text);
   if (!token) throw configError(`invalid --client.token-file ${JSON.stringify(file)}: expected a token on its first line, found none`);
   return `Bearer ${token}`;
 }

@@ -21,6 +21,8 @@ const TERMINAL_CALLBACKS: ReadonlySet<PropertyKey> = new Set([
   'onRequestUpgrade',
 ]);
 
+type Callback = (...args: unknown[]) => unknown;
+
 /** In-flight requests of one dispatcher, and whoever waits for them to reach 0. */
 class Inflight {
   count = 0;
@@ -72,15 +74,25 @@ export class SwappableDispatcher extends Dispatcher {
       if (!ended) inflight.end();
       ended = true;
     };
-    // Every callback runs on the real handler (`this` included); the terminal ones also end the count.
+    // Every callback runs on the real handler (`this` included); the terminal ones
+    // also end the count. Wrappers are made once per callback and request, not per
+    // call: onData runs for every chunk of a body.
+    const wrappers = new Map<PropertyKey, { readonly fn: Callback; readonly wrapper: Callback }>();
     const tracked = new Proxy(handler, {
       get(target, prop) {
         const value: unknown = Reflect.get(target, prop);
         if (typeof value !== 'function') return value;
-        return (...args: unknown[]): unknown => {
-          if (TERMINAL_CALLBACKS.has(prop)) end();
-          return (value as (...a: unknown[]) => unknown).apply(target, args);
-        };
+        const known = wrappers.get(prop);
+        if (known?.fn === value) return known.wrapper;
+        const fn = value as Callback;
+        const wrapper = TERMINAL_CALLBACKS.has(prop)
+          ? (...args: unknown[]): unknown => {
+              end();
+              return fn.apply(target, args);
+            }
+          : fn.bind(target);
+        wrappers.set(prop, { fn, wrapper });
+        return wrapper;
       },
     });
     inflight.count++;

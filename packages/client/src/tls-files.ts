@@ -19,7 +19,8 @@ export interface TlsFiles {
 /** Flag prefix of a TLS set: `tls` (upstream's: proxy, and targets by default) or `scrape.tls` (targets only). */
 export type TlsFlagPrefix = 'tls' | 'scrape.tls';
 
-function configError(message: string, cause?: unknown): PushProxError {
+/** A startup error (exit 1) whose message names the flag. */
+export function configError(message: string, cause?: unknown): PushProxError {
   return new PushProxError(ERROR_CODES.CONFIG_INVALID, message, cause === undefined ? undefined : { cause });
 }
 
@@ -28,7 +29,8 @@ export function hasTlsFiles(files: TlsFiles): boolean {
   return Boolean(files.cacert) || Boolean(files.cert) || Boolean(files.key);
 }
 
-async function readFlagFile(flag: string, file: string | undefined): Promise<Buffer | undefined> {
+/** The file a flag names; undefined when the flag was not given. Errors name the flag and the file. */
+export async function readFlagFile(flag: string, file: string | undefined): Promise<Buffer | undefined> {
   if (file === undefined || file === '') return undefined;
   try {
     return await readFile(file);

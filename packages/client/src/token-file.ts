@@ -1,6 +1,15 @@
 import { readFile, stat } from 'node:fs/promises';
 import { ERROR_CODES, messageOf, PushProxError, type ErrorCode } from '@pushprox/shared';
 
+/** A token file's token: the first word of its first line that is not blank or a `#` comment. */
+export function firstToken(text: string): string | undefined {
+  return text
+    .split('\n')
+    .map((l) => l.replace(/#.*/, '').trim())
+    .find((l) => l !== '')
+    ?.split(/\s+/)[0];
+}
+
 /**
  * `--token-path` (rancher's fork): a file whose trimmed content is sent as
  * `Authorization: Bearer <token>` to scraped targets. The file rotates (e.g.

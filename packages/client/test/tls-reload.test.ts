@@ -22,11 +22,8 @@ function install(name: string): void {
   copyFileSync(pki.file(`${name}.key`), pki.file('client.key'));
 }
 
-async function setup(t: { after(fn: () => unknown): void }, opts: { graceMs?: number; lines?: LogLine[] } = {}): Promise<{
-  proxy: FakeProxy;
-  exporter: Exporter;
-  client: RunningClient;
-}> {
+/** Client pair A installed; a fake proxy that requires certificates of the clients' CA; an exporter. */
+async function proxyAndExporter(t: { after(fn: () => unknown): void }): Promise<{ proxy: FakeProxy; exporter: Exporter }> {
   install('client-a');
   const proxy = await FakeProxy.start(
     'upstream',
@@ -35,6 +32,15 @@ async function setup(t: { after(fn: () => unknown): void }, opts: { graceMs?: nu
   t.after(() => proxy.close());
   const exporter = await startExporter((_req, res) => res.end(METRICS_TEXT));
   t.after(() => exporter.close());
+  return { proxy, exporter };
+}
+
+async function setup(t: { after(fn: () => unknown): void }, opts: { graceMs?: number; lines?: LogLine[] } = {}): Promise<{
+  proxy: FakeProxy;
+  exporter: Exporter;
+  client: RunningClient;
+}> {
+  const { proxy, exporter } = await proxyAndExporter(t);
   const config = await configFromFlags(proxy.url, [
     `--tls.cacert=${pki.file('proxy-ca.crt')}`,
     `--tls.cert=${pki.file('client.crt')}`,
@@ -117,14 +123,7 @@ test('reloadTls after stop() rejects instead of opening new connections', { time
 });
 
 test('SIGHUP makes the running pushprox-client re-read its --tls.* files', { timeout: 30_000 }, async (t) => {
-  install('client-a');
-  const proxy = await FakeProxy.start(
-    'upstream',
-    pki.serverTls('proxy', { requestCert: true, rejectUnauthorized: true, ca: pki.read('clients-ca.crt') }),
-  );
-  t.after(() => proxy.close());
-  const exporter = await startExporter((_req, res) => res.end(METRICS_TEXT));
-  t.after(() => exporter.close());
+  const { proxy, exporter } = await proxyAndExporter(t);
   const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'pushprox-client.js');
   const child = spawn(
     process.execPath,

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { ERROR_CODES, PushProxError } from '@pushprox/shared';
+import { globToRegExp, hashToken, patternsAllow, readTokenLines } from './token-lines.js';
 
 /**
  * Who a client (the /poll and /push role) is, and which FQDNs it may poll for.
@@ -27,43 +26,17 @@ export interface TokenEntry {
 
 const ANYONE: ClientIdentity = { subject: 'anonymous', allows: () => true };
 
-/** A case-insensitive FQDN pattern: `*` matches within one label. */
-export function globToRegExp(glob: string): RegExp {
-  const body = glob
-    .toLowerCase()
-    .split('*')
-    .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
-    .join('[^.]*');
-  return new RegExp(`^${body}$`);
-}
-
-const sha = (s: string) => createHash('sha256').update(s).digest('base64');
-
 /**
  * --client.token-file: one token per line, optionally followed by FQDN
  * patterns (`*` matches within one label): `t0ken host-a.example *.dc1.example`.
- * Blank lines and `#` comments are ignored. Tokens are looked up by their
- * SHA-256, so no comparison of secrets depends on where they differ.
+ * The line format is token-lines.ts'.
  */
 export type TokenTable = ReadonlyMap<string, TokenEntry>;
 
 export function loadTokenFile(file: string): TokenTable {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read --client.token-file ${file}: ${(err as Error).message}`);
-  }
-  const tokens = new Map<string, TokenEntry>();
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.replace(/#.*/, '').trim();
-    if (line === '') return;
-    const [token, ...patterns] = line.split(/\s+/);
-    if (token!.length < 16) throw new Error(`--client.token-file ${file} line ${i + 1}: expected a token of at least 16 characters, got ${token!.length}`);
-    tokens.set(sha(token!), { label: `token on line ${i + 1}`, patterns: patterns.map(globToRegExp) });
-  });
-  if (tokens.size === 0) throw new Error(`--client.token-file ${file} holds no token`);
-  return tokens;
+  return new Map(
+    readTokenLines('client.token-file', file).map((t) => [t.hash, { label: t.label, patterns: t.words.map(globToRegExp) }]),
+  );
 }
 
 export interface ClientAuthOptions {
@@ -85,20 +58,8 @@ export class ClientAuthenticator {
 
   /** Throws CLIENT_UNAUTHENTICATED (401) when a token is required and missing or unknown. */
   identify(req: IncomingMessage): ClientIdentity {
-    const socket = req.socket as Partial<TLSSocket>;
-    if (socket.encrypted && socket.authorized && typeof socket.getPeerCertificate === 'function') {
-      const cert = socket.getPeerCertificate();
-      if (cert && Object.keys(cert).length > 0) {
-        const names = (cert.subjectaltname ?? '')
-          .split(',')
-          .map((s) => s.trim())
-          .filter((s) => s.startsWith('DNS:') || s.startsWith('IP Address:'))
-          .map((s) => s.slice(s.indexOf(':') + 1).toLowerCase());
-        const cn = typeof cert.subject?.CN === 'string' ? cert.subject.CN.toLowerCase() : undefined;
-        const allowed = new Set(names.length > 0 ? names : cn ? [cn] : []);
-        return { subject: `certificate CN=${cn ?? '?'} SAN=[${names.join(', ')}]`, allows: (f) => allowed.has(f.toLowerCase()) };
-      }
-    }
+    const peer = verifiedPeer(req);
+    if (peer) return peer;
     if (!this.#tokens) {
       if (!this.#requireIdentity) return ANYONE;
       throw new PushProxError(
@@ -107,7 +68,7 @@ export class ClientAuthenticator {
       );
     }
     const m = /^Bearer\s+(\S+)\s*$/i.exec(String(req.headers.authorization ?? ''));
-    const entry = m ? this.#tokens.get(sha(m[1]!)) : undefined;
+    const entry = m ? this.#tokens.get(hashToken(m[1]!)) : undefined;
     if (!entry) {
       throw new PushProxError(
         ERROR_CODES.CLIENT_UNAUTHENTICATED,
@@ -116,14 +77,14 @@ export class ClientAuthenticator {
     }
     return {
       subject: entry.label,
-      allows: (f) => entry.patterns.length === 0 || entry.patterns.some((p) => p.test(f.toLowerCase())),
+      allows: (f) => patternsAllow(entry.patterns, f),
     };
   }
 }
 
 /**
  * A verified client certificate (the TLS socket's `authorized`) as an
- * identity, named as in identify(): its DNS and IP subjectAltNames, else its
+ * identity, as identify() uses it: named by its DNS and IP subjectAltNames, else its
  * CN. undefined without one. `raw` is the DER, to check its issuer.
  */
 export function verifiedPeer(req: IncomingMessage): (ClientIdentity & { readonly raw: Buffer }) | undefined {

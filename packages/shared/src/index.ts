@@ -8,3 +8,4 @@ export * from './cli.js';
 export * from './version.js';
 export * from './http/index.js';
 export * from './reclaim.js';
+export * from './files.js';

@@ -2,19 +2,23 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   baseCli,
+  CERT_MODE,
   coerceWith,
   createLogger,
   ERROR_CODES,
   isPushProxError,
+  KEY_MODE,
   messageOf,
   parseOrExit,
   PushProxError,
+  replaceFiles,
   type LogFormat,
   type LogLevel,
 } from '@pushprox/shared';
 import { resolveFqdn } from '../fqdn.js';
+import { firstToken } from '../token-file.js';
 import { newKeyAndCsr } from './csr.js';
-import { CERT_MODE, ensureDir, KEY_MODE, replaceFiles, tlsPaths } from './files.js';
+import { ensureDir, tlsPaths } from './files.js';
 import { fingerprintOf, formatFingerprint, parseFingerprint } from './fingerprint.js';
 import { ENROLL_STEP_TIMEOUT_MS, fetchCa, postCsr } from './http.js';
 import { checkIssued } from './verify.js';
@@ -91,7 +95,7 @@ function readToken(args: EnrollArgs): string {
   } catch (err) {
     throw new Error(`cannot read --enroll.token-file ${args.tokenFile}: ${messageOf(err)}`);
   }
-  const token = text.split('\n').map((l) => l.replace(/#.*/, '').trim()).find((l) => l !== '')?.split(/\s+/)[0];
+  const token = firstToken(text);
   if (!token) throw new Error(`--enroll.token-file ${args.tokenFile}: expected a token on its first non-comment line, found none`);
   return token;
 }

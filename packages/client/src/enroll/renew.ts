@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
-import { messageOf, type Logger } from '@pushprox/shared';
+import { CERT_MODE, KEY_MODE, messageOf, replaceFiles, type Logger } from '@pushprox/shared';
 import { newKeyAndCsr } from './csr.js';
-import { CERT_MODE, KEY_MODE, replaceFiles } from './files.js';
 import { EnrollHttpError, ENROLL_STEP_TIMEOUT_MS, postCsr } from './http.js';
 import { checkIssued } from './verify.js';
 

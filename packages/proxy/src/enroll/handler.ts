@@ -18,7 +18,8 @@ import { signCsr, type CertAndKey } from '../pki/ca.js';
 import { parseHost } from '../pki/names.js';
 import { readBodyBounded } from './body.js';
 import type { EnrollState } from './state.js';
-import { hashToken, tokenAllows, type EnrollTokenTable } from './tokens.js';
+import { hashToken } from '../token-lines.js';
+import { tokenAllows, type EnrollTokenTable } from './tokens.js';
 
 export interface EnrollHandlerOptions {
   readonly ca: CertAndKey;

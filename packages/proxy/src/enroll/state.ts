@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { KEY_MODE, writeFileAtomic } from '../pki/store.js';
+import { KEY_MODE, writeFileAtomic } from '@pushprox/shared';
 
 /**
  * `--enroll.state-file`: how often each bootstrap token (by SHA-256) has been
