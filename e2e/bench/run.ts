@@ -49,13 +49,17 @@ function report(name: string, reps: Rep[], extra: Record<string, unknown> = {}) 
     client_peak_rss_mb: spread(reps.map((r) => r.clientPeakRssMb)),
     proxy_cpu_s: spread(reps.map((r) => r.proxyCpuS)),
     client_cpu_s: spread(reps.map((r) => r.clientCpuS)),
+    // CPU per relayed scrape: steadier than scrapes/s on a shared machine.
+    proxy_cpu_ms_per_scrape: spread(reps.map((r) => (r.proxyCpuS * 1000) / Math.max(1, r.via.latenciesMs.length))),
+    client_cpu_ms_per_scrape: spread(reps.map((r) => (r.clientCpuS * 1000) / Math.max(1, r.via.latenciesMs.length))),
     ...extra,
   };
   const f = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 0) : '-');
   console.log(
     `${name.padEnd(34)} ${f(row.scrapes_per_s.median).padStart(7)}/s (direct ${f(row.direct_scrapes_per_s.median)}/s)  ` +
       `p50 ${f(row.latency_ms.p50.median)} p90 ${f(row.latency_ms.p90.median)} p99 ${f(row.latency_ms.p99.median)} max ${f(row.latency_ms.max.median)} ms ` +
-      `(direct p50 ${f(row.direct_latency_ms.p50.median)})  errors ${row.errors}  proxy ${f(row.proxy_peak_rss_mb.median)} MB  client ${f(row.client_peak_rss_mb.median)} MB`,
+      `(direct p50 ${f(row.direct_latency_ms.p50.median)})  errors ${row.errors}  proxy ${f(row.proxy_peak_rss_mb.median)} MB  client ${f(row.client_peak_rss_mb.median)} MB  ` +
+      `CPU/scrape proxy ${f(row.proxy_cpu_ms_per_scrape.median)} client ${f(row.client_cpu_ms_per_scrape.median)} ms`,
   );
   console.log(`JSON ${JSON.stringify(row)}`);
   return row;

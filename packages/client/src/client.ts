@@ -104,7 +104,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     retryInitialWaitMs: config.retryInitialWaitMs,
     retryMaxWaitMs: config.retryMaxWaitMs,
     logger,
-    onScrape: (request) => scheduler.submit(request),
+    onScrape: (request, ask) => scheduler.submit(request, ask),
     onPollError: () => metrics.pollErrors.inc(),
     headersTimeoutMs: opts.pollHeadersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
     ...(opts.backoffRandom && { random: opts.backoffRandom }),

@@ -12,7 +12,7 @@ import {
   type RequestHead,
 } from '@pushprox/shared';
 import type { ClientMetrics } from './metrics.js';
-import { errorPayload, responsePayload, sendPush, type PushOptions } from './push.js';
+import { errorPayload, responsePayload, sendPush, type PushOptions, type PushPollAsk, type PushPollWait } from './push.js';
 import { describeError, parseScrapeTimeout, scrapeTarget, sendScrape } from './scrape.js';
 import { checkTarget, DEFAULT_SCRAPE_POLICY, localTarget, type Refusal, type ScrapePolicy } from './scrape-policy.js';
 import type { TokenFile } from './token-file.js';
@@ -108,42 +108,55 @@ export class ScrapeJob {
     this.#unlink();
   }
 
-  /** Scrapes the target and pushes the response, or pushes the error. Never throws. */
-  async run(): Promise<void> {
+  /**
+   * Scrapes the target and pushes the response, or pushes the error. Never
+   * throws. With `ask`, resolves to the poll's wait if the proxy answers the
+   * push as a poll (push-and-poll).
+   */
+  async run(ask?: PushPollAsk): Promise<PushPollWait | undefined> {
     const { logger, metrics } = this.#deps;
     const { head, body } = this.request;
     let target;
     try {
       target = scrapeTarget(head.target, this.#deps.fqdn);
     } catch (err) {
-      return this.fail(err);
+      return this.fail(err, ask);
     }
     const policy = this.#deps.policy ?? DEFAULT_SCRAPE_POLICY;
     const refusal = checkTarget(policy, head.method, target.url);
-    if (refusal) return this.refuse(refusal);
+    if (refusal) return this.refuse(refusal, ask);
     if (policy.useLocalhost) target = localTarget(target);
     let authorization: string | undefined;
     if (this.#deps.targetToken && !head.headers.has('authorization')) {
       try {
         authorization = await this.#deps.targetToken.authorization();
       } catch (err) {
-        return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${messageOf(err)}`, { cause: err }));
+        return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${messageOf(err)}`, { cause: err }), ask);
       }
     }
     const budgetMs = this.scrapeEndAt - performance.now();
-    const headCtl = new AbortController();
-    const headTimer = setTimeout(() => headCtl.abort(new Error('scrape timeout')), budgetMs);
+    // One signal for the whole exchange: the job's (deadline, hard stop) plus,
+    // until the head arrives, the scrape's own budget. (AbortSignal.any costs
+    // more per scrape than a listener on the job's signal, which dies with the job.)
+    const scrapeCtl = new AbortController();
+    let headTimedOut = false;
+    const headTimer = setTimeout(() => {
+      headTimedOut = true;
+      scrapeCtl.abort(new Error('scrape timeout'));
+    }, budgetMs);
+    if (this.signal.aborted) scrapeCtl.abort(this.signal.reason);
+    else this.signal.addEventListener('abort', () => scrapeCtl.abort(this.signal.reason), { once: true });
     let res: Dispatcher.ResponseData;
     try {
       if (logger.debugEnabled) logger.debug('Scraping', { scrape_id: this.id, url: target.url });
-      res = await sendScrape(this.#deps.dispatcher, target, head, body, AbortSignal.any([this.signal, headCtl.signal]), authorization);
+      res = await sendScrape(this.#deps.dispatcher, target, head, body, scrapeCtl.signal, authorization);
     } catch (err) {
-      const why = headCtl.signal.aborted
+      const why = headTimedOut
         ? `timeout after ${formatDuration(Math.max(0, Math.round(budgetMs)))} waiting for the response (scrape timeout ${formatDuration(this.timeoutMs)})`
         : this.signal.aborted
           ? messageOf(this.signal.reason)
           : describeError(err);
-      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }));
+      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }), ask);
     } finally {
       clearTimeout(headTimer);
     }
@@ -151,20 +164,23 @@ export class ScrapeJob {
     const reclaimer = this.#deps.reclaimer;
     let payload;
     try {
-      payload = responsePayload(res, head.method, this.id, this.remainingMs(), reclaimer && ((n) => reclaimer.account(n)));
+      payload = await responsePayload(res, head.method, this.id, this.remainingMs(), reclaimer && ((n) => reclaimer.account(n)));
     } catch (err) {
-      // A head the codec refuses to write (e.g. a control character undici let through).
+      // A head the codec refuses to write (e.g. a control character undici let
+      // through), or a small body that failed while it was collected.
       res.body.destroy();
       const why = `response cannot be relayed: ${messageOf(err)}`;
-      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }));
+      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }), ask);
     }
     try {
-      await sendPush(this.#deps.push, payload, this.signal);
+      const wait = await sendPush(this.#deps.push, payload, this.signal, ask);
       if (logger.debugEnabled) logger.debug('Pushed scrape result', { scrape_id: this.id });
+      return wait;
     } catch (err) {
       res.body.destroy();
       metrics.pushErrors.inc();
       logger.warn('Failed to push scrape response', { scrape_id: this.id, url: target.url, err: this.#pushFailure(err) });
+      return undefined;
     }
   }
 
@@ -173,12 +189,12 @@ export class ScrapeJob {
    * pushes the text as a 500 (503 when overloaded), as upstream's handleErr.
    * Never throws.
    */
-  async fail(err: unknown): Promise<void> {
+  async fail(err: unknown, ask?: PushPollAsk): Promise<PushPollWait | undefined> {
     const { logger, metrics } = this.#deps;
     const message = messageOf(err);
     metrics.scrapeErrors.inc();
     logger.warn('Scrape failed', { scrape_id: this.id, err: message });
-    return this.#pushError(err, message);
+    return this.#pushError(err, message, ask);
   }
 
   /**
@@ -186,27 +202,29 @@ export class ScrapeJob {
    * (not as a scrape error: it is policy, not a failure) and pushed as a 403
    * with the reason as body and reason phrase. Never throws.
    */
-  async refuse(refusal: Refusal): Promise<void> {
+  async refuse(refusal: Refusal, ask?: PushPollAsk): Promise<PushPollWait | undefined> {
     const { logger, metrics } = this.#deps;
     metrics.scrapesRefused.inc({ reason: refusal.reason });
     logger.warn('Scrape refused', { scrape_id: this.id, reason: refusal.reason, err: refusal.message });
-    return this.#pushError(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_REFUSED, refusal.message), refusal.message);
+    return this.#pushError(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_REFUSED, refusal.message), refusal.message, ask);
   }
 
-  async #pushError(err: unknown, message: string): Promise<void> {
+  async #pushError(err: unknown, message: string, ask: PushPollAsk | undefined): Promise<PushPollWait | undefined> {
     const { logger, metrics } = this.#deps;
     if (this.signal.aborted) {
       // Nobody waits for a push after the deadline; a hard stop is no time for network calls.
       metrics.pushErrors.inc();
       logger.warn('Failed to push failed scrape response', { scrape_id: this.id, err: messageOf(this.signal.reason) });
-      return;
+      return undefined;
     }
     try {
-      await sendPush(this.#deps.push, errorPayload(this.id, statusOf(err), message, this.remainingMs()), this.signal);
+      const wait = await sendPush(this.#deps.push, errorPayload(this.id, statusOf(err), message, this.remainingMs()), this.signal, ask);
       if (logger.debugEnabled) logger.debug('Pushed failed scrape response', { scrape_id: this.id });
+      return wait;
     } catch (pushErr) {
       metrics.pushErrors.inc();
       logger.warn('Failed to push failed scrape response', { scrape_id: this.id, err: this.#pushFailure(pushErr) });
+      return undefined;
     }
   }
 

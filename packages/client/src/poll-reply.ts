@@ -3,6 +3,7 @@ import type { Dispatcher } from 'undici';
 import {
   ERROR_CODES,
   FEATURE_MULTI_POLL,
+  FEATURE_PUSH_POLL,
   HEADER_ID,
   HEADER_PROXY_FEATURES,
   messageOf,
@@ -32,20 +33,31 @@ export class PollError extends PushProxError {
   }
 }
 
+/** `pushPoll`: the reply's X-Pushprox-Features lists push-poll. */
 export type PollReply =
-  | { readonly kind: 'idle'; readonly multiPoll: boolean }
-  | { readonly kind: 'scrape'; readonly multiPoll: boolean; readonly head: RequestHead; readonly body: Buffer };
+  | { readonly kind: 'idle'; readonly multiPoll: boolean; readonly pushPoll: boolean }
+  | {
+      readonly kind: 'scrape';
+      readonly multiPoll: boolean;
+      readonly pushPoll: boolean;
+      readonly head: RequestHead;
+      readonly body: Buffer;
+    };
 
-/** True if the reply's X-Pushprox-Features lists multi-poll (upstream proxies send no such header). */
-export function offersMultiPoll(headers: Dispatcher.ResponseData['headers']): boolean {
+function offers(headers: Dispatcher.ResponseData['headers'], feature: string): boolean {
   const raw = headers[HEADER_PROXY_FEATURES.toLowerCase()];
   const values = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
   return values.some((v) =>
     v
       .split(',')
       .map((t) => t.trim().toLowerCase())
-      .includes(FEATURE_MULTI_POLL),
+      .includes(feature),
   );
+}
+
+/** True if the reply's X-Pushprox-Features lists multi-poll (upstream proxies send no such header). */
+export function offersMultiPoll(headers: Dispatcher.ResponseData['headers']): boolean {
+  return offers(headers, FEATURE_MULTI_POLL);
 }
 
 /**
@@ -56,15 +68,52 @@ export function offersMultiPoll(headers: Dispatcher.ResponseData['headers']): bo
  */
 export async function readPollReply(res: Dispatcher.ResponseData, maxBytes: number): Promise<PollReply> {
   const multiPoll = offersMultiPoll(res.headers);
+  const pushPoll = offers(res.headers, FEATURE_PUSH_POLL);
   if (res.statusCode === STATUS_POLL_IDLE) {
     await res.body.dump();
-    return { kind: 'idle', multiPoll };
+    return { kind: 'idle', multiPoll, pushPoll };
   }
   if (res.statusCode !== 200) {
     const snippet = await readSnippet(res.body, SNIPPET_BYTES);
     throw new PollError(`proxy answered the poll with status ${res.statusCode}: ${JSON.stringify(snippet)}`, multiPoll);
   }
-  const buf = await readBounded(res.body, maxBytes, multiPoll);
+  return scrapeReply(await readBounded(res.body, maxBytes, multiPoll), multiPoll, pushPoll);
+}
+
+/**
+ * Reads the body of an accepted push-and-poll (see HEADER_PUSH_POLL): empty
+ * is "no work", anything else a scrape request as in a poll reply. `stop`
+ * ends the wait only while no byte of the answer has arrived, so a scrape
+ * already on its way is still taken; then the result is 'stopped'.
+ */
+export async function readPushPollReply(
+  res: Dispatcher.ResponseData,
+  maxBytes: number,
+  stop: AbortSignal,
+  abort: (reason: Error) => void,
+): Promise<PollReply | { readonly kind: 'stopped' }> {
+  const multiPoll = offersMultiPoll(res.headers);
+  const pushPoll = offers(res.headers, FEATURE_PUSH_POLL);
+  let started = false;
+  const onStop = (): void => {
+    if (!started) abort(new Error('client stopping'));
+  };
+  stop.addEventListener('abort', onStop, { once: true });
+  if (stop.aborted) onStop();
+  let buf: Buffer;
+  try {
+    buf = await readBounded(res.body, maxBytes, multiPoll, () => (started = true));
+  } catch (err) {
+    if (stop.aborted && !started) return { kind: 'stopped' };
+    throw err instanceof PollError ? err : new PollError(`waiting for the poll answer on a push failed: ${messageOf(err)}`, multiPoll, { cause: err });
+  } finally {
+    stop.removeEventListener('abort', onStop);
+  }
+  if (buf.length === 0) return { kind: 'idle', multiPoll, pushPoll };
+  return scrapeReply(buf, multiPoll, pushPoll);
+}
+
+function scrapeReply(buf: Buffer, multiPoll: boolean, pushPoll: boolean): PollReply {
   let parsed;
   try {
     parsed = parseRequest(buf);
@@ -78,14 +127,15 @@ export async function readPollReply(res: Dispatcher.ResponseData, maxBytes: numb
   if (!parsed.head.headers.has(HEADER_ID)) {
     throw new PollError(`scrape request in the poll reply has no ${HEADER_ID} header, so its result could not be pushed`, multiPoll);
   }
-  return { kind: 'scrape', multiPoll, head: parsed.head, body: parsed.body };
+  return { kind: 'scrape', multiPoll, pushPoll, head: parsed.head, body: parsed.body };
 }
 
-async function readBounded(body: Readable, maxBytes: number, multiPoll: boolean): Promise<Buffer> {
+async function readBounded(body: Readable, maxBytes: number, multiPoll: boolean, onFirst?: () => void): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     const buf = chunk as Buffer;
+    if (size === 0) onFirst?.();
     size += buf.length;
     if (size > maxBytes) {
       body.destroy();

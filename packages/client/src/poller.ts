@@ -3,7 +3,8 @@ import type { Dispatcher } from 'undici';
 import { HEADER_HELLO, HEADER_ID, HEADER_POLL_CAPACITY, type Logger } from '@pushprox/shared';
 import { ExponentialBackoff, sleep } from './backoff.js';
 import type { ScrapeRequest } from './job.js';
-import { DEFAULT_MAX_POLL_REPLY_BYTES, PollError, readPollReply, type PollReply } from './poll-reply.js';
+import { DEFAULT_MAX_POLL_REPLY_BYTES, PollError, readPollReply, readPushPollReply, type PollReply } from './poll-reply.js';
+import type { PushPollAsk, PushPollWait } from './push.js';
 import { describeError } from './scrape.js';
 
 /** Upstream proxies hold a poll until a scrape comes, however long; past this we just poll again. */
@@ -25,8 +26,12 @@ export interface PollerOptions {
   readonly retryInitialWaitMs: number;
   readonly retryMaxWaitMs: number;
   readonly logger: Logger;
-  /** Called for every scrape request; must return at once. */
-  readonly onScrape: (request: ScrapeRequest) => void;
+  /**
+   * Called for every scrape request; must return at once. With `ask` (the
+   * proxy offers push-and-poll), the promise must settle once the scrape is
+   * pushed, with the poll's wait if the proxy took the push as a poll.
+   */
+  readonly onScrape: (request: ScrapeRequest, ask?: PushPollAsk) => Promise<PushPollWait | undefined> | void;
   /** Called once per poll error (the metric). */
   readonly onPollError: (err: unknown) => void;
   /** Default DEFAULT_POLL_HEADERS_TIMEOUT_MS (10 min). */
@@ -39,8 +44,12 @@ export interface PollerOptions {
   readonly random?: () => number;
 }
 
-/** 'single': one poll at a time (upstream proxy, or not known yet); 'multi': `capacity` at once. */
-export type PollMode = 'single' | 'multi';
+/**
+ * 'single': one poll at a time (upstream proxy, or not known yet); 'multi':
+ * `capacity` at once; 'push-poll': `capacity` loops, each of which asks for
+ * its next scrape on the push of the last one instead of polling again.
+ */
+export type PollMode = 'single' | 'multi' | 'push-poll';
 
 type PollOutcome = PollReply | { readonly kind: 'again' } | { readonly kind: 'stopped' };
 
@@ -51,10 +60,16 @@ type PollOutcome = PollReply | { readonly kind: 'again' } | { readonly kind: 'st
  * upstream proxy answers a second poll for the same FQDN by expiring the
  * first (408).
  *
+ * Every reply that also lists `push-poll` (with multi-poll) makes each loop
+ * wait for its scrape to be pushed and take the push's reply as its next
+ * poll reply, so a scrape costs the client one exchange with the proxy, not
+ * two; loops then bound the scrapes running, and further scrapes wait at the
+ * proxy.
+ *
  * Invariants: surplus loops leave only between polls, so a scale-down never
  * drops a poll that may carry a scrape; stop() aborts only polls still
- * waiting for their reply head — a reply already arriving is read and its
- * scrape handed over.
+ * waiting for their reply head (or, after a push, for the first byte of the
+ * answer) — a reply already arriving is read and its scrape handed over.
  */
 export class Poller {
   readonly #opts: PollerOptions;
@@ -66,6 +81,7 @@ export class Poller {
   #target = 1;
   #running = 0;
   #multiPoll = false;
+  #pushPoll = false;
   #started = false;
 
   constructor(opts: PollerOptions) {
@@ -76,7 +92,7 @@ export class Poller {
   }
 
   get mode(): PollMode {
-    return this.#multiPoll ? 'multi' : 'single';
+    return this.#multiPoll ? (this.#pushPoll ? 'push-poll' : 'multi') : 'single';
   }
 
   /** Poll loops running now. */
@@ -116,13 +132,16 @@ export class Poller {
     this.#loops.add(loop);
   }
 
-  #negotiate(multiPoll: boolean): void {
-    if (multiPoll !== this.#multiPoll) {
+  #negotiate(multiPoll: boolean, pushPoll = false): void {
+    const before = this.mode;
+    this.#pushPoll = multiPoll && pushPoll;
+    this.#multiPoll = multiPoll;
+    if (this.mode !== before) {
       this.#opts.logger.info(multiPoll ? 'Proxy supports multi-poll' : 'Proxy does not support multi-poll; polling once at a time', {
         poll_loops: multiPoll ? this.#opts.capacity : 1,
+        push_poll: this.#pushPoll,
       });
     }
-    this.#multiPoll = multiPoll;
     this.#target = multiPoll ? this.#opts.capacity : 1;
     while (!this.#stopping && this.#running < this.#target) this.#spawn(false);
   }
@@ -134,30 +153,43 @@ export class Poller {
       maxMs: this.#opts.retryMaxWaitMs,
       ...(this.#opts.random && { random: this.#opts.random }),
     });
+    // A scrape request that came on a push's reply, to be run before polling again.
+    let carried: PollReply | undefined;
     try {
       // `#running > #target` is checked and `#running` decremented without an
       // await in between, so concurrent surplus loops never overshoot.
       while (!this.#stopping && this.#running <= this.#target) {
         try {
           const sentAt = performance.now();
-          const outcome = await this.#pollOnce(hello);
+          const outcome: PollOutcome = carried ?? (await this.#pollOnce(hello));
           if (outcome.kind === 'stopped') break;
           backoff.reset();
           if (outcome.kind === 'again') continue;
           // A proxy that answered every poll with an instant no-work reply
           // would make this loop spin; idle replies other than to a hello are
-          // spaced at least MIN_IDLE_CYCLE_MS apart.
+          // spaced at least MIN_IDLE_CYCLE_MS apart. (A carried reply is never
+          // idle: an empty push-poll answer ends in a fresh poll.)
           const cycleMs = performance.now() - sentAt;
           if (outcome.kind === 'idle' && !hello && cycleMs < MIN_IDLE_CYCLE_MS) {
             await sleep(MIN_IDLE_CYCLE_MS - cycleMs, this.#stopCtl.signal);
           }
           hello = false;
-          this.#negotiate(outcome.multiPoll);
+          carried = undefined;
+          this.#negotiate(outcome.multiPoll, outcome.pushPoll);
           if (outcome.kind === 'scrape') {
             if (logger.debugEnabled) {
               logger.debug('Got scrape request', { scrape_id: outcome.head.headers.get(HEADER_ID), url: outcome.head.target });
             }
-            this.#opts.onScrape({ head: outcome.head, body: outcome.body, receivedAt: performance.now() });
+            const request = { head: outcome.head, body: outcome.body, receivedAt: performance.now() };
+            if (!this.#pushPoll) {
+              void this.#opts.onScrape(request);
+              continue;
+            }
+            const wait = await this.#unlessStopped(this.#opts.onScrape(request, this.#ask()));
+            if (wait === 'stopped') break;
+            const next = wait && (await this.#awaitPushPoll(wait));
+            if (next?.kind === 'scrape') carried = next;
+            else if (next) this.#negotiate(next.multiPoll, next.pushPoll);
           }
         } catch (err) {
           // Anything thrown above is a poll error: the loop must outlive it.
@@ -172,6 +204,59 @@ export class Poller {
       }
     } finally {
       this.#running--;
+      // A scrape that came on a push's reply after stop() or a scale-down is still run.
+      if (carried?.kind === 'scrape') {
+        void this.#opts.onScrape({ head: carried.head, body: carried.body, receivedAt: performance.now() });
+      }
+    }
+  }
+
+  #ask(): PushPollAsk {
+    return {
+      fqdn: this.#opts.fqdn,
+      capacity: this.#opts.capacity,
+      waitMs: this.#opts.headersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
+    };
+  }
+
+  /**
+   * The scrape's push, or 'stopped' if stop() comes first: the loop then
+   * leaves at once (the scheduler drains the scrape), and the push-and-poll
+   * answer, when it comes, is handled as stop() handles polls.
+   */
+  #unlessStopped(job: Promise<PushPollWait | undefined> | void): Promise<PushPollWait | undefined | 'stopped'> {
+    if (!job) return Promise.resolve(undefined);
+    const signal = this.#stopCtl.signal;
+    return new Promise((resolve) => {
+      const onStop = (): void => {
+        resolve('stopped');
+        void job.then(async (wait) => {
+          const next = wait && (await this.#awaitPushPoll(wait).catch(() => undefined));
+          if (next?.kind === 'scrape') void this.#opts.onScrape({ head: next.head, body: next.body, receivedAt: performance.now() });
+        });
+      };
+      if (signal.aborted) return onStop();
+      signal.addEventListener('abort', onStop, { once: true });
+      void job.then((wait) => {
+        signal.removeEventListener('abort', onStop);
+        resolve(wait);
+      });
+    });
+  }
+
+  /** The answer to a push-and-poll; undefined when stopping or when the wait timed out (poll again). */
+  async #awaitPushPoll(wait: PushPollWait): Promise<PollReply | undefined> {
+    try {
+      const reply = await readPushPollReply(
+        wait.res,
+        this.#opts.maxReplyBytes ?? DEFAULT_MAX_POLL_REPLY_BYTES,
+        this.#stopCtl.signal,
+        (reason) => wait.abort(reason),
+      );
+      return reply.kind === 'stopped' ? undefined : reply;
+    } catch (err) {
+      if ((err as { cause?: { code?: unknown } }).cause?.code === 'UND_ERR_BODY_TIMEOUT') return undefined;
+      throw err;
     }
   }
 

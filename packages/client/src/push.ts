@@ -4,8 +4,12 @@ import type { Dispatcher } from 'undici';
 import {
   createChunkedEncoder,
   HEADER_ID,
+  HEADER_POLL_CAPACITY,
+  HEADER_PUSH_POLL,
   HEADER_SCRAPE_TIMEOUT,
   HOP_BY_HOP_HEADERS,
+  PUSH_POLL_ACCEPTED,
+  PUSH_POLL_HEAD_DELAY_MS,
   reasonPhrase,
   serializeResponseHead,
   WireHeaders,
@@ -72,7 +76,7 @@ export function responsePayload(
   remainingMs: number,
   /** Told the size of every exporter body chunk passed on (see BufferReclaimer). */
   onBytes?: (bytes: number) => void,
-): PushPayload {
+): PushPayload | Promise<PushPayload> {
   const pairs = rawHeaderPairs(res);
   const connectionNamed = new Set(
     pairs
@@ -104,6 +108,7 @@ export function responsePayload(
     res.body.resume();
     return { body: head, length: head.length };
   }
+  if (length !== undefined && length <= COALESCE_MAX_BYTES) return collect(head, length, res.body, onBytes);
   // pipeline() destroys the exporter body when the push gives up on the encoder, and vice versa.
   const source: Readable =
     length === undefined ? pipeline(res.body, createChunkedEncoder(), () => {}) : res.body;
@@ -111,6 +116,32 @@ export function responsePayload(
     body: Readable.from(prepend(head, source, onBytes), { objectMode: false }),
     length: length === undefined ? undefined : head.length + length,
   };
+}
+
+/**
+ * Exporter bodies of at most this many bytes, with a Content-Length, are read
+ * whole and pushed as one buffer with their head: undici then writes the push
+ * in one syscall instead of one per chunk. This bounded copy (at most 64 KiB
+ * per scrape) is cheaper than the writes it saves; larger bodies stream.
+ */
+export const COALESCE_MAX_BYTES = 64 * 1024;
+
+async function collect(head: Buffer, length: number, body: Readable, onBytes?: (bytes: number) => void): Promise<PushPayload> {
+  const out = Buffer.allocUnsafe(head.length + length);
+  head.copy(out);
+  let at = head.length;
+  for await (const chunk of body) {
+    const buf = chunk as Buffer;
+    if (at + buf.length > out.length) {
+      body.destroy();
+      throw new Error(`exporter sent more than its Content-Length of ${length} bytes`);
+    }
+    buf.copy(out, at);
+    at += buf.length;
+    onBytes?.(buf.length);
+  }
+  if (at !== out.length) throw new Error(`exporter body ended after ${at - head.length} of its Content-Length of ${length} bytes`);
+  return { body: out, length: out.length };
 }
 
 async function* prepend(head: Buffer, rest: Readable, onBytes?: (bytes: number) => void): AsyncGenerator<Buffer> {
@@ -140,30 +171,83 @@ export interface PushOptions {
   readonly authorization?: string | undefined;
 }
 
+/** Asks the proxy to answer the push as a poll for `fqdn` (push-and-poll, see HEADER_PUSH_POLL). */
+export interface PushPollAsk {
+  readonly fqdn: string;
+  /** Sent as X-Pushprox-Poll-Capacity, as on /poll. */
+  readonly capacity: number;
+  /** Longest silence while waiting for the poll's answer once the push is accepted. */
+  readonly waitMs: number;
+}
+
+/**
+ * An accepted push-and-poll: the reply head has arrived (the push succeeded)
+ * and its body, still unread, is the poll's answer. The scrape's deadline no
+ * longer applies to it; `abort` ends the wait.
+ */
+export interface PushPollWait {
+  readonly res: Dispatcher.ResponseData;
+  abort(reason: Error): void;
+}
+
+/** How long past the scrape deadline a push-and-poll may wait for its reply head. */
+const PUSH_POLL_HEAD_GRACE_MS = 2 * PUSH_POLL_HEAD_DELAY_MS + 50;
+
+function accepted(headers: Dispatcher.ResponseData['headers']): boolean {
+  const v = headers[HEADER_PUSH_POLL.toLowerCase()];
+  return (Array.isArray(v) ? v[0] : v)?.trim().toLowerCase() === PUSH_POLL_ACCEPTED;
+}
+
 /**
  * POSTs the payload to `<proxy-url>/push`, no Content-Type (as upstream).
  * Throws PushError for a non-2xx reply (our proxy answers 404/410 for
- * unknown/expired ids), quoting the first bytes of the reply body.
+ * unknown/expired ids), quoting the first bytes of the reply body. With `ask`,
+ * returns the poll's wait when the proxy took the push as a poll too; `signal`
+ * (the scrape's deadline) bounds the push only up to the reply head.
  */
-export async function sendPush(opts: PushOptions, payload: PushPayload, signal: AbortSignal): Promise<void> {
+export async function sendPush(
+  opts: PushOptions,
+  payload: PushPayload,
+  signal: AbortSignal,
+  ask?: PushPollAsk,
+): Promise<PushPollWait | undefined> {
   const { dispatcher, pushUrl } = opts;
   const url = new URL(pushUrl);
-  const res = await dispatcher.request({
-    origin: url.origin,
-    path: url.pathname + url.search,
-    method: 'POST',
-    headers: [
-      ...(payload.length === undefined ? [] : ['Content-Length', String(payload.length)]),
-      ...(opts.authorization ? ['Authorization', opts.authorization] : []),
-    ],
-    body: payload.body,
-    signal,
-    headersTimeout: 0,
-    bodyTimeout: 0,
-  });
+  const ctl = ask && new AbortController();
+  // The proxy may hold the head of an accepted push back (PUSH_POLL_HEAD_DELAY_MS):
+  // a push sent in time is not cut while its head is on the way.
+  let grace: NodeJS.Timeout | undefined;
+  const forward = (): void => {
+    grace = setTimeout(() => ctl?.abort(signal.reason), PUSH_POLL_HEAD_GRACE_MS);
+  };
+  if (ctl) {
+    if (signal.aborted) ctl.abort(signal.reason);
+    else signal.addEventListener('abort', forward, { once: true });
+  }
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await dispatcher.request({
+      origin: url.origin,
+      path: url.pathname + url.search,
+      method: 'POST',
+      headers: [
+        ...(payload.length === undefined ? [] : ['Content-Length', String(payload.length)]),
+        ...(opts.authorization ? ['Authorization', opts.authorization] : []),
+        ...(ask ? [HEADER_PUSH_POLL, ask.fqdn, HEADER_POLL_CAPACITY, String(ask.capacity)] : []),
+      ],
+      body: payload.body,
+      signal: ctl?.signal ?? signal,
+      headersTimeout: 0,
+      bodyTimeout: ask ? ask.waitMs : 0,
+    });
+  } finally {
+    if (ctl) signal.removeEventListener('abort', forward);
+    clearTimeout(grace);
+  }
   if (res.statusCode >= 200 && res.statusCode < 300) {
+    if (ctl && accepted(res.headers)) return { res, abort: (reason) => ctl.abort(reason) };
     await res.body.dump();
-    return;
+    return undefined;
   }
   const snippet = await readSnippet(res.body, PUSH_REPLY_SNIPPET_BYTES);
   throw new PushError(`proxy answered the push with status ${res.statusCode}: ${JSON.stringify(snippet)}`, res.statusCode);

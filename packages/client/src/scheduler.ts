@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
 import { ERROR_CODES, formatDuration, messageOf, PushProxError, type Logger } from '@pushprox/shared';
 import { ScrapeJob, type JobDeps, type ScrapeRequest } from './job.js';
+import type { PushPollAsk, PushPollWait } from './push.js';
 
 /**
  * Runs scrapes at most `concurrency` at a time, like upstream's goroutine per
@@ -15,7 +16,7 @@ export class ScrapeScheduler {
   readonly #concurrency: number;
   readonly #deps: JobDeps;
   readonly #logger: Logger;
-  readonly #inflight = new Set<Promise<void>>();
+  readonly #inflight = new Set<Promise<unknown>>();
   readonly #hardStop = new AbortController();
 
   constructor(concurrency: number, deps: JobDeps) {
@@ -35,15 +36,18 @@ export class ScrapeScheduler {
     return this.#queue.size;
   }
 
-  /** Takes a scrape off the poller; returns at once (the poller polls again). */
-  submit(request: ScrapeRequest): void {
+  /**
+   * Takes a scrape off the poller and returns at once; the promise settles
+   * when the scrape has been pushed (never rejects), with the poll's wait if
+   * `ask` was given and the proxy took the push as a poll.
+   */
+  submit(request: ScrapeRequest, ask?: PushPollAsk): Promise<PushPollWait | undefined> {
     const job = new ScrapeJob(request, this.#deps, this.#hardStop.signal);
     if (this.#queue.size >= this.#concurrency) {
       const err = this.#overloaded(
         `${this.#queue.pending} scrapes running and ${this.#queue.size} waiting (--scrape.concurrency=${this.#concurrency})`,
       );
-      this.#track(job.fail(err).finally(() => job.dispose()));
-      return;
+      return this.#track(job.fail(err, ask).finally(() => job.dispose()));
     }
     const wait = new AbortController();
     // Cleared by the task itself as it starts, so `wait` never aborts a running task
@@ -54,27 +58,28 @@ export class ScrapeScheduler {
       .add(
         () => {
           clearTimeout(waitTimer);
-          return job.run();
+          return job.run(ask);
         },
         { signal: wait.signal },
       )
       .catch((err: unknown) => {
         if (!wait.signal.aborted) {
           this.#logger.error('Scrape task failed unexpectedly', { scrape_id: job.id, err: messageOf(err) });
-          return;
+          return undefined;
         }
         const waited = formatDuration(Math.round(performance.now() - queuedAt));
         return job.fail(
           this.#overloaded(
             `scrape waited ${waited} for one of ${this.#concurrency} slots (--scrape.concurrency) and would start after its deadline`,
           ),
+          ask,
         );
       })
       .finally(() => {
         clearTimeout(waitTimer);
         job.dispose();
       });
-    this.#track(task);
+    return this.#track(task);
   }
 
   /**
@@ -112,9 +117,10 @@ export class ScrapeScheduler {
     }
   }
 
-  #track(p: Promise<void>): void {
+  #track<T>(p: Promise<T>): Promise<T> {
     this.#inflight.add(p);
     void p.finally(() => this.#inflight.delete(p));
+    return p;
   }
 
   #overloaded(detail: string): PushProxError {

@@ -12,7 +12,10 @@ import { performance } from 'node:perf_hooks';
 import {
   FEATURE_IDLE_REPLY,
   FEATURE_MULTI_POLL,
+  FEATURE_PUSH_POLL,
   HEADER_HELLO,
+  HEADER_PUSH_POLL,
+  PUSH_POLL_ACCEPTED,
   HEADER_ID,
   HEADER_PROXY_FEATURES,
   HEADER_SCRAPE_TIMEOUT,
@@ -123,13 +126,21 @@ type PollOverride = (poll: RecordedPoll, index: number) => { status: number; bod
  * mode 'upstream': polls are held until a scrape comes; a new poll expires the
  * held one with 408 (fixture 09b). mode 'ours': a hello poll gets 204 at once,
  * every reply lists the features (while `features` is true), and any number of
- * polls are held.
+ * polls are held. With `pushPoll` (mode 'ours'), it offers push-and-poll too:
+ * a push that asks for it is recorded, then held and answered like a poll
+ * (200 + the accepted marker; an empty body for "no work").
  */
 export class FakeProxy {
   readonly mode: 'upstream' | 'ours';
   readonly server: http.Server;
   url = '';
   features = true;
+  pushPoll = false;
+  /** Send a held push-poll's head at once (as our proxy does within PUSH_POLL_HEAD_DELAY_MS); false: only with the answer. */
+  pushPollHeadEarly = true;
+  /** Pushes that asked for push-poll and were taken as polls. */
+  pushPolls = 0;
+  readonly #pushPollRes = new WeakSet<http.ServerResponse>();
   readonly polls: RecordedPoll[] = [];
   readonly pushes: RecordedPush[] = [];
   readonly held: http.ServerResponse[] = [];
@@ -169,9 +180,9 @@ export class FakeProxy {
     else this.#queued.push(bytes);
   }
 
-  /** Answers every held poll with 204 (as our proxy's idle reply). */
+  /** Answers every held poll with 204 (as our proxy's idle reply; an empty body to a push-poll). */
   idleAll(): void {
-    for (const res of this.held.splice(0)) this.#reply(res, 204, '');
+    for (const res of this.held.splice(0)) this.#reply(res, this.#pushPollRes.has(res) ? 200 : 204, '');
   }
 
   async waitPush(id: string, ms = 5000): Promise<RecordedPush> {
@@ -181,14 +192,19 @@ export class FakeProxy {
   }
 
   #featureHeaders(): Record<string, string> {
-    return this.mode === 'ours' && this.features
-      ? { [HEADER_PROXY_FEATURES]: `${FEATURE_MULTI_POLL}, ${FEATURE_IDLE_REPLY}` }
-      : {};
+    if (this.mode !== 'ours' || !this.features) return {};
+    const list = [FEATURE_MULTI_POLL, FEATURE_IDLE_REPLY, ...(this.pushPoll ? [FEATURE_PUSH_POLL] : [])];
+    return { [HEADER_PROXY_FEATURES]: list.join(', ') };
   }
 
   #reply(res: http.ServerResponse, status: number, body: Buffer | string, extra: Record<string, string> = {}): void {
     const buf = Buffer.from(body);
+    if (res.headersSent) {
+      res.end(buf);
+      return;
+    }
     const headers: Record<string, string> = { ...this.#featureHeaders(), ...extra };
+    if (this.#pushPollRes.has(res)) headers[HEADER_PUSH_POLL] = PUSH_POLL_ACCEPTED;
     if (status !== 204) {
       headers['Content-Type'] = 'text/plain; charset=utf-8';
       headers['Content-Length'] = String(buf.length);
@@ -205,6 +221,20 @@ export class FakeProxy {
       const id = parsed.head.headers.get(HEADER_ID) ?? '';
       this.pushes.push({ peerCN: peerCN(req), headers: req.headers, body, at: performance.now(), parsed, id });
       const status = this.pushStatus(id);
+      if (status === 200 && this.mode === 'ours' && this.pushPoll && req.headers[HEADER_PUSH_POLL.toLowerCase()]) {
+        this.pushPolls++;
+        this.#pushPollRes.add(res);
+        res.on('close', () => {
+          const i = this.held.indexOf(res);
+          if (i >= 0) this.held.splice(i, 1);
+        });
+        this.#hold(res);
+        if (this.pushPollHeadEarly && !res.headersSent) {
+          res.writeHead(200, { ...this.#featureHeaders(), [HEADER_PUSH_POLL]: PUSH_POLL_ACCEPTED });
+          res.flushHeaders();
+        }
+        return;
+      }
       res.writeHead(status, { 'Content-Length': status === 200 ? '0' : '17' });
       res.end(status === 200 ? undefined : 'no such scrape id');
       return;
@@ -229,6 +259,10 @@ export class FakeProxy {
     const override = this.pollOverride?.(poll, this.polls.length - 1);
     if (override) return this.#reply(res, override.status, override.body ?? '', override.headers);
     if (this.mode === 'ours' && req.headers[HEADER_HELLO.toLowerCase()] === '1') return this.#reply(res, 204, '');
+    this.#hold(res);
+  }
+
+  #hold(res: http.ServerResponse): void {
     const queued = this.#queued.shift();
     if (queued) return this.#reply(res, 200, queued);
     if (this.mode === 'upstream') {

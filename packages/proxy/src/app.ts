@@ -53,17 +53,32 @@ export interface AppOptions {
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
+/**
+ * Ends the measured request as a success now and measures the rest of the
+ * response under `path`: a push-and-poll counts as a /push when the pushed
+ * response has been relayed, then as a /poll, so both series keep
+ * upstream's meaning.
+ */
+export type Relabel = (path: string) => void;
+
 /** Counts and times an API request once its response has finished, under upstream's path label. */
 function instrumented(
   metrics: ProxyMetrics,
   path: string,
-  handler: (req: IncomingMessage, res: ServerResponse) => unknown,
+  handler: (req: IncomingMessage, res: ServerResponse, relabel: Relabel) => unknown,
   onError: (err: unknown, res: ServerResponse) => void,
 ): Handler {
   return (req, res) => {
-    const start = process.hrtime.bigint();
-    res.on('finish', () => metrics.observeApi(path, res.statusCode, Number(process.hrtime.bigint() - start) / 1e9));
-    Promise.resolve(handler(req, res)).catch((err: unknown) => onError(err, res));
+    let start = process.hrtime.bigint();
+    let label = path;
+    const elapsed = (): number => Number(process.hrtime.bigint() - start) / 1e9;
+    const relabel: Relabel = (next) => {
+      metrics.observeApi(label, 200, elapsed());
+      label = next;
+      start = process.hrtime.bigint();
+    };
+    res.on('finish', () => metrics.observeApi(label, res.statusCode, elapsed()));
+    Promise.resolve(handler(req, res, relabel)).catch((err: unknown) => onError(err, res));
   };
 }
 

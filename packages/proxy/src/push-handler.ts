@@ -2,6 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   ERROR_CODES,
   HEADER_ID,
+  HEADER_POLL_CAPACITY,
+  HEADER_PUSH_POLL,
+  PATH_POLL,
   PushProxError,
   WireError,
   messageOf,
@@ -12,7 +15,28 @@ import {
 import type { Coordinator } from './coordinator.js';
 import type { Responders } from './scrape-handler.js';
 import { sendText } from './respond.js';
-import { forbidden, type ClientAuthenticator } from './client-auth.js';
+import { forbidden, type ClientAuthenticator, type ClientIdentity } from './client-auth.js';
+import { headerOf } from './body.js';
+import { parseFqdn } from './fqdn.js';
+import { parseCapacity, waitForScrape, type WaitOptions } from './poll-wait.js';
+
+/**
+ * The poll a push asks for (HEADER_PUSH_POLL), or undefined. A bad one is
+ * not the push's fault: the push is still relayed and answered plainly, and
+ * the client's next /poll gets the error.
+ */
+function pushPollOf(req: IncomingMessage, identity: ClientIdentity, logger: Logger): WaitOptions | undefined {
+  const raw = headerOf(req, HEADER_PUSH_POLL);
+  if (raw === undefined) return undefined;
+  try {
+    const fqdn = parseFqdn(raw);
+    if (!identity.allows(fqdn)) throw forbidden(identity, fqdn);
+    return { fqdn, capacity: parseCapacity(headerOf(req, HEADER_POLL_CAPACITY)) ?? 1, afterPush: true };
+  } catch (err) {
+    logger.warn('Ignored the poll asked for on a push', { err: messageOf(err), remote: req.socket.remoteAddress });
+    return undefined;
+  }
+}
 
 export interface PushHandlerOptions {
   readonly coordinator: Coordinator;
@@ -27,14 +51,16 @@ export interface PushHandlerOptions {
  * POST /push: the body is the scrape's full HTTP response. It is parsed as it
  * streams and its body is relayed to the waiting Prometheus request with
  * backpressure; the push is answered (200, empty, as upstream) once the whole
- * body has been passed on.
+ * body has been passed on. A push that asks for it (HEADER_PUSH_POLL) is
+ * then answered as a poll.
  */
 export function createPushHandler(opts: PushHandlerOptions) {
   const { coordinator, responders, logger } = opts;
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  return async (req: IncomingMessage, res: ServerResponse, relabel?: (path: string) => void): Promise<void> => {
     let claimedId: string | undefined;
     try {
       const identity = opts.authn.identify(req);
+      const pushPoll = pushPollOf(req, identity, logger);
       const declared = Number(req.headers['content-length']);
       if (declared > opts.maxBodyBytes) {
         throw new WireError(
@@ -74,6 +100,10 @@ export function createPushHandler(opts: PushHandlerOptions) {
           `relaying the response of scrape ${JSON.stringify(id)} failed: ${messageOf(err)}`,
           { cause: err },
         );
+      }
+      if (pushPoll) {
+        relabel?.(PATH_POLL);
+        return waitForScrape(coordinator, res, pushPoll, logger);
       }
       res.writeHead(200, { 'Content-Length': 0 });
       res.end();

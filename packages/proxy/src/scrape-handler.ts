@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
   ERROR_CODES,
   HEADER_SCRAPE_TIMEOUT,
   PushProxError,
   messageOf,
+  relay,
   statusOf,
   type BufferReclaimer,
   type Logger,
@@ -125,7 +125,7 @@ export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Resp
       res.writeHead(head.status, head.reason, relayHeaders(head.headers));
       body.on('data', (chunk: Buffer) => opts.reclaimer.account(chunk.length));
       try {
-        await pipeline(body, res);
+        await relay(body, res);
         opts.onDone(head.status);
       } finally {
         coordinator.complete(id);

@@ -9,3 +9,4 @@ export * from './version.js';
 export * from './http/index.js';
 export * from './reclaim.js';
 export * from './files.js';
+export * from './relay.js';

@@ -52,6 +52,27 @@ export const HEADER_PROXY_FEATURES = 'X-Pushprox-Features';
 export const FEATURE_MULTI_POLL = 'multi-poll';
 export const FEATURE_IDLE_REPLY = 'idle-reply';
 /**
+ * Push-and-poll: a client whose proxy offers FEATURE_PUSH_POLL may send
+ * `X-Pushprox-Push-Poll: <fqdn>` (and HEADER_POLL_CAPACITY) on a /push. Once
+ * the pushed response is relayed, the proxy answers the push as a poll for
+ * that FQDN would be answered, saving the client a separate /poll:
+ * - 200 with `X-Pushprox-Push-Poll: accepted` as soon as the push is relayed
+ *   (so the client knows its push succeeded), then a body that is either a
+ *   scrape request (as in a poll reply) or empty (no work: idle timeout,
+ *   displaced, shutdown; the client polls again as usual);
+ * - anything else, or 2xx without that header (an upstream proxy, which
+ *   ignores the request header), is a plain push reply and no poll was made.
+ */
+export const FEATURE_PUSH_POLL = 'push-poll';
+export const HEADER_PUSH_POLL = 'X-Pushprox-Push-Poll';
+/** Value of HEADER_PUSH_POLL on the push reply: the push succeeded and the body is the poll's answer. */
+export const PUSH_POLL_ACCEPTED = 'accepted';
+/**
+ * Longest time our proxy holds an accepted push-and-poll's reply head back
+ * so that it can leave in one write with the next scrape request.
+ */
+export const PUSH_POLL_HEAD_DELAY_MS = 100;
+/**
  * A client that sends `X-Pushprox-Hello: 1` on a poll asks our proxy to reply
  * at once with a no-work reply, so it learns the proxy's features without
  * waiting for a scrape. An upstream proxy ignores it and holds the poll.
