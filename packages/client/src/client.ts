@@ -17,6 +17,8 @@ export interface StartClientOptions {
   readonly registry?: Registry;
   /** How long a poll may wait for its reply head before it is re-sent. Default 10 min. */
   readonly pollHeadersTimeoutMs?: number;
+  /** A poll held this long and then cut is re-sent without counting an error. Default 10 s (DEFAULT_POLL_CUT_AFTER_MS). */
+  readonly pollCutAfterMs?: number;
   /** Jitter source for the poll backoff. Default Math.random. */
   readonly backoffRandom?: () => number;
   /** Scrape timeout when the request carries none. Default 15 s. */
@@ -107,6 +109,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     onScrape: (request, ask) => scheduler.submit(request, ask),
     onPollError: () => metrics.pollErrors.inc(),
     headersTimeoutMs: opts.pollHeadersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
+    ...(opts.pollCutAfterMs !== undefined && { cutAfterMs: opts.pollCutAfterMs }),
     ...(opts.backoffRandom && { random: opts.backoffRandom }),
   });
   poller.start();

@@ -14,6 +14,18 @@ export const MIN_IDLE_CYCLE_MS = 1000;
 export const DEFAULT_POLL_HEADERS_TIMEOUT_MS = 10 * 60_000;
 /** A poll reply's body follows its head at once; this only catches a dead connection. */
 export const DEFAULT_POLL_BODY_TIMEOUT_MS = 60_000;
+/**
+ * A poll held at least this long and then cut without a reply is polled
+ * again at once, not counted as an error: that is a load balancer's or
+ * NAT's idle timeout (set --poll.idle-timeout on the proxy below it to avoid
+ * the reconnect). A proxy that is gone fails the next poll as usual.
+ */
+export const DEFAULT_POLL_CUT_AFTER_MS = 10_000;
+
+function isConnectionCut(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
+}
 
 export interface PollerOptions {
   readonly pollUrl: string;
@@ -38,6 +50,8 @@ export interface PollerOptions {
   readonly headersTimeoutMs?: number;
   /** Default DEFAULT_POLL_BODY_TIMEOUT_MS (60 s). */
   readonly bodyTimeoutMs?: number;
+  /** Default DEFAULT_POLL_CUT_AFTER_MS (10 s). */
+  readonly cutAfterMs?: number;
   /** Default DEFAULT_MAX_POLL_REPLY_BYTES (1 MiB). */
   readonly maxReplyBytes?: number;
   /** Jitter source for the backoff. Default Math.random. */
@@ -263,6 +277,7 @@ export class Poller {
   async #pollOnce(hello: boolean): Promise<PollOutcome> {
     const ctl = new AbortController();
     this.#waiting.add(ctl);
+    const sentAt = performance.now();
     let res: Dispatcher.ResponseData;
     try {
       const headers = [HEADER_POLL_CAPACITY, String(this.#opts.capacity)];
@@ -282,6 +297,13 @@ export class Poller {
       if (ctl.signal.aborted) return { kind: 'stopped' };
       if ((err as { code?: unknown }).code === 'UND_ERR_HEADERS_TIMEOUT') {
         if (this.#opts.logger.debugEnabled) this.#opts.logger.debug('Poll held past the headers timeout; polling again');
+        return { kind: 'again' };
+      }
+      const heldMs = performance.now() - sentAt;
+      if (isConnectionCut(err) && heldMs >= (this.#opts.cutAfterMs ?? DEFAULT_POLL_CUT_AFTER_MS)) {
+        if (this.#opts.logger.debugEnabled) {
+          this.#opts.logger.debug('Idle poll cut by the network; polling again', { held_ms: Math.round(heldMs), err: describeError(err) });
+        }
         return { kind: 'again' };
       }
       throw err;

@@ -49,10 +49,12 @@ export class ScrapeScheduler {
       );
       return this.#track(job.fail(err, ask).finally(() => job.dispose()));
     }
-    const wait = new AbortController();
+    // With a slot free, p-queue starts the task within add(): nothing to bound.
+    const starts = this.#queue.size === 0 && this.#queue.pending < this.#concurrency;
+    const wait = starts ? undefined : new AbortController();
     // Cleared by the task itself as it starts, so `wait` never aborts a running task
     // (p-queue would free the slot while the task still runs).
-    const waitTimer = setTimeout(() => wait.abort(), job.scrapeEndAt - performance.now());
+    const waitTimer = wait && setTimeout(() => wait.abort(), job.scrapeEndAt - performance.now());
     const queuedAt = performance.now();
     const task = this.#queue
       .add(
@@ -60,10 +62,10 @@ export class ScrapeScheduler {
           clearTimeout(waitTimer);
           return job.run(ask);
         },
-        { signal: wait.signal },
+        wait && { signal: wait.signal },
       )
       .catch((err: unknown) => {
-        if (!wait.signal.aborted) {
+        if (!wait?.signal.aborted) {
           this.#logger.error('Scrape task failed unexpectedly', { scrape_id: job.id, err: messageOf(err) });
           return undefined;
         }

@@ -160,3 +160,20 @@ test('stop() aborts a held poll promptly', { timeout: 20_000 }, async (t) => {
   await waitFor(() => proxy.activePolls === 0, 2000, 'poll connection closed');
   assert.equal(await errors(client, 'poll'), 0);
 });
+
+test('a poll held long and then cut by the network (an idle timeout) is re-sent at once, not counted as an error; an early cut is', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('ours');
+  t.after(() => proxy.close());
+  const client = await startClient(testConfig(proxy.url, { scrapeConcurrency: 1 }), { pollCutAfterMs: 300 });
+  t.after(() => client.stop());
+  await waitFor(() => proxy.held.length === 1, 5000, 'a held poll');
+  await delay(400);
+  let polls = proxy.polls.length;
+  proxy.held[0]!.socket!.destroy();
+  await waitFor(() => proxy.polls.length === polls + 1 && proxy.held.length === 1, 5000, 'the poll re-sent');
+  assert.equal(await errors(client, 'poll'), 0, 'a cut after 400 ms of holding is an idle timeout');
+  polls = proxy.polls.length;
+  proxy.held[0]!.socket!.destroy();
+  await waitFor(() => proxy.polls.length > polls && proxy.held.length === 1, 5000, 'the poll re-sent after the error');
+  assert.equal(await errors(client, 'poll'), 1, 'a cut at once is a poll error');
+});
