@@ -34,7 +34,8 @@ export async function idleClients(n: number, windowSecs = 40, proxyArgs: readonl
       },
       (res) => {
         res.resume();
-        res.on('end', () => poll(i));
+        // On the next turn, so the agent has freed the socket and the re-poll reuses it.
+        res.on('end', () => setImmediate(poll, i));
       },
     );
     req.on('error', () => setTimeout(() => poll(i), 1000).unref());

@@ -95,7 +95,14 @@ export function createApi(opts: AppOptions, role: ListenerRole = 'all'): Handler
     logger.error('Unhandled error in API handler', { err: err instanceof Error ? err.message : String(err) });
     sendText(res, 500, 'Internal Server Error');
   };
-  const poll = instrumented(metrics, PATH_POLL, createPollHandler(coordinator, logger, opts.clientAuth), fail);
+  // A waiting poll counts and times its response itself, in the one listener it has anyway.
+  const poll = createPollHandler({
+    coordinator,
+    logger,
+    authn: opts.clientAuth,
+    observe: (status, seconds) => metrics.observeApi(PATH_POLL, status, seconds),
+    fail,
+  });
   const push = instrumented(
     metrics,
     PATH_PUSH,

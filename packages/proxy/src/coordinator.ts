@@ -2,6 +2,8 @@ import { ERROR_CODES, PushProxError } from '@pushprox/shared';
 import type { Clock } from './clock.js';
 import { ClientRegistry } from './registry.js';
 import { Tombstones } from './tombstones.js';
+import { ExpiryQueue } from './expiry-queue.js';
+import { PollLists, WaitingPoll } from './waiting-poll.js';
 
 /** What a waiting poll is told. Implemented by the /poll handler. */
 export interface PollSink {
@@ -55,12 +57,6 @@ export interface Ticket {
   cancel(): void;
 }
 
-interface Poll {
-  readonly sink: PollSink;
-  timer: unknown;
-  done: boolean;
-}
-
 interface Scrape {
   readonly job: ScrapeJob;
   readonly sink: ScrapeSink;
@@ -81,25 +77,35 @@ export class Coordinator {
   readonly #opts: CoordinatorOptions;
   readonly #clock: Clock;
   readonly registry: ClientRegistry;
-  readonly #polls = new Map<string, Poll[]>();
+  readonly #polls = new PollLists();
   readonly #pending = new Map<string, Scrape[]>();
   readonly #scrapes = new Map<string, Scrape>();
   readonly #expired: Tombstones;
+  /** Polls that end as `idle` after --poll.idle-timeout (see ExpiryQueue for its contract). */
+  readonly #idle: ExpiryQueue<WaitingPoll>;
+  readonly #cancelPoll = (poll: WaitingPoll): void => {
+    if (!poll.done) this.#finishPoll(poll);
+  };
 
   constructor(opts: CoordinatorOptions) {
     this.#opts = opts;
     this.#clock = opts.clock;
-    this.registry = new ClientRegistry(opts.clock, opts.registrationTimeoutMs);
+    // A client with a poll waiting is connected: the registry asks the waiting polls.
+    this.registry = new ClientRegistry(opts.clock, opts.registrationTimeoutMs, (key) => this.#polls.has(key));
     this.#expired = new Tombstones(opts.clock);
+    this.#idle = new ExpiryQueue<WaitingPoll>(
+      opts.clock,
+      opts.pollIdleTimeoutMs,
+      (poll) => !poll.done,
+      (poll) => this.#finishPoll(poll).end('idle'),
+    );
   }
 
   /** Counts for metrics and tests. */
   stats(): { waitingPolls: number; pendingScrapes: number; activeScrapes: number } {
-    let waitingPolls = 0;
-    for (const l of this.#polls.values()) waitingPolls += l.length;
     let pendingScrapes = 0;
     for (const l of this.#pending.values()) pendingScrapes += l.length;
-    return { waitingPolls, pendingScrapes, activeScrapes: this.#scrapes.size };
+    return { waitingPolls: this.#polls.size, pendingScrapes, activeScrapes: this.#scrapes.size };
   }
 
   poll(fqdn: string, opts: PollOptions, sink: PollSink): Ticket {
@@ -110,24 +116,13 @@ export class Coordinator {
       sink.end('idle');
       return NO_TICKET;
     }
-    const poll: Poll = { sink, timer: undefined, done: false };
-    let list = this.#polls.get(key);
-    if (!list) this.#polls.set(key, (list = []));
-    list.push(poll);
-    this.registry.connected(key, 1);
+    const expires = opts.capacity !== undefined && this.#opts.pollIdleTimeoutMs > 0;
+    const poll = new WaitingPoll(key, sink, expires, this.#cancelPoll);
+    if (expires) this.#idle.add(poll);
     const limit = Math.min(opts.capacity ?? 1, this.#opts.maxPollsPerFqdn);
     // Upstream semantics: a newer poll expires the oldest waiting one.
-    while (list.length > limit) this.#finishPoll(key, list[0]!).end('expired');
-    if (opts.capacity !== undefined && this.#opts.pollIdleTimeoutMs > 0) {
-      poll.timer = this.#clock.setTimeout(() => {
-        if (!poll.done) this.#finishPoll(key, poll).end('idle');
-      }, this.#opts.pollIdleTimeoutMs);
-    }
-    return {
-      cancel: () => {
-        if (!poll.done) this.#finishPoll(key, poll);
-      },
-    };
+    for (let n = this.#polls.add(poll); n > limit; n--) this.#finishPoll(this.#polls.oldest(key)!).end('expired');
+    return poll;
   }
 
   /**
@@ -191,7 +186,7 @@ export class Coordinator {
 
   /** Ends every waiting poll and fails every scrape no client has taken yet. */
   drain(err: PushProxError): void {
-    for (const [key, list] of this.#polls) for (const p of [...list]) this.#finishPoll(key, p).end('shutdown');
+    for (const p of this.#polls.all()) this.#finishPoll(p).end('shutdown');
     for (const [key, list] of this.#pending) {
       for (const s of [...list]) {
         this.#remove(key, s);
@@ -213,12 +208,9 @@ export class Coordinator {
   }
 
   #dispatchToPoll(key: string, scrape: Scrape): boolean {
-    const list = this.#polls.get(key);
-    while (list && list.length > 0) {
-      const poll = list[0]!;
-      this.#finishPoll(key, poll);
+    for (let poll = this.#polls.oldest(key); poll; poll = this.#polls.oldest(key)) {
       // A poll whose connection died is skipped; the scrape tries the next one.
-      if (poll.sink.deliver(scrape.job)) {
+      if (this.#finishPoll(poll).deliver(scrape.job)) {
         scrape.state = 'dispatched';
         return true;
       }
@@ -226,18 +218,12 @@ export class Coordinator {
     return false;
   }
 
-  #finishPoll(key: string, poll: Poll): PollSink {
-    poll.done = true;
-    if (poll.timer !== undefined) this.#clock.clearTimeout(poll.timer);
-    const list = this.#polls.get(key);
-    const i = list ? list.indexOf(poll) : -1;
-    if (list && i >= 0) {
-      list.splice(i, 1);
-      if (list.length === 0) this.#polls.delete(key);
-      this.registry.connected(key, -1);
-      this.registry.touch(key, key);
-    }
-    return poll.sink;
+  /** Takes a waiting poll out of every structure; its sink, to answer it. */
+  #finishPoll(poll: WaitingPoll): PollSink {
+    const sink = poll.take();
+    if (poll.expires) this.#idle.ended();
+    if (this.#polls.remove(poll)) this.registry.touch(poll.key, poll.key);
+    return sink;
   }
 
   #timeout(key: string, scrape: Scrape, timeoutMs: number): void {

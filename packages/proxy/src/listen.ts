@@ -28,6 +28,15 @@ function guardBody(req: IncomingMessage, idleMs: number): void {
   if (idleMs <= 0 || req.complete) return;
   const cl = req.headers['content-length'];
   if (req.headers['transfer-encoding'] === undefined && (cl === undefined || cl === '0')) return;
+  // A body that came in the same read as its head (a poll's FQDN) is complete
+  // once this turn of the event loop has parsed it, and needs no guard. A socket
+  // keeps its last timer object even after setTimeout(0), so not arming one for
+  // such bodies saves that object on every connection that waits for a poll answer.
+  setImmediate(armUnlessComplete, req, idleMs);
+}
+
+function armUnlessComplete(req: IncomingMessage, idleMs: number): void {
+  if (req.complete) return;
   const socket = req.socket;
   socket.setTimeout(idleMs);
   const disarm = (): void => {

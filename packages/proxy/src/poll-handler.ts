@@ -5,11 +5,22 @@ import { MAX_POLL_BODY_BYTES, parseFqdn } from './fqdn.js';
 import { sendText } from './respond.js';
 import { headerOf, readSmallBody } from './body.js';
 import { forbidden, type ClientAuthenticator } from './client-auth.js';
-import { FEATURES, parseCapacity, waitForScrape } from './poll-wait.js';
+import { FEATURES, parseCapacity, PollReply, waitForScrape, type Observe } from './poll-wait.js';
+
+export interface PollHandlerDeps {
+  readonly coordinator: Coordinator;
+  readonly logger: Logger;
+  readonly authn: ClientAuthenticator;
+  /** Counts and times a /poll response once it was written in full (upstream's path metrics). */
+  readonly observe: Observe;
+  /** Answers a request whose handling threw unexpectedly. */
+  readonly fail: (err: unknown, res: ServerResponse) => void;
+}
 
 /** POST /poll: the body is the client's FQDN; the reply is a scrape request. */
-export function createPollHandler(coordinator: Coordinator, logger: Logger, authn: ClientAuthenticator) {
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+export function createPollHandler(deps: PollHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const { coordinator, logger, authn } = deps;
+  const handle = async (req: IncomingMessage, res: ServerResponse, reply: PollReply): Promise<void> => {
     let fqdn: string;
     let capacity: number | undefined;
     try {
@@ -24,8 +35,12 @@ export function createPollHandler(coordinator: Coordinator, logger: Logger, auth
       sendText(res, statusOf(err), `Error polling: ${messageOf(err)}`, { ...FEATURES, Connection: 'close' });
       return;
     }
+    reply.capacity = capacity;
     if (logger.debugEnabled) logger.debug('Poll', { fqdn, capacity });
     const hello = capacity !== undefined && headerOf(req, HEADER_HELLO) !== undefined;
-    waitForScrape(coordinator, res, { fqdn, capacity, hello }, logger);
+    waitForScrape(coordinator, res, reply, { fqdn, capacity, hello });
+  };
+  return (req, res) => {
+    handle(req, res, new PollReply(res, deps.observe, logger)).catch((err: unknown) => deps.fail(err, res));
   };
 }

@@ -18,7 +18,7 @@ import { sendText } from './respond.js';
 import { forbidden, type ClientAuthenticator, type ClientIdentity } from './client-auth.js';
 import { headerOf } from './body.js';
 import { parseFqdn } from './fqdn.js';
-import { parseCapacity, waitForScrape, type WaitOptions } from './poll-wait.js';
+import { parseCapacity, waitAfterPush, type WaitOptions } from './poll-wait.js';
 
 /**
  * The poll a push asks for (HEADER_PUSH_POLL), or undefined. A bad one is
@@ -31,7 +31,7 @@ function pushPollOf(req: IncomingMessage, identity: ClientIdentity, logger: Logg
   try {
     const fqdn = parseFqdn(raw);
     if (!identity.allows(fqdn)) throw forbidden(identity, fqdn);
-    return { fqdn, capacity: parseCapacity(headerOf(req, HEADER_POLL_CAPACITY)) ?? 1, afterPush: true };
+    return { fqdn, capacity: parseCapacity(headerOf(req, HEADER_POLL_CAPACITY)) ?? 1 };
   } catch (err) {
     logger.warn('Ignored the poll asked for on a push', { err: messageOf(err), remote: req.socket.remoteAddress });
     return undefined;
@@ -103,7 +103,7 @@ export function createPushHandler(opts: PushHandlerOptions) {
       }
       if (pushPoll) {
         relabel?.(PATH_POLL);
-        return waitForScrape(coordinator, res, pushPoll, logger);
+        return waitAfterPush(coordinator, res, pushPoll, logger);
       }
       res.writeHead(200, { 'Content-Length': 0 });
       res.end();

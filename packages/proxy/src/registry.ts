@@ -8,47 +8,50 @@ import type { Clock } from './clock.js';
 export class ClientRegistry {
   readonly #clock: Clock;
   readonly #timeoutMs: number;
-  /** lower-cased FQDN → spelling the client used and when it was last seen. */
-  readonly #lastSeen = new Map<string, { readonly name: string; at: number }>();
-  readonly #connected = new Map<string, number>();
+  /** lower-cased FQDN → when it was last seen. */
+  readonly #lastSeen = new Map<string, number>();
+  /**
+   * lower-cased FQDN → the spelling the client used, only where it differs:
+   * most FQDNs are lower-case, and an object per client would cost more than its key.
+   */
+  readonly #spelling = new Map<string, string>();
+  /** Whether `key` has a poll waiting (the coordinator knows; no second count of it here). */
+  readonly #connected: (key: string) => boolean;
 
-  constructor(clock: Clock, registrationTimeoutMs: number) {
+  constructor(clock: Clock, registrationTimeoutMs: number, connected: (key: string) => boolean) {
     this.#clock = clock;
     this.#timeoutMs = registrationTimeoutMs;
+    this.#connected = connected;
   }
 
   /** A poll arrived or ended for `key`; refreshes its registration. */
   touch(key: string, name: string): void {
-    const e = this.#lastSeen.get(key);
-    if (e) e.at = this.#clock.now();
-    else this.#lastSeen.set(key, { name, at: this.#clock.now() });
-  }
-
-  connected(key: string, delta: 1 | -1): void {
-    const n = (this.#connected.get(key) ?? 0) + delta;
-    if (n > 0) this.#connected.set(key, n);
-    else this.#connected.delete(key);
+    if (name !== key && !this.#lastSeen.has(key)) this.#spelling.set(key, name);
+    this.#lastSeen.set(key, this.#clock.now());
   }
 
   isKnown(key: string): boolean {
-    if (this.#connected.has(key)) return true;
-    const e = this.#lastSeen.get(key);
-    return e !== undefined && this.#clock.now() - e.at <= this.#timeoutMs;
+    if (this.#connected(key)) return true;
+    const at = this.#lastSeen.get(key);
+    return at !== undefined && this.#clock.now() - at <= this.#timeoutMs;
   }
 
   /** Milliseconds since `key` last polled, or undefined if never. */
   sinceLastSeen(key: string): number | undefined {
-    const e = this.#lastSeen.get(key);
-    return e === undefined ? undefined : this.#clock.now() - e.at;
+    const at = this.#lastSeen.get(key);
+    return at === undefined ? undefined : this.#clock.now() - at;
   }
 
   /** Registered client names, sorted; drops expired entries as it goes. */
   list(): string[] {
     const out: string[] = [];
     const limit = this.#clock.now() - this.#timeoutMs;
-    for (const [key, e] of this.#lastSeen) {
-      if (this.#connected.has(key) || e.at >= limit) out.push(e.name);
-      else this.#lastSeen.delete(key);
+    for (const [key, at] of this.#lastSeen) {
+      if (this.#connected(key) || at >= limit) out.push(this.#spelling.get(key) ?? key);
+      else {
+        this.#lastSeen.delete(key);
+        this.#spelling.delete(key);
+      }
     }
     return out.sort();
   }

@@ -219,3 +219,51 @@ test('drain ends waiting polls and fails pending scrapes', () => {
   assert.equal(s.errors.length, 1);
   assert.deepEqual(c.stats(), { waitingPolls: 0, pendingScrapes: 0, activeScrapes: 0 });
 });
+
+test('polls answered or cancelled before the idle timeout are never ended idle and leave no timer', () => {
+  const { c, clock } = setup({ idle: 30_000 });
+  const answered = pollSink();
+  const cancelled = pollSink();
+  c.poll('host-a', { capacity: 1, hello: false }, answered.sink);
+  c.poll('host-b', { capacity: 1, hello: false }, cancelled.sink).cancel();
+  c.scrape(job('1'), 10_000, scrapeSink().sink);
+  c.complete('1');
+  assert.equal(clock.pendingTimers, 0);
+  clock.advance(60_000);
+  assert.deepEqual(answered.got.ends, []);
+  assert.deepEqual(cancelled.got.ends, []);
+});
+
+test('a re-poll gets a whole idle timeout of its own', () => {
+  const { c, clock } = setup({ idle: 30_000 });
+  const first = pollSink();
+  c.poll('host-a', { capacity: 1, hello: false }, first.sink);
+  clock.advance(30_000);
+  assert.deepEqual(first.got.ends, ['idle']);
+  clock.advance(5_000);
+  const again = pollSink();
+  c.poll('host-a', { capacity: 1, hello: false }, again.sink);
+  clock.advance(29_999);
+  assert.deepEqual(again.got.ends, []);
+  clock.advance(1);
+  assert.deepEqual(again.got.ends, ['idle']);
+});
+
+test('waiting counts, routing order and registration stay right as an FQDN goes from one poll to several and back', () => {
+  const { c, clock } = setup({ registration: 1 });
+  const [a, b, d] = [pollSink(), pollSink(), pollSink()];
+  c.poll('host-a', { capacity: 3, hello: false }, a.sink);
+  const tb = c.poll('host-a', { capacity: 3, hello: false }, b.sink);
+  c.poll('host-a', { capacity: 3, hello: false }, d.sink);
+  assert.equal(c.stats().waitingPolls, 3);
+  c.scrape(job('1'), 10_000, scrapeSink().sink);
+  assert.deepEqual([a, b, d].map((p) => p.got.jobs.length), [1, 0, 0]);
+  tb.cancel();
+  assert.equal(c.stats().waitingPolls, 1);
+  assert.deepEqual(c.registry.list(), ['host-a']);
+  c.scrape(job('2'), 10_000, scrapeSink().sink);
+  assert.deepEqual([a, b, d].map((p) => p.got.jobs.length), [1, 0, 1]);
+  assert.equal(c.stats().waitingPolls, 0);
+  clock.advance(2);
+  assert.deepEqual(c.registry.list(), []);
+});

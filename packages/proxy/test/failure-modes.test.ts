@@ -242,3 +242,26 @@ test('/poll and /push are counted under upstream path labels, and a query string
     assert.match(metrics, /^pushprox_http_duration_seconds_count\{path="\/poll"\} 1$/m);
   });
 });
+
+test('/poll metrics count a poll once its answer was written in full; a poll whose client hung up is not counted', async () => {
+  await withProxy({}, async (proxy) => {
+    const port = proxy.address.port;
+    const metric = async (re: RegExp) => {
+      const text = (await exchange(port, 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')).body.toString();
+      return Number(re.exec(text)?.[1]);
+    };
+    const count = /^pushprox_http_duration_seconds_count\{path="\/poll"\} (\S+)$/m;
+    const dead = await connect(port);
+    dead.write(poll('host-a', 'X-Pushprox-Poll-Capacity: 1\r\n'));
+    await until(() => proxy.coordinator.stats().waitingPolls === 1);
+    dead.destroy();
+    await until(() => proxy.coordinator.stats().waitingPolls === 0, 1000, 'the dead poll to be forgotten');
+    assert.equal(await metric(count), 0);
+    const live = exchange(port, poll('host-a', 'X-Pushprox-Poll-Capacity: 1\r\n'));
+    await until(() => proxy.coordinator.stats().waitingPolls === 1);
+    void exchange(port, scrape('http://host-a:9100/metrics', '5')).catch(() => undefined);
+    assert.equal((await live).head.status, 200);
+    assert.equal(await metric(/^pushprox_http_requests_total\{code="200",path="\/poll"\} (\S+)$/m), 1);
+    assert.equal(await metric(count), 1);
+  });
+});
