@@ -12,9 +12,9 @@ import {
   PUSH_POLL_HEAD_DELAY_MS,
   reasonPhrase,
   serializeResponseHead,
+  serializeResponseHeadFlat,
   WireHeaders,
 } from '@pushprox/shared';
-import { rawHeaderPairs } from './scrape.js';
 
 const HTTP_1_1 = Object.freeze({ major: 1, minor: 1 });
 
@@ -58,6 +58,9 @@ export function errorPayload(id: string, status: number, message: string, remain
 
 /** Exporter headers that describe the hop or the framing, which the push re-does. */
 const DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, 'content-length', 'transfer-encoding']);
+/** Set by the client itself on every push (an exporter's own would be a second copy). */
+const ID_LOWER = HEADER_ID.toLowerCase();
+const TIMEOUT_LOWER = HEADER_SCRAPE_TIMEOUT.toLowerCase();
 
 /**
  * The exporter's response as a push body that streams: the exporter's body is
@@ -77,33 +80,29 @@ export function responsePayload(
   /** Told the size of every exporter body chunk passed on (see BufferReclaimer). */
   onBytes?: (bytes: number) => void,
 ): PushPayload | Promise<PushPayload> {
-  const pairs = rawHeaderPairs(res);
-  const connectionNamed = new Set(
-    pairs
-      .filter(([n]) => n.toLowerCase() === 'connection')
-      .flatMap(([, v]) => v.split(','))
-      .map((t) => t.trim().toLowerCase()),
-  );
-  const headers = new WireHeaders();
+  // undici gives the exporter's fields flat (name, value, …), in order and spelling.
+  const flat = res.headers as unknown as readonly string[];
+  let connectionNamed: Set<string> | undefined;
   let length: number | undefined;
-  for (const [name, value] of pairs) {
-    const lower = name.toLowerCase();
-    if (lower === 'content-length') length = Number(value.trim());
-    if (DROPPED.has(lower) || connectionNamed.has(lower)) continue;
-    headers.append(name, value.trim());
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const lower = flat[i]!.toLowerCase();
+    if (lower === 'content-length') length = Number(flat[i + 1]!.trim());
+    else if (lower === 'connection') {
+      connectionNamed ??= new Set();
+      for (const t of flat[i + 1]!.split(',')) connectionNamed.add(t.trim().toLowerCase());
+    }
   }
   const bodiless = method === 'HEAD' || res.statusCode === 204 || res.statusCode === 304;
   if (bodiless) length = 0;
-  headers.set(HEADER_ID, id);
-  headers.set(HEADER_SCRAPE_TIMEOUT, formatRemainingSeconds(remainingMs));
-  const framed = new WireHeaders([length === undefined ? ['Transfer-Encoding', 'chunked'] : ['Content-Length', String(length)]]);
-  for (const [n, v] of headers) framed.append(n, v);
-  const head = serializeResponseHead({
-    version: HTTP_1_1,
-    status: res.statusCode,
-    reason: res.statusText || (STATUS_CODES[res.statusCode] ?? ''),
-    headers: framed,
-  });
+  // Framing first, then the exporter's fields minus hop-by-hop, framing and our own, then ours.
+  const fields: string[] = length === undefined ? ['Transfer-Encoding', 'chunked'] : ['Content-Length', String(length)];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const lower = flat[i]!.toLowerCase();
+    if (DROPPED.has(lower) || connectionNamed?.has(lower) || lower === ID_LOWER || lower === TIMEOUT_LOWER) continue;
+    fields.push(flat[i]!, flat[i + 1]!.trim());
+  }
+  fields.push(HEADER_ID, id, HEADER_SCRAPE_TIMEOUT, formatRemainingSeconds(remainingMs));
+  const head = serializeResponseHeadFlat(HTTP_1_1, res.statusCode, res.statusText || (STATUS_CODES[res.statusCode] ?? ''), fields);
   if (bodiless) {
     res.body.resume();
     return { body: head, length: head.length };

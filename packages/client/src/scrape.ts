@@ -176,14 +176,6 @@ export function sendScrape(
   });
 }
 
-/** Raw response headers from `responseHeaders: 'raw'`: a flat `[name, value, …]` list. */
-export function rawHeaderPairs(res: Dispatcher.ResponseData): Array<[string, string]> {
-  const flat = res.headers as unknown as readonly string[];
-  const out: Array<[string, string]> = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
-  return out;
-}
-
 /** A readable reason for a failed undici call (AggregateError from dual-stack connects has an empty message). */
 export function describeError(err: unknown): string {
   if (err instanceof AggregateError && err.message === '') {

@@ -99,7 +99,7 @@ export async function startProxy(
       logger,
       scrapeDefaultTimeoutMs: config.scrapeDefaultTimeoutMs,
       scrapeMaxTimeoutMs: config.scrapeMaxTimeoutMs,
-      onDone: (status) => metrics.proxiedRequests.inc({ code: String(status) }),
+      onDone: (status) => metrics.observeProxied(status),
       reclaimer: new BufferReclaimer(),
     },
     responders,
@@ -126,7 +126,7 @@ export async function startProxy(
       auth.check(req.headers['proxy-authorization'] as string | undefined).then(
         (ok) => {
           if (ok) return scrape(req, res);
-          metrics.proxiedRequests.inc({ code: '407' });
+          metrics.observeProxied(407);
           sendText(res, 407, 'Proxy authentication required: put user:password@ in proxy_url', {
             'Proxy-Authenticate': 'Basic realm="pushprox"',
           });
@@ -143,7 +143,7 @@ export async function startProxy(
   };
   const refuseConnect = (req: IncomingMessage, socket: Socket): void => {
     logger.warn('Refused CONNECT', { target: req.url, remote: socket.remoteAddress });
-    metrics.proxiedRequests.inc({ code: '501' });
+    metrics.observeProxied(501);
     socket.end(
       `HTTP/1.1 501 ${CONNECT_REASON}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(CONNECT_BODY)}\r\nConnection: close\r\n\r\n${CONNECT_BODY}`,

@@ -24,20 +24,23 @@ function checkedVersion(v: HttpVersion): string {
   return formatHttpVersion(v);
 }
 
+/** `name: value\r\n`, validated. */
+function fieldLine(name: string, value: string): string {
+  if (!isToken(name)) throw new WireError(ERROR_CODES.WIRE_INVALID_HEADER, `header name ${quoteSnippet(name)} is not a token`);
+  if (!isFieldValue(value)) {
+    throw new WireError(ERROR_CODES.WIRE_INVALID_HEADER, `value of header ${quoteSnippet(name)} contains CR, LF, NUL or another control character`);
+  }
+  // Surrounding whitespace is OWS on the wire (RFC 9112 §5.1) and would be lost.
+  if (/^[ \t]|[ \t]$/.test(value)) {
+    throw new WireError(ERROR_CODES.WIRE_INVALID_HEADER, `value of header ${quoteSnippet(name)} has leading or trailing whitespace`);
+  }
+  return `${name}: ${value}${CRLF}`;
+}
+
 /** `name: value\r\n` for each field, in order and spelling, then the empty line. */
 function fieldLines(headers: WireHeaders): string {
   let out = '';
-  for (const [name, value] of headers) {
-    if (!isToken(name)) throw new WireError(ERROR_CODES.WIRE_INVALID_HEADER, `header name ${quoteSnippet(name)} is not a token`);
-    if (!isFieldValue(value)) {
-      throw new WireError(ERROR_CODES.WIRE_INVALID_HEADER, `value of header ${quoteSnippet(name)} contains CR, LF, NUL or another control character`);
-    }
-    // Surrounding whitespace is OWS on the wire (RFC 9112 §5.1) and would be lost.
-    if (/^[ \t]|[ \t]$/.test(value)) {
-      throw new WireError(ERROR_CODES.WIRE_INVALID_HEADER, `value of header ${quoteSnippet(name)} has leading or trailing whitespace`);
-    }
-    out += `${name}: ${value}${CRLF}`;
-  }
+  for (const [name, value] of headers) out += fieldLine(name, value);
   return out + CRLF;
 }
 
@@ -57,6 +60,20 @@ export function serializeResponseHead(head: ResponseHead): Buffer {
   if (!isReasonPhrase(head.reason)) throw badStartLine(`reason phrase ${quoteSnippet(head.reason)} contains CR, LF or a control character`);
   const line = `${checkedVersion(head.version)} ${head.status} ${head.reason}${CRLF}`;
   return Buffer.from(line + fieldLines(head.headers), 'latin1');
+}
+
+/**
+ * As serializeResponseHead, with the fields given flat (name, value, name,
+ * value…), so a relayed head needs no object per field.
+ */
+export function serializeResponseHeadFlat(version: HttpVersion, status: number, reason: string, fields: readonly string[]): Buffer {
+  if (!Number.isInteger(status) || status < 100 || status > 999) {
+    throw badStartLine(`status ${String(status)} is not an integer from 100 to 999`);
+  }
+  if (!isReasonPhrase(reason)) throw badStartLine(`reason phrase ${quoteSnippet(reason)} contains CR, LF or a control character`);
+  let out = `${checkedVersion(version)} ${status} ${reason}${CRLF}`;
+  for (let i = 0; i + 1 < fields.length; i += 2) out += fieldLine(fields[i]!, fields[i + 1]!);
+  return Buffer.from(out + CRLF, 'latin1');
 }
 
 /**
