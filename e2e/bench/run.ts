@@ -143,8 +143,8 @@ async function main() {
   }
   if (!ONLY || ONLY.some((x) => x.startsWith('iv'))) {
     for (const n of [1000, 10_000]) await idleClients(n);
-    // Without the idle reply (no load balancer in between) an idle client costs nothing.
-    await idleClients(10_000, 40, ['--poll.idle-timeout=0']);
+    // With the idle reply a load balancer needs: one re-poll per client per 30 s.
+    await idleClients(10_000, 40, ['--poll.idle-timeout=30s']);
   }
   // One repetition whatever --reps says: 100,000 scrapes take a minute or more.
   // --heap-snapshots=DIR: diagnostic heap snapshots of proxy and client (see LeakOptions).

@@ -79,7 +79,7 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
       type: 'string',
       default: PROXY_DEFAULTS.pollIdleTimeout,
       describe:
-        'Answer an idle poll of our clients with a no-work reply after this, so load balancers never see an idle connection; 0 disables. Upstream clients are never sent it.',
+        'Answer an idle poll of our clients with a no-work reply after this; 0 holds it until a scrape comes (an idle client costs nothing). Behind an HTTP load balancer, set it below its idle timeout (e.g. 50s). Upstream clients are never sent it.',
       coerce: durationFlag('poll.idle-timeout'),
     })
     .option('poll.max-per-fqdn', {

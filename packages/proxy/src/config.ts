@@ -53,7 +53,7 @@ export const PROXY_DEFAULTS = Object.freeze({
   scrapeMaxTimeout: '5m',
   scrapeDefaultTimeout: '15s',
   registrationTimeout: '5m',
-  pollIdleTimeout: '30s',
+  pollIdleTimeout: '0s',
   pollMaxPerFqdn: 16,
   pushMaxBodySize: '512MB',
   shutdownTimeout: '10s',

@@ -45,14 +45,24 @@ function armUnlessComplete(req: IncomingMessage, idleMs: number): void {
   req.once('end', disarm);
 }
 
+/** Idle time before the first TCP keep-alive probe on an accepted connection. */
+export const TCP_KEEPALIVE_MS = 60_000;
+
 export function createListener(tls: TlsSettings | undefined, handler: RequestListener, t: ReadTimeouts): http.Server {
   const guarded: RequestListener = (req, res) => {
     guardBody(req, t.idleMs);
     handler(req, res);
   };
-  // Node checks headersTimeout and requestTimeout every connectionsCheckingInterval.
-  const checkEvery = Math.max(50, Math.min(1_000, Math.floor(t.headersMs / 4)));
-  const server = tls ? createTlsServer(tls, guarded, checkEvery) : http.createServer({ connectionsCheckingInterval: checkEvery }, guarded);
+  const options: http.ServerOptions = {
+    // Node checks headersTimeout and requestTimeout every connectionsCheckingInterval.
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(t.headersMs / 4))),
+    // TCP keep-alive probes on connections idle this long (as undici's on the
+    // client side): a client host that vanished is found by the kernel, and
+    // NAT mappings stay open, without any traffic of ours on idle polls.
+    keepAlive: true,
+    keepAliveInitialDelay: TCP_KEEPALIVE_MS,
+  };
+  const server = tls ? createTlsServer(tls, guarded, options) : http.createServer(options, guarded);
   server.requestTimeout = Math.max(t.requestMs, t.headersMs);
   server.headersTimeout = t.headersMs;
   // Longer than Go's 90 s idle timeout on the peers, so we are never the side that races a reuse.

@@ -1,5 +1,5 @@
 import https from 'node:https';
-import type { RequestListener } from 'node:http';
+import type { RequestListener, ServerOptions } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { TlsSettings } from './web-config.js';
 
@@ -8,8 +8,9 @@ import type { TlsSettings } from './web-config.js';
  * tls.ClientAuthType): Node verifies a presented certificate only with
  * rejectUnauthorized, so the "Any" and "IfGiven" types are finished here,
  * per connection, once the handshake is done.
+ * `serverOptions`: node:http server options (timers, TCP keep-alive), as the plain listener's.
  */
-export function createTlsServer(tls: TlsSettings, handler: RequestListener, connectionsCheckingInterval?: number): https.Server {
+export function createTlsServer(tls: TlsSettings, handler: RequestListener, serverOptions: ServerOptions = {}): https.Server {
   const request = tls.clientAuth !== 'NoClientCert';
   const server = https.createServer(
     {
@@ -23,7 +24,7 @@ export function createTlsServer(tls: TlsSettings, handler: RequestListener, conn
       ...(tls.ciphers && { ciphers: tls.ciphers }),
       honorCipherOrder: tls.honorCipherOrder,
       ...(tls.ecdhCurve && { ecdhCurve: tls.ecdhCurve }),
-      ...(connectionsCheckingInterval !== undefined && { connectionsCheckingInterval }),
+      ...serverOptions,
     },
     handler,
   );

@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { buffer } from 'node:stream/consumers';
 import { silentLogger } from '@pushprox/shared';
 import { startProxy, type RunningProxy, type StartProxyDeps } from '../src/server.js';
 import { loadWebConfig, WebConfigError } from '../src/web-config.js';
-import { TEST_CONFIG, connect } from './helpers.js';
+import { TEST_CONFIG, connect, until, withProxy } from './helpers.js';
 import { haveOpenssl, makeCerts } from './certs.js';
 
 let dir: string;
@@ -184,5 +184,28 @@ test('a version-less (HTTP/0.9) request line on an API path is refused with 400'
       assert.match(reply, /^HTTP\/1\.1 400 /, `port ${port}: ${JSON.stringify(reply.slice(0, 80))}`);
     }
     assert.equal(proxy.coordinator.stats().waitingPolls, 0);
+  });
+});
+
+test('accepted connections have TCP keep-alive probes armed, so a vanished client is found without traffic of ours', async (t) => {
+  if (!existsSync('/proc/net/tcp')) return t.skip('needs Linux /proc/net/tcp');
+  await withProxy({ pollIdleTimeoutMs: 0 }, async (proxy) => {
+    const port = proxy.address.port;
+    const socket = await connect(port);
+    t.after(() => socket.destroy());
+    socket.write('POST /poll HTTP/1.1\r\nHost: p\r\nX-Pushprox-Poll-Capacity: 1\r\nContent-Length: 6\r\n\r\nhost-a');
+    await until(() => proxy.coordinator.stats().waitingPolls === 1);
+    const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, '0');
+    // The proxy's side of this connection: local port = the proxy's, remote = ours.
+    const line = readFileSync('/proc/net/tcp', 'utf8')
+      .split('\n')
+      .find((l) => {
+        const f = l.trim().split(/\s+/);
+        return f[1]?.endsWith(`:${hex(port)}`) && f[2]?.endsWith(`:${hex(socket.localPort!)}`);
+      });
+    assert.ok(line, 'the accepted connection is in /proc/net/tcp');
+    // Field 5 is tr:tm->when; timer type 02 is the keep-alive timer (00: none armed).
+    const timer = line.trim().split(/\s+/)[5]!.split(':')[0];
+    assert.equal(timer, '02', `expected the keep-alive timer on the proxy's socket, got ${line.trim()}`);
   });
 });
