@@ -12,7 +12,8 @@ import {
   type RequestHead,
 } from '@pushprox/shared';
 import type { ClientMetrics } from './metrics.js';
-import { errorPayload, responsePayload, sendPush, type PushOptions, type PushPollAsk, type PushPollWait } from './push.js';
+import { errorPayload, responsePayload, sendPush, type PushOptions } from './push.js';
+import type { PushPollAsk, PushPollWait } from './push-poll.js';
 import { describeError, parseScrapeTimeout, scrapeTarget, sendScrape } from './scrape.js';
 import { checkTarget, DEFAULT_SCRAPE_POLICY, localTarget, type Refusal, type ScrapePolicy } from './scrape-policy.js';
 import type { TokenFile } from './token-file.js';

@@ -3,8 +3,8 @@ import type { Dispatcher } from 'undici';
 import { HEADER_HELLO, HEADER_ID, HEADER_POLL_CAPACITY, type Logger } from '@pushprox/shared';
 import { ExponentialBackoff, sleep } from './backoff.js';
 import type { ScrapeRequest } from './job.js';
-import { DEFAULT_MAX_POLL_REPLY_BYTES, PollError, readPollReply, readPushPollReply, type PollReply } from './poll-reply.js';
-import type { PushPollAsk, PushPollWait } from './push.js';
+import { DEFAULT_MAX_POLL_REPLY_BYTES, PollError, readPollReply, type PollReply } from './poll-reply.js';
+import { awaitPushPoll, unlessStopped, type PushPollAsk, type PushPollWait } from './push-poll.js';
 import { describeError } from './scrape.js';
 
 /** Upstream proxies hold a poll until a scrape comes, however long; past this we just poll again. */
@@ -199,9 +199,11 @@ export class Poller {
               void this.#opts.onScrape(request);
               continue;
             }
-            const wait = await this.#unlessStopped(this.#opts.onScrape(request, this.#ask()));
+            const wait = await unlessStopped(this.#opts.onScrape(request, this.#ask()), this.#stopCtl.signal, this.#maxReplyBytes, (late) => {
+              void this.#opts.onScrape(late);
+            });
             if (wait === 'stopped') break;
-            const next = wait && (await this.#awaitPushPoll(wait));
+            const next = wait && (await awaitPushPoll(wait, this.#maxReplyBytes, this.#stopCtl.signal));
             if (next?.kind === 'scrape') carried = next;
             else if (next) this.#negotiate(next.multiPoll, next.pushPoll);
           }
@@ -225,53 +227,16 @@ export class Poller {
     }
   }
 
+  get #maxReplyBytes(): number {
+    return this.#opts.maxReplyBytes ?? DEFAULT_MAX_POLL_REPLY_BYTES;
+  }
+
   #ask(): PushPollAsk {
     return {
       fqdn: this.#opts.fqdn,
       capacity: this.#opts.capacity,
       waitMs: this.#opts.headersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
     };
-  }
-
-  /**
-   * The scrape's push, or 'stopped' if stop() comes first: the loop then
-   * leaves at once (the scheduler drains the scrape), and the push-and-poll
-   * answer, when it comes, is handled as stop() handles polls.
-   */
-  #unlessStopped(job: Promise<PushPollWait | undefined> | void): Promise<PushPollWait | undefined | 'stopped'> {
-    if (!job) return Promise.resolve(undefined);
-    const signal = this.#stopCtl.signal;
-    return new Promise((resolve) => {
-      const onStop = (): void => {
-        resolve('stopped');
-        void job.then(async (wait) => {
-          const next = wait && (await this.#awaitPushPoll(wait).catch(() => undefined));
-          if (next?.kind === 'scrape') void this.#opts.onScrape({ head: next.head, body: next.body, receivedAt: performance.now() });
-        });
-      };
-      if (signal.aborted) return onStop();
-      signal.addEventListener('abort', onStop, { once: true });
-      void job.then((wait) => {
-        signal.removeEventListener('abort', onStop);
-        resolve(wait);
-      });
-    });
-  }
-
-  /** The answer to a push-and-poll; undefined when stopping or when the wait timed out (poll again). */
-  async #awaitPushPoll(wait: PushPollWait): Promise<PollReply | undefined> {
-    try {
-      const reply = await readPushPollReply(
-        wait.res,
-        this.#opts.maxReplyBytes ?? DEFAULT_MAX_POLL_REPLY_BYTES,
-        this.#stopCtl.signal,
-        (reason) => wait.abort(reason),
-      );
-      return reply.kind === 'stopped' ? undefined : reply;
-    } catch (err) {
-      if ((err as { cause?: { code?: unknown } }).cause?.code === 'UND_ERR_BODY_TIMEOUT') return undefined;
-      throw err;
-    }
   }
 
   async #pollOnce(hello: boolean): Promise<PollOutcome> {
@@ -311,6 +276,6 @@ export class Poller {
       // From here on stop() lets the reply arrive: it may carry a scrape.
       this.#waiting.delete(ctl);
     }
-    return readPollReply(res, this.#opts.maxReplyBytes ?? DEFAULT_MAX_POLL_REPLY_BYTES);
+    return readPollReply(res, this.#maxReplyBytes);
   }
 }

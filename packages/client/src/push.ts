@@ -8,13 +8,12 @@ import {
   HEADER_PUSH_POLL,
   HEADER_SCRAPE_TIMEOUT,
   HOP_BY_HOP_HEADERS,
-  PUSH_POLL_ACCEPTED,
-  PUSH_POLL_HEAD_DELAY_MS,
   reasonPhrase,
   serializeResponseHead,
   serializeResponseHeadFlat,
   WireHeaders,
 } from '@pushprox/shared';
+import { PUSH_POLL_HEAD_GRACE_MS, pushPollAccepted, type PushPollAsk, type PushPollWait } from './push-poll.js';
 
 const HTTP_1_1 = Object.freeze({ major: 1, minor: 1 });
 
@@ -170,33 +169,6 @@ export interface PushOptions {
   readonly authorization?: string | undefined;
 }
 
-/** Asks the proxy to answer the push as a poll for `fqdn` (push-and-poll, see HEADER_PUSH_POLL). */
-export interface PushPollAsk {
-  readonly fqdn: string;
-  /** Sent as X-Pushprox-Poll-Capacity, as on /poll. */
-  readonly capacity: number;
-  /** Longest silence while waiting for the poll's answer once the push is accepted. */
-  readonly waitMs: number;
-}
-
-/**
- * An accepted push-and-poll: the reply head has arrived (the push succeeded)
- * and its body, still unread, is the poll's answer. The scrape's deadline no
- * longer applies to it; `abort` ends the wait.
- */
-export interface PushPollWait {
-  readonly res: Dispatcher.ResponseData;
-  abort(reason: Error): void;
-}
-
-/** How long past the scrape deadline a push-and-poll may wait for its reply head. */
-const PUSH_POLL_HEAD_GRACE_MS = 2 * PUSH_POLL_HEAD_DELAY_MS + 50;
-
-function accepted(headers: Dispatcher.ResponseData['headers']): boolean {
-  const v = headers[HEADER_PUSH_POLL.toLowerCase()];
-  return (Array.isArray(v) ? v[0] : v)?.trim().toLowerCase() === PUSH_POLL_ACCEPTED;
-}
-
 /**
  * POSTs the payload to `<proxy-url>/push`, no Content-Type (as upstream).
  * Throws PushError for a non-2xx reply (our proxy answers 404/410 for
@@ -213,7 +185,7 @@ export async function sendPush(
   const { dispatcher, pushUrl } = opts;
   const url = new URL(pushUrl);
   const ctl = ask && new AbortController();
-  // The proxy may hold the head of an accepted push back (PUSH_POLL_HEAD_DELAY_MS):
+  // The proxy may hold the head of an accepted push back (PUSH_POLL_HEAD_DELAY_MS in wire.ts):
   // a push sent in time is not cut while its head is on the way.
   let grace: NodeJS.Timeout | undefined;
   const forward = (): void => {
@@ -244,7 +216,7 @@ export async function sendPush(
     clearTimeout(grace);
   }
   if (res.statusCode >= 200 && res.statusCode < 300) {
-    if (ctl && accepted(res.headers)) return { res, abort: (reason) => ctl.abort(reason) };
+    if (ctl && pushPollAccepted(res.headers)) return { res, abort: (reason) => ctl.abort(reason) };
     await res.body.dump();
     return undefined;
   }

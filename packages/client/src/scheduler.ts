@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
 import { ERROR_CODES, formatDuration, messageOf, PushProxError, type Logger } from '@pushprox/shared';
 import { ScrapeJob, type JobDeps, type ScrapeRequest } from './job.js';
-import type { PushPollAsk, PushPollWait } from './push.js';
+import type { PushPollAsk, PushPollWait } from './push-poll.js';
 
 /**
  * Runs scrapes at most `concurrency` at a time, like upstream's goroutine per
