@@ -22,6 +22,15 @@ async function setup(t: { after(fn: () => unknown): void }, opts: { pushPoll: bo
   return { proxy, client, target };
 }
 
+/** One scrape through the single poll loop, whose push the fake proxy then holds as the next poll. */
+async function pushHeldAsPoll(proxy: FakeProxy, target: string): Promise<void> {
+  await waitFor(() => proxy.held.length === 1, 5000, 'a held poll');
+  const { bytes, id } = scrapeRequest({ target });
+  proxy.scrape(bytes);
+  await proxy.waitPush(id);
+  await waitFor(() => proxy.pushPolls === 1 && proxy.held.length === 1, 5000, 'the push held as a poll');
+}
+
 test('with push-poll offered, every push asks for the next scrape and no further /poll is sent', { timeout: 20_000 }, async (t) => {
   const { proxy, client, target } = await setup(t, { pushPoll: true, concurrency: 2 });
   await waitFor(() => proxy.held.length === 2, 5000, '2 held polls');
@@ -78,11 +87,7 @@ test('an empty push-poll answer (no work) sends the loop back to /poll without a
 
 test('stop() ends a waiting push-poll promptly', { timeout: 20_000 }, async (t) => {
   const { proxy, client, target } = await setup(t, { pushPoll: true, concurrency: 1 });
-  await waitFor(() => proxy.held.length === 1, 5000, 'a held poll');
-  const { bytes, id } = scrapeRequest({ target });
-  proxy.scrape(bytes);
-  await proxy.waitPush(id);
-  await waitFor(() => proxy.pushPolls === 1 && proxy.held.length === 1, 5000, 'the push held as a poll');
+  await pushHeldAsPoll(proxy, target);
   const start = performance.now();
   await client.stop();
   assert.ok(performance.now() - start < 1500, `stop took ${(performance.now() - start).toFixed(0)} ms`);
@@ -92,11 +97,7 @@ test('stop() ends a waiting push-poll promptly', { timeout: 20_000 }, async (t) 
 test('a proxy that never sends the push-poll head holds stop() no longer than --shutdown.timeout', { timeout: 20_000 }, async (t) => {
   const { proxy, client, target } = await setup(t, { pushPoll: true, concurrency: 1 });
   proxy.pushPollHeadEarly = false;
-  await waitFor(() => proxy.held.length === 1, 5000, 'a held poll');
-  const { bytes, id } = scrapeRequest({ target });
-  proxy.scrape(bytes);
-  await proxy.waitPush(id);
-  await waitFor(() => proxy.pushPolls === 1 && proxy.held.length === 1, 5000, 'the push held as a poll');
+  await pushHeldAsPoll(proxy, target);
   const start = performance.now();
   await client.stop();
   const ms = performance.now() - start;
@@ -107,11 +108,7 @@ test('a proxy that never sends the push-poll head holds stop() no longer than --
 
 test('a push-poll answer that is not a scrape request is a poll error; the loop recovers and scrapes', { timeout: 20_000 }, async (t) => {
   const { proxy, client, target } = await setup(t, { pushPoll: true, concurrency: 1 });
-  await waitFor(() => proxy.held.length === 1, 5000, 'a held poll');
-  const first = scrapeRequest({ target });
-  proxy.scrape(first.bytes);
-  await proxy.waitPush(first.id);
-  await waitFor(() => proxy.pushPolls === 1 && proxy.held.length === 1, 5000, 'the push held as a poll');
+  await pushHeldAsPoll(proxy, target);
   proxy.scrape(Buffer.from('this is not an HTTP request\r\n\r\n'));
   await waitFor(() => proxy.held.length === 1 && proxy.polls.length >= 3, 5000, 'the loop to poll again');
   assert.equal(await errors(client, 'poll'), 1);
