@@ -50,6 +50,19 @@ export async function waitFor(cond: () => boolean, ms: number, what: string): Pr
 
 export const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Hands `n` scrapes of `target` to the fake proxy at once; waits for every push and returns them in order. */
+export async function scrapeAll(proxy: FakeProxy, target: string, n: number): Promise<RecordedPush[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const { bytes, id } = scrapeRequest({ target });
+    ids.push(id);
+    proxy.scrape(bytes);
+  }
+  const pushes: RecordedPush[] = [];
+  for (const id of ids) pushes.push(await proxy.waitPush(id));
+  return pushes;
+}
+
 export async function listen(server: http.Server): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { HEADER_HELLO, HEADER_POLL_CAPACITY, STATUS_POLL_IDLE } from '@pushprox/shared';
 import { MIN_IDLE_CYCLE_MS, startClient } from '../src/index.js';
-import { counterValue, delay, FakeProxy, FQDN, METRICS_TEXT, scrapeRequest, startExporter, testConfig, waitFor, withTimeout } from './helpers.js';
+import { counterValue, delay, FakeProxy, FQDN, METRICS_TEXT, scrapeAll, scrapeRequest, startExporter, testConfig, waitFor, withTimeout } from './helpers.js';
 
 const errors = (client: { metrics: { registry: Parameters<typeof counterValue>[0] } }, kind: string): Promise<number> =>
   counterValue(client.metrics.registry, `pushprox_client_${kind}_errors_total`);
@@ -93,13 +93,7 @@ test('upstream-like proxy: exactly one poll in flight at a time, no errors', { t
   t.after(() => client.stop());
 
   for (let round = 0; round < 3; round++) {
-    const ids = [];
-    for (let i = 0; i < 4; i++) {
-      const { bytes, id } = scrapeRequest({ target: `http://${FQDN}:${exporter.port}/metrics` });
-      ids.push(id);
-      proxy.scrape(bytes);
-    }
-    for (const id of ids) assert.equal((await proxy.waitPush(id)).parsed.head.status, 200);
+    for (const push of await scrapeAll(proxy, `http://${FQDN}:${exporter.port}/metrics`, 4)) assert.equal(push.parsed.head.status, 200);
   }
   await delay(200);
   assert.equal(proxy.maxActivePolls, 1);
@@ -124,13 +118,7 @@ test('ours-like proxy: multi-poll keeps scrape.concurrency polls in flight; scal
 
   // The proxy stops offering multi-poll: every held poll still delivers its scrape.
   proxy.features = false;
-  const ids = [];
-  for (let i = 0; i < 4; i++) {
-    const { bytes, id } = scrapeRequest({ target: `http://${FQDN}:${exporter.port}/metrics` });
-    ids.push(id);
-    proxy.scrape(bytes);
-  }
-  for (const id of ids) assert.equal((await proxy.waitPush(id)).parsed.head.status, 200);
+  for (const push of await scrapeAll(proxy, `http://${FQDN}:${exporter.port}/metrics`, 4)) assert.equal(push.parsed.head.status, 200);
   await waitFor(() => client.pollLoops === 1, 5000, 'one poll loop');
   assert.equal(client.pollMode, 'single');
   await delay(100);

@@ -3,23 +3,34 @@ import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { HEADER_POLL_CAPACITY, HEADER_PUSH_POLL } from '@pushprox/shared';
 import { startClient } from '../src/index.js';
-import { counterValue, delay, FakeProxy, FQDN, METRICS_TEXT, scrapeRequest, startExporter, testConfig, waitFor } from './helpers.js';
+import { counterValue, delay, FakeProxy, FQDN, METRICS_TEXT, scrapeAll, scrapeRequest, startExporter, testConfig, waitFor } from './helpers.js';
 
 /** Push-and-poll (wire.ts HEADER_PUSH_POLL) from the client's side. */
 
 const errors = (client: { metrics: { registry: Parameters<typeof counterValue>[0] } }, kind: string): Promise<number> =>
   counterValue(client.metrics.registry, `pushprox_client_${kind}_errors_total`);
 
-async function setup(t: { after(fn: () => unknown): void }, opts: { pushPoll: boolean; mode?: 'ours' | 'upstream'; concurrency?: number }) {
+async function setup(
+  t: { after(fn: () => unknown): void },
+  opts: { pushPoll: boolean; mode?: 'ours' | 'upstream'; concurrency?: number; exporterDelayMs?: number },
+) {
   const proxy = await FakeProxy.start(opts.mode ?? 'ours');
   proxy.pushPoll = opts.pushPoll;
   t.after(() => proxy.close());
-  const exporter = await startExporter((_req, res) => res.end(METRICS_TEXT));
+  const load = { now: 0, max: 0 };
+  const exporter = await startExporter((_req, res) => {
+    load.max = Math.max(load.max, ++load.now);
+    setTimeout(() => {
+      load.now--;
+      res.end(METRICS_TEXT);
+    }, opts.exporterDelayMs ?? 0);
+  });
   t.after(() => exporter.close());
   const client = await startClient(testConfig(proxy.url, { scrapeConcurrency: opts.concurrency ?? 2 }));
   t.after(() => client.stop());
   const target = `http://${FQDN}:${exporter.port}/metrics`;
-  return { proxy, client, target };
+  /** `load.max`: most exporter requests in flight at once. */
+  return { proxy, client, target, load };
 }
 
 /** One scrape through the single poll loop, whose push the fake proxy then holds as the next poll. */
@@ -52,17 +63,13 @@ test('with push-poll offered, every push asks for the next scrape and no further
 });
 
 test('parallel scrapes under push-poll run at once, one per loop', { timeout: 20_000 }, async (t) => {
-  const { proxy, client, target } = await setup(t, { pushPoll: true, concurrency: 4 });
+  const { proxy, client, target, load } = await setup(t, { pushPoll: true, concurrency: 4, exporterDelayMs: 100 });
   await waitFor(() => proxy.held.length === 4, 5000, '4 held polls');
   for (let round = 0; round < 3; round++) {
-    const ids = [];
-    for (let i = 0; i < 4; i++) {
-      const { bytes, id } = scrapeRequest({ target });
-      ids.push(id);
-      proxy.scrape(bytes);
-    }
-    for (const id of ids) assert.equal((await proxy.waitPush(id)).parsed.head.status, 200);
+    for (const push of await scrapeAll(proxy, target, 4)) assert.equal(push.parsed.head.status, 200);
+    await waitFor(() => proxy.held.length === 4, 5000, 'every loop waiting again');
   }
+  assert.equal(load.max, 4, 'the four scrapes of a round reached the exporter together');
   assert.equal(client.pollMode, 'push-poll');
   assert.ok(proxy.maxHeld <= 4, `never more waiting than scrape.concurrency (${proxy.maxHeld})`);
   for (const kind of ['poll', 'push', 'scrape']) assert.equal(await errors(client, kind), 0, kind);

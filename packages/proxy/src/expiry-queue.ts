@@ -83,11 +83,7 @@ export class ExpiryQueue<T> {
       this.#items[this.#head++] = undefined as T;
       if (this.#isLive(item)) due.push(item);
     }
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#at = this.#at.slice(this.#head);
-      this.#head = 0;
-    }
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) this.#prune();
     // Items may end (and the queue change) while expiring: the loop above is done with it by then.
     for (const item of due) if (this.#isLive(item)) this.#onExpire(item);
     if (this.#timer === undefined && this.#live > 0 && this.#head < this.#items.length) this.#arm();

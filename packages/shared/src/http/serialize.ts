@@ -53,13 +53,17 @@ export function serializeRequestHead(head: RequestHead): Buffer {
   return Buffer.from(line + fieldLines(head.headers), 'latin1');
 }
 
-export function serializeResponseHead(head: ResponseHead): Buffer {
-  if (!Number.isInteger(head.status) || head.status < 100 || head.status > 999) {
-    throw badStartLine(`status ${String(head.status)} is not an integer from 100 to 999`);
+/** The validated status line of a response. */
+function statusLine(version: HttpVersion, status: number, reason: string): string {
+  if (!Number.isInteger(status) || status < 100 || status > 999) {
+    throw badStartLine(`status ${String(status)} is not an integer from 100 to 999`);
   }
-  if (!isReasonPhrase(head.reason)) throw badStartLine(`reason phrase ${quoteSnippet(head.reason)} contains CR, LF or a control character`);
-  const line = `${checkedVersion(head.version)} ${head.status} ${head.reason}${CRLF}`;
-  return Buffer.from(line + fieldLines(head.headers), 'latin1');
+  if (!isReasonPhrase(reason)) throw badStartLine(`reason phrase ${quoteSnippet(reason)} contains CR, LF or a control character`);
+  return `${checkedVersion(version)} ${status} ${reason}${CRLF}`;
+}
+
+export function serializeResponseHead(head: ResponseHead): Buffer {
+  return Buffer.from(statusLine(head.version, head.status, head.reason) + fieldLines(head.headers), 'latin1');
 }
 
 /**
@@ -67,11 +71,7 @@ export function serializeResponseHead(head: ResponseHead): Buffer {
  * value…), so a relayed head needs no object per field.
  */
 export function serializeResponseHeadFlat(version: HttpVersion, status: number, reason: string, fields: readonly string[]): Buffer {
-  if (!Number.isInteger(status) || status < 100 || status > 999) {
-    throw badStartLine(`status ${String(status)} is not an integer from 100 to 999`);
-  }
-  if (!isReasonPhrase(reason)) throw badStartLine(`reason phrase ${quoteSnippet(reason)} contains CR, LF or a control character`);
-  let out = `${checkedVersion(version)} ${status} ${reason}${CRLF}`;
+  let out = statusLine(version, status, reason);
   for (let i = 0; i + 1 < fields.length; i += 2) out += fieldLine(fields[i]!, fields[i + 1]!);
   return Buffer.from(out + CRLF, 'latin1');
 }
