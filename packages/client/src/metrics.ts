@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
-import { formatHostPort, messageOf, type ListenAddress, type Logger } from '@pushprox/shared';
+import { DEFAULT_METRICS_OPTIONS, formatHostPort, messageOf, type ListenAddress, type Logger } from '@pushprox/shared';
 import { REFUSAL_REASONS } from './scrape-policy.js';
 
 /**
@@ -24,7 +24,7 @@ export class ClientMetrics {
   constructor(registry?: Registry) {
     this.registry = registry ?? new Registry();
     if (this.registry.getSingleMetric('process_cpu_user_seconds_total') === undefined) {
-      collectDefaultMetrics({ register: this.registry });
+      collectDefaultMetrics({ ...DEFAULT_METRICS_OPTIONS, register: this.registry });
     }
     const counter = (name: string, help: string): Counter =>
       new Counter({ name, help, registers: [this.registry] });

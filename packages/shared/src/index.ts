@@ -10,3 +10,4 @@ export * from './http/index.js';
 export * from './reclaim.js';
 export * from './files.js';
 export * from './relay.js';
+export * from './process-metrics.js';

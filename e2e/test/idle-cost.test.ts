@@ -1,0 +1,45 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { CLIENT_BIN, killAll, Proc, startProxyProc } from '../src/procs.js';
+import { waitRegistered } from '../src/proxy-api.js';
+
+/**
+ * An idle client costs no CPU (issue #5): with no scrape to run, neither
+ * program's event loop may be woken by a timer of its own many times a
+ * second. prom-client's event-loop-delay histogram did that every 10 ms.
+ */
+
+after(killAll);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Times the process's main thread (the event loop) went to sleep and was woken. */
+function mainThreadWakeups(p: Proc): number {
+  const status = readFileSync(`/proc/${p.pid}/task/${p.pid}/status`, 'utf8');
+  const m = /^voluntary_ctxt_switches:\s+(\d+)$/m.exec(status);
+  if (!m) throw new Error(`no voluntary_ctxt_switches in /proc/${p.pid}/task/${p.pid}/status`);
+  return Number(m[1]);
+}
+
+const WINDOW_MS = 3000;
+/** Ten a second: a loop woken every 10 ms shows ~300 in the window; an idle one ~10. */
+const MAX_WAKEUPS = 30;
+
+test('an idle proxy and client do not wake their event loops more than a few times a second', async () => {
+  const proxy = await startProxyProc();
+  // Metrics served, as by default: the process metrics are what kept the loop busy.
+  const client = new Proc('pushprox-client', process.execPath, [CLIENT_BIN, `--proxy-url=${proxy.url}`, '--fqdn=127.0.0.1', '--metrics-addr=127.0.0.1:0']);
+  try {
+    await waitRegistered(proxy.url, '127.0.0.1', { client });
+    // Startup work (module compilation, the first GCs) settles first.
+    await sleep(2000);
+    const before = { proxy: mainThreadWakeups(proxy), client: mainThreadWakeups(client) };
+    await sleep(WINDOW_MS);
+    const woken = { proxy: mainThreadWakeups(proxy) - before.proxy, client: mainThreadWakeups(client) - before.client };
+    assert.ok(woken.client <= MAX_WAKEUPS, `idle client's event loop woke ${woken.client} times in ${WINDOW_MS} ms (at most ${MAX_WAKEUPS})`);
+    assert.ok(woken.proxy <= MAX_WAKEUPS, `idle proxy's event loop woke ${woken.proxy} times in ${WINDOW_MS} ms (at most ${MAX_WAKEUPS})`);
+  } finally {
+    await Promise.all([client.stop(), proxy.stop()]);
+  }
+});
