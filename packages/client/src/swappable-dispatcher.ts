@@ -8,20 +8,86 @@ import { Dispatcher } from 'undici';
  */
 export const DEFAULT_RETIRE_GRACE_MS = 30_000;
 
-/**
- * Handler callbacks after which undici calls nothing else on a request
- * (legacy and current handler API): exactly one of them ends every dispatch.
- */
-const TERMINAL_CALLBACKS: ReadonlySet<PropertyKey> = new Set([
-  'onComplete',
-  'onError',
-  'onUpgrade',
-  'onResponseEnd',
-  'onResponseError',
-  'onRequestUpgrade',
-]);
+type Handler = Dispatcher.DispatchHandler;
+type Callbacks = Record<string, ((...args: unknown[]) => unknown) | undefined>;
 
-type Callback = (...args: unknown[]) => unknown;
+/**
+ * Passes every callback of undici's legacy handler API (what `request()`
+ * dispatches) to `handler`, `this` included, and calls `end` before the
+ * terminal ones (onComplete, onError, onUpgrade): exactly one of them ends
+ * every dispatch. A class, not a Proxy: undici reads a handler's callbacks several
+ * times per request (onData once per body chunk), and a Proxy's trap on every
+ * read showed in the client's per-scrape profile.
+ */
+class TrackedLegacy {
+  readonly #h: Callbacks;
+  readonly #end: () => void;
+  constructor(handler: Handler, end: () => void) {
+    this.#h = handler as unknown as Callbacks;
+    this.#end = end;
+  }
+  onConnect(abort: unknown, context: unknown): unknown {
+    return this.#h['onConnect']?.(abort, context);
+  }
+  onResponseStarted(): unknown {
+    return this.#h['onResponseStarted']?.();
+  }
+  onHeaders(status: unknown, rawHeaders: unknown, resume: unknown, statusText: unknown): unknown {
+    return this.#h['onHeaders']?.(status, rawHeaders, resume, statusText);
+  }
+  onData(chunk: unknown): unknown {
+    return this.#h['onData']?.(chunk);
+  }
+  onBodySent(chunk: unknown): unknown {
+    return this.#h['onBodySent']?.(chunk);
+  }
+  onRequestSent(): unknown {
+    return this.#h['onRequestSent']?.();
+  }
+  onComplete(trailers: unknown): unknown {
+    this.#end();
+    return this.#h['onComplete']?.(trailers);
+  }
+  onError(err: unknown): unknown {
+    this.#end();
+    return this.#h['onError']?.(err);
+  }
+  onUpgrade(status: unknown, rawHeaders: unknown, socket: unknown): unknown {
+    this.#end();
+    return this.#h['onUpgrade']?.(status, rawHeaders, socket);
+  }
+}
+
+/** The same for undici's current handler API (a handler with onRequestStart). */
+class Tracked {
+  readonly #h: Callbacks;
+  readonly #end: () => void;
+  constructor(handler: Handler, end: () => void) {
+    this.#h = handler as unknown as Callbacks;
+    this.#end = end;
+  }
+  onRequestStart(controller: unknown, context: unknown): unknown {
+    return this.#h['onRequestStart']?.(controller, context);
+  }
+  onResponseStart(controller: unknown, status: unknown, headers: unknown, statusText: unknown): unknown {
+    return this.#h['onResponseStart']?.(controller, status, headers, statusText);
+  }
+  onResponseData(controller: unknown, chunk: unknown): unknown {
+    return this.#h['onResponseData']?.(controller, chunk);
+  }
+  onResponseEnd(controller: unknown, trailers: unknown): unknown {
+    this.#end();
+    return this.#h['onResponseEnd']?.(controller, trailers);
+  }
+  onResponseError(controller: unknown, err: unknown): unknown {
+    this.#end();
+    return this.#h['onResponseError']?.(controller, err);
+  }
+  onRequestUpgrade(controller: unknown, status: unknown, headers: unknown, socket: unknown): unknown {
+    this.#end();
+    return this.#h['onRequestUpgrade']?.(controller, status, headers, socket);
+  }
+}
 
 /** In-flight requests of one dispatcher, and whoever waits for them to reach 0. */
 class Inflight {
@@ -74,27 +140,7 @@ export class SwappableDispatcher extends Dispatcher {
       if (!ended) inflight.end();
       ended = true;
     };
-    // Every callback runs on the real handler (`this` included); the terminal ones
-    // also end the count. Wrappers are made once per callback and request, not per
-    // call: onData runs for every chunk of a body.
-    const wrappers = new Map<PropertyKey, { readonly fn: Callback; readonly wrapper: Callback }>();
-    const tracked = new Proxy(handler, {
-      get(target, prop) {
-        const value: unknown = Reflect.get(target, prop);
-        if (typeof value !== 'function') return value;
-        const known = wrappers.get(prop);
-        if (known?.fn === value) return known.wrapper;
-        const fn = value as Callback;
-        const wrapper = TERMINAL_CALLBACKS.has(prop)
-          ? (...args: unknown[]): unknown => {
-              end();
-              return fn.apply(target, args);
-            }
-          : fn.bind(target);
-        wrappers.set(prop, { fn, wrapper });
-        return wrapper;
-      },
-    });
+    const tracked = (typeof handler.onRequestStart === 'function' ? new Tracked(handler, end) : new TrackedLegacy(handler, end)) as unknown as Handler;
     inflight.count++;
     try {
       return this.#current.dispatch(options, tracked);

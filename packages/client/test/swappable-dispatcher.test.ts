@@ -53,3 +53,46 @@ test('SwappableDispatcher: a request still running after the grace time is cut a
   await waitFor(() => d.retiring === 0, 2000, 'the old dispatcher to be retired');
   assert.equal(oldAgent.destroyed, true);
 });
+
+test('SwappableDispatcher: a handler of undici\'s current API (onRequestStart ...) gets every callback, and its end retires the old dispatcher', { timeout: 10_000 }, async (t) => {
+  const srv = await holdingServer(t);
+  const oldAgent = new Agent();
+  const d = new SwappableDispatcher(oldAgent, 5000);
+  t.after(() => d.destroy());
+  const seen: string[] = [];
+  const chunks: Buffer[] = [];
+  const done = new Promise<number>((resolve, reject) => {
+    let status = 0;
+    d.dispatch(
+      { origin: srv.origin, path: '/hold', method: 'GET' },
+      {
+        onRequestStart() {
+          seen.push('start');
+        },
+        onResponseStart(_ctl, statusCode) {
+          seen.push('head');
+          status = statusCode;
+        },
+        onResponseData(_ctl, chunk) {
+          chunks.push(chunk);
+        },
+        onResponseEnd() {
+          seen.push('end');
+          resolve(status);
+        },
+        onResponseError(_ctl, err) {
+          reject(err);
+        },
+      },
+    );
+  });
+  await waitFor(() => srv.held.length === 1, 5000, 'the held request');
+  d.swap(new Agent());
+  assert.equal(oldAgent.destroyed, false, 'the old dispatcher waits for the running request');
+  srv.release();
+  assert.equal(await done, 200);
+  assert.deepEqual(seen, ['start', 'head', 'end']);
+  assert.equal(Buffer.concat(chunks).toString(), 'late');
+  await waitFor(() => d.retiring === 0, 2000, 'the old dispatcher to be retired once the request ended');
+  assert.equal(oldAgent.destroyed, true);
+});
