@@ -11,6 +11,16 @@ export const DEFAULT_RETIRE_GRACE_MS = 30_000;
 type Handler = Dispatcher.DispatchHandler;
 type Callbacks = Record<string, ((...args: unknown[]) => unknown) | undefined>;
 
+/** A handler passed on to `h`, with `end` to call before its terminal callback. */
+abstract class TrackedBase {
+  protected readonly h: Callbacks;
+  protected readonly end: () => void;
+  constructor(handler: Handler, end: () => void) {
+    this.h = handler as unknown as Callbacks;
+    this.end = end;
+  }
+}
+
 /**
  * Passes every callback of undici's legacy handler API (what `request()`
  * dispatches) to `handler`, `this` included, and calls `end` before the
@@ -19,73 +29,61 @@ type Callbacks = Record<string, ((...args: unknown[]) => unknown) | undefined>;
  * times per request (onData once per body chunk), and a Proxy's trap on every
  * read showed in the client's per-scrape profile.
  */
-class TrackedLegacy {
-  readonly #h: Callbacks;
-  readonly #end: () => void;
-  constructor(handler: Handler, end: () => void) {
-    this.#h = handler as unknown as Callbacks;
-    this.#end = end;
-  }
+class TrackedLegacy extends TrackedBase {
   onConnect(abort: unknown, context: unknown): unknown {
-    return this.#h['onConnect']?.(abort, context);
+    return this.h['onConnect']?.(abort, context);
   }
   onResponseStarted(): unknown {
-    return this.#h['onResponseStarted']?.();
+    return this.h['onResponseStarted']?.();
   }
   onHeaders(status: unknown, rawHeaders: unknown, resume: unknown, statusText: unknown): unknown {
-    return this.#h['onHeaders']?.(status, rawHeaders, resume, statusText);
+    return this.h['onHeaders']?.(status, rawHeaders, resume, statusText);
   }
   onData(chunk: unknown): unknown {
-    return this.#h['onData']?.(chunk);
+    return this.h['onData']?.(chunk);
   }
   onBodySent(chunk: unknown): unknown {
-    return this.#h['onBodySent']?.(chunk);
+    return this.h['onBodySent']?.(chunk);
   }
   onRequestSent(): unknown {
-    return this.#h['onRequestSent']?.();
+    return this.h['onRequestSent']?.();
   }
   onComplete(trailers: unknown): unknown {
-    this.#end();
-    return this.#h['onComplete']?.(trailers);
+    this.end();
+    return this.h['onComplete']?.(trailers);
   }
   onError(err: unknown): unknown {
-    this.#end();
-    return this.#h['onError']?.(err);
+    this.end();
+    return this.h['onError']?.(err);
   }
   onUpgrade(status: unknown, rawHeaders: unknown, socket: unknown): unknown {
-    this.#end();
-    return this.#h['onUpgrade']?.(status, rawHeaders, socket);
+    this.end();
+    return this.h['onUpgrade']?.(status, rawHeaders, socket);
   }
 }
 
 /** The same for undici's current handler API (a handler with onRequestStart). */
-class Tracked {
-  readonly #h: Callbacks;
-  readonly #end: () => void;
-  constructor(handler: Handler, end: () => void) {
-    this.#h = handler as unknown as Callbacks;
-    this.#end = end;
-  }
+class Tracked extends TrackedBase {
   onRequestStart(controller: unknown, context: unknown): unknown {
-    return this.#h['onRequestStart']?.(controller, context);
+    return this.h['onRequestStart']?.(controller, context);
   }
   onResponseStart(controller: unknown, status: unknown, headers: unknown, statusText: unknown): unknown {
-    return this.#h['onResponseStart']?.(controller, status, headers, statusText);
+    return this.h['onResponseStart']?.(controller, status, headers, statusText);
   }
   onResponseData(controller: unknown, chunk: unknown): unknown {
-    return this.#h['onResponseData']?.(controller, chunk);
+    return this.h['onResponseData']?.(controller, chunk);
   }
   onResponseEnd(controller: unknown, trailers: unknown): unknown {
-    this.#end();
-    return this.#h['onResponseEnd']?.(controller, trailers);
+    this.end();
+    return this.h['onResponseEnd']?.(controller, trailers);
   }
   onResponseError(controller: unknown, err: unknown): unknown {
-    this.#end();
-    return this.#h['onResponseError']?.(controller, err);
+    this.end();
+    return this.h['onResponseError']?.(controller, err);
   }
   onRequestUpgrade(controller: unknown, status: unknown, headers: unknown, socket: unknown): unknown {
-    this.#end();
-    return this.#h['onRequestUpgrade']?.(controller, status, headers, socket);
+    this.end();
+    return this.h['onRequestUpgrade']?.(controller, status, headers, socket);
   }
 }
 

@@ -26,7 +26,7 @@ import {
   type ParsedResponse,
 } from '@pushprox/shared';
 import { fixture } from '@pushprox/shared/testing';
-import { DEFAULT_SCRAPE_POLICY, type ClientConfig } from '../src/index.js';
+import { DEFAULT_SCRAPE_POLICY, scrapePolicy, startClient, type ClientConfig, type RunningClient } from '../src/index.js';
 
 export const FQDN = '127.0.0.1';
 
@@ -305,6 +305,27 @@ export async function startExporter(handler: (req: http.IncomingMessage, res: ht
 }
 
 export const METRICS_TEXT = '# HELP demo_static_metric A static demo metric.\n# TYPE demo_static_metric gauge\ndemo_static_metric{kind="fixture"} 42\n';
+
+/**
+ * An upstream-mode FakeProxy, two exporters serving METRICS_TEXT, and a
+ * client started with `--allow-port` naming only the first; all closed after `t`.
+ */
+export async function allowPortRig(t: { after(fn: () => unknown): void }): Promise<{
+  proxy: FakeProxy;
+  allowed: Exporter;
+  forbidden: Exporter;
+  client: RunningClient;
+}> {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  const allowed = await startExporter((_req, res) => res.end(METRICS_TEXT));
+  t.after(() => allowed.close());
+  const forbidden = await startExporter((_req, res) => res.end(METRICS_TEXT));
+  t.after(() => forbidden.close());
+  const client = await startClient(testConfig(proxy.url, { scrapePolicy: scrapePolicy({ allowPorts: [allowed.port] }) }), { env: {} });
+  t.after(() => client.stop());
+  return { proxy, allowed, forbidden, client };
+}
 
 export function testConfig(proxyUrl: string, overrides: Partial<ClientConfig> = {}): ClientConfig {
   const base = proxyUrl.replace(/\/+$/, '') + '/';

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { scrapePolicy, startClient } from '../src/index.js';
-import { FakeProxy, FQDN, METRICS_TEXT, scrapeRequest, startExporter, testConfig, type Exporter } from './helpers.js';
+import { allowPortRig, FQDN, scrapeRequest, type Exporter } from './helpers.js';
 
 /**
  * Hostile poll replies (issue #4): request targets that try to make the
@@ -26,16 +25,9 @@ function replyFor(target: string): { bytes: Buffer; id: string } {
 }
 
 test('poll replies that smuggle another host or a forbidden port through URL tricks never reach an exporter', { timeout: 20_000 }, async (t) => {
-  const proxy = await FakeProxy.start('upstream');
-  t.after(() => proxy.close());
-  const allowed = await startExporter((_req, res) => res.end(METRICS_TEXT));
-  t.after(() => allowed.close());
-  const forbidden = await startExporter((_req, res) => res.end(METRICS_TEXT));
-  t.after(() => forbidden.close());
+  const { proxy, allowed, forbidden } = await allowPortRig(t);
   const onAllowed = countConnections(allowed);
   const onForbidden = countConnections(forbidden);
-  const client = await startClient(testConfig(proxy.url, { scrapePolicy: scrapePolicy({ allowPorts: [allowed.port] }) }), { env: {} });
-  t.after(() => client.stop());
   const A = allowed.port;
   const B = forbidden.port;
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HEADER_ID } from '@pushprox/shared';
 import { parseAllowList, scrapePolicy, startClient, type RunningClient } from '../src/index.js';
-import { counterValue, FakeProxy, FQDN, METRICS_TEXT, scrapeRequest, startExporter, testConfig, type RecordedPush } from './helpers.js';
+import { allowPortRig, counterValue, FakeProxy, FQDN, METRICS_TEXT, scrapeRequest, startExporter, testConfig, type RecordedPush } from './helpers.js';
 
 async function refused(client: RunningClient): Promise<Record<string, number>> {
   const metric = client.metrics.registry.getSingleMetric('pushprox_client_scrapes_refused_total') as
@@ -32,14 +32,7 @@ test('the refused-scrapes counter starts at 0 for every reason', async (t) => {
 });
 
 test('--allow-port: a forbidden port is pushed back as 403 and never scraped; an allowed one is scraped', { timeout: 20_000 }, async (t) => {
-  const proxy = await FakeProxy.start('upstream');
-  t.after(() => proxy.close());
-  const allowed = await startExporter((_req, res) => res.end(METRICS_TEXT));
-  t.after(() => allowed.close());
-  const forbidden = await startExporter((_req, res) => res.end(METRICS_TEXT));
-  t.after(() => forbidden.close());
-  const client = await startClient(testConfig(proxy.url, { scrapePolicy: scrapePolicy({ allowPorts: [allowed.port] }) }), { env: {} });
-  t.after(() => client.stop());
+  const { proxy, allowed, forbidden, client } = await allowPortRig(t);
 
   const bad = scrapeRequest({ target: `http://${FQDN}:${forbidden.port}/metrics` });
   proxy.scrape(bad.bytes);

@@ -19,14 +19,23 @@ async function holdingServer(t: { after(fn: () => unknown): void }) {
   return { origin: `http://127.0.0.1:${port}`, held, ports, release: () => held.splice(0).forEach((r) => r.end('late')) };
 }
 
-test('SwappableDispatcher: after swap new requests use the new dispatcher; a running one finishes on the old, which is then destroyed', { timeout: 10_000 }, async (t) => {
+/** A SwappableDispatcher over a fresh Agent, with one request on `/hold` already held by the server. */
+async function heldRequest<T>(
+  t: { after(fn: () => unknown): void },
+  retireGraceMs: number,
+  send: (d: SwappableDispatcher, origin: string) => Promise<T>,
+) {
   const srv = await holdingServer(t);
   const oldAgent = new Agent();
-  const d = new SwappableDispatcher(oldAgent, 5000);
+  const d = new SwappableDispatcher(oldAgent, retireGraceMs);
   t.after(() => d.destroy());
-  const running = d.request({ origin: srv.origin, path: '/hold', method: 'GET' });
+  const running = send(d, srv.origin);
   await waitFor(() => srv.held.length === 1, 5000, 'the held request');
+  return { srv, oldAgent, d, running };
+}
 
+test('SwappableDispatcher: after swap new requests use the new dispatcher; a running one finishes on the old, which is then destroyed', { timeout: 10_000 }, async (t) => {
+  const { srv, oldAgent, d, running } = await heldRequest(t, 5000, (d, origin) => d.request({ origin, path: '/hold', method: 'GET' }));
   d.swap(new Agent());
   assert.equal(d.retiring, 1);
   const fresh = await d.request({ origin: srv.origin, path: '/now', method: 'GET' });
@@ -42,12 +51,7 @@ test('SwappableDispatcher: after swap new requests use the new dispatcher; a run
 });
 
 test('SwappableDispatcher: a request still running after the grace time is cut and the old dispatcher destroyed', { timeout: 10_000 }, async (t) => {
-  const srv = await holdingServer(t);
-  const oldAgent = new Agent();
-  const d = new SwappableDispatcher(oldAgent, 150);
-  t.after(() => d.destroy());
-  const running = d.request({ origin: srv.origin, path: '/hold', method: 'GET' });
-  await waitFor(() => srv.held.length === 1, 5000, 'the held request');
+  const { oldAgent, d, running } = await heldRequest(t, 150, (d, origin) => d.request({ origin, path: '/hold', method: 'GET' }));
   d.swap(new Agent());
   await assert.rejects(running, { code: 'UND_ERR_DESTROYED' });
   await waitFor(() => d.retiring === 0, 2000, 'the old dispatcher to be retired');
@@ -55,16 +59,12 @@ test('SwappableDispatcher: a request still running after the grace time is cut a
 });
 
 test('SwappableDispatcher: a handler of undici\'s current API (onRequestStart ...) gets every callback, and its end retires the old dispatcher', { timeout: 10_000 }, async (t) => {
-  const srv = await holdingServer(t);
-  const oldAgent = new Agent();
-  const d = new SwappableDispatcher(oldAgent, 5000);
-  t.after(() => d.destroy());
   const seen: string[] = [];
   const chunks: Buffer[] = [];
-  const done = new Promise<number>((resolve, reject) => {
+  const { srv, oldAgent, d, running: done } = await heldRequest(t, 5000, (d, origin) => new Promise<number>((resolve, reject) => {
     let status = 0;
     d.dispatch(
-      { origin: srv.origin, path: '/hold', method: 'GET' },
+      { origin, path: '/hold', method: 'GET' },
       {
         onRequestStart() {
           seen.push('start');
@@ -85,8 +85,7 @@ test('SwappableDispatcher: a handler of undici\'s current API (onRequestStart ..
         },
       },
     );
-  });
-  await waitFor(() => srv.held.length === 1, 5000, 'the held request');
+  }));
   d.swap(new Agent());
   assert.equal(oldAgent.destroyed, false, 'the old dispatcher waits for the running request');
   srv.release();
