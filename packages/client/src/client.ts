@@ -35,7 +35,7 @@ export interface RunningClient {
   readonly metricsAddress: AddressInfo | undefined;
   /** What the proxy's replies said so far: 'single' until a reply lists multi-poll. */
   readonly pollMode: PollMode;
-  /** Poll loops running now (1, or scrape.concurrency under multi-poll). */
+  /** Poll loops running now: 1, or under multi-poll one more than the scrapes lately in flight, up to scrape.concurrency. */
   readonly pollLoops: number;
   /** Scrapes running / waiting for a slot. */
   readonly scrapesRunning: number;

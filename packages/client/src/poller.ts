@@ -32,7 +32,7 @@ export interface PollerOptions {
   /** `Bearer <token>` from --client.token-file, sent with every poll. */
   readonly authorization?: string | undefined;
   readonly fqdn: string;
-  /** Sent as X-Pushprox-Poll-Capacity; also the number of poll loops under multi-poll. */
+  /** Sent as X-Pushprox-Poll-Capacity; also the most poll loops under multi-poll. */
   readonly capacity: number;
   readonly dispatcher: Dispatcher;
   readonly retryInitialWaitMs: number;
@@ -60,8 +60,9 @@ export interface PollerOptions {
 
 /**
  * 'single': one poll at a time (upstream proxy, or not known yet); 'multi':
- * `capacity` at once; 'push-poll': `capacity` loops, each of which asks for
- * its next scrape on the push of the last one instead of polling again.
+ * up to `capacity` at once; 'push-poll': up to `capacity` loops, each of
+ * which asks for its next scrape on the push of the last one instead of
+ * polling again.
  */
 export type PollMode = 'single' | 'multi' | 'push-poll';
 
@@ -69,10 +70,18 @@ type PollOutcome = PollReply | { readonly kind: 'again' } | { readonly kind: 'st
 
 /**
  * The poll loops for this client's FQDN. It starts with one loop whose first
- * poll says hello. Every reply that lists `multi-poll` raises the target to
+ * poll says hello. Every reply that lists `multi-poll` raises the limit to
  * `capacity` loops; every reply without it lowers it to one, because an
  * upstream proxy answers a second poll for the same FQDN by expiring the
  * first (408).
+ *
+ * Under multi-poll an idle client holds one poll: a loop that takes a scrape
+ * while no other poll of ours waits at the proxy starts another loop (up to
+ * the limit), so a parallel scrape finds a poll waiting and never queues
+ * behind the first. Loops beyond one leave when their poll ends without work
+ * (our proxy ends surplus polls after a linger, see the proxy's coordinator):
+ * the proxy decides, because a client aborting a held poll could race a
+ * scrape being handed to it.
  *
  * Every reply that also lists `push-poll` (with multi-poll) makes each loop
  * wait for its scrape to be pushed and take the push's reply as its next
@@ -94,6 +103,8 @@ export class Poller {
   readonly #stopCtl = new AbortController();
   #target = 1;
   #running = 0;
+  /** Loops reading a push's answer (the push is their poll). */
+  #pushWaiting = 0;
   #multiPoll = false;
   #pushPoll = false;
   #started = false;
@@ -117,6 +128,11 @@ export class Poller {
   /** Polls sent and waiting for their reply head. */
   get waiting(): number {
     return this.#waiting.size;
+  }
+
+  /** Polls of ours the proxy may hand a scrape to now (approximately: a push in flight is not counted). */
+  get #holding(): number {
+    return this.#waiting.size + this.#pushWaiting;
   }
 
   start(): void {
@@ -152,12 +168,21 @@ export class Poller {
     this.#multiPoll = multiPoll;
     if (this.mode !== before) {
       this.#opts.logger.info(multiPoll ? 'Proxy supports multi-poll' : 'Proxy does not support multi-poll; polling once at a time', {
-        poll_loops: multiPoll ? this.#opts.capacity : 1,
+        max_poll_loops: multiPoll ? this.#opts.capacity : 1,
         push_poll: this.#pushPoll,
       });
     }
     this.#target = multiPoll ? this.#opts.capacity : 1;
-    while (!this.#stopping && this.#running < this.#target) this.#spawn(false);
+  }
+
+  /** A loop took a scrape: make sure another poll waits for the next one. */
+  #grow(): void {
+    if (this.#multiPoll && !this.#stopping && this.#running < this.#target && this.#holding === 0) this.#spawn(false);
+  }
+
+  /** A poll ended without work: true if this loop is surplus and leaves. */
+  get #surplus(): boolean {
+    return this.#multiPoll && this.#running > 1;
   }
 
   async #loop(hello: boolean): Promise<void> {
@@ -178,11 +203,14 @@ export class Poller {
           const outcome: PollOutcome = carried ?? (await this.#pollOnce(hello));
           if (outcome.kind === 'stopped') break;
           backoff.reset();
-          if (outcome.kind === 'again') continue;
+          if (outcome.kind === 'again') {
+            if (this.#surplus) break;
+            continue;
+          }
           // A proxy that answered every poll with an instant no-work reply
           // would make this loop spin; idle replies other than to a hello are
           // spaced at least MIN_IDLE_CYCLE_MS apart. (A carried reply is never
-          // idle: an empty push-poll answer ends in a fresh poll.)
+          // idle: an empty push-poll answer ends in a fresh poll, or the loop.)
           const cycleMs = performance.now() - sentAt;
           if (outcome.kind === 'idle' && !hello && cycleMs < MIN_IDLE_CYCLE_MS) {
             await sleep(MIN_IDLE_CYCLE_MS - cycleMs, this.#stopCtl.signal);
@@ -190,7 +218,9 @@ export class Poller {
           hello = false;
           carried = undefined;
           this.#negotiate(outcome.multiPoll, outcome.pushPoll);
+          if (outcome.kind === 'idle' && this.#surplus) break;
           if (outcome.kind === 'scrape') {
+            this.#grow();
             if (logger.debugEnabled) {
               logger.debug('Got scrape request', { scrape_id: outcome.head.headers.get(HEADER_ID), url: outcome.head.target });
             }
@@ -203,17 +233,31 @@ export class Poller {
               void this.#opts.onScrape(late);
             });
             if (wait === 'stopped') break;
-            const next = wait && (await awaitPushPoll(wait, this.#maxReplyBytes, this.#stopCtl.signal));
+            let next: PollReply | undefined;
+            if (wait) {
+              this.#pushWaiting++;
+              try {
+                next = await awaitPushPoll(wait, this.#maxReplyBytes, this.#stopCtl.signal);
+              } finally {
+                this.#pushWaiting--;
+              }
+            }
             if (next?.kind === 'scrape') carried = next;
-            else if (next) this.#negotiate(next.multiPoll, next.pushPoll);
+            else if (next) {
+              this.#negotiate(next.multiPoll, next.pushPoll);
+              if (this.#surplus) break;
+            }
           }
         } catch (err) {
           // Anything thrown above is a poll error: the loop must outlive it.
           if (this.#stopping) break;
           if (err instanceof PollError && err.multiPoll !== undefined) this.#negotiate(err.multiPoll);
           this.#opts.onPollError(err);
-          const waitMs = backoff.next();
-          logger.warn('Error polling', { err: describeError(err), retry_in_ms: Math.round(waitMs) });
+          // One loop is enough to find out when the proxy is back.
+          const surplus = this.#surplus;
+          const waitMs = surplus ? 0 : backoff.next();
+          logger.warn('Error polling', { err: describeError(err), ...(surplus ? { poll_loops_left: this.#running - 1 } : { retry_in_ms: Math.round(waitMs) }) });
+          if (surplus) break;
           hello = true;
           await sleep(waitMs, this.#stopCtl.signal);
         }

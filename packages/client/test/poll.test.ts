@@ -102,19 +102,24 @@ test('upstream-like proxy: exactly one poll in flight at a time, no errors', { t
   for (const kind of ['poll', 'push', 'scrape']) assert.equal(await errors(client, kind), 0, kind);
 });
 
-test('ours-like proxy: multi-poll keeps scrape.concurrency polls in flight; scale-down loses no scrape', { timeout: 20_000 }, async (t) => {
+test('ours-like proxy: multi-poll holds one poll while idle and grows under parallel scrapes; scale-down loses no scrape', { timeout: 20_000 }, async (t) => {
   const proxy = await FakeProxy.start('ours');
   t.after(() => proxy.close());
-  const exporter = await startExporter((_req, res) => res.end(METRICS_TEXT));
+  const exporter = await startExporter((_req, res) => setTimeout(() => res.end(METRICS_TEXT), 50));
   t.after(() => exporter.close());
   const client = await startClient(testConfig(proxy.url, { scrapeConcurrency: 4 }));
   t.after(() => client.stop());
 
-  await waitFor(() => proxy.held.length === 4, 5000, '4 held polls');
-  assert.equal(client.pollMode, 'multi');
-  assert.equal(client.pollLoops, 4);
-  await delay(100);
-  assert.equal(proxy.maxHeld, 4);
+  await waitFor(() => proxy.held.length === 1 && client.pollMode === 'multi', 5000, 'one held poll under multi-poll');
+  await delay(200);
+  assert.equal(client.pollLoops, 1);
+  assert.equal(proxy.maxHeld, 1, 'an idle client holds one poll');
+
+  for (const push of await scrapeAll(proxy, `http://${FQDN}:${exporter.port}/metrics`, 4)) assert.equal(push.parsed.head.status, 200);
+  // Each loop re-polls at once after taking a scrape, so fewer than 4 may be needed; more than one is.
+  await waitFor(() => proxy.held.length === client.pollLoops, 5000, 'every loop holding a poll');
+  assert.ok(client.pollLoops >= 2 && client.pollLoops <= 4, `poll loops after a parallel round: ${client.pollLoops}`);
+  assert.ok(proxy.maxHeld <= 4, `never more waiting than scrape.concurrency (${proxy.maxHeld})`);
 
   // The proxy stops offering multi-poll: every held poll still delivers its scrape.
   proxy.features = false;
@@ -124,6 +129,41 @@ test('ours-like proxy: multi-poll keeps scrape.concurrency polls in flight; scal
   await delay(100);
   assert.equal(proxy.held.length, 1);
   for (const kind of ['poll', 'push', 'scrape']) assert.equal(await errors(client, kind), 0, kind);
+});
+
+test('surplus poll loops leave when their polls end without work or fail; one loop stays and grows again', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('ours');
+  proxy.pushPoll = true;
+  t.after(() => proxy.close());
+  const exporter = await startExporter((_req, res) => setTimeout(() => res.end(METRICS_TEXT), 100));
+  t.after(() => exporter.close());
+  const client = await startClient(testConfig(proxy.url, { scrapeConcurrency: 4 }));
+  t.after(() => client.stop());
+  const target = `http://${FQDN}:${exporter.port}/metrics`;
+  const grow = async (): Promise<void> => {
+    for (const push of await scrapeAll(proxy, target, 4)) assert.equal(push.parsed.head.status, 200);
+    await waitFor(() => proxy.held.length === 4 && client.pollLoops === 4, 5000, '4 loops holding polls');
+  };
+
+  await waitFor(() => proxy.held.length === 1, 5000, 'one held poll');
+  await grow();
+  // Our proxy ends surplus polls with its no-work reply: 3 loops leave, 1 polls again.
+  proxy.idleAll();
+  await waitFor(() => client.pollLoops === 1 && proxy.held.length === 1, 5000, 'one loop holding one poll');
+  await delay(200);
+  assert.equal(client.pollLoops, 1);
+  assert.equal(proxy.held.length, 1);
+  assert.equal(await errors(client, 'poll'), 0);
+
+  // Poll errors (answers that are not scrape requests): surplus loops leave at once
+  // instead of backing off side by side; the untouched poll still waits.
+  await grow();
+  for (let i = 0; i < 3; i++) proxy.scrape(Buffer.from('this is not an HTTP request\r\n\r\n'));
+  await waitFor(() => client.pollLoops === 1, 5000, 'one loop after the poll errors');
+  assert.equal(proxy.held.length, 1);
+  assert.equal(await errors(client, 'poll'), 3);
+  await grow();
+  for (const kind of ['push', 'scrape']) assert.equal(await errors(client, kind), 0, kind);
 });
 
 test('a poll held past the headers timeout is re-sent, not counted as an error', { timeout: 20_000 }, async (t) => {

@@ -44,6 +44,11 @@ async function pushHeldAsPoll(proxy: FakeProxy, target: string): Promise<void> {
 
 test('with push-poll offered, every push asks for the next scrape and no further /poll is sent', { timeout: 20_000 }, async (t) => {
   const { proxy, client, target } = await setup(t, { pushPoll: true, concurrency: 2 });
+  // The first scrape finds no other poll waiting: the client adds a second loop, and no more.
+  await waitFor(() => proxy.held.length === 1, 5000, 'a held poll');
+  const first = scrapeRequest({ target });
+  proxy.scrape(first.bytes);
+  await proxy.waitPush(first.id);
   await waitFor(() => proxy.held.length === 2, 5000, '2 held polls');
   const pollsBefore = proxy.polls.length;
   for (let i = 0; i < 20; i++) {
@@ -54,7 +59,7 @@ test('with push-poll offered, every push asks for the next scrape and no further
   await waitFor(() => proxy.held.length === 2, 5000, 'both loops waiting again');
   assert.equal(client.pollMode, 'push-poll');
   assert.equal(proxy.polls.length, pollsBefore, 'the scrapes came on push replies, not on new polls');
-  assert.equal(proxy.pushPolls, 20);
+  assert.equal(proxy.pushPolls, 21);
   for (const push of proxy.pushes) {
     assert.equal(push.headers[HEADER_PUSH_POLL.toLowerCase()], FQDN);
     assert.equal(push.headers[HEADER_POLL_CAPACITY.toLowerCase()], '2');
@@ -62,9 +67,12 @@ test('with push-poll offered, every push asks for the next scrape and no further
   for (const kind of ['poll', 'push', 'scrape']) assert.equal(await errors(client, kind), 0, kind);
 });
 
-test('parallel scrapes under push-poll run at once, one per loop', { timeout: 20_000 }, async (t) => {
+test('parallel scrapes under push-poll run at once, one per loop; an idle client holds one poll', { timeout: 20_000 }, async (t) => {
   const { proxy, client, target, load } = await setup(t, { pushPoll: true, concurrency: 4, exporterDelayMs: 100 });
-  await waitFor(() => proxy.held.length === 4, 5000, '4 held polls');
+  await waitFor(() => proxy.held.length === 1 && client.pollMode === 'push-poll', 5000, 'one held poll');
+  await delay(200);
+  assert.equal(proxy.maxHeld, 1);
+  assert.equal(client.pollLoops, 1);
   for (let round = 0; round < 3; round++) {
     for (const push of await scrapeAll(proxy, target, 4)) assert.equal(push.parsed.head.status, 200);
     await waitFor(() => proxy.held.length === 4, 5000, 'every loop waiting again');

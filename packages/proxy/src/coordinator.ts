@@ -51,7 +51,21 @@ export interface CoordinatorOptions {
   readonly pollIdleTimeoutMs: number;
   /** Most polls that may wait per FQDN, whatever a client declares (--poll.max-per-fqdn). */
   readonly maxPollsPerFqdn: number;
+  /**
+   * A poll of a capacity-declaring client that arrived while another poll of
+   * its FQDN was waiting is surplus: it ends as `idle` once it has waited this
+   * long, if another poll of the FQDN still waits. 0 disables. Default
+   * DEFAULT_SURPLUS_LINGER_MS.
+   */
+  readonly surplusLingerMs?: number;
 }
+
+/**
+ * Longer than common scrape intervals (Prometheus's default is 1 m), so that
+ * a host scraped in parallel at every interval keeps its polls; a host whose
+ * scrapes stopped falls back to one waiting poll within this time.
+ */
+export const DEFAULT_SURPLUS_LINGER_MS = 120_000;
 
 export interface Ticket {
   cancel(): void;
@@ -83,6 +97,15 @@ export class Coordinator {
   readonly #expired: Tombstones;
   /** Polls that end as `idle` after --poll.idle-timeout (see ExpiryQueue for its contract). */
   readonly #idle: ExpiryQueue<WaitingPoll>;
+  /**
+   * Surplus polls (see CoordinatorOptions.surplusLingerMs). Our client holds
+   * one poll while idle and adds one whenever it takes a scrape with none of
+   * its polls left waiting; this queue shrinks it back. The proxy, not the
+   * client, ends a surplus poll: a client aborting one could race a scrape
+   * being handed to it. Invariant: a key never loses its last waiting poll here.
+   */
+  readonly #surplus: ExpiryQueue<WaitingPoll>;
+  readonly #lingers: boolean;
   readonly #cancelPoll = (poll: WaitingPoll): void => {
     if (!poll.done) this.#finishPoll(poll);
   };
@@ -98,6 +121,18 @@ export class Coordinator {
       opts.pollIdleTimeoutMs,
       (poll) => !poll.done,
       (poll) => this.#finishPoll(poll).end('idle'),
+    );
+    const lingerMs = opts.surplusLingerMs ?? DEFAULT_SURPLUS_LINGER_MS;
+    this.#lingers = lingerMs > 0;
+    this.#surplus = new ExpiryQueue<WaitingPoll>(
+      opts.clock,
+      lingerMs,
+      (poll) => poll.lingers && !poll.done,
+      (poll) => {
+        if (this.#polls.count(poll.key) > 1) return this.#finishPoll(poll).end('idle');
+        poll.settle();
+        this.#surplus.ended();
+      },
     );
   }
 
@@ -117,8 +152,10 @@ export class Coordinator {
       return NO_TICKET;
     }
     const expires = opts.capacity !== undefined && this.#opts.pollIdleTimeoutMs > 0;
-    const poll = new WaitingPoll(key, sink, expires, this.#cancelPoll);
+    const lingers = opts.capacity !== undefined && this.#lingers && this.#polls.has(key);
+    const poll = new WaitingPoll(key, sink, { expires, lingers }, this.#cancelPoll);
     if (expires) this.#idle.add(poll);
+    if (lingers) this.#surplus.add(poll);
     const limit = Math.min(opts.capacity ?? 1, this.#opts.maxPollsPerFqdn);
     // Upstream semantics: a newer poll expires the oldest waiting one.
     for (let n = this.#polls.add(poll); n > limit; n--) this.#finishPoll(this.#polls.oldest(key)!).end('expired');
@@ -222,6 +259,7 @@ export class Coordinator {
   #finishPoll(poll: WaitingPoll): PollSink {
     const sink = poll.take();
     if (poll.expires) this.#idle.ended();
+    if (poll.lingers) this.#surplus.ended();
     if (this.#polls.remove(poll)) this.registry.touch(poll.key, poll.key);
     return sink;
   }

@@ -49,6 +49,8 @@ export interface StartProxyDeps {
   readonly clientTokens?: TokenTable;
   /** Certificate enrollment handler (enroll/index.ts); undefined: disabled. */
   readonly enroll?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** How long a surplus poll may wait (CoordinatorOptions.surplusLingerMs); default DEFAULT_SURPLUS_LINGER_MS. */
+  readonly surplusLingerMs?: number;
 }
 
 export async function startProxy(
@@ -72,6 +74,7 @@ export async function startProxy(
     registrationTimeoutMs: config.registrationTimeoutMs,
     pollIdleTimeoutMs: config.pollIdleTimeoutMs,
     maxPollsPerFqdn: config.pollMaxPerFqdn,
+    ...(deps.surplusLingerMs !== undefined && { surplusLingerMs: deps.surplusLingerMs }),
   });
   const metrics = new ProxyMetrics({
     clients: () => coordinator.registry.size,

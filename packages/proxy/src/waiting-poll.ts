@@ -1,25 +1,43 @@
 import type { PollSink, Ticket } from './coordinator.js';
 
+const EXPIRES = 1;
+const LINGERS = 2;
+
 /**
  * A waiting poll, also its ticket. It holds its sink only while it waits, so
- * an ended poll still in the idle queue keeps no connection alive.
+ * an ended poll still in a queue keeps no connection alive. (Its two queue
+ * marks share one field: a waiting poll is what an idle client costs.)
  */
 export class WaitingPoll implements Ticket {
   readonly key: string;
-  /** In the idle queue: it ends as `idle` unless answered first. */
-  readonly expires: boolean;
+  #flags: number;
   #sink: PollSink | undefined;
   readonly #cancel: (poll: WaitingPoll) => void;
 
-  constructor(key: string, sink: PollSink, expires: boolean, cancel: (poll: WaitingPoll) => void) {
+  constructor(key: string, sink: PollSink, queues: { expires: boolean; lingers: boolean }, cancel: (poll: WaitingPoll) => void) {
     this.key = key;
     this.#sink = sink;
-    this.expires = expires;
+    this.#flags = (queues.expires ? EXPIRES : 0) | (queues.lingers ? LINGERS : 0);
     this.#cancel = cancel;
   }
 
   get done(): boolean {
     return this.#sink === undefined;
+  }
+
+  /** In the idle queue: it ends as `idle` unless answered first. */
+  get expires(): boolean {
+    return (this.#flags & EXPIRES) !== 0;
+  }
+
+  /** In the surplus queue: it ends as `idle` after the linger if other polls of its key still wait. */
+  get lingers(): boolean {
+    return (this.#flags & LINGERS) !== 0;
+  }
+
+  /** It outlived its linger as the last poll of its key: it waits on as an ordinary poll. */
+  settle(): void {
+    this.#flags &= ~LINGERS;
   }
 
   /** Marks the poll answered; its sink, for the answer. */
@@ -63,6 +81,12 @@ export class PollLists {
     if (Array.isArray(cur)) return cur.push(poll);
     this.#byKey.set(poll.key, [cur, poll]);
     return 2;
+  }
+
+  /** How many polls wait for `key`. */
+  count(key: string): number {
+    const cur = this.#byKey.get(key);
+    return cur === undefined ? 0 : Array.isArray(cur) ? cur.length : 1;
   }
 
   oldest(key: string): WaitingPoll | undefined {

@@ -4,13 +4,14 @@ import { ERROR_CODES, type PushProxError } from '@pushprox/shared';
 import { Coordinator, type PollSink, type ScrapeJob } from '../src/coordinator.js';
 import { FakeClock } from './fake-clock.js';
 
-function setup(over: Partial<{ idle: number; maxPolls: number; registration: number }> = {}) {
+function setup(over: Partial<{ idle: number; maxPolls: number; registration: number; linger: number }> = {}) {
   const clock = new FakeClock();
   const c = new Coordinator({
     clock,
     registrationTimeoutMs: over.registration ?? 300_000,
     pollIdleTimeoutMs: over.idle ?? 30_000,
     maxPollsPerFqdn: over.maxPolls ?? 16,
+    ...(over.linger !== undefined && { surplusLingerMs: over.linger }),
   });
   return { clock, c };
 }
@@ -266,4 +267,86 @@ test('waiting counts, routing order and registration stay right as an FQDN goes 
   assert.equal(c.stats().waitingPolls, 0);
   clock.advance(2);
   assert.deepEqual(c.registry.list(), []);
+});
+
+const ours = { capacity: 8, hello: false };
+
+test('surplus polls of a capacity-declaring client end idle after the linger; the oldest waits on', () => {
+  const { c, clock } = setup({ idle: 0, linger: 5000 });
+  const [a, b, d] = [pollSink(), pollSink(), pollSink()];
+  c.poll('host-a', ours, a.sink);
+  clock.advance(1000);
+  c.poll('host-a', ours, b.sink);
+  c.poll('host-a', ours, d.sink);
+  clock.advance(4999);
+  assert.deepEqual([a, b, d].map((p) => p.got.ends), [[], [], []]);
+  clock.advance(1);
+  assert.deepEqual([a, b, d].map((p) => p.got.ends), [[], ['idle'], ['idle']]);
+  assert.equal(c.stats().waitingPolls, 1);
+  clock.advance(1_000_000);
+  assert.deepEqual(a.got.ends, []);
+  assert.equal(clock.pendingTimers, 0, 'no timer for a lone waiting poll');
+  c.scrape(job('1'), 10_000, scrapeSink().sink);
+  assert.deepEqual(a.got.jobs.map((j) => j.id), ['1']);
+});
+
+test('a surplus poll that is the last one waiting when its linger ends waits on; a key never loses its last poll', () => {
+  const { c, clock } = setup({ idle: 0, linger: 5000 });
+  const [a, b, d] = [pollSink(), pollSink(), pollSink()];
+  c.poll('host-a', ours, a.sink);
+  c.poll('host-a', ours, b.sink);
+  // The oldest poll takes the scrape; the surplus one is now the only one.
+  c.scrape(job('1'), 10_000, scrapeSink().sink);
+  assert.deepEqual([a, b].map((p) => p.got.jobs.length), [1, 0]);
+  clock.advance(5000);
+  assert.deepEqual(b.got.ends, []);
+  assert.equal(c.stats().waitingPolls, 1);
+  // The next poll is surplus to b: it ends, b waits on.
+  c.poll('host-a', ours, d.sink);
+  clock.advance(5000);
+  assert.deepEqual([b, d].map((p) => p.got.ends), [[], ['idle']]);
+  assert.equal(c.stats().waitingPolls, 1);
+  assert.equal(clock.pendingTimers, 0);
+});
+
+test('two surplus polls whose lingers end together leave exactly one poll when the first poll has gone', () => {
+  const { c, clock } = setup({ idle: 0, linger: 5000 });
+  const [a, b, d] = [pollSink(), pollSink(), pollSink()];
+  const ta = c.poll('host-a', ours, a.sink);
+  c.poll('host-a', ours, b.sink);
+  c.poll('host-a', ours, d.sink);
+  ta.cancel();
+  clock.advance(5000);
+  assert.deepEqual([b, d].map((p) => p.got.ends), [['idle'], []]);
+  assert.equal(c.stats().waitingPolls, 1);
+});
+
+test('surplus polls used within the linger are never ended and leave no timer; other FQDNs do not count as surplus', () => {
+  const { c, clock } = setup({ idle: 0, linger: 5000 });
+  const polls = [pollSink(), pollSink(), pollSink()];
+  for (const p of polls) c.poll('host-a', ours, p.sink);
+  const other = pollSink();
+  c.poll('host-b', ours, other.sink);
+  for (const id of ['1', '2', '3']) c.scrape(job(id), 10_000, scrapeSink().sink);
+  assert.deepEqual(polls.map((p) => p.got.jobs.length), [1, 1, 1]);
+  for (const id of ['1', '2', '3']) {
+    c.claim(id);
+    c.complete(id);
+  }
+  assert.equal(clock.pendingTimers, 0);
+  clock.advance(10_000);
+  assert.deepEqual([...polls, other].map((p) => p.got.ends), [[], [], [], []]);
+});
+
+test('upstream clients, and a linger of 0, never end a poll as surplus', () => {
+  for (const [linger, opts] of [[5000, { capacity: undefined, hello: false }], [0, ours]] as const) {
+    const { c, clock } = setup({ idle: 0, linger });
+    const [a, b] = [pollSink(), pollSink()];
+    c.poll('host-a', opts, a.sink);
+    c.poll('host-a', opts, b.sink);
+    clock.advance(1_000_000);
+    // An upstream client's second poll expires its first at once (upstream semantics), never as idle.
+    assert.deepEqual(b.got.ends, []);
+    assert.ok(!a.got.ends.includes('idle'), `linger ${linger}: ${a.got.ends.join()}`);
+  }
 });
