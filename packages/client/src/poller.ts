@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { HEADER_HELLO, HEADER_ID, HEADER_POLL_CAPACITY, type Logger } from '@pushprox/shared';
 import { ExponentialBackoff, sleep } from './backoff.js';
@@ -214,6 +215,11 @@ export class Poller {
           const cycleMs = performance.now() - sentAt;
           if (outcome.kind === 'idle' && !hello && cycleMs < MIN_IDLE_CYCLE_MS) {
             await sleep(MIN_IDLE_CYCLE_MS - cycleMs, this.#stopCtl.signal);
+          } else if (outcome.kind === 'idle') {
+            // undici offers a new connection for reuse only from a later
+            // macrotask: polling at once after the hello would open a second
+            // one, left idle at the proxy for its keep-alive timeout (95 s).
+            await nextMacrotask();
           }
           hello = false;
           carried = undefined;

@@ -161,6 +161,8 @@ export class FakeProxy {
   activePolls = 0;
   maxActivePolls = 0;
   maxHeld = 0;
+  /** TCP connections accepted. */
+  connections = 0;
   pollOverride: PollOverride | undefined;
   /** Status for a push, by Id; default 200. */
   pushStatus: (id: string) => number = () => 200;
@@ -174,6 +176,7 @@ export class FakeProxy {
     const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.#handle(req, res);
     // https.Server has http.Server's API (listen, close, closeAllConnections).
     this.server = tls ? (https.createServer(tls, handler) as unknown as http.Server) : http.createServer(handler);
+    this.server.on('connection', () => this.connections++);
   }
 
   static async start(mode: 'upstream' | 'ours', tls?: https.ServerOptions): Promise<FakeProxy> {

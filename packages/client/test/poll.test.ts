@@ -84,6 +84,17 @@ test('204 poll replies are not errors, and instant ones are spaced 1 s apart so 
   for (const p of proxy.polls) assert.equal(p.headers[HEADER_POLL_CAPACITY.toLowerCase()], '1');
 });
 
+test('an idle client keeps one connection to the proxy: the poll after the hello reuses the hello connection', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('ours');
+  t.after(() => proxy.close());
+  const client = await startClient(testConfig(proxy.url, { scrapeConcurrency: 8 }));
+  t.after(() => client.stop());
+  await waitFor(() => proxy.held.length === 1, 5000, 'a held poll');
+  await delay(300);
+  assert.equal(proxy.polls.length, 2, 'the hello and the held poll');
+  assert.equal(proxy.connections, 1);
+});
+
 test('upstream-like proxy: exactly one poll in flight at a time, no errors', { timeout: 20_000 }, async (t) => {
   const proxy = await FakeProxy.start('upstream');
   t.after(() => proxy.close());
