@@ -7,6 +7,7 @@ import { runLoad, type LoadOptions, type LoadResult } from './load.js';
 import { PeakSampler, cpuSecondsOf } from './procstat.js';
 import { spread, summarize, median } from './stats.js';
 import { idleClients } from './idle.js';
+import { idleRealClients } from './idle-real.js';
 import { benchExporter } from './bench-exporter.js';
 import { leakScenario } from './leak.js';
 
@@ -185,6 +186,7 @@ async function main() {
     for (const n of [1000, 10_000]) await idleClients(n);
     // With the idle reply a load balancer needs: one re-poll per client per 30 s.
     await idleClients(10_000, 40, ['--poll.idle-timeout=30s']);
+    await idleRealClients(40);
   }
   // One repetition whatever --reps says: 100,000 scrapes take a minute or more.
   // --heap-snapshots=DIR: diagnostic heap snapshots of proxy and client (see LeakOptions).

@@ -1,0 +1,51 @@
+import { readdirSync } from 'node:fs';
+import { metricValue, waitRegistered } from '../src/proxy-api.js';
+import { startClientProc, startProxyProc } from '../src/procs.js';
+import { cpuSecondsOf } from './procstat.js';
+
+const openFds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
+
+/**
+ * Scenario iv with real programs: `n` pushprox-client processes with their
+ * defaults (--scrape.concurrency=8, so multi-poll and push-poll) idle on one
+ * proxy. What each costs the proxy in waiting polls and connections (file
+ * descriptors), and the CPU of proxy and clients over a window with no
+ * scrapes. The built-in load client of the other iv rows holds one poll per
+ * client by construction; this row shows that our own client does too.
+ */
+export async function idleRealClients(n: number, windowSecs = 20): Promise<Record<string, unknown>> {
+  const name = `iv: ${n} idle real client processes`;
+  const proxy = await startProxyProc();
+  const hosts = Array.from({ length: n }, (_, i) => `127.0.4.${10 + i}`);
+  const clients = [];
+  try {
+    await new Promise((r) => setTimeout(r, 1000));
+    const fdsBefore = openFds(proxy.pid);
+    for (const h of hosts) clients.push(startClientProc(proxy.url, h));
+    await waitRegistered(proxy.url, hosts, { timeoutMs: 120_000 });
+    // Start-up (n Node processes on few cores) settles first.
+    await new Promise((r) => setTimeout(r, 5000));
+    const cpu0 = { proxy: cpuSecondsOf(proxy.pid), clients: clients.reduce((s, c) => s + cpuSecondsOf(c.pid), 0) };
+    await new Promise((r) => setTimeout(r, windowSecs * 1000));
+    const waiting = await metricValue(proxy.url, 'pushprox_proxy_waiting_polls');
+    const fds = openFds(proxy.pid);
+    const row = {
+      clients: n,
+      waiting_polls: waiting,
+      polls_per_client: Number((waiting / n).toFixed(2)),
+      proxy_fds_per_client: Number(((fds - fdsBefore) / n).toFixed(2)),
+      window_s: windowSecs,
+      proxy_cpu_s_in_window: Number((cpuSecondsOf(proxy.pid) - cpu0.proxy).toFixed(2)),
+      clients_cpu_s_in_window: Number((clients.reduce((s, c) => s + cpuSecondsOf(c.pid), 0) - cpu0.clients).toFixed(2)),
+    };
+    console.log(
+      name.padEnd(34) +
+        ` ${row.polls_per_client} waiting polls and ${row.proxy_fds_per_client} proxy connections per client, ` +
+        `CPU s in ${windowSecs} s idle: proxy ${row.proxy_cpu_s_in_window}, all ${n} clients ${row.clients_cpu_s_in_window}`,
+    );
+    console.log(`JSON ${JSON.stringify({ scenario: name, ...row })}`);
+    return row;
+  } finally {
+    await Promise.all([...clients.map((c) => c.stop()), proxy.stop()]);
+  }
+}
