@@ -104,7 +104,7 @@ export class Poller {
   readonly #stopCtl = new AbortController();
   #target = 1;
   #running = 0;
-  /** Loops reading a push's answer (the push is their poll). */
+  /** Loops whose push has been sent and is (or will be) held as their poll. */
   #pushWaiting = 0;
   #multiPoll = false;
   #pushPoll = false;
@@ -131,7 +131,7 @@ export class Poller {
     return this.#waiting.size;
   }
 
-  /** Polls of ours the proxy may hand a scrape to now (approximately: a push in flight is not counted). */
+  /** Polls of ours the proxy may hand a scrape to now, or once it has relayed a push already sent. */
   get #holding(): number {
     return this.#waiting.size + this.#pushWaiting;
   }
@@ -235,18 +235,23 @@ export class Poller {
               void this.#opts.onScrape(request);
               continue;
             }
-            const wait = await unlessStopped(this.#opts.onScrape(request, this.#ask()), this.#stopCtl.signal, this.#maxReplyBytes, (late) => {
-              void this.#opts.onScrape(late);
+            // Counted as holding a poll from when its push is sent: the proxy
+            // may hold back the reply head until the next scrape comes.
+            let sent = false;
+            const ask = this.#ask(() => {
+              if (!sent) this.#pushWaiting++;
+              sent = true;
             });
-            if (wait === 'stopped') break;
             let next: PollReply | undefined;
-            if (wait) {
-              this.#pushWaiting++;
-              try {
-                next = await awaitPushPoll(wait, this.#maxReplyBytes, this.#stopCtl.signal);
-              } finally {
-                this.#pushWaiting--;
-              }
+            try {
+              const wait = await unlessStopped(this.#opts.onScrape(request, ask), this.#stopCtl.signal, this.#maxReplyBytes, (late) => {
+                void this.#opts.onScrape(late);
+              });
+              if (wait === 'stopped') break;
+              next = wait && (await awaitPushPoll(wait, this.#maxReplyBytes, this.#stopCtl.signal));
+            } finally {
+              if (sent) this.#pushWaiting--;
+              sent = true;
             }
             if (next?.kind === 'scrape') carried = next;
             else if (next) {
@@ -281,11 +286,12 @@ export class Poller {
     return this.#opts.maxReplyBytes ?? DEFAULT_MAX_POLL_REPLY_BYTES;
   }
 
-  #ask(): PushPollAsk {
+  #ask(onSent: () => void): PushPollAsk {
     return {
       fqdn: this.#opts.fqdn,
       capacity: this.#opts.capacity,
       waitMs: this.#opts.headersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
+      onSent,
     };
   }
 

@@ -11,6 +11,12 @@ export interface PushPollAsk {
   readonly capacity: number;
   /** Longest silence while waiting for the poll's answer once the push is accepted. */
   readonly waitMs: number;
+  /**
+   * Called once the push's body has been handed to the connection: from then
+   * on the proxy will hold the push as a poll, although its reply head may
+   * come only with the next scrape (PUSH_POLL_HEAD_DELAY_MS).
+   */
+  readonly onSent?: () => void;
 }
 
 /**

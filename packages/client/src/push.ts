@@ -195,9 +195,11 @@ export async function sendPush(
     if (signal.aborted) ctl.abort(signal.reason);
     else signal.addEventListener('abort', forward, { once: true });
   }
+  const onSent = ask?.onSent;
+  if (onSent && !Buffer.isBuffer(payload.body)) payload.body.once('end', onSent);
   let res: Dispatcher.ResponseData;
   try {
-    res = await dispatcher.request({
+    const sending = dispatcher.request({
       origin: url.origin,
       path: url.pathname + url.search,
       method: 'POST',
@@ -211,6 +213,9 @@ export async function sendPush(
       headersTimeout: 0,
       bodyTimeout: ask ? ask.waitMs : 0,
     });
+    // A buffer body leaves with the head, in the dispatch above.
+    if (onSent && Buffer.isBuffer(payload.body)) onSent();
+    res = await sending;
   } finally {
     if (ctl) signal.removeEventListener('abort', forward);
     clearTimeout(grace);

@@ -67,6 +67,22 @@ test('with push-poll offered, every push asks for the next scrape and no further
   for (const kind of ['poll', 'push', 'scrape']) assert.equal(await errors(client, kind), 0, kind);
 });
 
+test('one scrape at a time keeps two polls, not scrape.concurrency, while push-poll heads wait for the next scrape', { timeout: 20_000 }, async (t) => {
+  const { proxy, client, target } = await setup(t, { pushPoll: true, concurrency: 8 });
+  // As our proxy under load: the head of a held push-poll leaves only with the next scrape.
+  proxy.pushPollHeadEarly = false;
+  await waitFor(() => proxy.held.length === 1, 5000, 'a held poll');
+  for (let i = 0; i < 30; i++) {
+    const { bytes, id } = scrapeRequest({ target });
+    proxy.scrape(bytes);
+    assert.equal((await proxy.waitPush(id)).parsed.head.status, 200);
+    await waitFor(() => proxy.held.length === client.pollLoops, 5000, 'every loop holding a poll');
+  }
+  assert.equal(client.pollLoops, 2);
+  assert.ok(proxy.maxHeld <= 2, `most polls held: ${proxy.maxHeld}`);
+  for (const kind of ['poll', 'push', 'scrape']) assert.equal(await errors(client, kind), 0, kind);
+});
+
 test('parallel scrapes under push-poll run at once, one per loop; an idle client holds one poll', { timeout: 20_000 }, async (t) => {
   const { proxy, client, target, load } = await setup(t, { pushPoll: true, concurrency: 4, exporterDelayMs: 100 });
   await waitFor(() => proxy.held.length === 1 && client.pollMode === 'push-poll', 5000, 'one held poll');
