@@ -60,11 +60,15 @@ export interface JobDeps {
 
 /**
  * One scrape from poll reply to push. Its signal aborts at the deadline
- * (receivedAt + scrape timeout) or when the client is stopped hard; the
- * scrape itself must have its response head by `scrapeEndAt`, so a timeout
- * can still be reported. Invariant: every job ends in exactly one push
- * attempt (response or error) unless the deadline or a hard stop already
- * passed, and `dispose()` is called once it is settled.
+ * (receivedAt + scrape timeout) or on `abort()` (the client stopped hard);
+ * the scrape itself must have its response head by `scrapeEndAt`, so a
+ * timeout can still be reported. Invariant: every job ends in exactly one
+ * push attempt (response or error) unless the deadline or a hard stop
+ * already passed, and `dispose()` is called once it is settled.
+ *
+ * Per scrape this is one AbortController and one timer: the timer fires
+ * first at `scrapeEndAt` (cutting a scrape still waiting for its head) and
+ * is re-armed only then, for the deadline.
  */
 export class ScrapeJob {
   readonly id: string;
@@ -74,11 +78,16 @@ export class ScrapeJob {
   readonly deadlineAt: number;
   readonly scrapeEndAt: number;
   readonly #deps: JobDeps;
-  readonly #ctl = new AbortController();
-  readonly #timer: NodeJS.Timeout;
-  readonly #unlink: () => void;
+  /** Replaced once, when a scrape's head times out: the error push still needs a live signal. */
+  #ctl = new AbortController();
+  #timer: NodeJS.Timeout;
+  /** The timer is armed for the deadline (it was first armed for scrapeEndAt). */
+  #pastScrapeEnd = false;
+  /** The scrape request is out and its head has not arrived. */
+  #awaitingHead = false;
+  #headTimedOut = false;
 
-  constructor(request: ScrapeRequest, deps: JobDeps, hardStop: AbortSignal) {
+  constructor(request: ScrapeRequest, deps: JobDeps) {
     this.request = request;
     this.#deps = deps;
     // The poller only hands over requests that have an Id.
@@ -89,11 +98,27 @@ export class ScrapeJob {
     );
     this.deadlineAt = request.receivedAt + this.timeoutMs;
     this.scrapeEndAt = this.deadlineAt - pushReserveMs(this.timeoutMs);
-    this.#timer = setTimeout(() => this.#ctl.abort(new Error('scrape deadline passed')), this.deadlineAt - performance.now());
-    const onHardStop = (): void => this.#ctl.abort(new Error('client stopped before the scrape finished'));
-    if (hardStop.aborted) onHardStop();
-    else hardStop.addEventListener('abort', onHardStop, { once: true });
-    this.#unlink = () => hardStop.removeEventListener('abort', onHardStop);
+    this.#timer = setTimeout(this.#onTimer, this.scrapeEndAt - performance.now());
+  }
+
+  readonly #onTimer = (): void => {
+    if (this.#pastScrapeEnd) {
+      this.#ctl.abort(new Error('scrape deadline passed'));
+      return;
+    }
+    this.#pastScrapeEnd = true;
+    this.#timer = setTimeout(this.#onTimer, this.deadlineAt - performance.now());
+    if (this.#awaitingHead) {
+      this.#headTimedOut = true;
+      const scrape = this.#ctl;
+      this.#ctl = new AbortController();
+      scrape.abort(new Error('scrape timeout'));
+    }
+  };
+
+  /** Ends the job's work at once (the client is stopping hard). */
+  abort(reason: Error): void {
+    this.#ctl.abort(reason);
   }
 
   get signal(): AbortSignal {
@@ -106,7 +131,6 @@ export class ScrapeJob {
 
   dispose(): void {
     clearTimeout(this.#timer);
-    this.#unlink();
   }
 
   /**
@@ -136,30 +160,24 @@ export class ScrapeJob {
       }
     }
     const budgetMs = this.scrapeEndAt - performance.now();
-    // One signal for the whole exchange: the job's (deadline, hard stop) plus,
-    // until the head arrives, the scrape's own budget. (AbortSignal.any costs
-    // more per scrape than a listener on the job's signal, which dies with the job.)
-    const scrapeCtl = new AbortController();
-    let headTimedOut = false;
-    const headTimer = setTimeout(() => {
-      headTimedOut = true;
-      scrapeCtl.abort(new Error('scrape timeout'));
-    }, budgetMs);
-    if (this.signal.aborted) scrapeCtl.abort(this.signal.reason);
-    else this.signal.addEventListener('abort', () => scrapeCtl.abort(this.signal.reason), { once: true });
+    // The job's signal bounds the scrape until its head arrives; at scrapeEndAt
+    // the job's timer aborts it and gives the job a fresh signal for the error push.
     let res: Dispatcher.ResponseData;
     try {
+      if (this.#pastScrapeEnd) throw new Error('scrape timeout');
       if (logger.debugEnabled) logger.debug('Scraping', { scrape_id: this.id, url: target.url });
-      res = await sendScrape(this.#deps.dispatcher, target, head, body, scrapeCtl.signal, authorization);
+      this.#awaitingHead = true;
+      res = await sendScrape(this.#deps.dispatcher, target, head, body, this.signal, authorization);
     } catch (err) {
-      const why = headTimedOut
-        ? `timeout after ${formatDuration(Math.max(0, Math.round(budgetMs)))} waiting for the response (scrape timeout ${formatDuration(this.timeoutMs)})`
-        : this.signal.aborted
-          ? messageOf(this.signal.reason)
-          : describeError(err);
+      const why =
+        this.#headTimedOut || this.#pastScrapeEnd
+          ? `timeout after ${formatDuration(Math.max(0, Math.round(budgetMs)))} waiting for the response (scrape timeout ${formatDuration(this.timeoutMs)})`
+          : this.signal.aborted
+            ? messageOf(this.signal.reason)
+            : describeError(err);
       return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }), ask);
     } finally {
-      clearTimeout(headTimer);
+      this.#awaitingHead = false;
     }
     if (logger.debugEnabled) logger.debug('Retrieved scrape response', { scrape_id: this.id, status: res.statusCode });
     const reclaimer = this.#deps.reclaimer;

@@ -17,7 +17,9 @@ export class ScrapeScheduler {
   readonly #deps: JobDeps;
   readonly #logger: Logger;
   readonly #inflight = new Set<Promise<unknown>>();
-  readonly #hardStop = new AbortController();
+  /** Jobs submitted and not yet disposed: a hard stop aborts each. */
+  readonly #jobs = new Set<ScrapeJob>();
+  #hardStop: Error | undefined;
 
   constructor(concurrency: number, deps: JobDeps) {
     this.#concurrency = concurrency;
@@ -42,12 +44,14 @@ export class ScrapeScheduler {
    * `ask` was given and the proxy took the push as a poll.
    */
   submit(request: ScrapeRequest, ask?: PushPollAsk): Promise<PushPollWait | undefined> {
-    const job = new ScrapeJob(request, this.#deps, this.#hardStop.signal);
+    const job = new ScrapeJob(request, this.#deps);
+    if (this.#hardStop) job.abort(this.#hardStop);
+    this.#jobs.add(job);
     if (this.#queue.size >= this.#concurrency) {
       const err = this.#overloaded(
         `${this.#queue.pending} scrapes running and ${this.#queue.size} waiting (--scrape.concurrency=${this.#concurrency})`,
       );
-      return this.#track(job.fail(err, ask).finally(() => job.dispose()));
+      return this.#track(job.fail(err, ask).finally(() => this.#retire(job)));
     }
     // With a slot free, p-queue starts the task within add(): nothing to bound.
     const starts = this.#queue.size === 0 && this.#queue.pending < this.#concurrency;
@@ -79,7 +83,7 @@ export class ScrapeScheduler {
       })
       .finally(() => {
         clearTimeout(waitTimer);
-        job.dispose();
+        this.#retire(job);
       });
     return this.#track(task);
   }
@@ -92,7 +96,8 @@ export class ScrapeScheduler {
   async drain(timeoutMs: number): Promise<boolean> {
     const finished = await this.#settle(timeoutMs);
     if (!finished) {
-      this.#hardStop.abort();
+      this.#hardStop = new Error('client stopped before the scrape finished');
+      for (const job of this.#jobs) job.abort(this.#hardStop);
       await this.#settle(1000);
     }
     return finished;
@@ -117,6 +122,11 @@ export class ScrapeScheduler {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  #retire(job: ScrapeJob): void {
+    job.dispose();
+    this.#jobs.delete(job);
   }
 
   #track<T>(p: Promise<T>): Promise<T> {

@@ -95,6 +95,39 @@ test('exporter slower than the deadline → timeout error pushed before the dead
   assert.equal(await errors(client, 'push'), 0);
 });
 
+test('a body that stalls after its head is cut at the scrape deadline: the push is aborted and counted, nothing hangs', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  const pushEnded: Array<{ at: number; complete: boolean }> = [];
+  proxy.pushHandler = (req) => {
+    req.resume();
+    req.on('close', () => pushEnded.push({ at: performance.now(), complete: req.complete }));
+  };
+  const exporter = await startExporter((_req, res) => {
+    // Chunked, so the push streams; the head and a first chunk come at once, then nothing.
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    res.write('# a first chunk\n');
+  });
+  t.after(async () => {
+    exporter.server.closeAllConnections();
+    await exporter.close();
+  });
+  const client = await startClient(testConfig(proxy.url));
+  t.after(() => client.stop());
+  await waitFor(() => proxy.held.length === 1, 5000, 'held poll');
+
+  const { bytes } = scrapeRequest({ target: `http://${FQDN}:${exporter.port}/metrics`, timeoutSeconds: '1' });
+  const sentAt = performance.now();
+  proxy.scrape(bytes);
+  await waitFor(() => pushEnded.length === 1, 3000, 'the push to end');
+  const elapsed = pushEnded[0]!.at - sentAt;
+  assert.equal(pushEnded[0]!.complete, false, 'the push was cut, not completed');
+  // The deadline is 1 s after the poll reply arrived; past scrapeEndAt (0.9 s) the head had long arrived.
+  assert.ok(elapsed >= 950 && elapsed < 1500, `push cut after ${elapsed.toFixed(0)} ms`);
+  await waitForAsync(async () => (await errors(client, 'push')) === 1, 2000, 'one push error');
+  assert.equal(await errors(client, 'scrape'), 0);
+});
+
 test('overload: a full queue → 503 at once; a scrape that would start after its deadline → 503', { timeout: 20_000 }, async (t) => {
   const proxy = await FakeProxy.start('upstream');
   t.after(() => proxy.close());
