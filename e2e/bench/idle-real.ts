@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { metricValue, waitRegistered } from '../src/proxy-api.js';
 import { startClientProc, startProxyProc } from '../src/procs.js';
-import { cpuSecondsOf } from './procstat.js';
+import { cpuSecondsOf, cpuSecondsOfAll } from './procstat.js';
 
 const openFds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
 
@@ -25,7 +25,7 @@ export async function idleRealClients(n: number, windowSecs = 20): Promise<Recor
     await waitRegistered(proxy.url, hosts, { timeoutMs: 120_000 });
     // Start-up (n Node processes on few cores) settles first.
     await new Promise((r) => setTimeout(r, 5000));
-    const cpu0 = { proxy: cpuSecondsOf(proxy.pid), clients: clients.reduce((s, c) => s + cpuSecondsOf(c.pid), 0) };
+    const cpu0 = { proxy: cpuSecondsOf(proxy.pid), clients: cpuSecondsOfAll(clients) };
     await new Promise((r) => setTimeout(r, windowSecs * 1000));
     const waiting = await metricValue(proxy.url, 'pushprox_proxy_waiting_polls');
     const fds = openFds(proxy.pid);
@@ -36,7 +36,7 @@ export async function idleRealClients(n: number, windowSecs = 20): Promise<Recor
       proxy_fds_per_client: Number(((fds - fdsBefore) / n).toFixed(2)),
       window_s: windowSecs,
       proxy_cpu_s_in_window: Number((cpuSecondsOf(proxy.pid) - cpu0.proxy).toFixed(2)),
-      clients_cpu_s_in_window: Number((clients.reduce((s, c) => s + cpuSecondsOf(c.pid), 0) - cpu0.clients).toFixed(2)),
+      clients_cpu_s_in_window: Number((cpuSecondsOfAll(clients) - cpu0.clients).toFixed(2)),
     };
     console.log(
       name.padEnd(34) +

@@ -15,6 +15,11 @@ export function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS;
 }
 
+/** Summed CPU seconds of several processes (see cpuSecondsOf). */
+export function cpuSecondsOfAll(procs: ReadonlyArray<{ readonly pid: number }>): number {
+  return procs.reduce((n, p) => n + cpuSecondsOf(p.pid), 0);
+}
+
 /** Samples RSS of some processes every `everyMs` and keeps the peak of each. */
 export class PeakSampler {
   readonly #pids: Record<string, number>;

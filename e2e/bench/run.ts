@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Proc, killAll, startClientProc, startProxyProc } from '../src/procs.js';
 import { waitRegistered } from '../src/proxy-api.js';
 import { runLoad, type LoadOptions, type LoadResult } from './load.js';
-import { PeakSampler, cpuSecondsOf } from './procstat.js';
+import { PeakSampler, cpuSecondsOf, cpuSecondsOfAll } from './procstat.js';
 import { spread, summarize, median } from './stats.js';
 import { idleClients } from './idle.js';
 import { idleRealClients } from './idle-real.js';
@@ -119,10 +119,12 @@ async function scrapeScenario(
   const measure = async (): Promise<Rep[]> => {
     const reps: Rep[] = [];
     for (let i = 0; i < REPS; i++) {
-      const d0 = cpuSecondsOf(exp.pid) + selfCpuS();
+      // The exporter and the load generator (this process): what the direct run costs too.
+      const otherCpuS = (): number => cpuSecondsOf(exp.pid) + selfCpuS();
+      const d0 = otherCpuS();
       const direct = await runLoad({ ...o.load, target: targets[0]!, targets });
-      const directCpuS = cpuSecondsOf(exp.pid) + selfCpuS() - d0;
-      const cpu0 = { p: cpuSecondsOf(proxy.pid), c: clients.reduce((n, c) => n + cpuSecondsOf(c.pid), 0), o: cpuSecondsOf(exp.pid) + selfCpuS() };
+      const directCpuS = otherCpuS() - d0;
+      const cpu0 = { p: cpuSecondsOf(proxy.pid), c: cpuSecondsOfAll(clients), o: otherCpuS() };
       const sampler = new PeakSampler({ proxy: proxy.pid, client: clients[0]!.pid });
       const via = await runLoad({ ...o.load, target: targets[0]!, targets, proxyPort: proxy.port });
       const peak = sampler.stop();
@@ -132,8 +134,8 @@ async function scrapeScenario(
         proxyPeakRssMb: peak['proxy']! / MB,
         clientPeakRssMb: peak['client']! / MB,
         proxyCpuS: cpuSecondsOf(proxy.pid) - cpu0.p,
-        clientCpuS: clients.reduce((n, c) => n + cpuSecondsOf(c.pid), 0) - cpu0.c,
-        otherCpuS: cpuSecondsOf(exp.pid) + selfCpuS() - cpu0.o,
+        clientCpuS: cpuSecondsOfAll(clients) - cpu0.c,
+        otherCpuS: otherCpuS() - cpu0.o,
         directCpuS,
       });
     }

@@ -44,20 +44,22 @@ export type PollReply =
       readonly body: Buffer;
     };
 
-function offers(headers: Dispatcher.ResponseData['headers'], feature: string): boolean {
+/** The feature tokens of a reply's X-Pushprox-Features, lower-cased (upstream proxies send no such header). */
+function featureTokens(headers: Dispatcher.ResponseData['headers']): string[] {
   const raw = headers[HEADER_PROXY_FEATURES.toLowerCase()];
   const values = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
-  return values.some((v) =>
-    v
-      .split(',')
-      .map((t) => t.trim().toLowerCase())
-      .includes(feature),
-  );
+  return values.flatMap((v) => v.split(',').map((t) => t.trim().toLowerCase()));
+}
+
+/** What a reply's X-Pushprox-Features offers; one parse per reply. */
+function featuresOf(headers: Dispatcher.ResponseData['headers']): { multiPoll: boolean; pushPoll: boolean } {
+  const tokens = featureTokens(headers);
+  return { multiPoll: tokens.includes(FEATURE_MULTI_POLL), pushPoll: tokens.includes(FEATURE_PUSH_POLL) };
 }
 
 /** True if the reply's X-Pushprox-Features lists multi-poll (upstream proxies send no such header). */
 export function offersMultiPoll(headers: Dispatcher.ResponseData['headers']): boolean {
-  return offers(headers, FEATURE_MULTI_POLL);
+  return featureTokens(headers).includes(FEATURE_MULTI_POLL);
 }
 
 /**
@@ -67,8 +69,7 @@ export function offersMultiPoll(headers: Dispatcher.ResponseData['headers']): bo
  * — is a PollError quoting status and body start. Consumes the body.
  */
 export async function readPollReply(res: Dispatcher.ResponseData, maxBytes: number): Promise<PollReply> {
-  const multiPoll = offersMultiPoll(res.headers);
-  const pushPoll = offers(res.headers, FEATURE_PUSH_POLL);
+  const { multiPoll, pushPoll } = featuresOf(res.headers);
   if (res.statusCode === STATUS_POLL_IDLE) {
     await res.body.dump();
     return { kind: 'idle', multiPoll, pushPoll };
@@ -92,8 +93,7 @@ export async function readPushPollReply(
   stop: AbortSignal,
   abort: (reason: Error) => void,
 ): Promise<PollReply | { readonly kind: 'stopped' }> {
-  const multiPoll = offersMultiPoll(res.headers);
-  const pushPoll = offers(res.headers, FEATURE_PUSH_POLL);
+  const { multiPoll, pushPoll } = featuresOf(res.headers);
   let started = false;
   const onStop = (): void => {
     if (!started) abort(new Error('client stopping'));

@@ -14,7 +14,7 @@ import {
 import type { Coordinator } from './coordinator.js';
 import type { ProxyMetrics } from './metrics.js';
 import { createPollHandler } from './poll-handler.js';
-import { createPushHandler } from './push-handler.js';
+import { createPushHandler, type Relabel } from './push-handler.js';
 import type { Responders } from './scrape-handler.js';
 import { sendText } from './respond.js';
 import type { BasicAuth } from './basic-auth.js';
@@ -52,14 +52,6 @@ export interface AppOptions {
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-/**
- * Ends the measured request as a success now and measures the rest of the
- * response under `path`: a push-and-poll counts as a /push when the pushed
- * response has been relayed, then as a /poll, so both series keep
- * upstream's meaning.
- */
-export type Relabel = (path: string) => void;
 
 /** Counts and times an API request once its response has finished, under upstream's path label. */
 function instrumented(

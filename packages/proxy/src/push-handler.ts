@@ -38,6 +38,14 @@ function pushPollOf(req: IncomingMessage, identity: ClientIdentity, logger: Logg
   }
 }
 
+/**
+ * Ends the measured request as a success now and measures the rest of the
+ * response under `path`: a push-and-poll counts as a /push when the pushed
+ * response has been relayed, then as a /poll, so both series keep
+ * upstream's meaning.
+ */
+export type Relabel = (path: string) => void;
+
 export interface PushHandlerOptions {
   readonly coordinator: Coordinator;
   readonly responders: Responders;
@@ -56,7 +64,7 @@ export interface PushHandlerOptions {
  */
 export function createPushHandler(opts: PushHandlerOptions) {
   const { coordinator, responders, logger } = opts;
-  return async (req: IncomingMessage, res: ServerResponse, relabel?: (path: string) => void): Promise<void> => {
+  return async (req: IncomingMessage, res: ServerResponse, relabel?: Relabel): Promise<void> => {
     let claimedId: string | undefined;
     try {
       const identity = opts.authn.identify(req);

@@ -338,15 +338,24 @@ test('surplus polls used within the linger are never ended and leave no timer; o
   assert.deepEqual([...polls, other].map((p) => p.got.ends), [[], [], [], []]);
 });
 
-test('upstream clients, and a linger of 0, never end a poll as surplus', () => {
-  for (const [linger, opts] of [[5000, { capacity: undefined, hello: false }], [0, ours]] as const) {
-    const { c, clock } = setup({ idle: 0, linger });
+test('a linger of 0 never ends a poll as surplus; an upstream client is never surplus: its second poll expires the first', () => {
+  {
+    const { c, clock } = setup({ idle: 0, linger: 0 });
     const [a, b] = [pollSink(), pollSink()];
-    c.poll('host-a', opts, a.sink);
-    c.poll('host-a', opts, b.sink);
+    c.poll('host-a', ours, a.sink);
+    c.poll('host-a', ours, b.sink);
     clock.advance(1_000_000);
-    // An upstream client's second poll expires its first at once (upstream semantics), never as idle.
-    assert.deepEqual(b.got.ends, []);
-    assert.ok(!a.got.ends.includes('idle'), `linger ${linger}: ${a.got.ends.join()}`);
+    assert.deepEqual([a, b].map((p) => p.got.ends), [[], []]);
+    assert.equal(c.stats().waitingPolls, 2);
   }
+  const { c, clock } = setup({ idle: 0, linger: 5000 });
+  const [a, b] = [pollSink(), pollSink()];
+  const upstream = { capacity: undefined, hello: false };
+  c.poll('host-a', upstream, a.sink);
+  c.poll('host-a', upstream, b.sink);
+  assert.deepEqual(a.got.ends, ['expired']);
+  clock.advance(1_000_000);
+  assert.deepEqual([a, b].map((p) => p.got.ends), [['expired'], []]);
+  assert.equal(c.stats().waitingPolls, 1);
+  assert.equal(clock.pendingTimers, 0);
 });

@@ -59,7 +59,8 @@ export const FEATURE_IDLE_REPLY = 'idle-reply';
  * - 200 with `X-Pushprox-Push-Poll: accepted` as soon as the push is relayed
  *   (so the client knows its push succeeded), then a body that is either a
  *   scrape request (as in a poll reply) or empty (no work: idle timeout,
- *   displaced, shutdown; the client polls again as usual);
+ *   surplus poll, displaced, shutdown; the client polls again as usual, or
+ *   ends a surplus poll loop);
  * - anything else, or 2xx without that header (an upstream proxy, which
  *   ignores the request header), is a plain push reply and no poll was made.
  */
