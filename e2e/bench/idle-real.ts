@@ -1,7 +1,8 @@
 import { readdirSync } from 'node:fs';
 import { metricValue, waitRegistered } from '../src/proxy-api.js';
 import { startClientProc, startProxyProc } from '../src/procs.js';
-import { cpuSecondsOf, cpuSecondsOfAll } from './procstat.js';
+import { cpuSecondsOf, cpuSecondsOfAll, privateRssOf, rssOf } from './procstat.js';
+import { median } from './stats.js';
 
 const openFds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
 
@@ -12,6 +13,8 @@ const openFds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
  * descriptors), and the CPU of proxy and clients over a window with no
  * scrapes. The built-in load client of the other iv rows holds one poll per
  * client by construction; this row shows that our own client does too.
+ * It also gives the idle client's footprint: the median over the n processes
+ * of RSS and of private memory (see privateRssOf).
  */
 export async function idleRealClients(n: number, windowSecs = 20): Promise<Record<string, unknown>> {
   const name = `iv: ${n} idle real client processes`;
@@ -29,6 +32,7 @@ export async function idleRealClients(n: number, windowSecs = 20): Promise<Recor
     await new Promise((r) => setTimeout(r, windowSecs * 1000));
     const waiting = await metricValue(proxy.url, 'pushprox_proxy_waiting_polls');
     const fds = openFds(proxy.pid);
+    const mb = (bytes: number): number => Number((bytes / 1048576).toFixed(1));
     const row = {
       clients: n,
       waiting_polls: waiting,
@@ -37,11 +41,14 @@ export async function idleRealClients(n: number, windowSecs = 20): Promise<Recor
       window_s: windowSecs,
       proxy_cpu_s_in_window: Number((cpuSecondsOf(proxy.pid) - cpu0.proxy).toFixed(2)),
       clients_cpu_s_in_window: Number((cpuSecondsOfAll(clients) - cpu0.clients).toFixed(2)),
+      client_rss_mb_median: mb(median(clients.map((c) => rssOf(c.pid)))),
+      client_private_mb_median: mb(median(clients.map((c) => privateRssOf(c.pid)))),
     };
     console.log(
       name.padEnd(34) +
         ` ${row.polls_per_client} waiting polls and ${row.proxy_fds_per_client} proxy connections per client, ` +
-        `CPU s in ${windowSecs} s idle: proxy ${row.proxy_cpu_s_in_window}, all ${n} clients ${row.clients_cpu_s_in_window}`,
+        `CPU s in ${windowSecs} s idle: proxy ${row.proxy_cpu_s_in_window}, all ${n} clients ${row.clients_cpu_s_in_window}; ` +
+        `a client's RSS ${row.client_rss_mb_median} MB, private ${row.client_private_mb_median} MB (medians)`,
     );
     console.log(`JSON ${JSON.stringify({ scenario: name, ...row })}`);
     return row;

@@ -2,10 +2,24 @@ import { readFileSync } from 'node:fs';
 
 const TICKS = 100; // USER_HZ on Linux
 
+/** A `<field>: <n> kB` line of /proc/<pid>/status, in bytes. */
+function statusBytes(pid: number, field: string): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : NaN;
+}
+
 /** RSS in bytes of a process, from /proc. */
 export function rssOf(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : NaN;
+  return statusBytes(pid, 'VmRSS');
+}
+
+/**
+ * Resident memory of a process that no other process shares (RssAnon): its
+ * heaps and stacks. The rest of its RSS is mostly the node binary's pages,
+ * shared by every Node process on the host and held in the page cache.
+ */
+export function privateRssOf(pid: number): number {
+  return statusBytes(pid, 'RssAnon');
 }
 
 /** User plus system CPU seconds a process has used, from /proc/<pid>/stat. */

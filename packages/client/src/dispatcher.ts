@@ -1,4 +1,5 @@
-import { Agent, EnvHttpProxyAgent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from './undici.js';
 import type { TlsMaterial } from './config.js';
 
 /**
@@ -38,11 +39,11 @@ export function createDispatcher(
   const tls = { ...material, ...(opts.insecureSkipVerify === true && { rejectUnauthorized: false }) };
   const http = env['http_proxy'] || env['HTTP_PROXY'] || undefined;
   const https = env['https_proxy'] || env['HTTPS_PROXY'] || undefined;
-  if (http === undefined && https === undefined) return { dispatcher: new Agent({ connect: { ...tls } }), proxies: undefined };
+  if (http === undefined && https === undefined) return { dispatcher: new undici.Agent({ connect: { ...tls } }), proxies: undefined };
   const userNoProxy = env['no_proxy'] ?? env['NO_PROXY'] ?? '';
   const noProxy = userNoProxy.trim() === '*' ? '*' : [userNoProxy, LOOPBACK_NO_PROXY].filter((s) => s.trim() !== '').join(',');
   return {
-    dispatcher: new EnvHttpProxyAgent({
+    dispatcher: new undici.EnvHttpProxyAgent({
       // Empty strings (not undefined) so undici does not fall back to process.env.
       httpProxy: http ?? '',
       httpsProxy: https ?? http ?? '',

@@ -1,4 +1,5 @@
-import { Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { undici } from './undici.js';
 
 /**
  * How long a replaced dispatcher may take to finish its in-flight requests
@@ -113,7 +114,7 @@ class Inflight {
  * `close()`: undici's Agent forgets its pools on close(), so a destroy() after
  * it can no longer cut the requests close() waits for.
  */
-export class SwappableDispatcher extends Dispatcher {
+export class SwappableDispatcher extends undici.Dispatcher {
   readonly #retireGraceMs: number;
   readonly #retiring = new Set<Dispatcher>();
   #current: Dispatcher;
