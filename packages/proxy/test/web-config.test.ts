@@ -129,3 +129,23 @@ test('client_auth_type RequireAnyClientCert refuses a connection without a certi
     },
   );
 });
+
+test('yaml is loaded only when a web config file is read', async () => {
+  writeFileSync(f('lazy.yml'), `basic_auth_users:\n  alice: '${HASH}'\n`);
+  const here = path.dirname(new URL(import.meta.url).pathname);
+  const script = `
+    import { createRequire } from 'node:module';
+    const cache = createRequire(import.meta.url).cache;
+    const yamlLoaded = () => Object.keys(cache).some((k) => k.includes('/node_modules/yaml/'));
+    await import(${JSON.stringify(path.join(here, '../src/index.js'))});
+    const { loadWebConfig } = await import(${JSON.stringify(path.join(here, '../src/web-config.js'))});
+    const before = yamlLoaded();
+    const users = [...loadWebConfig(${JSON.stringify(f("lazy.yml"))}).users.keys()];
+    console.log(JSON.stringify({ before, after: yamlLoaded(), users }));
+  `;
+  const { execFile } = await import('node:child_process');
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout))),
+  );
+  assert.deepEqual(JSON.parse(out), { before: false, after: true, users: ['alice'] });
+});
