@@ -7,10 +7,11 @@ import type * as Undici from 'undici';
  * The index also loads fetch, WebSocket, EventSource, the caches, the mocks
  * and the interceptors, none of which the client uses: measured on Node 20
  * with undici 7.30, it grew a process's private memory (RssAnon) by 11 MB
- * against 5 MB for these modules, on a client whose whole private memory is
- * about 32 MB. The index also puts the request API (`request()` and the
- * others) on Dispatcher's prototype; `load()` does the same, with the same
- * functions, so either order of loading gives one and the same prototype.
+ * against 5 MB for these modules, on a client whose whole private memory was
+ * about 36 MB. The index also puts the request API (`request()` and the
+ * others) on Dispatcher's prototype; `loadUndiciParts()` does the same, with
+ * the same functions, so either order of loading gives one and the same
+ * prototype.
  *
  * undici has no exports map, so these paths are reachable, but they are not
  * its documented API: if one is missing or is not what it was, the index is
