@@ -185,9 +185,10 @@ async function main() {
     }
   }
   if (!ONLY || ONLY.some((x) => x.startsWith('iv'))) {
-    for (const n of [1000, 10_000]) await idleClients(n);
+    await idleClients(1000);
+    await idleClients(10_000, 40, [], 1000);
     // With the idle reply a load balancer needs: one re-poll per client per 30 s.
-    await idleClients(10_000, 40, ['--poll.idle-timeout=30s']);
+    await idleClients(10_000, 40, ['--poll.idle-timeout=30s'], 1000);
     await idleRealClients(40);
   }
   // One repetition whatever --reps says: 100,000 scrapes take a minute or more.
