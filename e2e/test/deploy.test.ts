@@ -497,6 +497,7 @@ describe('examples/systemd', () => {
       assert.equal(svc('RestartSec'), '5s');
       assert.equal(svc('KillSignal'), 'SIGTERM');
       assert.equal(svc('TimeoutStopSec'), '30s');
+      assert.ok(unit.get('Service', 'Environment').includes('MALLOC_ARENA_MAX=2'), 'Environment=MALLOC_ARENA_MAX=2');
       // V8 JIT-compiles into memory it writes and executes: this setting kills node.
       assert.notEqual(svc('MemoryDenyWriteExecute'), 'yes');
       assert.equal(unit.one('Install', 'WantedBy'), 'multi-user.target');
@@ -687,6 +688,8 @@ describe('Dockerfile', () => {
       assert.equal(last(t.target, 'WORKDIR'), '/app');
       assert.equal(last(t.target, 'EXPOSE'), t.port);
       assert.equal(last(t.target, 'STOPSIGNAL'), 'SIGTERM');
+      const env = c.flatMap((s) => s.instrs.filter((i) => i.op === 'ENV').map((i) => i.args));
+      assert.ok(env.includes('MALLOC_ARENA_MAX=2'), `ENV MALLOC_ARENA_MAX=2 in ${JSON.stringify(env)}`);
     });
 
     test(`target ${t.target}: production dependencies, package.json, bin/ and dist/src only`, () => {
