@@ -85,7 +85,6 @@ export class ScrapeJob {
   #pastScrapeEnd = false;
   /** The scrape request is out and its head has not arrived. */
   #awaitingHead = false;
-  #headTimedOut = false;
 
   constructor(request: ScrapeRequest, deps: JobDeps) {
     this.request = request;
@@ -109,7 +108,6 @@ export class ScrapeJob {
     this.#pastScrapeEnd = true;
     this.#timer = setTimeout(this.#onTimer, this.deadlineAt - performance.now());
     if (this.#awaitingHead) {
-      this.#headTimedOut = true;
       const scrape = this.#ctl;
       this.#ctl = new AbortController();
       scrape.abort(new Error('scrape timeout'));
@@ -169,12 +167,12 @@ export class ScrapeJob {
       this.#awaitingHead = true;
       res = await sendScrape(this.#deps.dispatcher, target, head, body, this.signal, authorization);
     } catch (err) {
-      const why =
-        this.#headTimedOut || this.#pastScrapeEnd
-          ? `timeout after ${formatDuration(Math.max(0, Math.round(budgetMs)))} waiting for the response (scrape timeout ${formatDuration(this.timeoutMs)})`
-          : this.signal.aborted
-            ? messageOf(this.signal.reason)
-            : describeError(err);
+      // Past scrapeEndAt the scrape either never started or was cut by the timer.
+      const why = this.#pastScrapeEnd
+        ? `timeout after ${formatDuration(Math.max(0, Math.round(budgetMs)))} waiting for the response (scrape timeout ${formatDuration(this.timeoutMs)})`
+        : this.signal.aborted
+          ? messageOf(this.signal.reason)
+          : describeError(err);
       return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }), ask);
     } finally {
       this.#awaitingHead = false;

@@ -251,6 +251,7 @@ export class Poller {
               next = wait && (await awaitPushPoll(wait, this.#maxReplyBytes, this.#stopCtl.signal));
             } finally {
               if (sent) this.#pushWaiting--;
+              // A push whose body ends only now (or never) must not count as holding.
               sent = true;
             }
             if (next?.kind === 'scrape') carried = next;

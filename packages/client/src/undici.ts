@@ -43,18 +43,19 @@ export function loadUndiciParts(require: (id: string) => unknown = createRequire
     const Dispatcher: unknown = require(MODULES.Dispatcher);
     const EnvHttpProxyAgent: unknown = require(MODULES.EnvHttpProxyAgent);
     const api = require(MODULES.api) as Record<string, unknown> | undefined;
-    const classes = [Agent, Dispatcher, EnvHttpProxyAgent];
-    if (classes.every((c) => typeof c === 'function') && API_METHODS.every((m) => typeof api?.[m] === 'function')) {
-      const D = Dispatcher as typeof Undici.Dispatcher;
-      if ((Agent as typeof Undici.Agent).prototype instanceof D) {
-        Object.assign(D.prototype, api);
-        return {
-          Agent: Agent as typeof Undici.Agent,
-          Dispatcher: D,
-          EnvHttpProxyAgent: EnvHttpProxyAgent as typeof Undici.EnvHttpProxyAgent,
-          direct: true,
-        };
-      }
+    const D = Dispatcher as typeof Undici.Dispatcher;
+    const intact =
+      [Agent, Dispatcher, EnvHttpProxyAgent].every((c) => typeof c === 'function') &&
+      API_METHODS.every((m) => typeof api?.[m] === 'function') &&
+      (Agent as typeof Undici.Agent).prototype instanceof D;
+    if (intact) {
+      Object.assign(D.prototype, api);
+      return {
+        Agent: Agent as typeof Undici.Agent,
+        Dispatcher: D,
+        EnvHttpProxyAgent: EnvHttpProxyAgent as typeof Undici.EnvHttpProxyAgent,
+        direct: true,
+      };
     }
   } catch {
     // A moved module: fall through to the index.

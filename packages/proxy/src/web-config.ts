@@ -91,11 +91,6 @@ export class WebConfigError extends Error {
 type Obj = Record<string, unknown>;
 
 /**
- * `flag` names the file in messages. The client listener's file
- * (--web.client-config.file) may not hold basic_auth_users: clients
- * authenticate with certificates or --client.token-file.
- */
-/**
  * yaml is loaded on first use: it is 84 modules and 3 MB of private memory,
  * and most proxies run without a web config file.
  */
@@ -104,6 +99,11 @@ function parseYaml(text: string): unknown {
   return parse(text);
 }
 
+/**
+ * `flag` names the file in messages. The client listener's file
+ * (--web.client-config.file) may not hold basic_auth_users: clients
+ * authenticate with certificates or --client.token-file.
+ */
 export function loadWebConfig(file: string, flag: 'web.config.file' | 'web.client-config.file' = 'web.config.file'): WebConfig {
   let text: string;
   try {
