@@ -170,15 +170,18 @@ test('README "Secure setup in five minutes": the commands work as written', asyn
   // 3. The Prometheus host: the CA copied, the client list fetched with the password, a scrape through the proxy.
   mkdirSync(path.join(dir, 'prometheus'));
   copyFileSync(path.join(etc, 'pki', 'ca.crt'), path.join(dir, 'prometheus', 'pushprox-ca.crt'));
+  const listed = (): Array<{ targets: string[] }> =>
+    JSON.parse(readFileSync(path.join(dir, 'prometheus', 'pushprox.json'), 'utf8')) as Array<{ targets: string[] }>;
+  // Both conditions in one round: the client may register between the block's
+  // wget of /clients (empty list) and its scrape (which then works).
   const three = await until('the client list names the client and a scrape through the proxy works', 20_000, async () => {
     const r = await bash(sub(promHost.text), 20_000);
-    return r.code === 0 ? r : undefined;
+    return r.code === 0 && listed().some((e) => e.targets.includes(FQDN)) ? r : undefined;
   }).catch((err: Error) => {
     throw new Error(`${err.message}\nproxy log: ${log('pushprox-proxy')}\nclient log: ${log('pushprox-client')}`);
   });
   assert.match(three.stdout, /^node_exporter_build_info\{/m);
-  const list = JSON.parse(readFileSync(path.join(dir, 'prometheus', 'pushprox.json'), 'utf8')) as Array<{ targets: string[] }>;
-  assert.deepEqual(list.map((e) => e.targets), [[FQDN]]);
+  assert.deepEqual(listed().map((e) => e.targets), [[FQDN]]);
 
   // The bootstrap token was single-use: a second enrollment with it is refused.
   const again = await bash(
