@@ -86,12 +86,13 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     logger.warn("--insecure-skip-verify is set: certificates of https targets are not verified (the proxy's still are)");
   }
 
+  const pushUrl = new URL(config.pushUrl);
   const scheduler = new ScrapeScheduler(config.scrapeConcurrency, {
     fqdn: config.fqdn,
     policy: config.scrapePolicy,
     dispatcher: dispatchers.target,
     targetToken: config.tokenPath === undefined ? undefined : new TokenFile(config.tokenPath),
-    push: { pushUrl: config.pushUrl, dispatcher: dispatchers.proxy, authorization: config.authorization },
+    push: { origin: pushUrl.origin, path: pushUrl.pathname + pushUrl.search, dispatcher: dispatchers.proxy, authorization: config.authorization },
     metrics,
     logger,
     fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,

@@ -52,5 +52,6 @@ export { ClientDispatchers, type ClientDispatchersOptions } from './client-dispa
 export { SwappableDispatcher, DEFAULT_RETIRE_GRACE_MS } from './swappable-dispatcher.js';
 export { loadTlsFiles, hasTlsFiles, type TlsFiles, type TlsFlagPrefix } from './tls-files.js';
 export { TokenFile } from './token-file.js';
+export { AbortToken } from './abort-token.js';
 export { startRenewal, type Renewal, type RenewalOptions, type RenewalTimers } from './enroll/renew.js';
 export { parseFingerprint, formatFingerprint } from './enroll/fingerprint.js';

@@ -11,6 +11,7 @@ import {
   type Logger,
   type RequestHead,
 } from '@pushprox/shared';
+import { AbortToken } from './abort-token.js';
 import type { ClientMetrics } from './metrics.js';
 import { errorPayload, responsePayload, sendPush, type PushOptions } from './push.js';
 import type { PushPollAsk, PushPollWait } from './push-poll.js';
@@ -66,7 +67,7 @@ export interface JobDeps {
  * push attempt (response or error) unless the deadline or a hard stop
  * already passed, and `dispose()` is called once it is settled.
  *
- * Per scrape this is one AbortController and one timer: the timer fires
+ * Per scrape this is one AbortToken and one timer: the timer fires
  * first at `scrapeEndAt` (cutting a scrape still waiting for its head) and
  * is re-armed only then, for the deadline.
  */
@@ -79,7 +80,7 @@ export class ScrapeJob {
   readonly scrapeEndAt: number;
   readonly #deps: JobDeps;
   /** Replaced once, when a scrape's head times out: the error push still needs a live signal. */
-  #ctl = new AbortController();
+  #token = new AbortToken();
   #timer: NodeJS.Timeout;
   /** The timer is armed for the deadline (it was first armed for scrapeEndAt). */
   #pastScrapeEnd = false;
@@ -102,25 +103,25 @@ export class ScrapeJob {
 
   readonly #onTimer = (): void => {
     if (this.#pastScrapeEnd) {
-      this.#ctl.abort(new Error('scrape deadline passed'));
+      this.#token.abort(new Error('scrape deadline passed'));
       return;
     }
     this.#pastScrapeEnd = true;
     this.#timer = setTimeout(this.#onTimer, this.deadlineAt - performance.now());
     if (this.#awaitingHead) {
-      const scrape = this.#ctl;
-      this.#ctl = new AbortController();
+      const scrape = this.#token;
+      this.#token = new AbortToken();
       scrape.abort(new Error('scrape timeout'));
     }
   };
 
   /** Ends the job's work at once (the client is stopping hard). */
   abort(reason: Error): void {
-    this.#ctl.abort(reason);
+    this.#token.abort(reason);
   }
 
-  get signal(): AbortSignal {
-    return this.#ctl.signal;
+  get signal(): AbortToken {
+    return this.#token;
   }
 
   remainingMs(): number {

@@ -44,17 +44,35 @@ export type PollReply =
       readonly body: Buffer;
     };
 
+const FEATURES_KEY = HEADER_PROXY_FEATURES.toLowerCase();
+
 /** The feature tokens of a reply's X-Pushprox-Features, lower-cased (upstream proxies send no such header). */
 function featureTokens(headers: Dispatcher.ResponseData['headers']): string[] {
-  const raw = headers[HEADER_PROXY_FEATURES.toLowerCase()];
+  const raw = headers[FEATURES_KEY];
   const values = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
   return values.flatMap((v) => v.split(',').map((t) => t.trim().toLowerCase()));
 }
 
-/** What a reply's X-Pushprox-Features offers; one parse per reply. */
-function featuresOf(headers: Dispatcher.ResponseData['headers']): { multiPoll: boolean; pushPoll: boolean } {
+interface Features {
+  readonly multiPoll: boolean;
+  readonly pushPoll: boolean;
+}
+
+/**
+ * The last single X-Pushprox-Features value parsed, and what it offers: a
+ * proxy sends the same value on every reply, so each scrape's reply would
+ * otherwise split and lower-case it again.
+ */
+let lastFeatures: { readonly raw: string; readonly features: Features } | undefined;
+
+/** What a reply's X-Pushprox-Features offers. */
+function featuresOf(headers: Dispatcher.ResponseData['headers']): Features {
+  const raw = headers[FEATURES_KEY];
+  if (typeof raw === 'string' && raw === lastFeatures?.raw) return lastFeatures.features;
   const tokens = featureTokens(headers);
-  return { multiPoll: tokens.includes(FEATURE_MULTI_POLL), pushPoll: tokens.includes(FEATURE_PUSH_POLL) };
+  const features = { multiPoll: tokens.includes(FEATURE_MULTI_POLL), pushPoll: tokens.includes(FEATURE_PUSH_POLL) };
+  if (typeof raw === 'string') lastFeatures = { raw, features };
+  return features;
 }
 
 /** True if the reply's X-Pushprox-Features lists multi-poll (upstream proxies send no such header). */

@@ -13,6 +13,7 @@ import {
   serializeResponseHeadFlat,
   WireHeaders,
 } from '@pushprox/shared';
+import { AbortToken } from './abort-token.js';
 import { PUSH_POLL_HEAD_GRACE_MS, pushPollAccepted, type PushPollAsk, type PushPollWait } from './push-poll.js';
 
 const HTTP_1_1 = Object.freeze({ major: 1, minor: 1 });
@@ -163,7 +164,10 @@ export class PushError extends Error {
 }
 
 export interface PushOptions {
-  readonly pushUrl: string;
+  /** Origin of `<proxy-url>/push`. */
+  readonly origin: string;
+  /** Path and query of `<proxy-url>/push`. */
+  readonly path: string;
   readonly dispatcher: Dispatcher;
   /** `Bearer <token>` from --client.token-file, sent with every push. */
   readonly authorization?: string | undefined;
@@ -179,29 +183,29 @@ export interface PushOptions {
 export async function sendPush(
   opts: PushOptions,
   payload: PushPayload,
-  signal: AbortSignal,
+  signal: AbortToken,
   ask?: PushPollAsk,
 ): Promise<PushPollWait | undefined> {
-  const { dispatcher, pushUrl } = opts;
-  const url = new URL(pushUrl);
-  const ctl = ask && new AbortController();
+  const { dispatcher } = opts;
+  const ctl = ask && new AbortToken();
   // The proxy may hold the head of an accepted push back (PUSH_POLL_HEAD_DELAY_MS in wire.ts):
   // a push sent in time is not cut while its head is on the way.
   let grace: NodeJS.Timeout | undefined;
   const forward = (): void => {
-    grace = setTimeout(() => ctl?.abort(signal.reason), PUSH_POLL_HEAD_GRACE_MS);
+    // An aborted token always has its reason.
+    grace = setTimeout(() => ctl?.abort(signal.reason!), PUSH_POLL_HEAD_GRACE_MS);
   };
   if (ctl) {
-    if (signal.aborted) ctl.abort(signal.reason);
-    else signal.addEventListener('abort', forward, { once: true });
+    if (signal.aborted) ctl.abort(signal.reason!);
+    else signal.once('abort', forward);
   }
   const onSent = ask?.onSent;
   if (onSent && !Buffer.isBuffer(payload.body)) payload.body.once('end', onSent);
   let res: Dispatcher.ResponseData;
   try {
     const sending = dispatcher.request({
-      origin: url.origin,
-      path: url.pathname + url.search,
+      origin: opts.origin,
+      path: opts.path,
       method: 'POST',
       headers: [
         ...(payload.length === undefined ? [] : ['Content-Length', String(payload.length)]),
@@ -209,7 +213,7 @@ export async function sendPush(
         ...(ask ? [HEADER_PUSH_POLL, ask.fqdn, HEADER_POLL_CAPACITY, String(ask.capacity)] : []),
       ],
       body: payload.body,
-      signal: ctl?.signal ?? signal,
+      signal: ctl ?? signal,
       headersTimeout: 0,
       bodyTimeout: ask ? ask.waitMs : 0,
     });
@@ -217,7 +221,7 @@ export async function sendPush(
     if (onSent && Buffer.isBuffer(payload.body)) onSent();
     res = await sending;
   } finally {
-    if (ctl) signal.removeEventListener('abort', forward);
+    if (ctl) signal.removeListener('abort', forward);
     clearTimeout(grace);
   }
   if (res.statusCode >= 200 && res.statusCode < 300) {

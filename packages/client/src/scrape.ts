@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import type { AbortToken } from './abort-token.js';
 import {
   ERROR_CODES,
   HEADER_ID,
@@ -160,7 +161,7 @@ export function sendScrape(
   target: ScrapeTarget,
   head: RequestHead,
   body: Buffer,
-  signal: AbortSignal,
+  signal: AbortToken,
   authorization?: string,
 ): Promise<Dispatcher.ResponseData> {
   return dispatcher.request({
