@@ -91,8 +91,8 @@ function startLoadClient(proxyUrl: string, hosts: readonly string[]): Proc {
 }
 
 /**
- * One client process per FQDN (or, with `builtIn`, one built-in load client
- * process playing them all), one proxy; a load through the proxy and the same load direct, REPS times.
+ * One client process per FQDN (with `builtIn: 'shared'`, one built-in load
+ * client process playing them all; with `'per-host'`, one per FQDN), one proxy; a load through the proxy and the same load direct, REPS times.
  * With `warmSeconds`, then that much more load (not measured) and REPS more
  * repetitions, reported as a second row: the same programs once V8 has
  * optimised their hot code.
@@ -103,7 +103,7 @@ async function scrapeScenario(
     size: number;
     gzip?: boolean;
     clients: number;
-    builtIn?: boolean;
+    builtIn?: 'shared' | 'per-host';
     warmSeconds?: number;
     load: Omit<LoadOptions, 'target' | 'proxyPort'>;
   },
@@ -112,7 +112,12 @@ async function scrapeScenario(
   const hosts = Array.from({ length: o.clients }, (_, i) => (o.clients === 1 ? '127.0.0.1' : `127.0.1.${10 + i}`));
   const exp = await benchExporter(o.size, o.gzip, hosts);
   const proxy = await startProxyProc();
-  const clients = o.builtIn ? [startLoadClient(proxy.url, hosts)] : hosts.map((h) => startClientProc(proxy.url, h));
+  const clients =
+    o.builtIn === 'shared'
+      ? [startLoadClient(proxy.url, hosts)]
+      : o.builtIn === 'per-host'
+        ? hosts.map((h) => startLoadClient(proxy.url, [h]))
+        : hosts.map((h) => startClientProc(proxy.url, h));
   await waitRegistered(proxy.url, hosts, { timeoutMs: 60_000 });
   await new Promise((r) => setTimeout(r, 500));
   const targets = hosts.map((h) => `http://${h}:${exp.port}/metrics`);
@@ -167,11 +172,21 @@ async function main() {
     warmSeconds: 90,
     load: { concurrency: 16, maxRequests: 10_000, maxSeconds: 10 },
   });
+  // What 50 Node processes reach on this machine however little each does: the same load
+  // with 50 built-in load clients (node:http, upstream protocol, no logging or metrics),
+  // one FQDN each, as the floor for the row above.
+  await scrapeScenario('iii: 50 minimal Node clients (built-in load client per FQDN), 16 parallel, 10 KB', {
+    size: 10 * 1024,
+    clients: 50,
+    builtIn: 'per-host',
+    warmSeconds: 90,
+    load: { concurrency: 16, maxRequests: 10_000, maxSeconds: 10 },
+  });
   // Issue #5: large (iii) with a built-in load client, so the client side is one warm process.
   await scrapeScenario('iii: 50 clients (built-in load client), 16 parallel, 10 KB', {
     size: 10 * 1024,
     clients: 50,
-    builtIn: true,
+    builtIn: 'shared',
     load: { concurrency: 16, maxRequests: 10_000, maxSeconds: 10 },
   });
   for (const [label, size] of [['10 MB', 10 * MB], ['100 MB', 100 * MB]] as const) {
