@@ -92,7 +92,8 @@ function startLoadClient(proxyUrl: string, hosts: readonly string[]): Proc {
 
 /**
  * One client process per FQDN (with `builtIn: 'shared'`, one built-in load
- * client process playing them all; with `'per-host'`, one per FQDN), one proxy; a load through the proxy and the same load direct, REPS times.
+ * client process playing them all; with `'per-host'`, one per FQDN), one
+ * proxy; a load through the proxy and the same load direct, REPS times.
  * With `warmSeconds`, then that much more load (not measured) and REPS more
  * repetitions, reported as a second row: the same programs once V8 has
  * optimised their hot code.

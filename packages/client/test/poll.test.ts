@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { HEADER_HELLO, HEADER_POLL_CAPACITY, STATUS_POLL_IDLE } from '@pushprox/shared';
-import { MIN_IDLE_CYCLE_MS, startClient } from '../src/index.js';
+import { Agent } from 'undici';
+import { FEATURE_MULTI_POLL, FEATURE_PUSH_POLL, HEADER_HELLO, HEADER_POLL_CAPACITY, HEADER_PROXY_FEATURES, STATUS_POLL_IDLE } from '@pushprox/shared';
+import { MIN_IDLE_CYCLE_MS, readPollReply, startClient } from '../src/index.js';
 import { counterValue, delay, FakeProxy, FQDN, METRICS_TEXT, scrapeAll, scrapeRequest, startExporter, testConfig, waitFor, withTimeout } from './helpers.js';
 
 const errors = (client: { metrics: { registry: Parameters<typeof counterValue>[0] } }, kind: string): Promise<number> =>
@@ -215,4 +216,43 @@ test('a poll held long and then cut by the network (an idle timeout) is re-sent 
   proxy.held[0]!.socket!.destroy();
   await waitFor(() => proxy.polls.length > polls && proxy.held.length === 1, 5000, 'the poll re-sent after the error');
   assert.equal(await errors(client, 'poll'), 1, 'a cut at once is a poll error');
+});
+
+test('poll replies: each reply is read for its own features, although the last value is remembered', async () => {
+  const values = [
+    FEATURE_MULTI_POLL,
+    FEATURE_MULTI_POLL,
+    `${FEATURE_MULTI_POLL}, ${FEATURE_PUSH_POLL}`,
+    `${FEATURE_MULTI_POLL}, ${FEATURE_PUSH_POLL}`,
+    FEATURE_PUSH_POLL,
+    undefined,
+    ` ${FEATURE_MULTI_POLL.toUpperCase()} `,
+  ];
+  let i = 0;
+  const server = await startExporter((_req, res) => {
+    const value = values[i++];
+    res.writeHead(STATUS_POLL_IDLE, value === undefined ? {} : { [HEADER_PROXY_FEATURES]: value });
+    res.end();
+  });
+  const agent = new Agent();
+  try {
+    const seen = [];
+    for (let n = 0; n < values.length; n++) {
+      const res = await agent.request({ origin: `http://127.0.0.1:${server.port}`, path: '/poll', method: 'POST', body: 'host-a' });
+      const reply = await readPollReply(res, 1024);
+      seen.push([reply.multiPoll, reply.pushPoll]);
+    }
+    assert.deepEqual(seen, [
+      [true, false],
+      [true, false],
+      [true, true],
+      [true, true],
+      [false, true],
+      [false, false],
+      [true, false],
+    ]);
+  } finally {
+    await agent.close();
+    await server.close();
+  }
 });
