@@ -46,13 +46,6 @@ export type PollReply =
 
 const FEATURES_KEY = HEADER_PROXY_FEATURES.toLowerCase();
 
-/** The feature tokens of a reply's X-Pushprox-Features, lower-cased (upstream proxies send no such header). */
-function featureTokens(headers: Dispatcher.ResponseData['headers']): string[] {
-  const raw = headers[FEATURES_KEY];
-  const values = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
-  return values.flatMap((v) => v.split(',').map((t) => t.trim().toLowerCase()));
-}
-
 interface Features {
   readonly multiPoll: boolean;
   readonly pushPoll: boolean;
@@ -69,7 +62,9 @@ let lastFeatures: { readonly raw: string; readonly features: Features } | undefi
 function featuresOf(headers: Dispatcher.ResponseData['headers']): Features {
   const raw = headers[FEATURES_KEY];
   if (typeof raw === 'string' && raw === lastFeatures?.raw) return lastFeatures.features;
-  const tokens = featureTokens(headers);
+  // Upstream proxies send no such header.
+  const values = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
+  const tokens = values.flatMap((v) => v.split(',').map((t) => t.trim().toLowerCase()));
   const features = { multiPoll: tokens.includes(FEATURE_MULTI_POLL), pushPoll: tokens.includes(FEATURE_PUSH_POLL) };
   if (typeof raw === 'string') lastFeatures = { raw, features };
   return features;
@@ -77,7 +72,7 @@ function featuresOf(headers: Dispatcher.ResponseData['headers']): Features {
 
 /** True if the reply's X-Pushprox-Features lists multi-poll (upstream proxies send no such header). */
 export function offersMultiPoll(headers: Dispatcher.ResponseData['headers']): boolean {
-  return featureTokens(headers).includes(FEATURE_MULTI_POLL);
+  return featuresOf(headers).multiPoll;
 }
 
 /**

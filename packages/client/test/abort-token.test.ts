@@ -45,6 +45,7 @@ test('an already aborted AbortToken makes undici refuse the request at once', as
     const reason = new Error('deadline passed');
     token.abort(reason);
     await assert.rejects(agent.request({ origin: `http://127.0.0.1:${server.port}`, path: '/', method: 'GET', signal: token }), (err) => err === reason);
+    assert.equal(server.requests.length, 0, 'no request reached the server');
   } finally {
     await agent.close();
     await server.close();
