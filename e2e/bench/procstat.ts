@@ -22,16 +22,27 @@ export function privateRssOf(pid: number): number {
   return statusBytes(pid, 'RssAnon');
 }
 
-/** User plus system CPU seconds a process has used, from /proc/<pid>/stat. */
-export function cpuSecondsOf(pid: number): number {
+/** User and system (kernel) CPU seconds a process has used, from /proc/<pid>/stat. */
+export function cpuSplitOf(pid: number): { readonly user: number; readonly system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS;
+  return { user: Number(fields[11]) / TICKS, system: Number(fields[12]) / TICKS };
+}
+
+/** User plus system CPU seconds a process has used. */
+export function cpuSecondsOf(pid: number): number {
+  const { user, system } = cpuSplitOf(pid);
+  return user + system;
 }
 
 /** Summed CPU seconds of several processes (see cpuSecondsOf). */
 export function cpuSecondsOfAll(procs: ReadonlyArray<{ readonly pid: number }>): number {
   return procs.reduce((n, p) => n + cpuSecondsOf(p.pid), 0);
+}
+
+/** Summed system (kernel) CPU seconds of several processes. */
+export function systemCpuSecondsOfAll(procs: ReadonlyArray<{ readonly pid: number }>): number {
+  return procs.reduce((n, p) => n + cpuSplitOf(p.pid).system, 0);
 }
 
 /** Samples RSS of some processes every `everyMs` and keeps the peak of each. */

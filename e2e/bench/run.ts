@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Proc, killAll, startClientProc, startProxyProc } from '../src/procs.js';
 import { waitRegistered } from '../src/proxy-api.js';
 import { runLoad, type LoadOptions, type LoadResult } from './load.js';
-import { PeakSampler, cpuSecondsOf, cpuSecondsOfAll } from './procstat.js';
+import { PeakSampler, cpuSecondsOf, cpuSecondsOfAll, systemCpuSecondsOfAll } from './procstat.js';
 import { spread, summarize, median } from './stats.js';
 import { idleClients } from './idle.js';
 import { idleRealClients } from './idle-real.js';
@@ -32,6 +32,9 @@ interface Rep {
   clientPeakRssMb: number;
   proxyCpuS: number;
   clientCpuS: number;
+  /** Of which in the kernel (system time): socket reads and writes, loopback TCP. */
+  proxySysS: number;
+  clientSysS: number;
   /** The exporter's and the load generator's (this process) CPU seconds, through the proxy and direct. */
   otherCpuS: number;
   directCpuS: number;
@@ -64,6 +67,9 @@ function report(name: string, reps: Rep[], extra: Record<string, unknown> = {}) 
     // CPU per relayed scrape: steadier than scrapes/s on a shared machine.
     proxy_cpu_ms_per_scrape: spread(reps.map((r) => (r.proxyCpuS * 1000) / Math.max(1, r.via.latenciesMs.length))),
     client_cpu_ms_per_scrape: spread(reps.map((r) => (r.clientCpuS * 1000) / Math.max(1, r.via.latenciesMs.length))),
+    // The kernel's part of that CPU; the rest is user space (JavaScript, V8, libuv).
+    proxy_sys_share: spread(reps.map((r) => r.proxySysS / Math.max(1e-9, r.proxyCpuS))),
+    client_sys_share: spread(reps.map((r) => r.clientSysS / Math.max(1e-9, r.clientCpuS))),
     // Every process of the run (proxy, clients, exporter, load generator): on CORES cores a
     // scrape cannot take less than all_cpu / CORES once the machine is saturated, nor less
     // than the largest single share when scrapes run one at a time.
@@ -73,11 +79,13 @@ function report(name: string, reps: Rep[], extra: Record<string, unknown> = {}) 
     ...extra,
   };
   const f = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 10 ? 2 : 0) : '-');
+  const pct = (n: number) => (Number.isFinite(n) ? `${(n * 100).toFixed(0)}%` : '-');
   console.log(
     `${name.padEnd(34)} ${f(row.scrapes_per_s.median).padStart(7)}/s (direct ${f(row.direct_scrapes_per_s.median)}/s)  ` +
       `p50 ${f(row.latency_ms.p50.median)} p90 ${f(row.latency_ms.p90.median)} p99 ${f(row.latency_ms.p99.median)} max ${f(row.latency_ms.max.median)} ms ` +
       `(direct p50 ${f(row.direct_latency_ms.p50.median)})  errors ${row.errors}  proxy ${f(row.proxy_peak_rss_mb.median)} MB  client ${f(row.client_peak_rss_mb.median)} MB  ` +
       `CPU/scrape proxy ${f(row.proxy_cpu_ms_per_scrape.median)} client ${f(row.client_cpu_ms_per_scrape.median)} ` +
+      `(kernel ${pct(row.proxy_sys_share.median)}/${pct(row.client_sys_share.median)}) ` +
       `all ${f(row.all_cpu_ms_per_scrape.median)} ms (direct all ${f(row.direct_all_cpu_ms_per_scrape.median)})`,
   );
   console.log(`JSON ${JSON.stringify(row)}`);
@@ -90,10 +98,30 @@ function startLoadClient(proxyUrl: string, hosts: readonly string[]): Proc {
   return new Proc('built-in load client', process.execPath, [main, `--proxy-url=${proxyUrl}`, `--fqdns=${hosts.join(',')}`]);
 }
 
+/** A forwarder-main.js process (a node:net TCP forwarder) to 127.0.0.1:`to`. */
+async function startForwarder(name: string, to: number): Promise<Proc & { port: number }> {
+  const p = new Proc(name, process.execPath, [fileURLToPath(new URL('./forwarder-main.js', import.meta.url)), `--to=${to}`]);
+  const m = await p.waitFor(/ready (\d+)/, 60_000);
+  return Object.assign(p, { port: Number(m[1]) });
+}
+
+/** What carries the scrapes between the load generator and the exporter. */
+interface Relay {
+  /** In the proxy's place: it faces the scraper. */
+  readonly front: Proc;
+  /** In the clients' place. */
+  readonly back: readonly Proc[];
+  /** How the load reaches the exporter through the relay. */
+  readonly via: Pick<LoadOptions, 'target' | 'targets' | 'proxyPort'>;
+}
+
 /**
  * One client process per FQDN (with `builtIn: 'shared'`, one built-in load
  * client process playing them all; with `'per-host'`, one per FQDN), one
  * proxy; a load through the proxy and the same load direct, REPS times.
+ * With `relay: 'tcp-forwarders'`, two forwarder processes in a chain take
+ * the proxy's and the client's places (one FQDN only): the floor any
+ * two-process Node relay with stock sockets starts from.
  * With `warmSeconds`, then that much more load (not measured) and REPS more
  * repetitions, reported as a second row: the same programs once V8 has
  * optimised their hot code.
@@ -105,6 +133,7 @@ async function scrapeScenario(
     gzip?: boolean;
     clients: number;
     builtIn?: 'shared' | 'per-host';
+    relay?: 'pushprox' | 'tcp-forwarders';
     warmSeconds?: number;
     load: Omit<LoadOptions, 'target' | 'proxyPort'>;
   },
@@ -112,16 +141,27 @@ async function scrapeScenario(
   if (ONLY && !ONLY.some((x) => name.startsWith(x))) return;
   const hosts = Array.from({ length: o.clients }, (_, i) => (o.clients === 1 ? '127.0.0.1' : `127.0.1.${10 + i}`));
   const exp = await benchExporter(o.size, o.gzip, hosts);
-  const proxy = await startProxyProc();
-  const clients =
-    o.builtIn === 'shared'
-      ? [startLoadClient(proxy.url, hosts)]
-      : o.builtIn === 'per-host'
-        ? hosts.map((h) => startLoadClient(proxy.url, [h]))
-        : hosts.map((h) => startClientProc(proxy.url, h));
-  await waitRegistered(proxy.url, hosts, { timeoutMs: 60_000 });
-  await new Promise((r) => setTimeout(r, 500));
   const targets = hosts.map((h) => `http://${h}:${exp.port}/metrics`);
+  let relay: Relay;
+  if (o.relay === 'tcp-forwarders') {
+    if (o.clients !== 1) throw new Error(`relay 'tcp-forwarders': expected 1 client, got ${o.clients}`);
+    const back = await startForwarder('forwarder (client side)', exp.port);
+    const front = await startForwarder('forwarder (proxy side)', back.port);
+    const url = `http://127.0.0.1:${front.port}/metrics`;
+    relay = { front, back: [back], via: { target: url, targets: [url] } };
+  } else {
+    const proxy = await startProxyProc();
+    const clients =
+      o.builtIn === 'shared'
+        ? [startLoadClient(proxy.url, hosts)]
+        : o.builtIn === 'per-host'
+          ? hosts.map((h) => startLoadClient(proxy.url, [h]))
+          : hosts.map((h) => startClientProc(proxy.url, h));
+    relay = { front: proxy, back: clients, via: { target: targets[0]!, targets, proxyPort: proxy.port } };
+    await waitRegistered(proxy.url, hosts, { timeoutMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const { front, back: clients, via: viaLoad } = relay;
   const measure = async (): Promise<Rep[]> => {
     const reps: Rep[] = [];
     for (let i = 0; i < REPS; i++) {
@@ -130,33 +170,41 @@ async function scrapeScenario(
       const d0 = otherCpuS();
       const direct = await runLoad({ ...o.load, target: targets[0]!, targets });
       const directCpuS = otherCpuS() - d0;
-      const cpu0 = { p: cpuSecondsOf(proxy.pid), c: cpuSecondsOfAll(clients), o: otherCpuS() };
-      const sampler = new PeakSampler({ proxy: proxy.pid, client: clients[0]!.pid });
-      const via = await runLoad({ ...o.load, target: targets[0]!, targets, proxyPort: proxy.port });
+      const cpu0 = {
+        p: cpuSecondsOf(front.pid),
+        c: cpuSecondsOfAll(clients),
+        o: otherCpuS(),
+        ps: systemCpuSecondsOfAll([front]),
+        cs: systemCpuSecondsOfAll(clients),
+      };
+      const sampler = new PeakSampler({ proxy: front.pid, client: clients[0]!.pid });
+      const via = await runLoad({ ...o.load, ...viaLoad });
       const peak = sampler.stop();
       reps.push({
         direct,
         via,
         proxyPeakRssMb: peak['proxy']! / MB,
         clientPeakRssMb: peak['client']! / MB,
-        proxyCpuS: cpuSecondsOf(proxy.pid) - cpu0.p,
+        proxyCpuS: cpuSecondsOf(front.pid) - cpu0.p,
         clientCpuS: cpuSecondsOfAll(clients) - cpu0.c,
+        proxySysS: systemCpuSecondsOfAll([front]) - cpu0.ps,
+        clientSysS: systemCpuSecondsOfAll(clients) - cpu0.cs,
         otherCpuS: otherCpuS() - cpu0.o,
         directCpuS,
       });
     }
     return reps;
   };
-  const extra = { clients: o.clients, client_processes: clients.length, body_bytes: o.size, gzip: !!o.gzip, concurrency: o.load.concurrency };
+  const extra = { relay: o.relay ?? 'pushprox', clients: o.clients, client_processes: clients.length, body_bytes: o.size, gzip: !!o.gzip, concurrency: o.load.concurrency };
   try {
     // Warm-up, not measured.
-    await runLoad({ ...o.load, target: targets[0]!, targets, proxyPort: proxy.port, maxRequests: Math.min(200, o.load.maxRequests), maxSeconds: 5 });
+    await runLoad({ ...o.load, ...viaLoad, maxRequests: Math.min(200, o.load.maxRequests), maxSeconds: 5 });
     const row = report(name, await measure(), extra);
     if (o.warmSeconds === undefined) return row;
-    const warmup = await runLoad({ ...o.load, target: targets[0]!, targets, proxyPort: proxy.port, maxRequests: 1_000_000, maxSeconds: o.warmSeconds });
+    const warmup = await runLoad({ ...o.load, ...viaLoad, maxRequests: 1_000_000, maxSeconds: o.warmSeconds });
     return report(`${name}, after ${o.warmSeconds} s more load`, await measure(), { ...extra, warmup_scrapes: warmup.latenciesMs.length });
   } finally {
-    await Promise.all([...clients.map((c) => c.stop()), proxy.stop(), exp.stop()]);
+    await Promise.all([...clients.map((c) => c.stop()), front.stop(), exp.stop()]);
   }
 }
 
@@ -164,7 +212,14 @@ async function main() {
   const started = performance.now();
   console.log(`pushprox-ts benchmarks: node ${process.version}, ${REPS} repetitions per scenario\n`);
   await scrapeScenario('i: 1 client, serial, 10 KB', { size: 10 * 1024, clients: 1, load: { concurrency: 1, maxRequests: 3000, maxSeconds: 10 } });
-  await scrapeScenario('ii: 1 client, 8 parallel, 10 KB', { size: 10 * 1024, clients: 1, load: { concurrency: 8, maxRequests: 10_000, maxSeconds: 10 } });
+  const iiLoad = { concurrency: 8, maxRequests: 10_000, maxSeconds: 10 };
+  await scrapeScenario('ii: 1 client, 8 parallel, 10 KB', { size: 10 * 1024, clients: 1, load: iiLoad });
+  // The same load with the built-in load client (node:http, upstream protocol, no logging,
+  // metrics or limits) in the client's place: what a minimal Node client costs.
+  await scrapeScenario('ii: built-in load client (minimal Node client), 8 parallel, 10 KB', { size: 10 * 1024, clients: 1, builtIn: 'shared', load: iiLoad });
+  // The same load through two TCP forwarders in the proxy's and the client's places: what
+  // the loopback sockets of a two-process Node relay cost without any HTTP work.
+  await scrapeScenario('ii: two node:net TCP forwarders (floor), 8 parallel, 10 KB', { size: 10 * 1024, clients: 1, relay: 'tcp-forwarders', load: iiLoad });
   // 50 Node processes on 2 cores each see ~1/50 of the scrapes: V8 optimises their hot code
   // only after minutes of this load, so the row is repeated after 90 s more of it.
   await scrapeScenario('iii: 50 clients, 16 parallel, 10 KB', {
@@ -191,14 +246,12 @@ async function main() {
     load: { concurrency: 16, maxRequests: 10_000, maxSeconds: 10 },
   });
   for (const [label, size] of [['10 MB', 10 * MB], ['100 MB', 100 * MB]] as const) {
+    const load = { concurrency: 1, maxRequests: size > 50 * MB ? 5 : 20, maxSeconds: 60, timeoutSecs: 60 };
     for (const gzip of [false, true]) {
-      await scrapeScenario(`v: ${label} ${gzip ? 'gzip' : 'plain'}`, {
-        size,
-        gzip,
-        clients: 1,
-        load: { concurrency: 1, maxRequests: size > 50 * MB ? 5 : 20, maxSeconds: 60, timeoutSecs: 60, gzip },
-      });
+      await scrapeScenario(`v: ${label} ${gzip ? 'gzip' : 'plain'}`, { size, gzip, clients: 1, load: { ...load, gzip } });
     }
+    // The floor for the time ratio: the same bytes through two TCP forwarders (no HTTP).
+    await scrapeScenario(`v: ${label} plain, two node:net TCP forwarders (floor)`, { size, clients: 1, relay: 'tcp-forwarders', load });
   }
   if (!ONLY || ONLY.some((x) => x.startsWith('iv'))) {
     await idleClients(1000);
