@@ -22,27 +22,37 @@ export function privateRssOf(pid: number): number {
   return statusBytes(pid, 'RssAnon');
 }
 
-/** User and system (kernel) CPU seconds a process has used, from /proc/<pid>/stat. */
-export function cpuSplitOf(pid: number): { readonly user: number; readonly system: number } {
+/** User and system (kernel) CPU seconds. */
+export interface CpuSplit {
+  readonly user: number;
+  readonly system: number;
+}
+
+/** What a process has used, from /proc/<pid>/stat. */
+export function cpuSplitOf(pid: number): CpuSplit {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return { user: Number(fields[11]) / TICKS, system: Number(fields[12]) / TICKS };
 }
 
+/** Summed user and system CPU seconds of several processes, one read of each. */
+export function cpuSplitOfAll(procs: ReadonlyArray<{ readonly pid: number }>): CpuSplit {
+  return procs.reduce((n, p) => {
+    const c = cpuSplitOf(p.pid);
+    return { user: n.user + c.user, system: n.system + c.system };
+  }, { user: 0, system: 0 });
+}
+
+export const cpuTotal = (c: CpuSplit): number => c.user + c.system;
+
 /** User plus system CPU seconds a process has used. */
 export function cpuSecondsOf(pid: number): number {
-  const { user, system } = cpuSplitOf(pid);
-  return user + system;
+  return cpuTotal(cpuSplitOf(pid));
 }
 
 /** Summed CPU seconds of several processes (see cpuSecondsOf). */
 export function cpuSecondsOfAll(procs: ReadonlyArray<{ readonly pid: number }>): number {
-  return procs.reduce((n, p) => n + cpuSecondsOf(p.pid), 0);
-}
-
-/** Summed system (kernel) CPU seconds of several processes. */
-export function systemCpuSecondsOfAll(procs: ReadonlyArray<{ readonly pid: number }>): number {
-  return procs.reduce((n, p) => n + cpuSplitOf(p.pid).system, 0);
+  return cpuTotal(cpuSplitOfAll(procs));
 }
 
 /** Samples RSS of some processes every `everyMs` and keeps the peak of each. */

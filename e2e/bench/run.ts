@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Proc, killAll, startClientProc, startProxyProc } from '../src/procs.js';
 import { waitRegistered } from '../src/proxy-api.js';
 import { runLoad, type LoadOptions, type LoadResult } from './load.js';
-import { PeakSampler, cpuSecondsOf, cpuSecondsOfAll, systemCpuSecondsOfAll } from './procstat.js';
+import { PeakSampler, cpuSecondsOf, cpuSplitOfAll, cpuTotal } from './procstat.js';
 import { spread, summarize, median } from './stats.js';
 import { idleClients } from './idle.js';
 import { idleRealClients } from './idle-real.js';
@@ -116,6 +116,37 @@ interface Relay {
 }
 
 /**
+ * Starts what carries the load to `targets`, the exporter at `port` on each
+ * of `hosts`: a proxy and its clients (see scrapeScenario's `builtIn`) once
+ * every FQDN has registered, or two TCP forwarders in a chain (one FQDN).
+ */
+async function startRelay(
+  kind: 'pushprox' | 'tcp-forwarders',
+  builtIn: 'shared' | 'per-host' | undefined,
+  hosts: readonly string[],
+  port: number,
+  targets: readonly string[],
+): Promise<Relay> {
+  if (kind === 'tcp-forwarders') {
+    if (hosts.length !== 1) throw new Error(`relay 'tcp-forwarders': expected 1 client, got ${hosts.length}`);
+    const back = await startForwarder('forwarder (client side)', port);
+    const front = await startForwarder('forwarder (proxy side)', back.port);
+    const url = `http://127.0.0.1:${front.port}/metrics`;
+    return { front, back: [back], via: { target: url, targets: [url] } };
+  }
+  const proxy = await startProxyProc();
+  const clients =
+    builtIn === 'shared'
+      ? [startLoadClient(proxy.url, hosts)]
+      : builtIn === 'per-host'
+        ? hosts.map((h) => startLoadClient(proxy.url, [h]))
+        : hosts.map((h) => startClientProc(proxy.url, h));
+  await waitRegistered(proxy.url, hosts, { timeoutMs: 60_000 });
+  await new Promise((r) => setTimeout(r, 500));
+  return { front: proxy, back: clients, via: { target: targets[0]!, targets, proxyPort: proxy.port } };
+}
+
+/**
  * One client process per FQDN (with `builtIn: 'shared'`, one built-in load
  * client process playing them all; with `'per-host'`, one per FQDN), one
  * proxy; a load through the proxy and the same load direct, REPS times.
@@ -142,26 +173,7 @@ async function scrapeScenario(
   const hosts = Array.from({ length: o.clients }, (_, i) => (o.clients === 1 ? '127.0.0.1' : `127.0.1.${10 + i}`));
   const exp = await benchExporter(o.size, o.gzip, hosts);
   const targets = hosts.map((h) => `http://${h}:${exp.port}/metrics`);
-  let relay: Relay;
-  if (o.relay === 'tcp-forwarders') {
-    if (o.clients !== 1) throw new Error(`relay 'tcp-forwarders': expected 1 client, got ${o.clients}`);
-    const back = await startForwarder('forwarder (client side)', exp.port);
-    const front = await startForwarder('forwarder (proxy side)', back.port);
-    const url = `http://127.0.0.1:${front.port}/metrics`;
-    relay = { front, back: [back], via: { target: url, targets: [url] } };
-  } else {
-    const proxy = await startProxyProc();
-    const clients =
-      o.builtIn === 'shared'
-        ? [startLoadClient(proxy.url, hosts)]
-        : o.builtIn === 'per-host'
-          ? hosts.map((h) => startLoadClient(proxy.url, [h]))
-          : hosts.map((h) => startClientProc(proxy.url, h));
-    relay = { front: proxy, back: clients, via: { target: targets[0]!, targets, proxyPort: proxy.port } };
-    await waitRegistered(proxy.url, hosts, { timeoutMs: 60_000 });
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  const { front, back: clients, via: viaLoad } = relay;
+  const { front, back: clients, via: viaLoad } = await startRelay(o.relay ?? 'pushprox', o.builtIn, hosts, exp.port, targets);
   const measure = async (): Promise<Rep[]> => {
     const reps: Rep[] = [];
     for (let i = 0; i < REPS; i++) {
@@ -170,25 +182,20 @@ async function scrapeScenario(
       const d0 = otherCpuS();
       const direct = await runLoad({ ...o.load, target: targets[0]!, targets });
       const directCpuS = otherCpuS() - d0;
-      const cpu0 = {
-        p: cpuSecondsOf(front.pid),
-        c: cpuSecondsOfAll(clients),
-        o: otherCpuS(),
-        ps: systemCpuSecondsOfAll([front]),
-        cs: systemCpuSecondsOfAll(clients),
-      };
+      const cpu0 = { p: cpuSplitOfAll([front]), c: cpuSplitOfAll(clients), o: otherCpuS() };
       const sampler = new PeakSampler({ proxy: front.pid, client: clients[0]!.pid });
       const via = await runLoad({ ...o.load, ...viaLoad });
       const peak = sampler.stop();
+      const cpu1 = { p: cpuSplitOfAll([front]), c: cpuSplitOfAll(clients) };
       reps.push({
         direct,
         via,
         proxyPeakRssMb: peak['proxy']! / MB,
         clientPeakRssMb: peak['client']! / MB,
-        proxyCpuS: cpuSecondsOf(front.pid) - cpu0.p,
-        clientCpuS: cpuSecondsOfAll(clients) - cpu0.c,
-        proxySysS: systemCpuSecondsOfAll([front]) - cpu0.ps,
-        clientSysS: systemCpuSecondsOfAll(clients) - cpu0.cs,
+        proxyCpuS: cpuTotal(cpu1.p) - cpuTotal(cpu0.p),
+        clientCpuS: cpuTotal(cpu1.c) - cpuTotal(cpu0.c),
+        proxySysS: cpu1.p.system - cpu0.p.system,
+        clientSysS: cpu1.c.system - cpu0.c.system,
         otherCpuS: otherCpuS() - cpu0.o,
         directCpuS,
       });
