@@ -230,6 +230,43 @@ test('when Prometheus hangs up, the scrape is forgotten at once', async () => {
   });
 });
 
+test('a scraper hanging up while a pushed body is being relayed does not crash the proxy', async () => {
+  await withProxy({}, async (proxy) => {
+    const port = proxy.address.port;
+    const p = exchange(port, poll('host-a'));
+    await until(() => proxy.coordinator.stats().waitingPolls === 1);
+    const prom = await connect(port);
+    prom.on('error', () => undefined);
+    prom.write(scrape('http://host-a:9100/metrics', '30'));
+    const id = parseRequest((await p).body).head.headers.get('Id')!;
+    const size = 32 * 1024 * 1024;
+    const inner = `HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\nId: ${id}\r\n\r\n`;
+    const pusher = await connect(port);
+    pusher.on('error', () => undefined);
+    pusher.write(`POST /push HTTP/1.1\r\nHost: proxy\r\nContent-Length: ${inner.length + size}\r\n\r\n${inner}`);
+    let got = 0;
+    // Hang up once the relay is well under way (the proxy has written head and body bytes).
+    prom.on('data', (c: Buffer) => {
+      got += c.length;
+      if (got > 1024 * 1024) prom.destroy();
+    });
+    const chunk = Buffer.alloc(1024 * 1024, 'a');
+    for (let i = 0; i < 32 && !pusher.destroyed; i++) {
+      if (!pusher.write(chunk)) await new Promise((r) => pusher.once('drain', r).once('close', r));
+    }
+    await until(() => proxy.coordinator.stats().activeScrapes === 0, 5000, 'the cut relay to be forgotten');
+    assert.ok(got > 1024 * 1024, `the scraper got ${got} bytes before hanging up`);
+    pusher.destroy();
+    // (An uncaught exception would have failed this test.) The proxy still serves.
+    const again = exchange(port, poll('host-a'));
+    await until(() => proxy.coordinator.stats().waitingPolls === 1);
+    const s = exchange(port, scrape('http://host-a:9100/metrics', '5'));
+    const id2 = parseRequest((await again).body).head.headers.get('Id')!;
+    await exchange(port, push(id2, 'up 1\n'));
+    assert.equal((await s).body.toString(), 'up 1\n');
+  });
+});
+
 test('/poll and /push are counted under upstream path labels, and a query string does not change the route', async () => {
   await withProxy({}, async (proxy) => {
     const port = proxy.address.port;

@@ -11,6 +11,8 @@ import type { Readable, Writable } from 'node:stream';
  * was 5–7 % of its CPU. This does the same job for the one shape we need
  * (one readable into one writable).
  */
+function ignore(): void {}
+
 export function relay(source: Readable, dest: Writable): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -21,6 +23,11 @@ export function relay(source: Readable, dest: Writable): Promise<void> {
       dest.off('error', onError).off('close', onDestClose).off('finish', onFinish);
       if (err === undefined) return resolve();
       source.unpipe(dest);
+      // Destroying with `err` emits 'error' again, and our listeners are gone:
+      // unheard, it would be an uncaught exception (a scraper hanging up while
+      // a pushed body was relayed used to crash the proxy). The rejection below reports it.
+      source.on('error', ignore);
+      dest.on('error', ignore);
       if (!source.destroyed) source.destroy(err);
       if (!dest.destroyed) dest.destroy(err);
       reject(err);
