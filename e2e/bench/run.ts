@@ -126,6 +126,7 @@ async function startRelay(
   hosts: readonly string[],
   port: number,
   targets: readonly string[],
+  clientArgs: readonly string[] = [],
 ): Promise<Relay> {
   if (kind === 'tcp-forwarders') {
     if (hosts.length !== 1) throw new Error(`relay 'tcp-forwarders': expected 1 client, got ${hosts.length}`);
@@ -140,7 +141,7 @@ async function startRelay(
       ? [startLoadClient(proxy.url, hosts)]
       : builtIn === 'per-host'
         ? hosts.map((h) => startLoadClient(proxy.url, [h]))
-        : hosts.map((h) => startClientProc(proxy.url, h));
+        : hosts.map((h) => startClientProc(proxy.url, h, clientArgs));
   await waitRegistered(proxy.url, hosts, { timeoutMs: 60_000 });
   await new Promise((r) => setTimeout(r, 500));
   return { front: proxy, back: clients, via: { target: targets[0]!, targets, proxyPort: proxy.port } };
@@ -165,6 +166,8 @@ async function scrapeScenario(
     clients: number;
     builtIn?: 'shared' | 'per-host';
     relay?: 'pushprox' | 'tcp-forwarders';
+    /** Flags for the real client processes, e.g. --proxy.channel. */
+    clientArgs?: readonly string[];
     warmSeconds?: number;
     load: Omit<LoadOptions, 'target' | 'proxyPort'>;
   },
@@ -173,7 +176,7 @@ async function scrapeScenario(
   const hosts = Array.from({ length: o.clients }, (_, i) => (o.clients === 1 ? '127.0.0.1' : `127.0.1.${10 + i}`));
   const exp = await benchExporter(o.size, o.gzip, hosts);
   const targets = hosts.map((h) => `http://${h}:${exp.port}/metrics`);
-  const { front, back: clients, via: viaLoad } = await startRelay(o.relay ?? 'pushprox', o.builtIn, hosts, exp.port, targets);
+  const { front, back: clients, via: viaLoad } = await startRelay(o.relay ?? 'pushprox', o.builtIn, hosts, exp.port, targets, o.clientArgs);
   const measure = async (): Promise<Rep[]> => {
     const reps: Rep[] = [];
     for (let i = 0; i < REPS; i++) {
@@ -202,7 +205,7 @@ async function scrapeScenario(
     }
     return reps;
   };
-  const extra = { relay: o.relay ?? 'pushprox', clients: o.clients, client_processes: clients.length, body_bytes: o.size, gzip: !!o.gzip, concurrency: o.load.concurrency };
+  const extra = { relay: o.relay ?? 'pushprox', client_args: (o.clientArgs ?? []).join(' '), clients: o.clients, client_processes: clients.length, body_bytes: o.size, gzip: !!o.gzip, concurrency: o.load.concurrency };
   try {
     // Warm-up, not measured.
     await runLoad({ ...o.load, ...viaLoad, maxRequests: Math.min(200, o.load.maxRequests), maxSeconds: 5 });
@@ -215,12 +218,19 @@ async function scrapeScenario(
   }
 }
 
+/** The client's opt-in channel (FEATURE_CHANNEL). */
+const CHANNEL = ['--proxy.channel'] as const;
+
 async function main() {
   const started = performance.now();
   console.log(`pushprox-ts benchmarks: node ${process.version}, ${REPS} repetitions per scenario\n`);
-  await scrapeScenario('i: 1 client, serial, 10 KB', { size: 10 * 1024, clients: 1, load: { concurrency: 1, maxRequests: 3000, maxSeconds: 10 } });
+  const iLoad = { concurrency: 1, maxRequests: 3000, maxSeconds: 10 };
+  await scrapeScenario('i: 1 client, serial, 10 KB', { size: 10 * 1024, clients: 1, load: iLoad });
+  await scrapeScenario('i: 1 client --proxy.channel, serial, 10 KB', { size: 10 * 1024, clients: 1, clientArgs: CHANNEL, load: iLoad });
   const iiLoad = { concurrency: 8, maxRequests: 10_000, maxSeconds: 10 };
   await scrapeScenario('ii: 1 client, 8 parallel, 10 KB', { size: 10 * 1024, clients: 1, load: iiLoad });
+  // The same with the client's opt-in channel: one upgraded connection per parallel scrape, frames instead of /poll and /push.
+  await scrapeScenario('ii: 1 client --proxy.channel, 8 parallel, 10 KB', { size: 10 * 1024, clients: 1, clientArgs: CHANNEL, load: iiLoad });
   // The same load with the built-in load client (node:http, upstream protocol, no logging,
   // metrics or limits) in the client's place: what a minimal Node client costs.
   await scrapeScenario('ii: built-in load client (minimal Node client), 8 parallel, 10 KB', { size: 10 * 1024, clients: 1, builtIn: 'shared', load: iiLoad });
@@ -232,6 +242,13 @@ async function main() {
   await scrapeScenario('iii: 50 clients, 16 parallel, 10 KB', {
     size: 10 * 1024,
     clients: 50,
+    warmSeconds: 90,
+    load: { concurrency: 16, maxRequests: 10_000, maxSeconds: 10 },
+  });
+  await scrapeScenario('iii: 50 clients --proxy.channel, 16 parallel, 10 KB', {
+    size: 10 * 1024,
+    clients: 50,
+    clientArgs: CHANNEL,
     warmSeconds: 90,
     load: { concurrency: 16, maxRequests: 10_000, maxSeconds: 10 },
   });
@@ -257,6 +274,7 @@ async function main() {
     for (const gzip of [false, true]) {
       await scrapeScenario(`v: ${label} ${gzip ? 'gzip' : 'plain'}`, { size, gzip, clients: 1, load: { ...load, gzip } });
     }
+    await scrapeScenario(`v: ${label} plain --proxy.channel`, { size, clients: 1, clientArgs: CHANNEL, load });
     // The floor for the time ratio: the same bytes through two TCP forwarders (no HTTP).
     await scrapeScenario(`v: ${label} plain, two node:net TCP forwarders (floor)`, { size, clients: 1, relay: 'tcp-forwarders', load });
   }

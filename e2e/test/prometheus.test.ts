@@ -61,12 +61,12 @@ async function stack(t: TestContext, fqdns: string[], clientArgs: string[] = [])
 }
 
 describe('with a real Prometheus', () => {
-  test('1. proxy_url scrape of node_exporter: up == 1, build info present, same sample count as direct', async (t) => {
-    if (!requireBinaries(t, 'prometheus', 'nodeExporter')) return;
+  /** Prometheus scrapes node_exporter through proxy and client, and directly: the same samples. */
+  async function viaAndDirect(t: TestContext, clientArgs: string[]): Promise<Proc> {
     const nePort = await freePort();
     const ne = await startNodeExporter('127.0.0.1', nePort);
     t.after(() => ne.stop());
-    const { proxy } = await stack(t, ['127.0.0.1']);
+    const { proxy, clients } = await stack(t, ['127.0.0.1'], clientArgs);
     const prom = await prometheus(
       config('1s', '900ms', job('via-proxy', proxy.port, [`127.0.0.1:${nePort}`]) +
         `  - job_name: direct\n    static_configs:\n      - targets: ['127.0.0.1:${nePort}']\n`),
@@ -81,6 +81,20 @@ describe('with a real Prometheus', () => {
     });
     t.diagnostic(`scrape_samples_scraped via proxy ${counts.via}, direct ${counts.direct}`);
     assert.ok(counts.via > 100);
+    return clients[0]!;
+  }
+
+  test('1. proxy_url scrape of node_exporter: up == 1, build info present, same sample count as direct', async (t) => {
+    if (!requireBinaries(t, 'prometheus', 'nodeExporter')) return;
+    await viaAndDirect(t, []);
+  });
+
+  test('1b. the same over the channel (--proxy.channel): up == 1, same sample count as direct', async (t) => {
+    if (!requireBinaries(t, 'prometheus', 'nodeExporter')) return;
+    const client = await viaAndDirect(t, ['--proxy.channel', '--log.level=debug']);
+    // Every scrape came over the channel: the client switched before Prometheus started, and never polled again.
+    await client.waitFor(/scrapes now come over it/);
+    assert.doesNotMatch(client.output, /Lost every channel|could not be opened|Error polling/);
   });
 
   test('2. discovery from /clients with the README cron command; a second client appears within one refresh', async (t) => {

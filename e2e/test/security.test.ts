@@ -8,7 +8,7 @@ import path from 'node:path';
 import bcrypt from 'bcryptjs';
 import { PATH_CLIENTS, PATH_METRICS, PATH_PUSH } from '@pushprox/shared';
 import { BINARIES, requireBinaries } from '../src/binaries.js';
-import { startExporter } from '../src/exporter.js';
+import { DEMO_BODY, startExporter } from '../src/exporter.js';
 import { scrapeVia } from '../src/http.js';
 import { startNodeExporter } from '../src/node-exporter.js';
 import { freePort } from '../src/ports.js';
@@ -129,8 +129,8 @@ async function startTlsProxy(t: TestContext, pki: Pki): Promise<TlsProxy> {
   return Object.assign(p, { httpsUrl: `https://127.0.0.1:${p.port}` });
 }
 
-function startMtlsClient(t: TestContext, proxy: TlsProxy, fqdn: string, ca: string, cert: { cert: string; key: string }): Proc {
-  const c = startClientProc(proxy.httpsUrl, fqdn, [`--tls.cacert=${ca}`, `--tls.cert=${cert.cert}`, `--tls.key=${cert.key}`]);
+function startMtlsClient(t: TestContext, proxy: TlsProxy, fqdn: string, ca: string, cert: { cert: string; key: string }, extra: string[] = []): Proc {
+  const c = startClientProc(proxy.httpsUrl, fqdn, [`--tls.cacert=${ca}`, `--tls.cert=${cert.cert}`, `--tls.key=${cert.key}`, ...extra]);
   t.after(() => c.stop('SIGKILL'));
   return c;
 }
@@ -292,4 +292,28 @@ test('a client certificate from another CA cannot poll (VerifyClientCertIfGiven)
   const good = startMtlsClient(t, proxy, '127.0.0.1', pki.ca, pki.client('127.0.0.1'));
   await waitTlsRegistered(proxy, pki.ca, '127.0.0.1', good);
   assert.deepEqual(await tlsRegistered(proxy, pki.ca), ['127.0.0.1']);
+});
+
+test('over mutual TLS, --proxy.channel carries the scrapes; a certificate for another FQDN cannot open a channel for this one', async (t) => {
+  if (!requireBinaries(t, 'curl', 'openssl')) return;
+  const pki = await makePki('pki-channel', ['127.0.0.1', '127.0.0.2']);
+  const exporter = await startExporter();
+  t.after(() => exporter.close());
+  const proxy = await startTlsProxy(t, pki);
+  // Holds 127.0.0.2's certificate but claims 127.0.0.1: its polls are refused (403), so it never gets as far as a channel.
+  const thief = startMtlsClient(t, proxy, '127.0.0.1', pki.ca, pki.client('127.0.0.2'), ['--proxy.channel']);
+  await thief.waitFor(/Error polling.*403/, 10_000);
+  assert.deepEqual(await tlsRegistered(proxy, pki.ca), []);
+  await thief.stop('SIGKILL');
+
+  const client = startMtlsClient(t, proxy, '127.0.0.1', pki.ca, pki.client('127.0.0.1'), ['--proxy.channel']);
+  await client.waitFor(/scrapes now come over it/, 10_000);
+  await waitTlsRegistered(proxy, pki.ca, '127.0.0.1', client);
+  const curl = (...args: string[]) => run(BINARIES.curl, ['-sS', '--max-time', '10', ...args]);
+  for (let i = 0; i < 3; i++) {
+    const scraped = await curl('--proxy', proxy.httpsUrl, '--proxy-cacert', pki.ca, '--proxy-user', `${USER}:${PASSWORD}`, `${exporter.url}/metrics`);
+    assert.equal(scraped.code, 0, scraped.stderr);
+    assert.equal(scraped.stdout, DEMO_BODY);
+  }
+  assert.doesNotMatch(client.output, /Lost every channel|could not be opened/);
 });

@@ -49,6 +49,8 @@ export interface ClientArgs {
   /** Milliseconds. */
   readonly 'proxy.retry.max-wait': number;
   readonly 'scrape.concurrency': number;
+  /** Default false. */
+  readonly 'proxy.channel'?: boolean;
   /** Milliseconds. */
   readonly 'shutdown.timeout': number;
   /** undefined: any port. */
@@ -146,6 +148,12 @@ export function clientCli(argv: readonly string[], version: string): Argv {
       default: String(DEFAULT_SCRAPE_CONCURRENCY),
       describe: 'Scrapes run at once; also the polls kept in flight when the proxy supports multi-poll',
       coerce: positiveIntFlag('scrape.concurrency', MAX_SCRAPE_CONCURRENCY),
+    })
+    .option('proxy.channel', {
+      type: 'boolean',
+      default: false,
+      describe:
+        'When the proxy offers it (our proxy, not upstream), carry scrapes over long-lived upgraded connections instead of one /poll and /push exchange each: less CPU per scrape; falls back to polling if the upgrade is refused',
     })
     .option('shutdown.timeout', {
       type: 'string',

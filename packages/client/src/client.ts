@@ -5,7 +5,8 @@ import { ClientDispatchers } from './client-dispatchers.js';
 import type { ClientConfig } from './config.js';
 import { FALLBACK_SCRAPE_TIMEOUT_MS } from './job.js';
 import { ClientMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
-import { DEFAULT_POLL_HEADERS_TIMEOUT_MS, Poller, type PollMode } from './poller.js';
+import { DEFAULT_POLL_HEADERS_TIMEOUT_MS, type PollMode } from './poller.js';
+import { ProxyTransport } from './transport.js';
 import { ScrapeScheduler } from './scheduler.js';
 import { loadTlsFiles } from './tls-files.js';
 import { TokenFile } from './token-file.js';
@@ -25,6 +26,8 @@ export interface StartClientOptions {
   readonly fallbackScrapeTimeoutMs?: number;
   /** Where HTTP_PROXY/HTTPS_PROXY/NO_PROXY are read. Default process.env. */
   readonly env?: NodeJS.ProcessEnv;
+  /** With config.channel: how long an extra idle channel stays open. Default 120 s (DEFAULT_CHANNEL_LINGER_MS). */
+  readonly channelLingerMs?: number;
   /** After a TLS reload, how long the old connections may finish their requests. Default 30 s (DEFAULT_RETIRE_GRACE_MS). */
   readonly tlsReloadGraceMs?: number;
 }
@@ -33,9 +36,12 @@ export interface RunningClient {
   readonly metrics: ClientMetrics;
   /** Where metrics are served; undefined when disabled or the port was taken. */
   readonly metricsAddress: AddressInfo | undefined;
-  /** What the proxy's replies said so far: 'single' until a reply lists multi-poll. */
-  readonly pollMode: PollMode;
-  /** Poll loops running now: 1, or under multi-poll one more than the scrapes lately in flight, up to scrape.concurrency. */
+  /** What the proxy's replies said so far: 'single' until a reply lists multi-poll; 'channel' once a channel is open. */
+  readonly pollMode: PollMode | 'channel';
+  /**
+   * Poll loops (or channels) running now: 1, or under multi-poll one more than
+   * the scrapes lately in flight, up to scrape.concurrency.
+   */
   readonly pollLoops: number;
   /** Scrapes running / waiting for a slot. */
   readonly scrapesRunning: number;
@@ -98,27 +104,45 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
     reclaimer: new BufferReclaimer(),
   });
-  const poller = new Poller({
-    pollUrl: config.pollUrl,
-    authorization: config.authorization,
-    fqdn: config.fqdn,
-    capacity: config.scrapeConcurrency,
-    dispatcher: dispatchers.proxy,
-    retryInitialWaitMs: config.retryInitialWaitMs,
-    retryMaxWaitMs: config.retryMaxWaitMs,
+  const pollUrl = new URL(config.pollUrl);
+  const transport = new ProxyTransport({
     logger,
-    onScrape: (request, ask) => scheduler.submit(request, ask),
-    onPollError: () => metrics.pollErrors.inc(),
-    headersTimeoutMs: opts.pollHeadersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
-    ...(opts.pollCutAfterMs !== undefined && { cutAfterMs: opts.pollCutAfterMs }),
-    ...(opts.backoffRandom && { random: opts.backoffRandom }),
+    poller: {
+      pollUrl: config.pollUrl,
+      authorization: config.authorization,
+      fqdn: config.fqdn,
+      capacity: config.scrapeConcurrency,
+      dispatcher: dispatchers.proxy,
+      retryInitialWaitMs: config.retryInitialWaitMs,
+      retryMaxWaitMs: config.retryMaxWaitMs,
+      logger,
+      onScrape: (request, ask) => scheduler.submit(request, ask),
+      onPollError: () => metrics.pollErrors.inc(),
+      headersTimeoutMs: opts.pollHeadersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
+      ...(opts.pollCutAfterMs !== undefined && { cutAfterMs: opts.pollCutAfterMs }),
+      ...(opts.backoffRandom && { random: opts.backoffRandom }),
+    },
+    ...(config.channel && {
+      channel: {
+        origin: pollUrl.origin,
+        path: pollUrl.pathname + pollUrl.search,
+        fqdn: config.fqdn,
+        capacity: config.scrapeConcurrency,
+        authorization: config.authorization,
+        dispatcher: dispatchers.proxy,
+        logger,
+        onScrape: (request, via) => void scheduler.submit(request, undefined, via),
+        ...(opts.channelLingerMs !== undefined && { lingerMs: opts.channelLingerMs }),
+      },
+    }),
   });
-  poller.start();
+  transport.start();
 
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
-    await poller.stop();
+    await transport.stop();
     const drained = await scheduler.drain(config.shutdownTimeoutMs);
+    transport.destroy();
     if (!drained) logger.warn('Shutdown timeout reached; aborted the scrapes still running', { timeout_ms: config.shutdownTimeoutMs });
     await metricsServer?.close();
     await reloading.catch(() => undefined);
@@ -146,10 +170,10 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     metrics,
     metricsAddress: metricsServer?.address,
     get pollMode() {
-      return poller.mode;
+      return transport.mode;
     },
     get pollLoops() {
-      return poller.loops;
+      return transport.loops;
     },
     get scrapesRunning() {
       return scheduler.running;

@@ -44,6 +44,8 @@ export interface ClientConfig {
   readonly retryInitialWaitMs: number;
   readonly retryMaxWaitMs: number;
   readonly scrapeConcurrency: number;
+  /** --proxy.channel: use a channel (FEATURE_CHANNEL) when the proxy offers one. Default false. */
+  readonly channel?: boolean;
   readonly shutdownTimeoutMs: number;
   /** What may be scraped (--allow-port, --use-localhost, --scrape.allow, --scrape.methods). */
   readonly scrapePolicy: ScrapePolicy;
@@ -152,6 +154,7 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
     retryInitialWaitMs: nonNegative('proxy.retry.initial-wait', args['proxy.retry.initial-wait']),
     retryMaxWaitMs: nonNegative('proxy.retry.max-wait', args['proxy.retry.max-wait']),
     scrapeConcurrency: args['scrape.concurrency'],
+    channel: args['proxy.channel'] ?? false,
     shutdownTimeoutMs: nonNegative('shutdown.timeout', args['shutdown.timeout']),
     scrapePolicy: policy,
     logLevel: args['log.level'],

@@ -13,7 +13,8 @@ import {
 } from '@pushprox/shared';
 import { AbortToken } from './abort-token.js';
 import type { ClientMetrics } from './metrics.js';
-import { errorPayload, responsePayload, sendPush, type PushOptions } from './push.js';
+import { errorPayload, responsePayload, sendPush, type PushOptions, type PushPayload } from './push.js';
+import type { PushSink } from './channel.js';
 import type { PushPollAsk, PushPollWait } from './push-poll.js';
 import { describeError, parseScrapeTimeout, scrapeTarget, sendScrape } from './scrape.js';
 import { checkTarget, DEFAULT_SCRAPE_POLICY, localTarget, type Refusal, type ScrapePolicy } from './scrape-policy.js';
@@ -137,25 +138,25 @@ export class ScrapeJob {
    * throws. With `ask`, resolves to the poll's wait if the proxy answers the
    * push as a poll (push-and-poll).
    */
-  async run(ask?: PushPollAsk): Promise<PushPollWait | undefined> {
+  async run(ask?: PushPollAsk, via?: PushSink): Promise<PushPollWait | undefined> {
     const { logger, metrics } = this.#deps;
     const { head, body } = this.request;
     let target;
     try {
       target = scrapeTarget(head.target, this.#deps.fqdn);
     } catch (err) {
-      return this.fail(err, ask);
+      return this.fail(err, ask, via);
     }
     const policy = this.#deps.policy ?? DEFAULT_SCRAPE_POLICY;
     const refusal = checkTarget(policy, head.method, target.url);
-    if (refusal) return this.refuse(refusal, ask);
+    if (refusal) return this.refuse(refusal, ask, via);
     if (policy.useLocalhost) target = localTarget(target);
     let authorization: string | undefined;
     if (this.#deps.targetToken && !head.headers.has('authorization')) {
       try {
         authorization = await this.#deps.targetToken.authorization();
       } catch (err) {
-        return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${messageOf(err)}`, { cause: err }), ask);
+        return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${messageOf(err)}`, { cause: err }), ask, via);
       }
     }
     const budgetMs = this.scrapeEndAt - performance.now();
@@ -174,7 +175,7 @@ export class ScrapeJob {
         : this.signal.aborted
           ? messageOf(this.signal.reason)
           : describeError(err);
-      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }), ask);
+      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }), ask, via);
     } finally {
       this.#awaitingHead = false;
     }
@@ -188,10 +189,10 @@ export class ScrapeJob {
       // through), or a small body that failed while it was collected.
       res.body.destroy();
       const why = `response cannot be relayed: ${messageOf(err)}`;
-      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }), ask);
+      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }), ask, via);
     }
     try {
-      const wait = await sendPush(this.#deps.push, payload, this.signal, ask);
+      const wait = await this.#push(payload, ask, via);
       if (logger.debugEnabled) logger.debug('Pushed scrape result', { scrape_id: this.id });
       return wait;
     } catch (err) {
@@ -207,12 +208,12 @@ export class ScrapeJob {
    * pushes the text as a 500 (503 when overloaded), as upstream's handleErr.
    * Never throws.
    */
-  async fail(err: unknown, ask?: PushPollAsk): Promise<PushPollWait | undefined> {
+  async fail(err: unknown, ask?: PushPollAsk, via?: PushSink): Promise<PushPollWait | undefined> {
     const { logger, metrics } = this.#deps;
     const message = messageOf(err);
     metrics.scrapeErrors.inc();
     logger.warn('Scrape failed', { scrape_id: this.id, err: message });
-    return this.#pushError(err, message, ask);
+    return this.#pushError(err, message, ask, via);
   }
 
   /**
@@ -220,14 +221,14 @@ export class ScrapeJob {
    * (not as a scrape error: it is policy, not a failure) and pushed as a 403
    * with the reason as body and reason phrase. Never throws.
    */
-  async refuse(refusal: Refusal, ask?: PushPollAsk): Promise<PushPollWait | undefined> {
+  async refuse(refusal: Refusal, ask?: PushPollAsk, via?: PushSink): Promise<PushPollWait | undefined> {
     const { logger, metrics } = this.#deps;
     metrics.scrapesRefused.inc({ reason: refusal.reason });
     logger.warn('Scrape refused', { scrape_id: this.id, reason: refusal.reason, err: refusal.message });
-    return this.#pushError(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_REFUSED, refusal.message), refusal.message, ask);
+    return this.#pushError(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_REFUSED, refusal.message), refusal.message, ask, via);
   }
 
-  async #pushError(err: unknown, message: string, ask: PushPollAsk | undefined): Promise<PushPollWait | undefined> {
+  async #pushError(err: unknown, message: string, ask: PushPollAsk | undefined, via: PushSink | undefined): Promise<PushPollWait | undefined> {
     const { logger, metrics } = this.#deps;
     if (this.signal.aborted) {
       // Nobody waits for a push after the deadline; a hard stop is no time for network calls.
@@ -236,7 +237,7 @@ export class ScrapeJob {
       return undefined;
     }
     try {
-      const wait = await sendPush(this.#deps.push, errorPayload(this.id, statusOf(err), message, this.remainingMs()), this.signal, ask);
+      const wait = await this.#push(errorPayload(this.id, statusOf(err), message, this.remainingMs()), ask, via);
       if (logger.debugEnabled) logger.debug('Pushed failed scrape response', { scrape_id: this.id });
       return wait;
     } catch (pushErr) {
@@ -244,6 +245,13 @@ export class ScrapeJob {
       logger.warn('Failed to push failed scrape response', { scrape_id: this.id, err: this.#pushFailure(pushErr) });
       return undefined;
     }
+  }
+
+  /** To the channel the request came on, else POST /push. */
+  async #push(payload: PushPayload, ask: PushPollAsk | undefined, via: PushSink | undefined): Promise<PushPollWait | undefined> {
+    if (!via) return sendPush(this.#deps.push, payload, this.signal, ask);
+    await via.send(payload, this.signal);
+    return undefined;
   }
 
   #pushFailure(err: unknown): string {

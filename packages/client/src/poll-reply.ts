@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import {
   ERROR_CODES,
+  FEATURE_CHANNEL,
   FEATURE_MULTI_POLL,
   FEATURE_PUSH_POLL,
   HEADER_ID,
@@ -33,13 +34,14 @@ export class PollError extends PushProxError {
   }
 }
 
-/** `pushPoll`: the reply's X-Pushprox-Features lists push-poll. */
+/** `pushPoll`, `channel`: the reply's X-Pushprox-Features lists push-poll, channel. */
 export type PollReply =
-  | { readonly kind: 'idle'; readonly multiPoll: boolean; readonly pushPoll: boolean }
+  | { readonly kind: 'idle'; readonly multiPoll: boolean; readonly pushPoll: boolean; readonly channel: boolean }
   | {
       readonly kind: 'scrape';
       readonly multiPoll: boolean;
       readonly pushPoll: boolean;
+      readonly channel: boolean;
       readonly head: RequestHead;
       readonly body: Buffer;
     };
@@ -49,6 +51,7 @@ const FEATURES_KEY = HEADER_PROXY_FEATURES.toLowerCase();
 interface Features {
   readonly multiPoll: boolean;
   readonly pushPoll: boolean;
+  readonly channel: boolean;
 }
 
 /**
@@ -65,9 +68,18 @@ function featuresOf(headers: Dispatcher.ResponseData['headers']): Features {
   // Upstream proxies send no such header.
   const values = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
   const tokens = values.flatMap((v) => v.split(',').map((t) => t.trim().toLowerCase()));
-  const features = { multiPoll: tokens.includes(FEATURE_MULTI_POLL), pushPoll: tokens.includes(FEATURE_PUSH_POLL) };
+  const features = {
+    multiPoll: tokens.includes(FEATURE_MULTI_POLL),
+    pushPoll: tokens.includes(FEATURE_PUSH_POLL),
+    channel: tokens.includes(FEATURE_CHANNEL),
+  };
   if (typeof raw === 'string') lastFeatures = { raw, features };
   return features;
+}
+
+/** True if the reply's X-Pushprox-Features lists channel. */
+export function offersChannel(headers: Dispatcher.ResponseData['headers']): boolean {
+  return featuresOf(headers).channel;
 }
 
 /** True if the reply's X-Pushprox-Features lists multi-poll (upstream proxies send no such header). */
@@ -82,16 +94,16 @@ export function offersMultiPoll(headers: Dispatcher.ResponseData['headers']): bo
  * — is a PollError quoting status and body start. Consumes the body.
  */
 export async function readPollReply(res: Dispatcher.ResponseData, maxBytes: number): Promise<PollReply> {
-  const { multiPoll, pushPoll } = featuresOf(res.headers);
+  const { multiPoll, pushPoll, channel } = featuresOf(res.headers);
   if (res.statusCode === STATUS_POLL_IDLE) {
     await res.body.dump();
-    return { kind: 'idle', multiPoll, pushPoll };
+    return { kind: 'idle', multiPoll, pushPoll, channel };
   }
   if (res.statusCode !== 200) {
     const snippet = await readSnippet(res.body, SNIPPET_BYTES);
     throw new PollError(`proxy answered the poll with status ${res.statusCode}: ${JSON.stringify(snippet)}`, multiPoll);
   }
-  return scrapeReply(await readBounded(res.body, maxBytes, multiPoll), multiPoll, pushPoll);
+  return scrapeReply(await readBounded(res.body, maxBytes, multiPoll), multiPoll, pushPoll, channel);
 }
 
 /**
@@ -106,7 +118,7 @@ export async function readPushPollReply(
   stop: AbortSignal,
   abort: (reason: Error) => void,
 ): Promise<PollReply | { readonly kind: 'stopped' }> {
-  const { multiPoll, pushPoll } = featuresOf(res.headers);
+  const { multiPoll, pushPoll, channel } = featuresOf(res.headers);
   let started = false;
   const onStop = (): void => {
     if (!started) abort(new Error('client stopping'));
@@ -122,11 +134,20 @@ export async function readPushPollReply(
   } finally {
     stop.removeEventListener('abort', onStop);
   }
-  if (buf.length === 0) return { kind: 'idle', multiPoll, pushPoll };
-  return scrapeReply(buf, multiPoll, pushPoll);
+  if (buf.length === 0) return { kind: 'idle', multiPoll, pushPoll, channel };
+  return scrapeReply(buf, multiPoll, pushPoll, channel);
 }
 
-function scrapeReply(buf: Buffer, multiPoll: boolean, pushPoll: boolean): PollReply {
+function scrapeReply(buf: Buffer, multiPoll: boolean, pushPoll: boolean, channel: boolean): PollReply {
+  const { head, body } = parseScrapeRequest(buf, multiPoll);
+  return { kind: 'scrape', multiPoll, pushPoll, channel, head, body };
+}
+
+/**
+ * A scrape request as a poll reply (or a channel's REQUEST frame) carries it;
+ * throws PollError if it is not an HTTP request or has no Id to push back to.
+ */
+export function parseScrapeRequest(buf: Buffer, multiPoll = true): { head: RequestHead; body: Buffer } {
   let parsed;
   try {
     parsed = parseRequest(buf);
@@ -140,7 +161,7 @@ function scrapeReply(buf: Buffer, multiPoll: boolean, pushPoll: boolean): PollRe
   if (!parsed.head.headers.has(HEADER_ID)) {
     throw new PollError(`scrape request in the poll reply has no ${HEADER_ID} header, so its result could not be pushed`, multiPoll);
   }
-  return { kind: 'scrape', multiPoll, pushPoll, head: parsed.head, body: parsed.body };
+  return parsed;
 }
 
 async function readBounded(body: Readable, maxBytes: number, multiPoll: boolean, onFirst?: () => void): Promise<Buffer> {

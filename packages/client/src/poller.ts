@@ -45,6 +45,8 @@ export interface PollerOptions {
    * pushed, with the poll's wait if the proxy took the push as a poll.
    */
   readonly onScrape: (request: ScrapeRequest, ask?: PushPollAsk) => Promise<PushPollWait | undefined> | void;
+  /** Called for every reply whose proxy offers a channel (FEATURE_CHANNEL); must return at once. Default none. */
+  readonly onChannelOffered?: () => void;
   /** Called once per poll error (the metric). */
   readonly onPollError: (err: unknown) => void;
   /** Default DEFAULT_POLL_HEADERS_TIMEOUT_MS (10 min). */
@@ -224,6 +226,7 @@ export class Poller {
           hello = false;
           carried = undefined;
           this.#negotiate(outcome.multiPoll, outcome.pushPoll);
+          if (outcome.channel) this.#opts.onChannelOffered?.();
           if (outcome.kind === 'idle' && this.#surplus) break;
           if (outcome.kind === 'scrape') {
             this.#grow();

@@ -41,6 +41,11 @@ export interface PollOptions {
   readonly capacity: number | undefined;
   /** End at once as `idle` unless work is pending (our hello). */
   readonly hello: boolean;
+  /**
+   * A channel's poll: it never ends as `idle` nor as surplus (the channel
+   * keeps itself alive and the client decides how many it holds). Default false.
+   */
+  readonly persistent?: boolean;
 }
 
 export interface CoordinatorOptions {
@@ -151,8 +156,9 @@ export class Coordinator {
       sink.end('idle');
       return NO_TICKET;
     }
-    const expires = opts.capacity !== undefined && this.#opts.pollIdleTimeoutMs > 0;
-    const lingers = opts.capacity !== undefined && this.#lingers && this.#polls.has(key);
+    const timed = opts.capacity !== undefined && opts.persistent !== true;
+    const expires = timed && this.#opts.pollIdleTimeoutMs > 0;
+    const lingers = timed && this.#lingers && this.#polls.has(key);
     const poll = new WaitingPoll(key, sink, { expires, lingers }, this.#cancelPoll);
     if (expires) this.#idle.add(poll);
     if (lingers) this.#surplus.add(poll);

@@ -14,7 +14,14 @@ export class ProxyMetrics {
   readonly httpDuration: Histogram<'path'>;
   readonly proxiedRequests: Counter<'code'>;
 
-  constructor(sources: { clients(): number; waitingPolls(): number; pendingScrapes(): number; activeScrapes(): number }) {
+  constructor(sources: {
+    clients(): number;
+    waitingPolls(): number;
+    pendingScrapes(): number;
+    activeScrapes(): number;
+    /** Open channels (FEATURE_CHANNEL). Default none. */
+    channels?(): number;
+  }) {
     const registry = new Registry();
     this.registry = registry;
     this.httpRequests = new Counter({
@@ -65,6 +72,14 @@ export class ProxyMetrics {
       registers: [registry],
       collect() {
         this.set(sources.activeScrapes());
+      },
+    });
+    new Gauge({
+      name: 'pushprox_proxy_channels',
+      help: 'Number of open channels (clients run with --proxy.channel): each carries one scrape at a time.',
+      registers: [registry],
+      collect() {
+        this.set(sources.channels?.() ?? 0);
       },
     });
     // Pre-initialised as upstream does, so rates exist before the first event.

@@ -1,6 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import {
   ERROR_CODES,
+  FEATURE_CHANNEL,
   FEATURE_IDLE_REPLY,
   FEATURE_MULTI_POLL,
   FEATURE_PUSH_POLL,
@@ -19,7 +20,7 @@ import { sendText } from './respond.js';
 
 /** Every poll reply names our features; upstream clients ignore the header. */
 export const FEATURES: Readonly<Record<string, string>> = Object.freeze({
-  [HEADER_PROXY_FEATURES]: `${FEATURE_MULTI_POLL}, ${FEATURE_IDLE_REPLY}, ${FEATURE_PUSH_POLL}`,
+  [HEADER_PROXY_FEATURES]: `${FEATURE_MULTI_POLL}, ${FEATURE_IDLE_REPLY}, ${FEATURE_PUSH_POLL}, ${FEATURE_CHANNEL}`,
 });
 
 const PUSH_POLL_HEAD: Readonly<Record<string, string>> = Object.freeze({

@@ -1,24 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   ERROR_CODES,
-  HEADER_ID,
   HEADER_POLL_CAPACITY,
   HEADER_PUSH_POLL,
   PATH_POLL,
-  PushProxError,
   WireError,
   messageOf,
-  readResponse,
   statusOf,
   type Logger,
 } from '@pushprox/shared';
-import type { Coordinator } from './coordinator.js';
-import type { Responders } from './scrape-handler.js';
 import { sendText } from './respond.js';
 import { forbidden, type ClientAuthenticator, type ClientIdentity } from './client-auth.js';
 import { headerOf } from './body.js';
 import { parseFqdn } from './fqdn.js';
 import { parseCapacity, waitAfterPush, type WaitOptions } from './poll-wait.js';
+import { relayPushed, type PushRelayDeps } from './push-relay.js';
 
 /**
  * The poll a push asks for (HEADER_PUSH_POLL), or undefined. A bad one is
@@ -46,13 +42,8 @@ function pushPollOf(req: IncomingMessage, identity: ClientIdentity, logger: Logg
  */
 export type Relabel = (path: string) => void;
 
-export interface PushHandlerOptions {
-  readonly coordinator: Coordinator;
-  readonly responders: Responders;
-  readonly logger: Logger;
+export interface PushHandlerOptions extends PushRelayDeps {
   readonly authn: ClientAuthenticator;
-  /** Largest pushed message (head and body). */
-  readonly maxBodyBytes: number;
 }
 
 /**
@@ -63,9 +54,8 @@ export interface PushHandlerOptions {
  * then answered as a poll.
  */
 export function createPushHandler(opts: PushHandlerOptions) {
-  const { coordinator, responders, logger } = opts;
+  const { coordinator, logger } = opts;
   return async (req: IncomingMessage, res: ServerResponse, relabel?: Relabel): Promise<void> => {
-    let claimedId: string | undefined;
     try {
       const identity = opts.authn.identify(req);
       const pushPoll = pushPollOf(req, identity, logger);
@@ -76,39 +66,7 @@ export function createPushHandler(opts: PushHandlerOptions) {
           `pushed response of ${declared} bytes exceeds --push.max-body-size (${opts.maxBodyBytes} bytes)`,
         );
       }
-      const { head, body } = await readResponse(req, { maxBodyBytes: opts.maxBodyBytes });
-      // A 1xx is interim (RFC 9110 §15.2): relayed, it would leave Prometheus waiting for a final response.
-      if (head.status < 200) {
-        throw new WireError(
-          ERROR_CODES.WIRE_MALFORMED_START_LINE,
-          `expected the pushed response to have a final status (200 to 999), got ${head.status}`,
-        );
-      }
-      const id = head.headers.get(HEADER_ID);
-      if (!id) {
-        throw new PushProxError(ERROR_CODES.PUSH_MISSING_ID, `expected an ${HEADER_ID} header in the pushed response, found none`);
-      }
-      // A push answers only a scrape routed to an FQDN its sender may act for: no forged Ids.
-      const routedTo = coordinator.fqdnOf(id);
-      if (routedTo !== undefined && !identity.allows(routedTo)) throw forbidden(identity, routedTo);
-      const job = coordinator.claim(id);
-      claimedId = id;
-      const respond = responders.get(id);
-      if (!respond) {
-        throw new PushProxError(ERROR_CODES.PUSH_EXPIRED_ID, `scrape ${JSON.stringify(id)} is no longer waiting`);
-      }
-      if (logger.debugEnabled) logger.debug('Got /push', { scrape_id: id, fqdn: job.fqdn, status: head.status });
-      try {
-        await respond({ head, body });
-      } catch (err) {
-        // A bad pushed body keeps its own code; anything else is the relay failing.
-        if (err instanceof PushProxError) throw err;
-        throw new PushProxError(
-          ERROR_CODES.PUSH_ABORTED,
-          `relaying the response of scrape ${JSON.stringify(id)} failed: ${messageOf(err)}`,
-          { cause: err },
-        );
-      }
+      await relayPushed(req, identity, opts);
       if (pushPoll) {
         relabel?.(PATH_POLL);
         return waitAfterPush(coordinator, res, pushPoll, logger);
@@ -116,7 +74,6 @@ export function createPushHandler(opts: PushHandlerOptions) {
       res.writeHead(200, { 'Content-Length': 0 });
       res.end();
     } catch (err) {
-      if (claimedId !== undefined) coordinator.complete(claimedId);
       logger.warn('Error pushing', { err: messageOf(err), remote: req.socket.remoteAddress });
       // The rest of the pushed body is not read: close the connection after the answer.
       sendText(res, statusOf(err), `Error pushing: ${messageOf(err)}`, { Connection: 'close' });

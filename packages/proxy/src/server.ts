@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { BufferReclaimer, ERROR_CODES, PushProxError, formatHostPort, type ListenAddress, type Logger } from '@pushprox/shared';
 import { createApi, wrongListener, type ListenerRole } from './app.js';
 import { systemClock, type Clock } from './clock.js';
@@ -9,6 +10,7 @@ import { Coordinator } from './coordinator.js';
 import { ProxyMetrics } from './metrics.js';
 import { createScrapeHandler, type Responders } from './scrape-handler.js';
 import { BasicAuth } from './basic-auth.js';
+import { ChannelServer } from './channel-server.js';
 import { ClientAuthenticator, type TokenTable } from './client-auth.js';
 import { sendText } from './respond.js';
 import { createListener, listen, localUrl, type ReadTimeouts } from './listen.js';
@@ -81,6 +83,7 @@ export async function startProxy(
     waitingPolls: () => coordinator.stats().waitingPolls,
     pendingScrapes: () => coordinator.stats().pendingScrapes,
     activeScrapes: () => coordinator.stats().activeScrapes,
+    channels: () => channels.size,
   });
   const split = config.clientListen !== undefined;
   const mainTls = deps.web?.tls;
@@ -153,10 +156,19 @@ export async function startProxy(
     );
   };
 
+  const channels = new ChannelServer({
+    coordinator,
+    responders,
+    logger,
+    authn: clientAuth,
+    maxBodyBytes: config.pushMaxBodyBytes,
+    observe: (path, status, seconds) => metrics.observeApi(path, status, seconds),
+  });
   const servers: http.Server[] = [];
   const open = async (role: ListenerRole, addr: ListenAddress, tls: typeof mainTls) => {
     const server = createListener(tls, handlerFor(role), timeouts);
     server.on('connect', refuseConnect);
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => channels.upgrade(req, socket, head, role));
     servers.push(server);
     const bound = await listen(server, addr);
     logger.info('Listening', { address: formatHostPort(bound.address, bound.port), role, tls: tls !== undefined });
@@ -182,6 +194,8 @@ export async function startProxy(
         await new Promise((r) => setTimeout(r, 25));
       }
       for (const s of servers) s.closeAllConnections();
+      // Upgraded sockets are no longer the servers' connections.
+      channels.closeAll();
     })();
     return closing;
   };

@@ -131,7 +131,7 @@ test('a hello poll is answered at once with the features header', async () => {
   await withProxy({}, async (proxy) => {
     const got = await exchange(proxy.address.port, poll('host-a', 'X-Pushprox-Poll-Capacity: 8\r\nX-Pushprox-Hello: 1\r\n'));
     assert.equal(got.head.status, 204);
-    assert.equal(got.head.headers.get('X-Pushprox-Features'), 'multi-poll, idle-reply, push-poll');
+    assert.equal(got.head.headers.get('X-Pushprox-Features'), 'multi-poll, idle-reply, push-poll, channel');
   });
 });
 

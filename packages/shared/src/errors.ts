@@ -45,6 +45,8 @@ export const ERROR_CODES = {
   CLIENT_OVERLOADED: 'PUSHPROX_CLIENT_OVERLOADED',
   CLIENT_SCRAPE_FAILED: 'PUSHPROX_CLIENT_SCRAPE_FAILED',
   CLIENT_BAD_POLL_REPLY: 'PUSHPROX_CLIENT_BAD_POLL_REPLY',
+  /** A channel frame that breaks channel-frames.ts' rules. */
+  CHANNEL_PROTOCOL: 'PUSHPROX_CHANNEL_PROTOCOL',
   /** The target is outside --allow-port / --scrape.allow / --scrape.methods: policy, not a failure. */
   CLIENT_SCRAPE_REFUSED: 'PUSHPROX_CLIENT_SCRAPE_REFUSED',
   // Configuration.
@@ -91,6 +93,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   [ERROR_CODES.CLIENT_OVERLOADED]: 503,
   [ERROR_CODES.CLIENT_SCRAPE_FAILED]: 500,
   [ERROR_CODES.CLIENT_BAD_POLL_REPLY]: 502,
+  [ERROR_CODES.CHANNEL_PROTOCOL]: 400,
   [ERROR_CODES.CLIENT_SCRAPE_REFUSED]: 403,
   [ERROR_CODES.CONFIG_INVALID]: 500,
 });

@@ -11,3 +11,4 @@ export * from './reclaim.js';
 export * from './files.js';
 export * from './relay.js';
 export * from './process-metrics.js';
+export * from './channel-frames.js';

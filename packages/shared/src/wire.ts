@@ -86,6 +86,27 @@ export const HEADER_HELLO = 'X-Pushprox-Hello';
  */
 export const STATUS_POLL_IDLE = 204;
 
+/**
+ * Channel (our extension, between our proxy and our client only): a client
+ * run with --proxy.channel whose proxy lists FEATURE_CHANNEL opens
+ * `GET PATH_POLL` with `Connection: Upgrade`, `Upgrade: CHANNEL_PROTOCOL`
+ * and its FQDN in HEADER_CHANNEL (plus its usual Authorization and
+ * HEADER_POLL_CAPACITY). Our proxy answers 101 and the connection then
+ * carries frames (channel-frames.ts) instead of one HTTP exchange per poll
+ * and per push: the proxy writes a REQUEST frame (a poll reply's body), the
+ * client answers with DATA frames (a push's body) and END, and the channel
+ * waits for the next scrape. One scrape at a time per channel; a client opens
+ * up to its capacity. An upstream proxy never lists the feature, so it never
+ * sees an upgrade; any answer but 101 makes the client keep polling.
+ */
+export const FEATURE_CHANNEL = 'channel';
+export const CHANNEL_PROTOCOL = 'pushprox-channel/1';
+export const HEADER_CHANNEL = 'X-Pushprox-Channel';
+/** Either side pings a channel silent for this long; the other answers at once. */
+export const CHANNEL_PING_MS = 30_000;
+/** A channel silent this long (three pings unanswered) is dead and closed. */
+export const CHANNEL_SILENCE_MS = 3 * CHANNEL_PING_MS;
+
 /** Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones Go also drops. */
 export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
   'connection',

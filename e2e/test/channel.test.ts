@@ -1,0 +1,138 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { silentLogger, type Logger } from '@pushprox/shared';
+import { resolveProxyConfig, startProxy } from '@pushprox/proxy';
+import { parseClientArgs, resolveConfig, startClient } from '@pushprox/client';
+import { DEMO_BODY, startExporter } from '../src/exporter.js';
+import { scrapeVia } from '../src/http.js';
+
+/** The opt-in channel (--proxy.channel, FEATURE_CHANNEL) between our client and our proxy. */
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+async function channelClient(proxyUrl: string, extra: string[] = [], opts: { logger?: Logger; channelLingerMs?: number } = {}) {
+  const args = await parseClientArgs(
+    [`--proxy-url=${proxyUrl}`, '--fqdn=127.0.0.1', '--metrics-addr=', '--proxy.channel', '--proxy.retry.initial-wait=50ms', '--proxy.retry.max-wait=200ms', ...extra],
+    'test',
+  );
+  return startClient(await resolveConfig(args), opts);
+}
+
+function recording(lines: string[]): Logger {
+  const log = (level: string) => (msg: string, fields?: Record<string, unknown>) => lines.push(`${level} ${msg} ${JSON.stringify(fields ?? {})}`);
+  return { ...silentLogger, warn: log('warn'), info: log('info'), error: log('error') };
+}
+
+test('with --proxy.channel, parallel scrapes each get a channel, extras close after the linger, and nothing is lost', async (t) => {
+  const proxy = await startProxy(await resolveProxyConfig(['--web.listen-address=127.0.0.1:0']), { logger: silentLogger });
+  t.after(() => proxy.close());
+  const exporter = await startExporter({ delayMs: 300 });
+  t.after(() => exporter.close());
+  const client = await channelClient(proxy.url, ['--scrape.concurrency=8'], { channelLingerMs: 1500 });
+  t.after(() => client.stop());
+  const waiting = (): number => proxy.coordinator.stats().waitingPolls;
+  await until(() => client.pollMode === 'channel' && waiting() === 1, 5000, 'one channel waiting');
+  for (let round = 0; round < 2; round++) {
+    const started = performance.now();
+    const replies = await Promise.all(Array.from({ length: 6 }, () => scrapeVia(proxy.address.port, `${exporter.url}/metrics`, { timeoutSecs: 5 })));
+    const ms = performance.now() - started;
+    assert.deepEqual(replies.map((r) => r.status), [200, 200, 200, 200, 200, 200]);
+    for (const r of replies) assert.equal(r.body.toString(), DEMO_BODY);
+    // Six 300 ms scrapes in parallel, not one after the other (1.8 s).
+    assert.ok(ms < 1200, `round ${round}: 6 parallel scrapes took ${ms.toFixed(0)} ms`);
+    await until(() => waiting() === client.pollLoops, 2000, 'every channel waiting again');
+    assert.ok(client.pollLoops >= 2 && client.pollLoops <= 8, `round ${round}: ${client.pollLoops} channels`);
+    await until(() => waiting() === 1 && client.pollLoops === 1, 1500 + 3000, 'one channel after the linger');
+  }
+  assert.equal(client.pollMode, 'channel');
+  assert.equal(proxy.coordinator.stats().activeScrapes, 0);
+  assert.equal(exporter.requests.length, 12);
+});
+
+test('a channel client behind a reverse proxy that refuses upgrades keeps polling, says why, and loses no scrape', async (t) => {
+  const proxy = await startProxy(await resolveProxyConfig(['--web.listen-address=127.0.0.1:0']), { logger: silentLogger });
+  t.after(() => proxy.close());
+  // Passes requests through to the proxy, but answers every upgrade 400 (a reverse proxy not set up for them).
+  const front = http.createServer((req, res) => {
+    const up = http.request({ host: '127.0.0.1', port: proxy.address.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode!, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  front.on('upgrade', (_req, socket) => {
+    socket.end('HTTP/1.1 400 Bad Request\r\nContent-Length: 26\r\nConnection: close\r\n\r\nupgrades are not supported');
+  });
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    front.closeAllConnections();
+    front.close();
+  });
+  const exporter = await startExporter();
+  t.after(() => exporter.close());
+  const lines: string[] = [];
+  const client = await channelClient(`http://127.0.0.1:${(front.address() as AddressInfo).port}`, [], { logger: recording(lines) });
+  t.after(() => client.stop());
+  await until(() => lines.some((l) => l.includes('could not be opened')), 5000, 'the refused channel to be logged');
+  const warning = lines.find((l) => l.includes('could not be opened'))!;
+  assert.match(warning, /status 400/);
+  assert.match(warning, /upgrades are not supported/);
+  await until(() => proxy.coordinator.stats().waitingPolls >= 1, 5000, 'a poll waiting');
+  for (let i = 0; i < 3; i++) {
+    const r = await scrapeVia(proxy.address.port, `${exporter.url}/metrics`, { timeoutSecs: 5 });
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), DEMO_BODY);
+  }
+  assert.notEqual(client.pollMode, 'channel');
+});
+
+test('when the proxy restarts, a channel client falls back to polling and is scraped again', async (t) => {
+  const first = await startProxy(await resolveProxyConfig(['--web.listen-address=127.0.0.1:0']), { logger: silentLogger });
+  const port = first.address.port;
+  const exporter = await startExporter();
+  t.after(() => exporter.close());
+  const lines: string[] = [];
+  const client = await channelClient(first.url, [], { logger: recording(lines) });
+  t.after(() => client.stop());
+  await until(() => client.pollMode === 'channel' && first.coordinator.stats().waitingPolls === 1, 5000, 'a channel');
+  assert.equal((await scrapeVia(port, `${exporter.url}/metrics`, { timeoutSecs: 5 })).status, 200);
+  await first.close();
+  await until(() => lines.some((l) => l.includes('Lost every channel')), 5000, 'the lost channel to be logged');
+  const second = await startProxy(await resolveProxyConfig([`--web.listen-address=127.0.0.1:${port}`]), { logger: silentLogger });
+  t.after(() => second.close());
+  await until(() => second.coordinator.stats().waitingPolls >= 1, 10_000, 'the client to poll the new proxy');
+  const r = await scrapeVia(port, `${exporter.url}/metrics`, { timeoutSecs: 5 });
+  assert.equal(r.status, 200);
+  assert.equal(r.body.toString(), DEMO_BODY);
+  // The channel is tried again only after CHANNEL_RETRY_AFTER_MS (60 s): polling carries on until then.
+  assert.notEqual(client.pollMode, 'channel');
+});
+
+test('stopping a channel client ends its channels at the proxy at once', async (t) => {
+  const proxy = await startProxy(await resolveProxyConfig(['--web.listen-address=127.0.0.1:0']), { logger: silentLogger });
+  t.after(() => proxy.close());
+  const exporter = await startExporter({ delayMs: 200 });
+  t.after(() => exporter.close());
+  const client = await channelClient(proxy.url, ['--scrape.concurrency=4']);
+  await until(() => client.pollMode === 'channel' && proxy.coordinator.stats().waitingPolls === 1, 5000, 'a channel');
+  // Two scrapes in flight while stopping: both are still pushed over their channels.
+  const scrapes = Promise.all([1, 2].map(() => scrapeVia(proxy.address.port, `${exporter.url}/metrics`, { timeoutSecs: 5 })));
+  await until(() => exporter.requests.length === 2, 2000, 'two scrapes at the exporter');
+  const started = performance.now();
+  await client.stop();
+  assert.ok(performance.now() - started < 2000, `stop took ${(performance.now() - started).toFixed(0)} ms`);
+  assert.deepEqual((await scrapes).map((r) => r.status), [200, 200]);
+  await until(() => proxy.coordinator.stats().waitingPolls === 0, 2000, 'no channel left waiting at the proxy');
+});

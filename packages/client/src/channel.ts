@@ -1,0 +1,173 @@
+import type { Duplex, Readable } from 'node:stream';
+import {
+  DATA_FRAME_BYTES,
+  encodeDataAndEnd,
+  encodeFrame,
+  FRAME,
+  frameHeader,
+  FrameReader,
+  messageOf,
+  type FrameType,
+  type Logger,
+} from '@pushprox/shared';
+import type { AbortToken } from './abort-token.js';
+import type { PushPayload } from './push.js';
+import { PushError } from './push.js';
+
+/** Where a job sends its pushed response when it came on a channel, instead of POST /push. */
+export interface PushSink {
+  /** Resolves once the whole payload is written; rejects (PushError) if the channel broke. */
+  send(payload: PushPayload, signal: AbortToken): Promise<void>;
+}
+
+export interface ClientChannelHandlers {
+  /** A scrape request arrived (a poll reply's body); the channel is busy until its push is sent. */
+  onRequest(bytes: Buffer, channel: ClientChannel): void;
+  /** The socket closed; `reason` is the proxy's ERROR text, or what broke. */
+  onClosed(channel: ClientChannel, reason: string | undefined): void;
+  readonly logger: Logger;
+}
+
+/**
+ * The client's end of one channel (see FEATURE_CHANNEL in wire.ts). Invariant:
+ * `busy` from a REQUEST until its push (DATA…END) is written or fails; the
+ * proxy sends the next REQUEST only after END, so a second REQUEST while busy
+ * is a protocol breach and closes the channel.
+ */
+export class ClientChannel implements PushSink {
+  readonly #socket: Duplex;
+  readonly #handlers: ClientChannelHandlers;
+  readonly #reader: FrameReader;
+  #busy = false;
+  #closed = false;
+  #reason: string | undefined;
+  /** Date.now() of the last byte read; performance-free, checked by the pool's sweep. */
+  heardAt = Date.now();
+  /** Date.now() when the channel last became idle. */
+  idleSince = Date.now();
+
+  constructor(socket: Duplex, handlers: ClientChannelHandlers) {
+    this.#socket = socket;
+    this.#handlers = handlers;
+    this.#reader = new FrameReader(
+      { onData: () => this.destroy('DATA from the proxy'), onFrame: (t, p) => this.#onFrame(t, p) },
+      [FRAME.REQUEST, FRAME.PING, FRAME.PONG, FRAME.ERROR],
+    );
+    socket.on('data', (chunk: Buffer) => {
+      this.heardAt = Date.now();
+      try {
+        this.#reader.push(chunk);
+      } catch (err) {
+        this.destroy(messageOf(err));
+      }
+    });
+    socket.on('error', (err: Error) => {
+      this.#reason ??= messageOf(err);
+      socket.destroy();
+    });
+    socket.on('close', () => {
+      this.#closed = true;
+      this.#reader.stop();
+      this.#handlers.onClosed(this, this.#reason);
+    });
+  }
+
+  get busy(): boolean {
+    return this.#busy;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Asks the proxy to end the channel once any exchange on it is done. */
+  requestClose(): void {
+    if (!this.#closed) this.#socket.write(encodeFrame(FRAME.CLOSE));
+  }
+
+  ping(): void {
+    if (!this.#closed) this.#socket.write(encodeFrame(FRAME.PING));
+  }
+
+  destroy(reason: string): void {
+    this.#reason ??= reason;
+    this.#socket.destroy();
+  }
+
+  async send(payload: PushPayload, signal: AbortToken): Promise<void> {
+    try {
+      if (this.#closed) throw this.#broken();
+      const { body } = payload;
+      if (Buffer.isBuffer(body) && body.length <= DATA_FRAME_BYTES) {
+        this.#socket.write(encodeDataAndEnd(body));
+      } else if (Buffer.isBuffer(body)) {
+        for (let at = 0; at < body.length; at += DATA_FRAME_BYTES) {
+          await this.#writeData(body.subarray(at, at + DATA_FRAME_BYTES), signal);
+        }
+        this.#socket.write(encodeFrame(FRAME.END));
+      } else {
+        await this.#sendStream(body, signal);
+      }
+      if (this.#closed) throw this.#broken();
+    } catch (err) {
+      // A push cut half-way leaves the proxy without its END: the channel cannot go on.
+      this.destroy(messageOf(err));
+      throw err instanceof PushError ? err : new PushError(`push over the channel failed: ${messageOf(err)}`, undefined, { cause: err });
+    } finally {
+      this.#busy = false;
+      this.idleSince = Date.now();
+    }
+  }
+
+  async #sendStream(body: Readable, signal: AbortToken): Promise<void> {
+    try {
+      for await (const chunk of body) {
+        const buf = chunk as Buffer;
+        for (let at = 0; at < buf.length; at += DATA_FRAME_BYTES) {
+          await this.#writeData(at === 0 && buf.length <= DATA_FRAME_BYTES ? buf : buf.subarray(at, at + DATA_FRAME_BYTES), signal);
+        }
+      }
+    } finally {
+      if (!body.destroyed) body.destroy();
+    }
+    this.#socket.write(encodeFrame(FRAME.END));
+  }
+
+  async #writeData(bytes: Buffer, signal: AbortToken): Promise<void> {
+    if (signal.aborted) throw signal.reason!;
+    if (this.#closed) throw this.#broken();
+    const socket = this.#socket;
+    socket.cork();
+    socket.write(frameHeader(FRAME.DATA, bytes.length));
+    const ok = socket.write(bytes);
+    socket.uncork();
+    if (ok) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        socket.off('drain', done).off('close', done);
+        signal.off('abort', done);
+        resolve();
+      };
+      socket.once('drain', done).once('close', done);
+      signal.once('abort', done);
+    });
+    if (signal.aborted) throw signal.reason!;
+  }
+
+  #broken(): PushError {
+    return new PushError(`channel closed${this.#reason ? `: ${this.#reason}` : ''}`);
+  }
+
+  #onFrame(type: FrameType, payload: Buffer): void {
+    if (type === FRAME.PING) {
+      this.#socket.write(encodeFrame(FRAME.PONG));
+    } else if (type === FRAME.ERROR) {
+      this.#reason = `proxy: ${payload.toString('utf8')}`;
+    } else if (type === FRAME.REQUEST) {
+      if (this.#busy) return this.destroy('a second scrape request came before the push of the first');
+      this.#busy = true;
+      // The payload may be a slice of a socket chunk: the request keeps a copy.
+      this.#handlers.onRequest(Buffer.from(payload), this);
+    }
+  }
+}

@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { Agent } from 'undici';
+import { encodeFrame, FRAME, silentLogger } from '@pushprox/shared';
+import { ChannelPool } from '../src/channel-pool.js';
+import { ChannelRefused, openChannel } from '../src/channel-open.js';
+import { waitFor } from './helpers.js';
+
+/** A TCP server that answers each request head with `answer(head)` and keeps the socket. */
+async function rawServer(answer: (head: string, socket: net.Socket) => void) {
+  const sockets = new Set<net.Socket>();
+  const heads: string[] = [];
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => undefined);
+    let buf = '';
+    const onData = (c: Buffer): void => {
+      buf += c.toString('latin1');
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      s.off('data', onData);
+      heads.push(buf.slice(0, end));
+      answer(buf.slice(0, end), s);
+    };
+    s.on('data', onData);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  return {
+    port,
+    heads,
+    sockets,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+const SWITCH = 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: pushprox-channel/1\r\n\r\n';
+
+test('a channel upgrade answered with an error status is refused with that status and the start of the answer', async (t) => {
+  const srv = await rawServer((_h, s) => s.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 30\r\n\r\ntoken may not act for "host-a"'));
+  t.after(() => srv.close());
+  const dispatcher = new Agent();
+  t.after(() => dispatcher.close());
+  await assert.rejects(
+    openChannel({ origin: `http://127.0.0.1:${srv.port}`, path: '/poll', fqdn: 'host-a', capacity: 2, dispatcher, authorization: 'Bearer x' }),
+    (err: unknown) => err instanceof ChannelRefused && err.status === 403 && /status 403: "token may not act for \\"host-a\\""/.test(err.message),
+  );
+  const head = srv.heads[0]!;
+  assert.match(head, /^GET \/poll HTTP\/1\.1\r\n/);
+  assert.match(head, /\r\nupgrade: pushprox-channel\/1/i);
+  assert.match(head, /\r\nx-pushprox-channel: host-a/i);
+  assert.match(head, /\r\nx-pushprox-poll-capacity: 2/i);
+  assert.match(head, /\r\nauthorization: Bearer x/i);
+});
+
+test('a channel upgrade that gets no answer fails after the open timeout instead of hanging', async (t) => {
+  const srv = await rawServer(() => undefined);
+  t.after(() => srv.close());
+  const dispatcher = new Agent();
+  t.after(() => dispatcher.close());
+  const started = Date.now();
+  await assert.rejects(
+    openChannel({ origin: `http://127.0.0.1:${srv.port}`, path: '/poll', fqdn: 'host-a', capacity: 1, dispatcher, timeoutMs: 300 }),
+    /did not answer the channel upgrade within 300 ms/,
+  );
+  assert.ok(Date.now() - started < 3000);
+});
+
+test('a channel whose proxy falls silent is closed and replaced; pings are answered', async (t) => {
+  let pongs = 0;
+  const srv = await rawServer((_h, s) => {
+    s.write(SWITCH);
+    // The first channel is pinged once, then stays silent; count the answers.
+    if (srv.heads.length === 1) s.write(encodeFrame(FRAME.PING));
+    s.on('data', (c: Buffer) => {
+      if (c[0] === FRAME.PONG) pongs++;
+    });
+  });
+  t.after(() => srv.close());
+  const dispatcher = new Agent();
+  t.after(() => dispatcher.close());
+  const pool = new ChannelPool({
+    origin: `http://127.0.0.1:${srv.port}`,
+    path: '/poll',
+    fqdn: 'host-a',
+    capacity: 2,
+    dispatcher,
+    logger: silentLogger,
+    silenceMs: 300,
+    onScrape: () => assert.fail('no scrape was sent'),
+    onPollError: () => undefined,
+    onLost: () => assert.fail('the pool should reconnect'),
+  });
+  await pool.start();
+  t.after(() => pool.destroy());
+  await waitFor(() => pongs === 1, 2000, 'the PONG');
+  await waitFor(() => srv.heads.length >= 3, 3000, 'silent channels to be replaced');
+  assert.equal(pool.size, 1);
+});

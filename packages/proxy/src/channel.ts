@@ -1,0 +1,208 @@
+import { PassThrough } from 'node:stream';
+import type { Duplex } from 'node:stream';
+import {
+  encodeFrame,
+  FRAME,
+  FrameReader,
+  messageOf,
+  PATH_POLL,
+  PATH_PUSH,
+  statusOf,
+  type FrameType,
+} from '@pushprox/shared';
+import type { PollEndReason, PollSink, ScrapeJob, Ticket } from './coordinator.js';
+import type { ClientIdentity } from './client-auth.js';
+import { relayPushed, type PushRelayDeps } from './push-relay.js';
+
+/** Counts and times an exchange under upstream's path metrics (/poll, /push). */
+export type ObserveApi = (path: string, status: number, seconds: number) => void;
+
+export interface ChannelDeps extends PushRelayDeps {
+  readonly observe: ObserveApi;
+}
+
+/** Highest buffered pushed bytes before the socket is paused (backpressure to the client). */
+const BODY_HIGH_WATER_MARK = 64 * 1024;
+
+/**
+ * The proxy's end of one channel (see FEATURE_CHANNEL): a poll that comes
+ * back after every scrape. States: `waiting` (a poll is registered with the
+ * coordinator), `busy` (a REQUEST was written; DATA and END come back), then
+ * `waiting` again once the response is relayed and END has arrived, or
+ * `closed`. Any protocol breach, refused push or end of the socket closes the
+ * channel; a scrape in flight on it then fails, as a cut /push would.
+ */
+export class ProxyChannel implements PollSink {
+  readonly fqdn: string;
+  readonly #socket: Duplex;
+  readonly #identity: ClientIdentity;
+  readonly #capacity: number;
+  readonly #deps: ChannelDeps;
+  readonly #reader: FrameReader;
+  readonly #onClosed: (channel: ProxyChannel) => void;
+  #state: 'waiting' | 'busy' | 'closed' = 'waiting';
+  #ticket: Ticket | undefined;
+  #body: PassThrough | undefined;
+  /** Bytes of DATA in the current exchange: bounded by maxBodyBytes. */
+  #bytes = 0;
+  #ended = false;
+  #relayed = false;
+  #closeAsked = false;
+  #since = performance.now();
+  /** Date.now() of the last byte read and the last frame written (for the sweep). */
+  heardAt = Date.now();
+  sentAt = Date.now();
+
+  constructor(
+    socket: Duplex,
+    opts: { fqdn: string; identity: ClientIdentity; capacity: number; onClosed: (channel: ProxyChannel) => void },
+    deps: ChannelDeps,
+  ) {
+    this.#socket = socket;
+    this.fqdn = opts.fqdn;
+    this.#identity = opts.identity;
+    this.#capacity = opts.capacity;
+    this.#onClosed = opts.onClosed;
+    this.#deps = deps;
+    this.#reader = new FrameReader(
+      { onData: (b) => this.#onData(b), onFrame: (t, p) => this.#onFrame(t, p) },
+      [FRAME.DATA, FRAME.END, FRAME.PING, FRAME.PONG, FRAME.CLOSE],
+    );
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('error', () => socket.destroy());
+    // Sockets of Node's HTTP server allow half-open: the client's FIN alone would not close them.
+    socket.on('end', () => socket.destroy());
+    socket.on('close', () => this.#closed());
+  }
+
+  /** Bytes read from the socket (or sent along with the upgrade request). */
+  receive(chunk: Buffer): void {
+    this.heardAt = Date.now();
+    try {
+      this.#reader.push(chunk);
+    } catch (err) {
+      this.close(messageOf(err));
+    }
+  }
+
+  get waiting(): boolean {
+    return this.#state === 'waiting';
+  }
+
+  /** Registers the poll; the coordinator may deliver at once. */
+  wait(): void {
+    if (this.#state !== 'waiting') return;
+    this.#since = performance.now();
+    const ticket = this.#deps.coordinator.poll(this.fqdn, { capacity: this.#capacity, hello: false, persistent: true }, this);
+    if (this.#state === 'waiting') this.#ticket = ticket;
+  }
+
+  deliver(job: ScrapeJob): boolean {
+    if (this.#state !== 'waiting' || this.#socket.destroyed) return false;
+    this.#ticket = undefined;
+    this.#state = 'busy';
+    this.#ended = false;
+    this.#relayed = false;
+    this.#bytes = 0;
+    this.#write(encodeFrame(FRAME.REQUEST, job.request));
+    const now = performance.now();
+    this.#deps.observe(PATH_POLL, 200, (now - this.#since) / 1000);
+    this.#since = now;
+    const body = new PassThrough({ highWaterMark: BODY_HIGH_WATER_MARK });
+    this.#body = body;
+    relayPushed(body, this.#identity, this.#deps).then(
+      () => {
+        this.#deps.observe(PATH_PUSH, 200, (performance.now() - this.#since) / 1000);
+        this.#relayed = true;
+        // Bytes after the pushed response's own end are not relayed; they are read and dropped until END.
+        body.resume();
+        this.#next();
+      },
+      (err: unknown) => {
+        this.#deps.observe(PATH_PUSH, statusOf(err), (performance.now() - this.#since) / 1000);
+        this.#deps.logger.warn('Error pushing', { err: messageOf(err), fqdn: this.fqdn, channel: true });
+        this.close(`Error pushing: ${messageOf(err)}`);
+      },
+    );
+    return true;
+  }
+
+  end(reason: PollEndReason): void {
+    this.#ticket = undefined;
+    if (reason === 'idle') return this.wait();
+    this.close(reason === 'expired' ? 'poll expired: more polls for this FQDN than --poll.max-per-fqdn' : 'proxy is shutting down');
+  }
+
+  /** Sends ERROR with `reason` (if given) and ends the channel. */
+  close(reason?: string): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#reader.stop();
+    this.#ticket?.cancel();
+    this.#ticket = undefined;
+    this.#body?.destroy(new Error(`channel closed${reason ? `: ${reason}` : ''}`));
+    if (reason !== undefined && this.#socket.writable) this.#socket.write(encodeFrame(FRAME.ERROR, Buffer.from(reason)));
+    this.#socket.end();
+    // A peer that does not close its side in time is cut.
+    setTimeout(() => this.#socket.destroy(), 5_000).unref();
+  }
+
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  ping(): void {
+    this.#write(encodeFrame(FRAME.PING));
+  }
+
+  #write(frame: Buffer): void {
+    this.sentAt = Date.now();
+    this.#socket.write(frame);
+  }
+
+  #onData(bytes: Buffer): void {
+    const body = this.#body;
+    if (this.#state !== 'busy' || this.#ended || !body) return this.close('expected DATA only in answer to a REQUEST');
+    this.#bytes += bytes.length;
+    if (this.#bytes > this.#deps.maxBodyBytes) {
+      return this.close(`pushed response exceeds --push.max-body-size (${this.#deps.maxBodyBytes} bytes)`);
+    }
+    if (!body.write(bytes)) {
+      this.#socket.pause();
+      body.once('drain', () => this.#socket.resume());
+    }
+  }
+
+  #onFrame(type: FrameType, _payload: Buffer): void {
+    if (type === FRAME.PING) this.#write(encodeFrame(FRAME.PONG));
+    else if (type === FRAME.CLOSE) {
+      this.#closeAsked = true;
+      if (this.#state === 'waiting') this.close();
+    } else if (type === FRAME.END) {
+      if (this.#state !== 'busy' || this.#ended) return this.close('expected END only after a REQUEST');
+      this.#ended = true;
+      this.#body?.end();
+      this.#next();
+    }
+  }
+
+  /** After END and the relay: wait for the next scrape (or end, if the client asked). */
+  #next(): void {
+    if (this.#state !== 'busy' || !this.#ended || !this.#relayed) return;
+    this.#body = undefined;
+    this.#state = 'waiting';
+    if (this.#closeAsked) return this.close();
+    this.wait();
+  }
+
+  #closed(): void {
+    if (this.#state !== 'closed') {
+      this.#state = 'closed';
+      this.#reader.stop();
+      this.#ticket?.cancel();
+      this.#ticket = undefined;
+      this.#body?.destroy(new Error('channel closed by the client'));
+    }
+    this.#onClosed(this);
+  }
+}

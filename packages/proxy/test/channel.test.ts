@@ -1,0 +1,217 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type net from 'node:net';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  encodeDataAndEnd,
+  encodeFrame,
+  FRAME,
+  frameHeader,
+  FrameReader,
+  parseRequest,
+  silentLogger,
+  type FrameType,
+} from '@pushprox/shared';
+import { startProxy } from '../src/server.js';
+import { loadTokenFile } from '../src/client-auth.js';
+import { connect, exchange, TEST_CONFIG, until, withProxy } from './helpers.js';
+
+/** A raw channel: the upgrade answer's head, and the frames the proxy sent since. */
+interface RawChannel {
+  readonly status: number;
+  readonly headText: string;
+  readonly socket: net.Socket;
+  readonly frames: Array<{ type: FrameType; payload: Buffer }>;
+  readonly closed: Promise<void>;
+}
+
+function upgradeRequest(fqdn: string | undefined, extra = '', protocol = 'pushprox-channel/1'): string {
+  return (
+    `GET /poll HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: ${protocol}\r\n` +
+    (fqdn === undefined ? '' : `X-Pushprox-Channel: ${fqdn}\r\n`) +
+    `X-Pushprox-Poll-Capacity: 4\r\n${extra}\r\n`
+  );
+}
+
+async function openRaw(port: number, request: string): Promise<RawChannel> {
+  const socket = await connect(port);
+  const frames: RawChannel['frames'] = [];
+  const reader = new FrameReader(
+    { onData: () => assert.fail('the proxy sent DATA'), onFrame: (type, p) => frames.push({ type, payload: Buffer.from(p) }) },
+    [FRAME.REQUEST, FRAME.PING, FRAME.PONG, FRAME.ERROR],
+  );
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  let pending = Buffer.alloc(0);
+  const head = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      pending = Buffer.concat([pending, chunk]);
+      const end = pending.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      socket.off('data', onData);
+      const text = pending.subarray(0, end).toString('latin1');
+      const rest = pending.subarray(end + 4);
+      socket.on('data', (c: Buffer) => {
+        if (text.startsWith('HTTP/1.1 101')) reader.push(c);
+      });
+      if (rest.length > 0 && text.startsWith('HTTP/1.1 101')) reader.push(rest);
+      resolve(rest.length > 0 && !text.startsWith('HTTP/1.1 101') ? `${text}\r\n\r\n${rest.toString()}` : text);
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+    socket.write(request);
+  });
+  return { status: Number(head.slice(9, 12)), headText: head, socket, frames, closed };
+}
+
+const scrape = (url: string, timeout = '5') =>
+  `GET ${url} HTTP/1.1\r\nHost: ${new URL(url).host}\r\nX-Prometheus-Scrape-Timeout-Seconds: ${timeout}\r\n\r\n`;
+const inner = (id: string, body: string) => `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\nId: ${id}\r\n\r\n${body}`;
+
+test('channel carries scrape after scrape: REQUEST out, DATA and END back, relayed to the scraper', async () => {
+  await withProxy({}, async (proxy) => {
+    const port = proxy.address.port;
+    const ch = await openRaw(port, upgradeRequest('host-a'));
+    assert.equal(ch.status, 101, ch.headText);
+    assert.match(ch.headText, /Upgrade: pushprox-channel\/1/);
+    await until(() => proxy.coordinator.stats().waitingPolls === 1);
+    const clients = await exchange(port, 'GET /clients HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.deepEqual(JSON.parse(clients.body.toString()), [{ targets: ['host-a'], labels: {} }]);
+    const metrics = (await exchange(port, 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')).body.toString();
+    assert.match(metrics, /^pushprox_proxy_channels 1$/m);
+    for (let i = 0; i < 3; i++) {
+      const s = exchange(port, scrape('http://host-a:9100/metrics'));
+      await until(() => ch.frames.length === i + 1, 2000, `REQUEST ${i}`);
+      const req = ch.frames[i]!;
+      assert.equal(req.type, FRAME.REQUEST);
+      const parsed = parseRequest(req.payload);
+      assert.equal(parsed.head.target, 'http://host-a:9100/metrics');
+      const id = parsed.head.headers.get('Id')!;
+      // Split across frames and writes, as a streaming client would send it.
+      const bytes = Buffer.from(inner(id, `up ${i}\n`));
+      ch.socket.write(Buffer.concat([frameHeader(FRAME.DATA, 10), bytes.subarray(0, 10)]));
+      ch.socket.write(encodeDataAndEnd(bytes.subarray(10)));
+      const got = await s;
+      assert.equal(got.head.status, 200);
+      assert.equal(got.body.toString(), `up ${i}\n`);
+      assert.equal(got.head.headers.get('Id'), undefined, 'internal headers never reach the scraper');
+    }
+    await until(() => proxy.coordinator.stats().waitingPolls === 1, 2000, 'the channel to wait again');
+    ch.socket.write(encodeFrame(FRAME.PING));
+    await until(() => ch.frames.some((f) => f.type === FRAME.PONG), 2000, 'PONG');
+    ch.socket.write(encodeFrame(FRAME.CLOSE));
+    await ch.closed;
+    await until(() => proxy.coordinator.stats().waitingPolls === 0, 2000, 'the closed channel to be forgotten');
+    const after = (await exchange(port, 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n')).body.toString();
+    assert.match(after, /^pushprox_proxy_channels 0$/m);
+    // Each scrape counted as upstream's /poll (handed out) and /push (relayed).
+    assert.match(after, /^pushprox_http_requests_total\{code="200",path="\/push"\} 3$/m);
+  });
+});
+
+test('channel streams a large pushed body with backpressure to a slow scraper', async () => {
+  await withProxy({}, async (proxy) => {
+    const port = proxy.address.port;
+    const ch = await openRaw(port, upgradeRequest('host-a'));
+    const s = exchange(port, scrape('http://host-a:9100/metrics'), 20_000);
+    await until(() => ch.frames.length === 1);
+    const id = parseRequest(ch.frames[0]!.payload).head.headers.get('Id')!;
+    const size = 16 * 1024 * 1024;
+    ch.socket.write(encodeFrame(FRAME.DATA, Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\nId: ${id}\r\n\r\n`)));
+    const chunk = Buffer.alloc(256 * 1024, 'm');
+    for (let sent = 0; sent < size; sent += chunk.length) {
+      if (!ch.socket.write(Buffer.concat([frameHeader(FRAME.DATA, chunk.length), chunk]))) {
+        await new Promise((r) => ch.socket.once('drain', r));
+      }
+    }
+    ch.socket.write(encodeFrame(FRAME.END));
+    const got = await s;
+    assert.equal(got.head.status, 200);
+    assert.equal(got.body.length, size);
+  });
+});
+
+test('channel upgrade is refused with a clear status: wrong protocol, no FQDN, no token, scraper listener', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pp-ch-'));
+  const tokenFile = path.join(dir, 'tokens');
+  fs.writeFileSync(tokenFile, 's3cret-token-0123456789 host-a\n');
+  const proxy = await startProxy(
+    { ...TEST_CONFIG, clientListen: { host: '127.0.0.1', port: 0 } },
+    { logger: silentLogger, clientTokens: loadTokenFile(tokenFile) },
+  );
+  try {
+    const cport = proxy.clientAddress!.port;
+    const wrong = await openRaw(cport, upgradeRequest('host-a', 'Authorization: Bearer s3cret-token-0123456789\r\n', 'websocket'));
+    assert.equal(wrong.status, 400);
+    assert.match(wrong.headText, /expected "Upgrade: pushprox-channel\/1" on \/poll, got "websocket"/);
+    const noFqdn = await openRaw(cport, upgradeRequest(undefined, 'Authorization: Bearer s3cret-token-0123456789\r\n'));
+    assert.equal(noFqdn.status, 400);
+    const noToken = await openRaw(cport, upgradeRequest('host-a'));
+    assert.equal(noToken.status, 401);
+    assert.match(noToken.headText, /expected "Authorization: Bearer <token>"/);
+    const otherHost = await openRaw(cport, upgradeRequest('host-b', 'Authorization: Bearer s3cret-token-0123456789\r\n'));
+    assert.equal(otherHost.status, 403);
+    const scraperSide = await openRaw(proxy.address.port, upgradeRequest('host-a', 'Authorization: Bearer s3cret-token-0123456789\r\n'));
+    assert.equal(scraperSide.status, 404);
+    const ok = await openRaw(cport, upgradeRequest('host-a', 'Authorization: Bearer s3cret-token-0123456789\r\n'));
+    assert.equal(ok.status, 101);
+    for (const c of [wrong, noFqdn, noToken, otherHost, scraperSide, ok]) c.socket.destroy();
+  } finally {
+    await proxy.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('channel breach (DATA with no REQUEST) gets an ERROR frame naming the rule, then the channel closes', async () => {
+  await withProxy({}, async (proxy) => {
+    const ch = await openRaw(proxy.address.port, upgradeRequest('host-a'));
+    await until(() => proxy.coordinator.stats().waitingPolls === 1);
+    ch.socket.write(encodeDataAndEnd(Buffer.from('HTTP/1.1 200 OK\r\n\r\n')));
+    await ch.closed;
+    const err = ch.frames.find((f) => f.type === FRAME.ERROR);
+    assert.ok(err, 'an ERROR frame');
+    assert.match(err.payload.toString(), /expected DATA only in answer to a REQUEST/);
+    assert.equal(proxy.coordinator.stats().waitingPolls, 0);
+  });
+});
+
+test('channel push for an expired scrape is refused with ERROR; a new channel then works', async () => {
+  await withProxy({}, async (proxy) => {
+    const port = proxy.address.port;
+    const ch = await openRaw(port, upgradeRequest('host-a'));
+    const s = exchange(port, scrape('http://host-a:9100/metrics', '0.2'));
+    await until(() => ch.frames.length === 1);
+    const id = parseRequest(ch.frames[0]!.payload).head.headers.get('Id')!;
+    assert.equal((await s).head.status, 500);
+    ch.socket.write(encodeDataAndEnd(Buffer.from(inner(id, 'late\n'))));
+    await ch.closed;
+    assert.match(ch.frames.find((f) => f.type === FRAME.ERROR)?.payload.toString() ?? '', /expired or was cancelled/);
+    const again = await openRaw(port, upgradeRequest('host-a'));
+    const s2 = exchange(port, scrape('http://host-a:9100/metrics'));
+    await until(() => again.frames.length === 1);
+    const id2 = parseRequest(again.frames[0]!.payload).head.headers.get('Id')!;
+    again.socket.write(encodeDataAndEnd(Buffer.from(inner(id2, 'up 1\n'))));
+    assert.equal((await s2).body.toString(), 'up 1\n');
+    again.socket.destroy();
+  });
+});
+
+test('a scrape on a channel that closes mid-push fails at once instead of waiting for its timeout', async () => {
+  await withProxy({}, async (proxy) => {
+    const port = proxy.address.port;
+    const ch = await openRaw(port, upgradeRequest('host-a'));
+    const started = Date.now();
+    const s = exchange(port, scrape('http://host-a:9100/metrics', '30'));
+    await until(() => ch.frames.length === 1);
+    const id = parseRequest(ch.frames[0]!.payload).head.headers.get('Id')!;
+    ch.socket.write(encodeFrame(FRAME.DATA, Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: 100\r\nId: ${id}\r\n\r\nhalf`)));
+    await new Promise((r) => setTimeout(r, 50));
+    ch.socket.destroy();
+    const got = await s.catch(() => undefined);
+    // The head may already be relayed (then the connection is cut) or not (then a 5xx).
+    if (got) assert.ok(got.head.status >= 500 || got.body.length < 100, `status ${got.head.status}, ${got.body.length} bytes`);
+    assert.ok(Date.now() - started < 10_000, 'failed well before the 30 s scrape timeout');
+    await until(() => proxy.coordinator.stats().activeScrapes === 0, 2000, 'the scrape to be forgotten');
+  });
+});
