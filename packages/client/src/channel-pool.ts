@@ -20,8 +20,11 @@ export interface ChannelPoolOptions {
   readonly authorization?: string | undefined;
   readonly dispatcher: Dispatcher;
   readonly logger: Logger;
-  /** A scrape request came; its push goes to `via`. Must return at once. */
-  onScrape(request: ScrapeRequest, via: PushSink): void;
+  /**
+   * A scrape request came; its push goes to `via`. Must return at once; the
+   * promise settles when the scrape is done (pushed or given up).
+   */
+  onScrape(request: ScrapeRequest, via: PushSink): Promise<unknown>;
   /** A bad scrape request or a channel that could not be (re)opened (the poll error metric). */
   onPollError(err: unknown): void;
   /**
@@ -127,7 +130,11 @@ export class ChannelPool {
       this.#opts.logger.debug('Got scrape request', { scrape_id: request.head.headers.get(HEADER_ID), url: request.head.target });
     }
     this.#grow();
-    this.#opts.onScrape(request, via);
+    // A scrape given up without a push (its deadline passed first) leaves the proxy waiting
+    // for a response on this channel: it cannot carry another, so it is replaced.
+    void this.#opts.onScrape(request, via).finally(() => {
+      if (via.busy) via.destroy('the scrape ended without a push');
+    });
   }
 
   /** Every channel busy: open one more for the next parallel scrape. */

@@ -131,7 +131,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
         authorization: config.authorization,
         dispatcher: dispatchers.proxy,
         logger,
-        onScrape: (request, via) => void scheduler.submit(request, undefined, via),
+        onScrape: (request, via) => scheduler.submit(request, undefined, via),
         ...(opts.channelLingerMs !== undefined && { lingerMs: opts.channelLingerMs }),
       },
     }),

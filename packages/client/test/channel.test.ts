@@ -102,3 +102,35 @@ test('a channel whose proxy falls silent is closed and replaced; pings are answe
   await waitFor(() => srv.heads.length >= 3, 3000, 'silent channels to be replaced');
   assert.equal(pool.size, 1);
 });
+
+test('a channel whose scrape ended without a push is replaced, since the proxy still waits for that response', async (t) => {
+  const srv = await rawServer((_h, s) => {
+    s.write(SWITCH);
+    if (srv.heads.length === 1) {
+      s.write(encodeFrame(FRAME.REQUEST, Buffer.from('GET http://host-a:9100/metrics HTTP/1.1\r\nHost: host-a:9100\r\nId: 1\r\n\r\n')));
+    }
+  });
+  t.after(() => srv.close());
+  const dispatcher = new Agent();
+  t.after(() => dispatcher.close());
+  let scrapes = 0;
+  const pool = new ChannelPool({
+    origin: `http://127.0.0.1:${srv.port}`,
+    path: '/poll',
+    fqdn: 'host-a',
+    capacity: 1,
+    dispatcher,
+    logger: silentLogger,
+    // The scrape is given up without pushing (as when its deadline passed first).
+    onScrape: async () => {
+      scrapes++;
+    },
+    onPollError: () => undefined,
+    onLost: () => assert.fail('the pool should reconnect'),
+  });
+  await pool.start();
+  t.after(() => pool.destroy());
+  await waitFor(() => srv.heads.length === 2, 3000, 'the channel to be replaced');
+  assert.equal(scrapes, 1);
+  await waitFor(() => pool.size === 1, 1000, 'one channel again');
+});

@@ -26,6 +26,11 @@ export interface ChannelServerOptions extends ChannelDeps {
   readonly pingMs?: number;
   /** Close a waiting channel silent this long. Default CHANNEL_SILENCE_MS. */
   readonly silenceMs?: number;
+  /**
+   * Close a channel that took a scrape and has sent nothing for this long:
+   * the longest scrape (--scrape.max-timeout) plus silenceMs.
+   */
+  readonly busySilenceMs: number;
 }
 
 const SWITCHING = `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${CHANNEL_PROTOCOL}\r\n\r\n`;
@@ -101,7 +106,11 @@ export class ChannelServer {
   #check(): void {
     const now = Date.now();
     for (const c of this.#channels) {
-      if (!c.waiting) continue;
+      if (!c.waiting) {
+        // A client that never answers a scrape must not hold the channel (and its relay) forever.
+        if (now - c.heardAt >= this.#opts.busySilenceMs) c.close('no response to the scrape request');
+        continue;
+      }
       if (now - c.heardAt >= this.#silenceMs) {
         this.#opts.logger.warn('Closed a silent channel', { fqdn: c.fqdn, silent_ms: now - c.heardAt });
         c.close('channel silent');

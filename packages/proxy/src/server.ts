@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { BufferReclaimer, ERROR_CODES, PushProxError, formatHostPort, type ListenAddress, type Logger } from '@pushprox/shared';
+import { BufferReclaimer, CHANNEL_SILENCE_MS, ERROR_CODES, PushProxError, formatHostPort, type ListenAddress, type Logger } from '@pushprox/shared';
 import { createApi, wrongListener, type ListenerRole } from './app.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ProxyConfig } from './config.js';
@@ -51,6 +51,9 @@ export interface StartProxyDeps {
   readonly clientTokens?: TokenTable;
   /** Certificate enrollment handler (enroll/index.ts); undefined: disabled. */
   readonly enroll?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Channels: ping one silent this long (default CHANNEL_PING_MS) and close one silent `channelSilenceMs` (default CHANNEL_SILENCE_MS). */
+  readonly channelPingMs?: number;
+  readonly channelSilenceMs?: number;
   /** How long a surplus poll may wait (CoordinatorOptions.surplusLingerMs); default DEFAULT_SURPLUS_LINGER_MS. */
   readonly surplusLingerMs?: number;
 }
@@ -162,6 +165,9 @@ export async function startProxy(
     logger,
     authn: clientAuth,
     maxBodyBytes: config.pushMaxBodyBytes,
+    ...(deps.channelPingMs !== undefined && { pingMs: deps.channelPingMs }),
+    ...(deps.channelSilenceMs !== undefined && { silenceMs: deps.channelSilenceMs }),
+    busySilenceMs: config.scrapeMaxTimeoutMs + (deps.channelSilenceMs ?? CHANNEL_SILENCE_MS),
     observe: (path, status, seconds) => metrics.observeApi(path, status, seconds),
   });
   const servers: http.Server[] = [];

@@ -215,3 +215,32 @@ test('a scrape on a channel that closes mid-push fails at once instead of waitin
     await until(() => proxy.coordinator.stats().activeScrapes === 0, 2000, 'the scrape to be forgotten');
   });
 });
+
+test('the proxy pings an idle channel and closes one that stops answering', async () => {
+  const proxy = await startProxy(TEST_CONFIG, { logger: silentLogger, channelPingMs: 100, channelSilenceMs: 600 });
+  try {
+    const ch = await openRaw(proxy.address.port, upgradeRequest('host-a'));
+    // This peer never answers PONG: pinged, then closed as silent.
+    await until(() => ch.frames.some((f) => f.type === FRAME.PING), 2000, 'a PING');
+    await ch.closed;
+    assert.match(ch.frames.find((f) => f.type === FRAME.ERROR)?.payload.toString() ?? '', /channel silent/);
+    assert.equal(proxy.coordinator.stats().waitingPolls, 0);
+  } finally {
+    await proxy.close();
+  }
+});
+
+test('a channel that takes a scrape and never answers is closed after the longest scrape', async () => {
+  const proxy = await startProxy({ ...TEST_CONFIG, scrapeMaxTimeoutMs: 300 }, { logger: silentLogger, channelPingMs: 100, channelSilenceMs: 300 });
+  try {
+    const port = proxy.address.port;
+    const ch = await openRaw(port, upgradeRequest('host-a'));
+    const s = exchange(port, scrape('http://host-a:9100/metrics', '10'));
+    await until(() => ch.frames.some((f) => f.type === FRAME.REQUEST), 2000, 'the REQUEST');
+    assert.equal((await s).head.status, 500);
+    await ch.closed;
+    assert.match(ch.frames.find((f) => f.type === FRAME.ERROR)?.payload.toString() ?? '', /no response to the scrape request/);
+  } finally {
+    await proxy.close();
+  }
+});
