@@ -21,7 +21,11 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
   }
 }
 
-async function channelClient(proxyUrl: string, extra: string[] = [], opts: { logger?: Logger; channelLingerMs?: number } = {}) {
+async function channelClient(
+  proxyUrl: string,
+  extra: string[] = [],
+  opts: { logger?: Logger; channelLingerMs?: number; channelRetryAfterMs?: number } = {},
+) {
   const args = await parseClientArgs(
     [`--proxy-url=${proxyUrl}`, '--fqdn=127.0.0.1', '--metrics-addr=', '--proxy.channel', '--proxy.retry.initial-wait=50ms', '--proxy.retry.max-wait=200ms', ...extra],
     'test',
@@ -83,18 +87,31 @@ test('a channel client behind a reverse proxy that refuses upgrades keeps pollin
   const exporter = await startExporter();
   t.after(() => exporter.close());
   const lines: string[] = [];
-  const client = await channelClient(`http://127.0.0.1:${(front.address() as AddressInfo).port}`, [], { logger: recording(lines) });
+  const client = await channelClient(`http://127.0.0.1:${(front.address() as AddressInfo).port}`, [], {
+    logger: recording(lines),
+    channelRetryAfterMs: 150,
+  });
   t.after(() => client.stop());
-  await until(() => lines.some((l) => l.includes('could not be opened')), 5000, 'the refused channel to be logged');
-  const warning = lines.find((l) => l.includes('could not be opened'))!;
-  assert.match(warning, /status 400/);
-  assert.match(warning, /upgrades are not supported/);
+  const refusals = () => lines.filter((l) => l.includes('could not be opened'));
+  await until(() => refusals().length === 1, 5000, 'the refused channel to be logged');
+  assert.match(refusals()[0]!, /status 400/);
+  assert.match(refusals()[0]!, /upgrades are not supported/);
   await until(() => proxy.coordinator.stats().waitingPolls >= 1, 5000, 'a poll waiting');
-  for (let i = 0; i < 3; i++) {
+  // Every poll reply offers the channel again; it is retried only after a wait that doubles.
+  const started = performance.now();
+  let scrapes = 0;
+  while (refusals().length < 3 && performance.now() - started < 5000) {
     const r = await scrapeVia(proxy.address.port, `${exporter.url}/metrics`, { timeoutSecs: 5 });
     assert.equal(r.status, 200);
     assert.equal(r.body.toString(), DEMO_BODY);
+    scrapes++;
+    await sleep(25);
   }
+  assert.deepEqual(
+    refusals().map((l) => /"retry_in_ms":(\d+)/.exec(l)?.[1]),
+    ['150', '300', '600'],
+  );
+  t.diagnostic(`${scrapes} scrapes, all 200, while the channel was refused 3 times`);
   assert.notEqual(client.pollMode, 'channel');
 });
 

@@ -28,6 +28,8 @@ export interface StartClientOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** With config.channel: how long an extra idle channel stays open. Default 120 s (DEFAULT_CHANNEL_LINGER_MS). */
   readonly channelLingerMs?: number;
+  /** With config.channel: first wait before a refused or lost channel is tried again. Default 60 s (CHANNEL_RETRY_AFTER_MS). */
+  readonly channelRetryAfterMs?: number;
   /** After a TLS reload, how long the old connections may finish their requests. Default 30 s (DEFAULT_RETIRE_GRACE_MS). */
   readonly tlsReloadGraceMs?: number;
 }
@@ -107,6 +109,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
   const pollUrl = new URL(config.pollUrl);
   const transport = new ProxyTransport({
     logger,
+    ...(opts.channelRetryAfterMs !== undefined && { channelRetryAfterMs: opts.channelRetryAfterMs }),
     poller: {
       pollUrl: config.pollUrl,
       authorization: config.authorization,

@@ -3,8 +3,14 @@ import { ChannelPool, type ChannelPoolOptions } from './channel-pool.js';
 import { Poller, type PollerOptions, type PollMode } from './poller.js';
 import { describeError } from './scrape.js';
 
-/** After a channel could not be opened or was lost, polling goes on at least this long before a channel is tried again. */
+/**
+ * After a channel could not be opened or was lost, polling goes on at least
+ * this long before a channel is tried again; the wait doubles with every
+ * failure in a row, up to CHANNEL_RETRY_MAX_MS (a reverse proxy that refuses
+ * upgrades is then tried, and logged, once an hour).
+ */
 export const CHANNEL_RETRY_AFTER_MS = 60_000;
+export const CHANNEL_RETRY_MAX_MS = 3_600_000;
 
 export interface TransportOptions {
   /** Everything a Poller needs but the channel hook. */
@@ -12,7 +18,7 @@ export interface TransportOptions {
   /** --proxy.channel; undefined: never open a channel. */
   readonly channel?: Omit<ChannelPoolOptions, 'onLost' | 'onPollError'>;
   readonly logger: Logger;
-  /** Default CHANNEL_RETRY_AFTER_MS. */
+  /** First wait before a channel is tried again. Default CHANNEL_RETRY_AFTER_MS. */
   readonly channelRetryAfterMs?: number;
 }
 
@@ -22,7 +28,7 @@ export interface TransportOptions {
  * proxy lists the feature, a ChannelPool. The poller is stopped once a
  * channel is open (its stop() still hands over any scrape already arriving);
  * when the channels are lost, polling starts again and a channel is tried
- * again only after CHANNEL_RETRY_AFTER_MS.
+ * again only after CHANNEL_RETRY_AFTER_MS (doubling per failure in a row).
  */
 export class ProxyTransport {
   readonly #opts: TransportOptions;
@@ -32,6 +38,8 @@ export class ProxyTransport {
   #pool: ChannelPool | undefined;
   #trying = false;
   #retryAt = 0;
+  /** Failures in a row to open a channel (a channel that stayed open resets it). */
+  #failures = 0;
   #stopped = false;
 
   constructor(opts: TransportOptions) {
@@ -86,6 +94,7 @@ export class ProxyTransport {
       () => {
         this.#trying = false;
         if (this.#stopped) return pool.destroy();
+        this.#failures = 0;
         this.#pool = pool;
         const poller = this.#poller;
         this.#poller = undefined;
@@ -94,17 +103,29 @@ export class ProxyTransport {
       },
       (err: unknown) => {
         this.#trying = false;
-        this.#retryAt = Date.now() + (this.#opts.channelRetryAfterMs ?? CHANNEL_RETRY_AFTER_MS);
-        this.#opts.logger.warn('Proxy offers a channel but it could not be opened; polling instead', { err: describeError(err) });
+        const retryMs = this.#backOff();
+        this.#opts.logger.warn('Proxy offers a channel but it could not be opened; polling instead', {
+          err: describeError(err),
+          retry_in_ms: retryMs,
+        });
       },
     );
   }
 
   #fallBack(message: string, err: unknown): void {
     this.#pool = undefined;
-    this.#retryAt = Date.now() + (this.#opts.channelRetryAfterMs ?? CHANNEL_RETRY_AFTER_MS);
+    const retryMs = this.#backOff();
     if (this.#stopped) return;
-    this.#opts.logger.warn(message, { err: describeError(err) });
+    this.#opts.logger.warn(message, { err: describeError(err), channel_retry_in_ms: retryMs });
     this.#startPoller();
+  }
+
+  /** Sets when a channel may be tried again; returns the wait. */
+  #backOff(): number {
+    const first = this.#opts.channelRetryAfterMs ?? CHANNEL_RETRY_AFTER_MS;
+    const retryMs = Math.min(first * 2 ** Math.min(this.#failures, 16), Math.max(first, CHANNEL_RETRY_MAX_MS));
+    this.#failures++;
+    this.#retryAt = Date.now() + retryMs;
+    return retryMs;
   }
 }
