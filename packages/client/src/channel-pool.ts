@@ -1,8 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import type { Dispatcher } from 'undici';
 import { CHANNEL_SILENCE_MS, HEADER_ID, type Logger } from '@pushprox/shared';
 import { ClientChannel, type PushSink } from './channel.js';
-import { openChannel } from './channel-open.js';
+import { openChannel, type ChannelOpenOptions } from './channel-open.js';
 import type { ScrapeRequest } from './job.js';
 import { parseScrapeRequest } from './poll-reply.js';
 import { describeError } from './scrape.js';
@@ -10,15 +9,8 @@ import { describeError } from './scrape.js';
 /** An extra channel idle this long, while another is idle too, is closed (as the proxy's surplus-poll linger). */
 export const DEFAULT_CHANNEL_LINGER_MS = 120_000;
 
-export interface ChannelPoolOptions {
-  /** Origin and path+query of `<proxy-url>/poll`. */
-  readonly origin: string;
-  readonly path: string;
-  readonly fqdn: string;
-  /** Most channels (--scrape.concurrency). */
-  readonly capacity: number;
-  readonly authorization?: string | undefined;
-  readonly dispatcher: Dispatcher;
+/** What openChannel() needs, plus the pool's own; `capacity` is also the most channels (--scrape.concurrency). */
+export interface ChannelPoolOptions extends Omit<ChannelOpenOptions, 'timeoutMs'> {
   readonly logger: Logger;
   /**
    * A scrape request came; its push goes to `via`. Must return at once; the
@@ -94,15 +86,7 @@ export class ChannelPool {
     this.#opening++;
     try {
       const o = this.#opts;
-      const socket = await openChannel({
-        origin: o.origin,
-        path: o.path,
-        fqdn: o.fqdn,
-        capacity: o.capacity,
-        authorization: o.authorization,
-        dispatcher: o.dispatcher,
-        ...(o.openTimeoutMs !== undefined && { timeoutMs: o.openTimeoutMs }),
-      });
+      const socket = await openChannel(o.openTimeoutMs === undefined ? o : { ...o, timeoutMs: o.openTimeoutMs });
       if (this.#stopped) return void socket.destroy();
       const channel = new ClientChannel(socket, {
         logger: o.logger,
@@ -141,18 +125,29 @@ export class ChannelPool {
   #grow(): void {
     if (this.#stopped || this.#opening > 0 || this.#channels.size >= this.#opts.capacity) return;
     for (const c of this.#channels) if (!c.busy) return;
-    this.#open().catch((err: unknown) => {
-      this.#opts.logger.warn('Could not open another channel', { err: describeError(err) });
-    });
+    this.#openOrLose('Could not open another channel');
   }
 
   #onClosed(channel: ClientChannel, reason: string | undefined): void {
     this.#channels.delete(channel);
     if (this.#stopped || this.#lost) return;
     if (reason !== undefined) this.#opts.logger.warn('Channel closed', { reason, channels_left: this.#channels.size });
+    // With an open under way, its outcome decides (see #openOrLose).
     if (this.#channels.size > 0 || this.#opening > 0) return;
+    this.#openOrLose('Could not reopen a channel');
+  }
+
+  /**
+   * Opens a channel; if that fails and no channel is left or being opened,
+   * the pool is lost (the client polls again).
+   */
+  #openOrLose(message: string): void {
     this.#open().catch((err: unknown) => {
-      if (this.#channels.size > 0 || this.#stopped) return;
+      if (this.#stopped || this.#lost) return;
+      if (this.#channels.size > 0 || this.#opening > 0) {
+        this.#opts.logger.warn(message, { err: describeError(err) });
+        return;
+      }
       this.#lost = true;
       this.close();
       this.#opts.onPollError(err);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Agent } from 'undici';
 import { encodeFrame, FRAME, silentLogger } from '@pushprox/shared';
-import { ChannelPool } from '../src/channel-pool.js';
+import { ChannelPool, type ChannelPoolOptions } from '../src/channel-pool.js';
 import { ChannelRefused, openChannel } from '../src/channel-open.js';
 import { waitFor } from './helpers.js';
 
@@ -37,6 +37,22 @@ async function rawServer(answer: (head: string, socket: net.Socket) => void) {
       return new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/** A pool on `srv` that must never give up; `over` replaces any option. */
+function poolOn(srv: { port: number }, dispatcher: Agent, over: Partial<ChannelPoolOptions>): ChannelPool {
+  return new ChannelPool({
+    origin: `http://127.0.0.1:${srv.port}`,
+    path: '/poll',
+    fqdn: 'host-a',
+    capacity: 1,
+    dispatcher,
+    logger: silentLogger,
+    onScrape: () => assert.fail('no scrape was sent'),
+    onPollError: () => undefined,
+    onLost: () => assert.fail('the pool should reconnect'),
+    ...over,
+  });
 }
 
 const SWITCH = 'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: pushprox-channel/1\r\n\r\n';
@@ -84,18 +100,7 @@ test('a channel whose proxy falls silent is closed and replaced; pings are answe
   t.after(() => srv.close());
   const dispatcher = new Agent();
   t.after(() => dispatcher.close());
-  const pool = new ChannelPool({
-    origin: `http://127.0.0.1:${srv.port}`,
-    path: '/poll',
-    fqdn: 'host-a',
-    capacity: 2,
-    dispatcher,
-    logger: silentLogger,
-    silenceMs: 300,
-    onScrape: () => assert.fail('no scrape was sent'),
-    onPollError: () => undefined,
-    onLost: () => assert.fail('the pool should reconnect'),
-  });
+  const pool = poolOn(srv, dispatcher, { capacity: 2, silenceMs: 300 });
   await pool.start();
   t.after(() => pool.destroy());
   await waitFor(() => pongs === 1, 2000, 'the PONG');
@@ -114,23 +119,47 @@ test('a channel whose scrape ended without a push is replaced, since the proxy s
   const dispatcher = new Agent();
   t.after(() => dispatcher.close());
   let scrapes = 0;
-  const pool = new ChannelPool({
-    origin: `http://127.0.0.1:${srv.port}`,
-    path: '/poll',
-    fqdn: 'host-a',
-    capacity: 1,
-    dispatcher,
-    logger: silentLogger,
+  const pool = poolOn(srv, dispatcher, {
     // The scrape is given up without pushing (as when its deadline passed first).
     onScrape: async () => {
       scrapes++;
     },
-    onPollError: () => undefined,
-    onLost: () => assert.fail('the pool should reconnect'),
   });
   await pool.start();
   t.after(() => pool.destroy());
   await waitFor(() => srv.heads.length === 2, 3000, 'the channel to be replaced');
   assert.equal(scrapes, 1);
   await waitFor(() => pool.size === 1, 1000, 'one channel again');
+});
+
+test('a pool whose last channel closes while another is being opened, which then fails, reports itself lost', async (t) => {
+  const sockets: net.Socket[] = [];
+  const srv = await rawServer((_h, s) => {
+    sockets.push(s);
+    if (srv.heads.length === 1) {
+      // The only channel takes a scrape, so the pool opens a second one.
+      s.write(SWITCH);
+      s.write(encodeFrame(FRAME.REQUEST, Buffer.from('GET http://host-a:9100/metrics HTTP/1.1\r\nHost: host-a:9100\r\nId: 1\r\n\r\n')));
+      return;
+    }
+    // While that upgrade waits, the first channel drops; then the upgrade is refused.
+    setTimeout(() => {
+      sockets[0]!.destroy();
+      setTimeout(() => s.end('HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\ngone'), 100);
+    }, 100);
+  });
+  t.after(() => srv.close());
+  const dispatcher = new Agent();
+  t.after(() => dispatcher.close());
+  let lost: unknown;
+  const pool = poolOn(srv, dispatcher, {
+    capacity: 2,
+    onScrape: () => new Promise(() => undefined),
+    onLost: (err) => (lost = err),
+  });
+  await pool.start();
+  t.after(() => pool.destroy());
+  await waitFor(() => lost !== undefined, 3000, 'the pool to report itself lost');
+  assert.match(String(lost), /status 503/);
+  assert.equal(pool.size, 0);
 });
