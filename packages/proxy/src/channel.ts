@@ -2,11 +2,13 @@ import { PassThrough } from 'node:stream';
 import type { Duplex } from 'node:stream';
 import {
   encodeFrame,
+  ERROR_CODES,
   FRAME,
   FrameReader,
   messageOf,
   PATH_POLL,
   PATH_PUSH,
+  PushProxError,
   statusOf,
   type FrameType,
 } from '@pushprox/shared';
@@ -43,6 +45,8 @@ export class ProxyChannel implements PollSink {
   #state: 'waiting' | 'busy' | 'closed' = 'waiting';
   #ticket: Ticket | undefined;
   #body: PassThrough | undefined;
+  /** The scrape handed out on this channel and not yet answered. */
+  #jobId: string | undefined;
   /** Bytes of DATA in the current exchange: bounded by maxBodyBytes. */
   #bytes = 0;
   #ended = false;
@@ -106,6 +110,7 @@ export class ProxyChannel implements PollSink {
     this.#ended = false;
     this.#relayed = false;
     this.#bytes = 0;
+    this.#jobId = job.id;
     this.#write(encodeFrame(FRAME.REQUEST, job.request));
     const now = performance.now();
     this.#deps.observe(PATH_POLL, 200, (now - this.#since) / 1000);
@@ -143,6 +148,7 @@ export class ProxyChannel implements PollSink {
     this.#ticket?.cancel();
     this.#ticket = undefined;
     this.#body?.destroy(new Error(`channel closed${reason ? `: ${reason}` : ''}`));
+    this.#abandon(reason ?? 'the client ended it');
     if (reason !== undefined && this.#socket.writable) this.#socket.write(encodeFrame(FRAME.ERROR, Buffer.from(reason)));
     this.#socket.end();
     // A peer that does not close its side in time is cut.
@@ -192,6 +198,7 @@ export class ProxyChannel implements PollSink {
   #next(): void {
     if (this.#state !== 'busy' || !this.#ended || !this.#relayed) return;
     this.#body = undefined;
+    this.#jobId = undefined;
     this.#state = 'waiting';
     if (this.#closeAsked) return this.close();
     this.wait();
@@ -204,7 +211,19 @@ export class ProxyChannel implements PollSink {
       this.#ticket?.cancel();
       this.#ticket = undefined;
       this.#body?.destroy(new Error('channel closed by the client'));
+      this.#abandon('its connection closed');
     }
     this.#onClosed(this);
+  }
+
+  /** A scrape handed out here and not yet being answered fails now, not at its deadline. */
+  #abandon(why: string): void {
+    const id = this.#jobId;
+    this.#jobId = undefined;
+    if (id === undefined) return;
+    this.#deps.coordinator.abandon(
+      id,
+      new PushProxError(ERROR_CODES.SCRAPE_CANCELLED, `the client's channel closed before it answered (${why})`),
+    );
   }
 }

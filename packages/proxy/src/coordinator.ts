@@ -227,6 +227,18 @@ export class Coordinator {
     if (scrape) this.#remove(scrape.job.fqdn.toLowerCase(), scrape, false);
   }
 
+  /**
+   * The client that took scrape `id` can no longer answer it (its channel
+   * closed): fail it now instead of at its deadline. Nothing happens unless
+   * the scrape was handed out and no push for it has started.
+   */
+  abandon(id: string, err: PushProxError): void {
+    const scrape = this.#scrapes.get(id);
+    if (scrape?.state !== 'dispatched') return;
+    this.#remove(scrape.job.fqdn.toLowerCase(), scrape);
+    scrape.sink.fail(err);
+  }
+
   /** Ends every waiting poll and fails every scrape no client has taken yet. */
   drain(err: PushProxError): void {
     for (const p of this.#polls.all()) this.#finishPoll(p).end('shutdown');

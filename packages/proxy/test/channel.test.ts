@@ -244,3 +244,19 @@ test('a channel that takes a scrape and never answers is closed after the longes
     await proxy.close();
   }
 });
+
+test('a scrape handed to a channel that closes before answering fails at once with the reason, not at its deadline', async () => {
+  await withProxy({}, async (proxy) => {
+    const port = proxy.address.port;
+    const ch = await openRaw(port, upgradeRequest('host-a'));
+    const started = Date.now();
+    const s = exchange(port, scrape('http://host-a:9100/metrics', '30'));
+    await until(() => ch.frames.length === 1);
+    ch.socket.destroy();
+    const got = await s;
+    assert.equal(got.head.status, 500);
+    assert.match(got.body.toString(), /channel closed before it answered/);
+    assert.ok(Date.now() - started < 5000, `failed after ${Date.now() - started} ms, scrape timeout 30 s`);
+    assert.equal(proxy.coordinator.stats().activeScrapes, 0);
+  });
+});

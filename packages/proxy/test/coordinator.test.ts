@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ERROR_CODES, type PushProxError } from '@pushprox/shared';
+import { ERROR_CODES, PushProxError } from '@pushprox/shared';
 import { Coordinator, type PollSink, type ScrapeJob } from '../src/coordinator.js';
 import { FakeClock } from './fake-clock.js';
 
@@ -358,4 +358,34 @@ test('a linger of 0 never ends a poll as surplus; an upstream client is never su
   assert.deepEqual([a, b].map((p) => p.got.ends), [['expired'], []]);
   assert.equal(c.stats().waitingPolls, 1);
   assert.equal(clock.pendingTimers, 0);
+});
+
+test('abandon fails a handed-out scrape at once, and does nothing to one whose push has started', () => {
+  const { c } = setup();
+  const err = new PushProxError(ERROR_CODES.SCRAPE_CANCELLED, 'channel closed');
+  c.poll('host-a', { capacity: 2, hello: false, persistent: true }, pollSink().sink);
+  c.poll('host-a', { capacity: 2, hello: false, persistent: true }, pollSink().sink);
+  const gone = scrapeSink();
+  c.scrape(job('1'), 10_000, gone.sink);
+  const answered = scrapeSink();
+  c.scrape(job('2'), 10_000, answered.sink);
+  c.claim('2');
+  c.abandon('1', err);
+  c.abandon('2', err);
+  c.abandon('unknown', err);
+  assert.deepEqual(gone.errors, [err]);
+  assert.deepEqual(answered.errors, []);
+  assert.equal(c.stats().activeScrapes, 1);
+  assert.throws(() => c.claim('1'), /expired or was cancelled/);
+});
+
+test('persistent polls (channels) neither end idle nor as surplus', () => {
+  const { clock, c } = setup({ idle: 1000, linger: 500 });
+  const a = pollSink();
+  const b = pollSink();
+  c.poll('host-a', { capacity: 2, hello: false, persistent: true }, a.sink);
+  c.poll('host-a', { capacity: 2, hello: false, persistent: true }, b.sink);
+  clock.advance(5000);
+  assert.deepEqual([a.got.ends, b.got.ends], [[], []]);
+  assert.equal(c.stats().waitingPolls, 2);
 });
