@@ -19,6 +19,8 @@ export interface ChannelPoolOptions extends Omit<ChannelOpenOptions, 'timeoutMs'
   onScrape(request: ScrapeRequest, via: PushSink): Promise<unknown>;
   /** A bad scrape request or a channel that could not be (re)opened (the poll error metric). */
   onPollError(err: unknown): void;
+  /** The proxy refused a push on a channel (ERROR frame; the push error metric). Default none. */
+  onPushRefused?(text: string): void;
   /**
    * Every channel is gone and a new one could not be opened: the pool has
    * stopped and the client polls again (its poller has the retry backoff).
@@ -92,6 +94,7 @@ export class ChannelPool {
         logger: o.logger,
         onRequest: (bytes, via) => this.#onRequest(bytes, via),
         onClosed: (c, reason) => this.#onClosed(c, reason),
+        onProxyError: (text) => this.#opts.onPushRefused?.(text),
       });
       this.#channels.add(channel);
       if (o.logger.debugEnabled) o.logger.debug('Channel opened', { channels: this.#channels.size });

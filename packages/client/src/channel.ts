@@ -23,6 +23,8 @@ export interface PushSink {
 export interface ClientChannelHandlers {
   /** A scrape request arrived (a poll reply's body); the channel is busy until its push is sent. */
   onRequest(bytes: Buffer, channel: ClientChannel): void;
+  /** The proxy sent ERROR (it refused a push, or the channel broke a rule); it closes the channel next. */
+  onProxyError(text: string): void;
   /** The socket closed; `reason` is the proxy's ERROR text, or what broke. */
   onClosed(channel: ClientChannel, reason: string | undefined): void;
   readonly logger: Logger;
@@ -162,7 +164,9 @@ export class ClientChannel implements PushSink {
     if (type === FRAME.PING) {
       this.#socket.write(encodeFrame(FRAME.PONG));
     } else if (type === FRAME.ERROR) {
-      this.#reason = `proxy: ${payload.toString('utf8')}`;
+      const text = payload.toString('utf8');
+      this.#reason = `proxy: ${text}`;
+      this.#handlers.onProxyError(text);
     } else if (type === FRAME.REQUEST) {
       if (this.#busy) return this.destroy('a second scrape request came before the push of the first');
       this.#busy = true;

@@ -135,6 +135,8 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
         dispatcher: dispatchers.proxy,
         logger,
         onScrape: (request, via) => scheduler.submit(request, undefined, via),
+        // As a non-2xx answer to POST /push would be.
+        onPushRefused: () => metrics.pushErrors.inc(),
         ...(opts.channelLingerMs !== undefined && { lingerMs: opts.channelLingerMs }),
       },
     }),

@@ -6,6 +6,7 @@ import { encodeFrame, FRAME, silentLogger } from '@pushprox/shared';
 import { ChannelPool, type ChannelPoolOptions } from '../src/channel-pool.js';
 import { ChannelRefused, openChannel } from '../src/channel-open.js';
 import { waitFor } from './helpers.js';
+import { AbortToken } from '../src/abort-token.js';
 
 /** A TCP server that answers each request head with `answer(head)` and keeps the socket. */
 async function rawServer(answer: (head: string, socket: net.Socket) => void) {
@@ -162,4 +163,29 @@ test('a pool whose last channel closes while another is being opened, which then
   await waitFor(() => lost !== undefined, 3000, 'the pool to report itself lost');
   assert.match(String(lost), /status 503/);
   assert.equal(pool.size, 0);
+});
+
+test('an ERROR frame from the proxy is reported as a refused push, and the channel is replaced', async (t) => {
+  const srv = await rawServer((_h, s) => {
+    s.write(SWITCH);
+    if (srv.heads.length > 1) return;
+    s.write(encodeFrame(FRAME.REQUEST, Buffer.from('GET http://host-a:9100/metrics HTTP/1.1\r\nHost: host-a:9100\r\nId: 1\r\n\r\n')));
+    // Whatever the client pushes is refused.
+    s.once('data', () => {
+      s.write(encodeFrame(FRAME.ERROR, Buffer.from('Error pushing: scrape "1" expired or was cancelled before the push arrived')));
+      s.end();
+    });
+  });
+  t.after(() => srv.close());
+  const dispatcher = new Agent();
+  t.after(() => dispatcher.close());
+  const refused: string[] = [];
+  const pool = poolOn(srv, dispatcher, {
+    onScrape: (_req, via) => via.send({ body: Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nId: 1\r\n\r\n'), length: 40 }, new AbortToken()),
+    onPushRefused: (text) => refused.push(text),
+  });
+  await pool.start();
+  t.after(() => pool.destroy());
+  await waitFor(() => refused.length === 1 && srv.heads.length === 2, 3000, 'the refusal and a new channel');
+  assert.match(refused[0]!, /expired or was cancelled/);
 });
