@@ -197,14 +197,19 @@ test('channel push for an expired scrape is refused with ERROR; a new channel th
   });
 });
 
+/** A channel for host-a that has been handed one scrape (its Id), and the scraper's pending answer. */
+async function channelWithScrape(port: number, timeout: string) {
+  const ch = await openRaw(port, upgradeRequest('host-a'));
+  const started = Date.now();
+  const s = exchange(port, scrape('http://host-a:9100/metrics', timeout));
+  await until(() => ch.frames.length === 1);
+  const id = parseRequest(ch.frames[0]!.payload).head.headers.get('Id')!;
+  return { ch, s, started, id };
+}
+
 test('a scrape on a channel that closes mid-push fails at once instead of waiting for its timeout', async () => {
   await withProxy({}, async (proxy) => {
-    const port = proxy.address.port;
-    const ch = await openRaw(port, upgradeRequest('host-a'));
-    const started = Date.now();
-    const s = exchange(port, scrape('http://host-a:9100/metrics', '30'));
-    await until(() => ch.frames.length === 1);
-    const id = parseRequest(ch.frames[0]!.payload).head.headers.get('Id')!;
+    const { ch, s, started, id } = await channelWithScrape(proxy.address.port, '30');
     ch.socket.write(encodeFrame(FRAME.DATA, Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: 100\r\nId: ${id}\r\n\r\nhalf`)));
     await new Promise((r) => setTimeout(r, 50));
     ch.socket.destroy();
@@ -247,11 +252,7 @@ test('a channel that takes a scrape and never answers is closed after the longes
 
 test('a scrape handed to a channel that closes before answering fails at once with the reason, not at its deadline', async () => {
   await withProxy({}, async (proxy) => {
-    const port = proxy.address.port;
-    const ch = await openRaw(port, upgradeRequest('host-a'));
-    const started = Date.now();
-    const s = exchange(port, scrape('http://host-a:9100/metrics', '30'));
-    await until(() => ch.frames.length === 1);
+    const { ch, s, started } = await channelWithScrape(proxy.address.port, '30');
     ch.socket.destroy();
     const got = await s;
     assert.equal(got.head.status, 500);
