@@ -163,3 +163,22 @@ for (const [name, mode] of [['an upstream proxy', 'upstream'], ['a proxy offerin
     for (const kind of ['poll', 'push', 'scrape']) assert.equal(await errors(client, kind), 0, kind);
   });
 }
+
+test('with --proxy.channel against an upstream proxy, the client never asks for an upgrade and polls as upstream', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  const upgrades: string[] = [];
+  proxy.server.on('upgrade', (req, socket) => {
+    upgrades.push(String(req.headers.upgrade));
+    socket.destroy();
+  });
+  const exporter = await startExporter((_req, res) => res.end(METRICS_TEXT));
+  t.after(() => exporter.close());
+  const client = await startClient(testConfig(proxy.url, { channel: true }));
+  t.after(() => client.stop());
+  const pushes = await scrapeAll(proxy, `http://${FQDN}:${exporter.port}/metrics`, 3);
+  assert.deepEqual(pushes.map((p) => p.parsed.head.status), [200, 200, 200]);
+  assert.equal(client.pollMode, 'single');
+  assert.deepEqual(upgrades, []);
+  assert.ok(proxy.polls.length >= 3 && proxy.polls.every((p) => p.body === FQDN && p.headers.upgrade === undefined), 'upstream polls only');
+});
