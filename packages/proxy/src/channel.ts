@@ -1,5 +1,4 @@
-import { PassThrough } from 'node:stream';
-import type { Duplex } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import {
   encodeFrame,
   ERROR_CODES,
@@ -44,7 +43,7 @@ export class ProxyChannel implements PollSink {
   readonly #onClosed: (channel: ProxyChannel) => void;
   #state: 'waiting' | 'busy' | 'closed' = 'waiting';
   #ticket: Ticket | undefined;
-  #body: PassThrough | undefined;
+  #body: Readable | undefined;
   /** The scrape handed out on this channel and not yet answered. */
   #jobId: string | undefined;
   /** Bytes of DATA in the current exchange: bounded by maxBodyBytes. */
@@ -115,7 +114,9 @@ export class ProxyChannel implements PollSink {
     const now = performance.now();
     this.#deps.observe(PATH_POLL, 200, (now - this.#since) / 1000);
     this.#since = now;
-    const body = new PassThrough({ highWaterMark: BODY_HIGH_WATER_MARK });
+    // DATA is pushed straight into this stream; reading it resumes the socket (backpressure).
+    const socket = this.#socket;
+    const body = new Readable({ highWaterMark: BODY_HIGH_WATER_MARK, read: () => void socket.resume() });
     this.#body = body;
     relayPushed(body, this.#identity, this.#deps).then(
       () => {
@@ -175,10 +176,7 @@ export class ProxyChannel implements PollSink {
     if (this.#bytes > this.#deps.maxBodyBytes) {
       return this.close(`pushed response exceeds --push.max-body-size (${this.#deps.maxBodyBytes} bytes)`);
     }
-    if (!body.write(bytes)) {
-      this.#socket.pause();
-      body.once('drain', () => this.#socket.resume());
-    }
+    if (!body.push(bytes)) this.#socket.pause();
   }
 
   #onFrame(type: FrameType, _payload: Buffer): void {
@@ -189,7 +187,7 @@ export class ProxyChannel implements PollSink {
     } else if (type === FRAME.END) {
       if (this.#state !== 'busy' || this.#ended) return this.close('expected END only after a REQUEST');
       this.#ended = true;
-      this.#body?.end();
+      this.#body?.push(null);
       this.#next();
     }
   }
