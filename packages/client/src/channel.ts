@@ -43,7 +43,7 @@ export class ClientChannel implements PushSink {
   #busy = false;
   #closed = false;
   #reason: string | undefined;
-  /** Date.now() of the last byte read; performance-free, checked by the pool's sweep. */
+  /** Date.now() of the last byte read (the pool's sweep closes a channel silent too long). */
   heardAt = Date.now();
   /** Date.now() when the channel last became idle. */
   idleSince = Date.now();
@@ -78,17 +78,9 @@ export class ClientChannel implements PushSink {
     return this.#busy;
   }
 
-  get closed(): boolean {
-    return this.#closed;
-  }
-
   /** Asks the proxy to end the channel once any exchange on it is done. */
   requestClose(): void {
     if (!this.#closed) this.#socket.write(encodeFrame(FRAME.CLOSE));
-  }
-
-  ping(): void {
-    if (!this.#closed) this.#socket.write(encodeFrame(FRAME.PING));
   }
 
   destroy(reason: string): void {
