@@ -224,51 +224,35 @@ const CHANNEL = ['--proxy.channel'] as const;
 async function main() {
   const started = performance.now();
   console.log(`pushprox-ts benchmarks: node ${process.version}, ${REPS} repetitions per scenario\n`);
+  const oneHost = { size: 10 * 1024, clients: 1 };
   const iLoad = { concurrency: 1, maxRequests: 3000, maxSeconds: 10 };
-  await scrapeScenario('i: 1 client, serial, 10 KB', { size: 10 * 1024, clients: 1, load: iLoad });
-  await scrapeScenario('i: 1 client --proxy.channel, serial, 10 KB', { size: 10 * 1024, clients: 1, clientArgs: CHANNEL, load: iLoad });
+  await scrapeScenario('i: 1 client, serial, 10 KB', { ...oneHost, load: iLoad });
+  await scrapeScenario('i: 1 client --proxy.channel, serial, 10 KB', { ...oneHost, clientArgs: CHANNEL, load: iLoad });
   const iiLoad = { concurrency: 8, maxRequests: 10_000, maxSeconds: 10 };
-  await scrapeScenario('ii: 1 client, 8 parallel, 10 KB', { size: 10 * 1024, clients: 1, load: iiLoad });
+  await scrapeScenario('ii: 1 client, 8 parallel, 10 KB', { ...oneHost, load: iiLoad });
   // The same with the client's opt-in channel: one upgraded connection per parallel scrape, frames instead of /poll and /push.
-  await scrapeScenario('ii: 1 client --proxy.channel, 8 parallel, 10 KB', { size: 10 * 1024, clients: 1, clientArgs: CHANNEL, load: iiLoad });
+  await scrapeScenario('ii: 1 client --proxy.channel, 8 parallel, 10 KB', { ...oneHost, clientArgs: CHANNEL, load: iiLoad });
   // The same load with the built-in load client (node:http, upstream protocol, no logging,
   // metrics or limits) in the client's place: what a minimal Node client costs.
-  await scrapeScenario('ii: built-in load client (minimal Node client), 8 parallel, 10 KB', { size: 10 * 1024, clients: 1, builtIn: 'shared', load: iiLoad });
+  await scrapeScenario('ii: built-in load client (minimal Node client), 8 parallel, 10 KB', { ...oneHost, builtIn: 'shared', load: iiLoad });
   // The same load through two TCP forwarders in the proxy's and the client's places: what
   // the loopback sockets of a two-process Node relay cost without any HTTP work.
-  await scrapeScenario('ii: two node:net TCP forwarders (floor), 8 parallel, 10 KB', { size: 10 * 1024, clients: 1, relay: 'tcp-forwarders', load: iiLoad });
+  await scrapeScenario('ii: two node:net TCP forwarders (floor), 8 parallel, 10 KB', { ...oneHost, relay: 'tcp-forwarders', load: iiLoad });
+  const fiftyHosts = { size: 10 * 1024, clients: 50, load: { concurrency: 16, maxRequests: 10_000, maxSeconds: 10 } };
   // 50 Node processes on 2 cores each see ~1/50 of the scrapes: V8 optimises their hot code
   // only after minutes of this load, so the row is repeated after 90 s more of it.
-  await scrapeScenario('iii: 50 clients, 16 parallel, 10 KB', {
-    size: 10 * 1024,
-    clients: 50,
-    warmSeconds: 90,
-    load: { concurrency: 16, maxRequests: 10_000, maxSeconds: 10 },
-  });
-  await scrapeScenario('iii: 50 clients --proxy.channel, 16 parallel, 10 KB', {
-    size: 10 * 1024,
-    clients: 50,
-    clientArgs: CHANNEL,
-    warmSeconds: 90,
-    load: { concurrency: 16, maxRequests: 10_000, maxSeconds: 10 },
-  });
+  await scrapeScenario('iii: 50 clients, 16 parallel, 10 KB', { ...fiftyHosts, warmSeconds: 90 });
+  await scrapeScenario('iii: 50 clients --proxy.channel, 16 parallel, 10 KB', { ...fiftyHosts, clientArgs: CHANNEL, warmSeconds: 90 });
   // What 50 Node processes reach on this machine however little each does: the same load
   // with 50 built-in load clients (node:http, upstream protocol, no logging or metrics),
   // one FQDN each, as the floor for the row above.
   await scrapeScenario('iii: 50 minimal Node clients (built-in load client per FQDN), 16 parallel, 10 KB', {
-    size: 10 * 1024,
-    clients: 50,
+    ...fiftyHosts,
     builtIn: 'per-host',
     warmSeconds: 90,
-    load: { concurrency: 16, maxRequests: 10_000, maxSeconds: 10 },
   });
   // Issue #5: large (iii) with a built-in load client, so the client side is one warm process.
-  await scrapeScenario('iii: 50 clients (built-in load client), 16 parallel, 10 KB', {
-    size: 10 * 1024,
-    clients: 50,
-    builtIn: 'shared',
-    load: { concurrency: 16, maxRequests: 10_000, maxSeconds: 10 },
-  });
+  await scrapeScenario('iii: 50 clients (built-in load client), 16 parallel, 10 KB', { ...fiftyHosts, builtIn: 'shared' });
   for (const [label, size] of [['10 MB', 10 * MB], ['100 MB', 100 * MB]] as const) {
     const load = { concurrency: 1, maxRequests: size > 50 * MB ? 5 : 20, maxSeconds: 60, timeoutSecs: 60 };
     for (const gzip of [false, true]) {

@@ -294,7 +294,7 @@ test('a client certificate from another CA cannot poll (VerifyClientCertIfGiven)
   assert.deepEqual(await tlsRegistered(proxy, pki.ca), ['127.0.0.1']);
 });
 
-test('over mutual TLS, --proxy.channel carries the scrapes; a certificate for another FQDN cannot open a channel for this one', async (t) => {
+test('over mutual TLS, --proxy.channel carries the scrapes; a client holding another FQDN\'s certificate is refused (403) before it reaches a channel', async (t) => {
   if (!requireBinaries(t, 'curl', 'openssl')) return;
   const pki = await makePki('pki-channel', ['127.0.0.1', '127.0.0.2']);
   const exporter = await startExporter();

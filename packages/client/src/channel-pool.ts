@@ -127,7 +127,7 @@ export class ChannelPool {
   /** Every channel busy: open one more for the next parallel scrape. */
   #grow(): void {
     if (this.#stopped || this.#opening > 0 || this.#channels.size >= this.#opts.capacity) return;
-    for (const c of this.#channels) if (!c.busy) return;
+    for (const c of this.#channels) if (!c.busy && !c.closing) return;
     this.#openOrLose('Could not open another channel');
   }
 
@@ -168,10 +168,7 @@ export class ChannelPool {
         continue;
       }
       // The first idle channel stays; of the others, one that lingered too long leaves.
-      if (idle++ > 0 && now - c.idleSince >= lingerMs && now - c.heardAt < silenceMs) {
-        c.requestClose();
-        c.idleSince = Number.POSITIVE_INFINITY;
-      }
+      if (!c.closing && idle++ > 0 && now - c.idleSince >= lingerMs) c.requestClose();
     }
   }
 }

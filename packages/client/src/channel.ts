@@ -42,6 +42,7 @@ export class ClientChannel implements PushSink {
   readonly #reader: FrameReader;
   #busy = false;
   #closed = false;
+  #closing = false;
   #reason: string | undefined;
   /** Date.now() of the last byte read (the pool's sweep closes a channel silent too long). */
   heardAt = Date.now();
@@ -78,9 +79,16 @@ export class ClientChannel implements PushSink {
     return this.#busy;
   }
 
+  /** CLOSE was sent: the channel is on its way out and takes part in no count. */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
   /** Asks the proxy to end the channel once any exchange on it is done. */
   requestClose(): void {
-    if (!this.#closed) this.#socket.write(encodeFrame(FRAME.CLOSE));
+    if (this.#closed || this.#closing) return;
+    this.#closing = true;
+    this.#socket.write(encodeFrame(FRAME.CLOSE));
   }
 
   destroy(reason: string): void {

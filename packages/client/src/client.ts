@@ -106,9 +106,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
     reclaimer: new BufferReclaimer(),
   });
-  const pollUrl = new URL(config.pollUrl);
   const transport = new ProxyTransport({
-    logger,
     ...(opts.channelRetryAfterMs !== undefined && { channelRetryAfterMs: opts.channelRetryAfterMs }),
     poller: {
       pollUrl: config.pollUrl,
@@ -127,14 +125,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     },
     ...(config.channel && {
       channel: {
-        origin: pollUrl.origin,
-        path: pollUrl.pathname + pollUrl.search,
-        fqdn: config.fqdn,
-        capacity: config.scrapeConcurrency,
-        authorization: config.authorization,
-        dispatcher: dispatchers.proxy,
-        logger,
-        onScrape: (request, via) => scheduler.submit(request, undefined, via),
+        onScrape: (request, via) => scheduler.submit(request, via),
         // As a non-2xx answer to POST /push would be.
         onPushRefused: () => metrics.pushErrors.inc(),
         ...(opts.channelLingerMs !== undefined && { lingerMs: opts.channelLingerMs }),

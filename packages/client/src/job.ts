@@ -28,6 +28,13 @@ export interface ScrapeRequest {
   readonly receivedAt: number;
 }
 
+/**
+ * Where a job's push goes: POST /push, with a PushPollAsk when the push is
+ * to be answered as the next poll (push-and-poll), or a PushSink: the
+ * channel the request came on.
+ */
+export type PushRoute = PushPollAsk | PushSink;
+
 /** Longest delay setTimeout takes (about 24.8 days); longer timeouts are cut to it. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -135,28 +142,28 @@ export class ScrapeJob {
 
   /**
    * Scrapes the target and pushes the response, or pushes the error. Never
-   * throws. With `ask`, resolves to the poll's wait if the proxy answers the
+   * throws. With a PushPollAsk `route`, resolves to the poll's wait if the proxy answers the
    * push as a poll (push-and-poll).
    */
-  async run(ask?: PushPollAsk, via?: PushSink): Promise<PushPollWait | undefined> {
+  async run(route?: PushRoute): Promise<PushPollWait | undefined> {
     const { logger, metrics } = this.#deps;
     const { head, body } = this.request;
     let target;
     try {
       target = scrapeTarget(head.target, this.#deps.fqdn);
     } catch (err) {
-      return this.fail(err, ask, via);
+      return this.fail(err, route);
     }
     const policy = this.#deps.policy ?? DEFAULT_SCRAPE_POLICY;
     const refusal = checkTarget(policy, head.method, target.url);
-    if (refusal) return this.refuse(refusal, ask, via);
+    if (refusal) return this.refuse(refusal, route);
     if (policy.useLocalhost) target = localTarget(target);
     let authorization: string | undefined;
     if (this.#deps.targetToken && !head.headers.has('authorization')) {
       try {
         authorization = await this.#deps.targetToken.authorization();
       } catch (err) {
-        return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${messageOf(err)}`, { cause: err }), ask, via);
+        return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${messageOf(err)}`, { cause: err }), route);
       }
     }
     const budgetMs = this.scrapeEndAt - performance.now();
@@ -175,7 +182,7 @@ export class ScrapeJob {
         : this.signal.aborted
           ? messageOf(this.signal.reason)
           : describeError(err);
-      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }), ask, via);
+      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }), route);
     } finally {
       this.#awaitingHead = false;
     }
@@ -189,10 +196,10 @@ export class ScrapeJob {
       // through), or a small body that failed while it was collected.
       res.body.destroy();
       const why = `response cannot be relayed: ${messageOf(err)}`;
-      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }), ask, via);
+      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }), route);
     }
     try {
-      const wait = await this.#push(payload, ask, via);
+      const wait = await this.#push(payload, route);
       if (logger.debugEnabled) logger.debug('Pushed scrape result', { scrape_id: this.id });
       return wait;
     } catch (err) {
@@ -208,12 +215,12 @@ export class ScrapeJob {
    * pushes the text as a 500 (503 when overloaded), as upstream's handleErr.
    * Never throws.
    */
-  async fail(err: unknown, ask?: PushPollAsk, via?: PushSink): Promise<PushPollWait | undefined> {
+  async fail(err: unknown, route?: PushRoute): Promise<PushPollWait | undefined> {
     const { logger, metrics } = this.#deps;
     const message = messageOf(err);
     metrics.scrapeErrors.inc();
     logger.warn('Scrape failed', { scrape_id: this.id, err: message });
-    return this.#pushError(err, message, ask, via);
+    return this.#pushError(err, message, route);
   }
 
   /**
@@ -221,14 +228,14 @@ export class ScrapeJob {
    * (not as a scrape error: it is policy, not a failure) and pushed as a 403
    * with the reason as body and reason phrase. Never throws.
    */
-  async refuse(refusal: Refusal, ask?: PushPollAsk, via?: PushSink): Promise<PushPollWait | undefined> {
+  async refuse(refusal: Refusal, route?: PushRoute): Promise<PushPollWait | undefined> {
     const { logger, metrics } = this.#deps;
     metrics.scrapesRefused.inc({ reason: refusal.reason });
     logger.warn('Scrape refused', { scrape_id: this.id, reason: refusal.reason, err: refusal.message });
-    return this.#pushError(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_REFUSED, refusal.message), refusal.message, ask, via);
+    return this.#pushError(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_REFUSED, refusal.message), refusal.message, route);
   }
 
-  async #pushError(err: unknown, message: string, ask: PushPollAsk | undefined, via: PushSink | undefined): Promise<PushPollWait | undefined> {
+  async #pushError(err: unknown, message: string, route: PushRoute | undefined): Promise<PushPollWait | undefined> {
     const { logger, metrics } = this.#deps;
     if (this.signal.aborted) {
       // Nobody waits for a push after the deadline; a hard stop is no time for network calls.
@@ -237,7 +244,7 @@ export class ScrapeJob {
       return undefined;
     }
     try {
-      const wait = await this.#push(errorPayload(this.id, statusOf(err), message, this.remainingMs()), ask, via);
+      const wait = await this.#push(errorPayload(this.id, statusOf(err), message, this.remainingMs()), route);
       if (logger.debugEnabled) logger.debug('Pushed failed scrape response', { scrape_id: this.id });
       return wait;
     } catch (pushErr) {
@@ -247,10 +254,9 @@ export class ScrapeJob {
     }
   }
 
-  /** To the channel the request came on, else POST /push. */
-  async #push(payload: PushPayload, ask: PushPollAsk | undefined, via: PushSink | undefined): Promise<PushPollWait | undefined> {
-    if (!via) return sendPush(this.#deps.push, payload, this.signal, ask);
-    await via.send(payload, this.signal);
+  async #push(payload: PushPayload, route: PushRoute | undefined): Promise<PushPollWait | undefined> {
+    if (route === undefined || !('send' in route)) return sendPush(this.#deps.push, payload, this.signal, route);
+    await route.send(payload, this.signal);
     return undefined;
   }
 

@@ -34,20 +34,13 @@ export class PollError extends PushProxError {
   }
 }
 
-/** `pushPoll`, `channel`: the reply's X-Pushprox-Features lists push-poll, channel. */
-export type PollReply =
-  | { readonly kind: 'idle'; readonly multiPoll: boolean; readonly pushPoll: boolean; readonly channel: boolean }
-  | {
-      readonly kind: 'scrape';
-      readonly multiPoll: boolean;
-      readonly pushPoll: boolean;
-      readonly channel: boolean;
-      readonly head: RequestHead;
-      readonly body: Buffer;
-    };
+/** A poll reply and what its X-Pushprox-Features offers. */
+export type PollReply = Features &
+  ({ readonly kind: 'idle' } | { readonly kind: 'scrape'; readonly head: RequestHead; readonly body: Buffer });
 
 const FEATURES_KEY = HEADER_PROXY_FEATURES.toLowerCase();
 
+/** What a reply's X-Pushprox-Features lists (multi-poll, push-poll, channel). */
 interface Features {
   readonly multiPoll: boolean;
   readonly pushPoll: boolean;
@@ -77,11 +70,6 @@ function featuresOf(headers: Dispatcher.ResponseData['headers']): Features {
   return features;
 }
 
-/** True if the reply's X-Pushprox-Features lists channel. */
-export function offersChannel(headers: Dispatcher.ResponseData['headers']): boolean {
-  return featuresOf(headers).channel;
-}
-
 /** True if the reply's X-Pushprox-Features lists multi-poll (upstream proxies send no such header). */
 export function offersMultiPoll(headers: Dispatcher.ResponseData['headers']): boolean {
   return featuresOf(headers).multiPoll;
@@ -94,16 +82,16 @@ export function offersMultiPoll(headers: Dispatcher.ResponseData['headers']): bo
  * — is a PollError quoting status and body start. Consumes the body.
  */
 export async function readPollReply(res: Dispatcher.ResponseData, maxBytes: number): Promise<PollReply> {
-  const { multiPoll, pushPoll, channel } = featuresOf(res.headers);
+  const features = featuresOf(res.headers);
   if (res.statusCode === STATUS_POLL_IDLE) {
     await res.body.dump();
-    return { kind: 'idle', multiPoll, pushPoll, channel };
+    return { kind: 'idle', ...features };
   }
   if (res.statusCode !== 200) {
     const snippet = await readSnippet(res.body, SNIPPET_BYTES);
-    throw new PollError(`proxy answered the poll with status ${res.statusCode}: ${JSON.stringify(snippet)}`, multiPoll);
+    throw new PollError(`proxy answered the poll with status ${res.statusCode}: ${JSON.stringify(snippet)}`, features.multiPoll);
   }
-  return scrapeReply(await readBounded(res.body, maxBytes, multiPoll), multiPoll, pushPoll, channel);
+  return scrapeReply(await readBounded(res.body, maxBytes, features.multiPoll), features);
 }
 
 /**
@@ -118,7 +106,8 @@ export async function readPushPollReply(
   stop: AbortSignal,
   abort: (reason: Error) => void,
 ): Promise<PollReply | { readonly kind: 'stopped' }> {
-  const { multiPoll, pushPoll, channel } = featuresOf(res.headers);
+  const features = featuresOf(res.headers);
+  const { multiPoll } = features;
   let started = false;
   const onStop = (): void => {
     if (!started) abort(new Error('client stopping'));
@@ -134,13 +123,13 @@ export async function readPushPollReply(
   } finally {
     stop.removeEventListener('abort', onStop);
   }
-  if (buf.length === 0) return { kind: 'idle', multiPoll, pushPoll, channel };
-  return scrapeReply(buf, multiPoll, pushPoll, channel);
+  if (buf.length === 0) return { kind: 'idle', ...features };
+  return scrapeReply(buf, features);
 }
 
-function scrapeReply(buf: Buffer, multiPoll: boolean, pushPoll: boolean, channel: boolean): PollReply {
-  const { head, body } = parseScrapeRequest(buf, multiPoll);
-  return { kind: 'scrape', multiPoll, pushPoll, channel, head, body };
+function scrapeReply(buf: Buffer, features: Features): PollReply {
+  const { head, body } = parseScrapeRequest(buf, features.multiPoll);
+  return { kind: 'scrape', ...features, head, body };
 }
 
 /**

@@ -1,9 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
 import { ERROR_CODES, formatDuration, messageOf, PushProxError, type Logger } from '@pushprox/shared';
-import { ScrapeJob, type JobDeps, type ScrapeRequest } from './job.js';
-import type { PushPollAsk, PushPollWait } from './push-poll.js';
-import type { PushSink } from './channel.js';
+import { ScrapeJob, type JobDeps, type PushRoute, type ScrapeRequest } from './job.js';
+import type { PushPollWait } from './push-poll.js';
 
 /**
  * Runs scrapes at most `concurrency` at a time, like upstream's goroutine per
@@ -42,10 +41,9 @@ export class ScrapeScheduler {
   /**
    * Takes a scrape off the poller and returns at once; the promise settles
    * when the scrape has been pushed (never rejects), with the poll's wait if
-   * `ask` was given and the proxy took the push as a poll. With `via` (a
-   * channel), the push goes there instead of to /push.
+   * `route` asked for push-and-poll and the proxy took the push as a poll.
    */
-  submit(request: ScrapeRequest, ask?: PushPollAsk, via?: PushSink): Promise<PushPollWait | undefined> {
+  submit(request: ScrapeRequest, route?: PushRoute): Promise<PushPollWait | undefined> {
     const job = new ScrapeJob(request, this.#deps);
     if (this.#hardStop) job.abort(this.#hardStop);
     this.#jobs.add(job);
@@ -53,7 +51,7 @@ export class ScrapeScheduler {
       const err = this.#overloaded(
         `${this.#queue.pending} scrapes running and ${this.#queue.size} waiting (--scrape.concurrency=${this.#concurrency})`,
       );
-      return this.#track(job.fail(err, ask, via).finally(() => this.#retire(job)));
+      return this.#track(job.fail(err, route).finally(() => this.#retire(job)));
     }
     // With a slot free, p-queue starts the task within add(): nothing to bound.
     const starts = this.#queue.size === 0 && this.#queue.pending < this.#concurrency;
@@ -66,7 +64,7 @@ export class ScrapeScheduler {
       .add(
         () => {
           clearTimeout(waitTimer);
-          return job.run(ask, via);
+          return job.run(route);
         },
         wait && { signal: wait.signal },
       )
@@ -80,8 +78,7 @@ export class ScrapeScheduler {
           this.#overloaded(
             `scrape waited ${waited} for one of ${this.#concurrency} slots (--scrape.concurrency) and would start after its deadline`,
           ),
-          ask,
-          via,
+          route,
         );
       })
       .finally(() => {

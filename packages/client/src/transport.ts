@@ -1,4 +1,3 @@
-import type { Logger } from '@pushprox/shared';
 import { ChannelPool, type ChannelPoolOptions } from './channel-pool.js';
 import { Poller, type PollerOptions, type PollMode } from './poller.js';
 import { describeError } from './scrape.js';
@@ -15,9 +14,11 @@ export const CHANNEL_RETRY_MAX_MS = 3_600_000;
 export interface TransportOptions {
   /** Everything a Poller needs but the channel hook. */
   readonly poller: Omit<PollerOptions, 'onChannelOffered'>;
-  /** --proxy.channel; undefined: never open a channel. */
-  readonly channel?: Omit<ChannelPoolOptions, 'onLost' | 'onPollError'>;
-  readonly logger: Logger;
+  /**
+   * --proxy.channel; undefined: never open a channel. The channel's proxy
+   * URL, FQDN, capacity, credentials, dispatcher and logger are the poller's.
+   */
+  readonly channel?: Pick<ChannelPoolOptions, 'onScrape' | 'onPushRefused' | 'lingerMs' | 'silenceMs' | 'openTimeoutMs'>;
   /** First wait before a channel is tried again. Default CHANNEL_RETRY_AFTER_MS. */
   readonly channelRetryAfterMs?: number;
 }
@@ -85,9 +86,18 @@ export class ProxyTransport {
     const channel = this.#opts.channel;
     if (!channel || this.#pool || this.#trying || this.#stopped || Date.now() < this.#retryAt) return;
     this.#trying = true;
+    const p = this.#opts.poller;
+    const poll = new URL(p.pollUrl);
     const pool = new ChannelPool({
       ...channel,
-      onPollError: this.#opts.poller.onPollError,
+      origin: poll.origin,
+      path: poll.pathname + poll.search,
+      fqdn: p.fqdn,
+      capacity: p.capacity,
+      authorization: p.authorization,
+      dispatcher: p.dispatcher,
+      logger: p.logger,
+      onPollError: p.onPollError,
       onLost: (err) => this.#fallBack('Lost every channel to the proxy; polling again', err),
     });
     pool.start().then(
@@ -99,12 +109,12 @@ export class ProxyTransport {
         const poller = this.#poller;
         this.#poller = undefined;
         if (poller) this.#retired = Promise.all([this.#retired, poller.stop()]);
-        this.#opts.logger.info('Proxy offers a channel; scrapes now come over it instead of polls', { max_channels: channel.capacity });
+        p.logger.info('Proxy offers a channel; scrapes now come over it instead of polls', { max_channels: p.capacity });
       },
       (err: unknown) => {
         this.#trying = false;
         const retryMs = this.#backOff();
-        this.#opts.logger.warn('Proxy offers a channel but it could not be opened; polling instead', {
+        p.logger.warn('Proxy offers a channel but it could not be opened; polling instead', {
           err: describeError(err),
           retry_in_ms: retryMs,
         });
@@ -116,7 +126,7 @@ export class ProxyTransport {
     this.#pool = undefined;
     const retryMs = this.#backOff();
     if (this.#stopped) return;
-    this.#opts.logger.warn(message, { err: describeError(err), channel_retry_in_ms: retryMs });
+    this.#opts.poller.logger.warn(message, { err: describeError(err), channel_retry_in_ms: retryMs });
     this.#startPoller();
   }
 

@@ -1,4 +1,4 @@
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -14,6 +14,7 @@ import {
   statusOf,
 } from '@pushprox/shared';
 import { headerOf } from './body.js';
+import { endWithText } from './respond.js';
 import { forbidden, type ClientAuthenticator } from './client-auth.js';
 import { ProxyChannel, type ChannelDeps } from './channel.js';
 import { parseFqdn } from './fqdn.js';
@@ -27,10 +28,10 @@ export interface ChannelServerOptions extends ChannelDeps {
   /** Close a waiting channel silent this long. Default CHANNEL_SILENCE_MS. */
   readonly silenceMs?: number;
   /**
-   * Close a channel that took a scrape and has sent nothing for this long:
-   * the longest scrape (--scrape.max-timeout) plus silenceMs.
+   * The longest scrape (--scrape.max-timeout): a channel that took a scrape
+   * and has sent nothing for this plus silenceMs is closed.
    */
-  readonly busySilenceMs: number;
+  readonly longestScrapeMs: number;
 }
 
 const SWITCHING = `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${CHANNEL_PROTOCOL}\r\n\r\n`;
@@ -46,6 +47,7 @@ export class ChannelServer {
   readonly #channels = new Set<ProxyChannel>();
   readonly #pingMs: number;
   readonly #silenceMs: number;
+  readonly #busySilenceMs: number;
   #sweep: NodeJS.Timeout | undefined;
   #closing = false;
 
@@ -53,6 +55,7 @@ export class ChannelServer {
     this.#opts = opts;
     this.#pingMs = opts.pingMs ?? CHANNEL_PING_MS;
     this.#silenceMs = opts.silenceMs ?? CHANNEL_SILENCE_MS;
+    this.#busySilenceMs = opts.longestScrapeMs + this.#silenceMs;
   }
 
   /** Channels open now. */
@@ -67,12 +70,12 @@ export class ChannelServer {
     const path = q < 0 ? req.url : req.url?.slice(0, q);
     const protocol = headerOf(req, 'upgrade') ?? '';
     if (role === 'scraper' || path !== PATH_POLL) {
-      return refuse(socket, HTTP_STATUS[ERROR_CODES.WRONG_LISTENER], '404 page not found');
+      return endWithText(socket, HTTP_STATUS[ERROR_CODES.WRONG_LISTENER], '404 page not found');
     }
     if (protocol.trim().toLowerCase() !== CHANNEL_PROTOCOL) {
-      return refuse(socket, 400, `expected "Upgrade: ${CHANNEL_PROTOCOL}" on ${PATH_POLL}, got ${JSON.stringify(protocol.slice(0, 64))}`);
+      return endWithText(socket, 400, `expected "Upgrade: ${CHANNEL_PROTOCOL}" on ${PATH_POLL}, got ${JSON.stringify(protocol.slice(0, 64))}`);
     }
-    if (this.#closing) return refuse(socket, 503, 'proxy is shutting down');
+    if (this.#closing) return endWithText(socket, 503, 'proxy is shutting down');
     let channel: ProxyChannel;
     try {
       const identity = this.#opts.authn.identify(req);
@@ -82,7 +85,7 @@ export class ChannelServer {
       channel = new ProxyChannel(socket, { fqdn, identity, capacity, onClosed: (c) => this.#channels.delete(c) }, this.#opts);
     } catch (err) {
       this.#opts.logger.warn('Bad channel', { err: messageOf(err), remote: req.socket.remoteAddress });
-      return refuse(socket, statusOf(err), `Error polling: ${messageOf(err)}`);
+      return endWithText(socket, statusOf(err), `Error polling: ${messageOf(err)}`);
     }
     // The request's own read timeouts no longer apply; the sweep watches the channel.
     (socket as Partial<Socket>).setTimeout?.(0);
@@ -108,7 +111,7 @@ export class ChannelServer {
     for (const c of this.#channels) {
       if (!c.waiting) {
         // A client that never answers a scrape must not hold the channel (and its relay) forever.
-        if (now - c.heardAt >= this.#opts.busySilenceMs) c.close('no response to the scrape request');
+        if (now - c.heardAt >= this.#busySilenceMs) c.close('no response to the scrape request');
         continue;
       }
       if (now - c.heardAt >= this.#silenceMs) {
@@ -121,13 +124,4 @@ export class ChannelServer {
       this.#sweep = undefined;
     }
   }
-}
-
-/** A plain-text HTTP answer on a socket that was asking to upgrade, then close. */
-function refuse(socket: Duplex, status: number, text: string): void {
-  const body = Buffer.from(`${text}\n`);
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-      `X-Content-Type-Options: nosniff\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body.toString('utf8')}`,
-  );
 }

@@ -104,7 +104,7 @@ export class ProxyChannel implements PollSink {
     if (this.#state !== 'waiting' || this.#socket.destroyed) return false;
     this.#ticket = undefined;
     this.#state = 'busy';
-    // The client's silence counts from the request (see ChannelServerOptions.busySilenceMs).
+    // The client's silence counts from the request (see ChannelServerOptions.longestScrapeMs).
     this.heardAt = Date.now();
     this.#ended = false;
     this.#relayed = false;

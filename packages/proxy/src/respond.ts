@@ -1,4 +1,5 @@
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { reasonPhrase } from '@pushprox/shared';
 
 /**
@@ -26,3 +27,15 @@ export function sendText(
   res.end(body);
 }
 
+
+/**
+ * sendText's answer written on a socket the HTTP server has handed over (an
+ * upgrade request), then the socket is ended.
+ */
+export function endWithText(socket: Duplex, status: number, text: string): void {
+  const body = `${text}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `X-Content-Type-Options: nosniff\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}

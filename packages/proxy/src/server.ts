@@ -2,7 +2,7 @@ import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { BufferReclaimer, CHANNEL_SILENCE_MS, ERROR_CODES, PushProxError, formatHostPort, type ListenAddress, type Logger } from '@pushprox/shared';
+import { BufferReclaimer, ERROR_CODES, PushProxError, formatHostPort, type ListenAddress, type Logger } from '@pushprox/shared';
 import { createApi, wrongListener, type ListenerRole } from './app.js';
 import { systemClock, type Clock } from './clock.js';
 import type { ProxyConfig } from './config.js';
@@ -167,7 +167,7 @@ export async function startProxy(
     maxBodyBytes: config.pushMaxBodyBytes,
     ...(deps.channelPingMs !== undefined && { pingMs: deps.channelPingMs }),
     ...(deps.channelSilenceMs !== undefined && { silenceMs: deps.channelSilenceMs }),
-    busySilenceMs: config.scrapeMaxTimeoutMs + (deps.channelSilenceMs ?? CHANNEL_SILENCE_MS),
+    longestScrapeMs: config.scrapeMaxTimeoutMs,
     observe: (path, status, seconds) => metrics.observeApi(path, status, seconds),
   });
   const servers: http.Server[] = [];

@@ -16,7 +16,7 @@ import {
 } from '@pushprox/shared';
 import { startProxy } from '../src/server.js';
 import { loadTokenFile } from '../src/client-auth.js';
-import { connect, exchange, TEST_CONFIG, until, withProxy } from './helpers.js';
+import { closing, connect, exchange, readOne, TEST_CONFIG, until, withProxy } from './helpers.js';
 
 /** A raw channel: the upgrade answer's head, and the frames the proxy sent since. */
 interface RawChannel {
@@ -114,21 +114,36 @@ test('channel streams a large pushed body with backpressure to a slow scraper', 
   await withProxy({}, async (proxy) => {
     const port = proxy.address.port;
     const ch = await openRaw(port, upgradeRequest('host-a'));
-    const s = exchange(port, scrape('http://host-a:9100/metrics'), 20_000);
+    // The scraper sends its request and then reads nothing until told to.
+    const prom = await connect(port);
+    prom.pause();
+    prom.write(closing(Buffer.from(scrape('http://host-a:9100/metrics', '60'))));
     await until(() => ch.frames.length === 1);
     const id = parseRequest(ch.frames[0]!.payload).head.headers.get('Id')!;
-    const size = 16 * 1024 * 1024;
+    const size = 64 * 1024 * 1024;
     ch.socket.write(encodeFrame(FRAME.DATA, Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\nId: ${id}\r\n\r\n`)));
     const chunk = Buffer.alloc(256 * 1024, 'm');
-    for (let sent = 0; sent < size; sent += chunk.length) {
-      if (!ch.socket.write(Buffer.concat([frameHeader(FRAME.DATA, chunk.length), chunk]))) {
-        await new Promise((r) => ch.socket.once('drain', r));
-      }
+    const frame = Buffer.concat([frameHeader(FRAME.DATA, chunk.length), chunk]);
+    const drained = (ms: number) =>
+      Promise.race([new Promise<boolean>((r) => ch.socket.once('drain', () => r(true))), new Promise<boolean>((r) => setTimeout(r, ms, false))]);
+    let sent = 0;
+    // While the scraper reads nothing the proxy must stop reading the channel: writes stall.
+    while (sent < size) {
+      sent += chunk.length;
+      if (!ch.socket.write(frame) && !(await drained(500))) break;
+    }
+    assert.ok(sent < size / 2, `the channel took ${sent} of ${size} bytes while the scraper read nothing`);
+    const stalledAt = sent;
+    const got = readOne(prom, 30_000);
+    while (sent < size) {
+      sent += chunk.length;
+      if (!ch.socket.write(frame)) await drained(10_000);
     }
     ch.socket.write(encodeFrame(FRAME.END));
-    const got = await s;
-    assert.equal(got.head.status, 200);
-    assert.equal(got.body.length, size);
+    const r = await got;
+    assert.equal(r.head.status, 200);
+    assert.equal(r.body.length, size);
+    assert.ok(stalledAt > 0);
   });
 });
 

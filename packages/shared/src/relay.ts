@@ -1,5 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 
+function ignore(): void {}
+
 /**
  * Pipes `source` into `dest` with backpressure and resolves once `dest` has
  * finished; on an error or a premature close of either side, destroys both
@@ -11,8 +13,6 @@ import type { Readable, Writable } from 'node:stream';
  * was 5–7 % of its CPU. This does the same job for the one shape we need
  * (one readable into one writable).
  */
-function ignore(): void {}
-
 export function relay(source: Readable, dest: Writable): Promise<void> {
   return new Promise((resolve, reject) => {
     let settled = false;

@@ -102,7 +102,7 @@ export const STATUS_POLL_IDLE = 204;
 export const FEATURE_CHANNEL = 'channel';
 export const CHANNEL_PROTOCOL = 'pushprox-channel/1';
 export const HEADER_CHANNEL = 'X-Pushprox-Channel';
-/** Either side pings a channel silent for this long; the other answers at once. */
+/** The proxy pings a waiting channel silent for this long; the client answers at once. */
 export const CHANNEL_PING_MS = 30_000;
 /** A channel silent this long (three pings unanswered) is dead and closed. */
 export const CHANNEL_SILENCE_MS = 3 * CHANNEL_PING_MS;
