@@ -1,7 +1,6 @@
-import type { Duplex, Readable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import {
   DATA_FRAME_BYTES,
-  encodeDataAndEnd,
   encodeFrame,
   FRAME,
   frameHeader,
@@ -13,6 +12,9 @@ import {
 import type { AbortToken } from './abort-token.js';
 import type { PushPayload } from './push.js';
 import { PushError } from './push.js';
+
+/** Frames are written, never changed: one END serves every push. */
+const END_FRAME = encodeFrame(FRAME.END);
 
 /** Where a job sends its pushed response when it came on a channel, instead of POST /push. */
 export interface PushSink {
@@ -100,15 +102,18 @@ export class ClientChannel implements PushSink {
     try {
       if (this.#closed) throw this.#broken();
       const { body } = payload;
-      if (Buffer.isBuffer(body) && body.length <= DATA_FRAME_BYTES) {
-        this.#socket.write(encodeDataAndEnd(body));
-      } else if (Buffer.isBuffer(body)) {
-        for (let at = 0; at < body.length; at += DATA_FRAME_BYTES) {
-          await this.#writeData(body.subarray(at, at + DATA_FRAME_BYTES), signal);
-        }
-        this.#socket.write(encodeFrame(FRAME.END));
+      const parts = Buffer.isBuffer(body) ? [body] : Array.isArray(body) ? body : undefined;
+      const size = parts?.reduce((n, part) => n + part.length, 0) ?? Infinity;
+      if (parts && size <= DATA_FRAME_BYTES) {
+        // DATA, the parts as they are and END leave in one writev: the body is not copied.
+        const socket = this.#socket;
+        socket.cork();
+        socket.write(frameHeader(FRAME.DATA, size));
+        for (const part of parts) socket.write(part);
+        socket.write(END_FRAME);
+        socket.uncork();
       } else {
-        await this.#sendStream(body, signal);
+        await this.#sendStream(parts ? Readable.from(parts) : (body as Readable), signal);
       }
       if (this.#closed) throw this.#broken();
     } catch (err) {
@@ -132,7 +137,7 @@ export class ClientChannel implements PushSink {
     } finally {
       if (!body.destroyed) body.destroy();
     }
-    this.#socket.write(encodeFrame(FRAME.END));
+    this.#socket.write(END_FRAME);
   }
 
   async #writeData(bytes: Buffer, signal: AbortToken): Promise<void> {

@@ -32,7 +32,12 @@ export function formatRemainingSeconds(ms: number): string {
 
 /** A complete push body: the inner response head, then its body. */
 export interface PushPayload {
-  readonly body: Buffer | Readable;
+  /**
+   * One buffer; or the buffers of a small response read whole, to be sent
+   * back to back (the channel writes them as they are, POST /push joins them
+   * into one buffer); or a stream.
+   */
+  readonly body: Buffer | Buffer[] | Readable;
   /** Bytes in `body`; undefined sends the push chunked. */
   readonly length: number | undefined;
 }
@@ -119,28 +124,29 @@ export function responsePayload(
 
 /**
  * Exporter bodies of at most this many bytes, with a Content-Length, are read
- * whole and pushed as one buffer with their head: undici then writes the push
- * in one syscall instead of one per chunk. This bounded copy (at most 64 KiB
- * per scrape) is cheaper than the writes it saves; larger bodies stream.
+ * whole before the push starts, so that the push leaves in one write instead
+ * of one per chunk: a channel writes head and chunks corked (one writev, no
+ * copy); POST /push joins them into one buffer for undici, a bounded copy (at
+ * most 64 KiB per scrape) that is cheaper than the writes it saves. Larger
+ * bodies stream.
  */
 export const COALESCE_MAX_BYTES = 64 * 1024;
 
 async function collect(head: Buffer, length: number, body: Readable, onBytes?: (bytes: number) => void): Promise<PushPayload> {
-  const out = Buffer.allocUnsafe(head.length + length);
-  head.copy(out);
-  let at = head.length;
+  const parts = [head];
+  let got = 0;
   for await (const chunk of body) {
     const buf = chunk as Buffer;
-    if (at + buf.length > out.length) {
+    got += buf.length;
+    if (got > length) {
       body.destroy();
       throw new Error(`exporter sent more than its Content-Length of ${length} bytes`);
     }
-    buf.copy(out, at);
-    at += buf.length;
+    parts.push(buf);
     onBytes?.(buf.length);
   }
-  if (at !== out.length) throw new Error(`exporter body ended after ${at - head.length} of its Content-Length of ${length} bytes`);
-  return { body: out, length: out.length };
+  if (got !== length) throw new Error(`exporter body ended after ${got} of its Content-Length of ${length} bytes`);
+  return { body: parts, length: head.length + length };
 }
 
 async function* prepend(head: Buffer, rest: Readable, onBytes?: (bytes: number) => void): AsyncGenerator<Buffer> {
@@ -199,8 +205,9 @@ export async function sendPush(
     if (signal.aborted) ctl.abort(signal.reason!);
     else signal.once('abort', forward);
   }
+  const body = Array.isArray(payload.body) ? Buffer.concat(payload.body, payload.length) : payload.body;
   const onSent = ask?.onSent;
-  if (onSent && !Buffer.isBuffer(payload.body)) payload.body.once('end', onSent);
+  if (onSent && !Buffer.isBuffer(body)) body.once('end', onSent);
   let res: Dispatcher.ResponseData;
   try {
     const sending = dispatcher.request({
@@ -212,13 +219,13 @@ export async function sendPush(
         ...(opts.authorization ? ['Authorization', opts.authorization] : []),
         ...(ask ? [HEADER_PUSH_POLL, ask.fqdn, HEADER_POLL_CAPACITY, String(ask.capacity)] : []),
       ],
-      body: payload.body,
+      body,
       signal: ctl ?? signal,
       headersTimeout: 0,
       bodyTimeout: ask ? ask.waitMs : 0,
     });
     // A buffer body leaves with the head, in the dispatch above.
-    if (onSent && Buffer.isBuffer(payload.body)) onSent();
+    if (onSent && Buffer.isBuffer(body)) onSent();
     res = await sending;
   } finally {
     if (ctl) signal.removeListener('abort', forward);

@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Agent } from 'undici';
-import { encodeFrame, FRAME, silentLogger } from '@pushprox/shared';
+import { DATA_FRAME_BYTES, encodeFrame, FRAME, FrameReader, silentLogger, type FrameType } from '@pushprox/shared';
 import { ChannelPool, type ChannelPoolOptions } from '../src/channel-pool.js';
+import { ClientChannel } from '../src/channel.js';
 import { ChannelRefused, openChannel } from '../src/channel-open.js';
 import { waitFor } from './helpers.js';
 import { AbortToken } from '../src/abort-token.js';
@@ -189,4 +190,71 @@ test('an ERROR frame from the proxy is reported as a refused push, and the chann
   t.after(() => pool.destroy());
   await waitFor(() => refused.length === 1 && srv.heads.length === 2, 3000, 'the refusal and a new channel');
   assert.match(refused[0]!, /expired or was cancelled/);
+});
+
+/** A ClientChannel on a real loopback socket, the frames its peer received, and the writes it made. */
+async function channelPair(t: { after(fn: () => unknown): void }) {
+  const received: Array<{ type: FrameType | 'DATA'; bytes: Buffer }> = [];
+  const reader = new FrameReader(
+    {
+      onData: (bytes) => received.push({ type: 'DATA', bytes: Buffer.from(bytes) }),
+      onFrame: (type, payload) => received.push({ type, bytes: Buffer.from(payload) }),
+    },
+    [FRAME.DATA, FRAME.END, FRAME.CLOSE],
+  );
+  let peer: net.Socket | undefined;
+  const server = net.createServer((s) => {
+    peer = s;
+    s.on('data', (c: Buffer) => reader.push(c));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await new Promise<void>((r) => socket.once('connect', r));
+  t.after(() => {
+    socket.destroy();
+    peer?.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  const writes: Array<{ chunk: Buffer; corked: boolean }> = [];
+  const write = socket.write.bind(socket) as (chunk: Buffer) => boolean;
+  socket.write = ((chunk: Buffer) => {
+    writes.push({ chunk, corked: socket.writableCorked > 0 });
+    return write(chunk);
+  }) as typeof socket.write;
+  const channel = new ClientChannel(socket, {
+    onRequest: () => assert.fail('no request was sent'),
+    onProxyError: () => assert.fail('no error was sent'),
+    onClosed: () => undefined,
+    logger: silentLogger,
+  });
+  /** The DATA bytes received before END, once END arrived. */
+  const pushed = async (): Promise<Buffer> => {
+    await waitFor(() => received.some((f) => f.type === FRAME.END), 3000, 'END');
+    return Buffer.concat(received.filter((f) => f.type === 'DATA').map((f) => f.bytes));
+  };
+  return { channel, socket, writes, received, pushed };
+}
+
+test('a small response read whole leaves on its channel in one corked write of the buffers as they are (no copy)', async (t) => {
+  const { channel, socket, writes, pushed } = await channelPair(t);
+  const head = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 12000\r\nId: 1\r\n\r\n');
+  const chunks = [Buffer.alloc(8000, 'a'), Buffer.alloc(4000, 'b')];
+  const length = head.length + 12000;
+  await channel.send({ body: [head, ...chunks], length }, new AbortToken());
+  assert.equal(socket.writableCorked, 0);
+  assert.ok(writes.every((w) => w.corked), 'every part is written while the socket is corked');
+  // The header, then the very buffers of the response (the same memory, not copies), then END.
+  assert.equal(writes.length, 5);
+  assert.equal(writes[1]!.chunk, head);
+  assert.equal(writes[2]!.chunk, chunks[0]);
+  assert.equal(writes[3]!.chunk, chunks[1]);
+  assert.deepEqual(await pushed(), Buffer.concat([head, ...chunks]));
+});
+
+test('parts larger than a DATA frame are pushed on a channel split into DATA frames', async (t) => {
+  const { channel, received, pushed } = await channelPair(t);
+  const parts = [Buffer.alloc(DATA_FRAME_BYTES, 'x'), Buffer.alloc(1000, 'y')];
+  await channel.send({ body: parts, length: DATA_FRAME_BYTES + 1000 }, new AbortToken());
+  assert.deepEqual(await pushed(), Buffer.concat(parts));
+  assert.ok(received.filter((f) => f.type === 'DATA').every((f) => f.bytes.length <= DATA_FRAME_BYTES));
 });

@@ -5,7 +5,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  encodeDataAndEnd,
   encodeFrame,
   FRAME,
   frameHeader,
@@ -17,6 +16,11 @@ import {
 import { startProxy } from '../src/server.js';
 import { loadTokenFile } from '../src/client-auth.js';
 import { closing, connect, exchange, readOne, TEST_CONFIG, until, withProxy } from './helpers.js';
+
+/** A whole push as a client writes a small one: DATA with the inner response, then END. */
+function encodeDataAndEnd(body: Buffer): Buffer {
+  return Buffer.concat([encodeFrame(FRAME.DATA, body), encodeFrame(FRAME.END)]);
+}
 
 /** A raw channel: the upgrade answer's head, and the frames the proxy sent since. */
 interface RawChannel {

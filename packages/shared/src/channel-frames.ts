@@ -53,21 +53,6 @@ export function frameHeader(type: FrameType, length: number): Buffer {
   return out;
 }
 
-/**
- * A whole pushed response of `body.length` bytes (at most DATA_FRAME_BYTES)
- * as DATA and END frames in one buffer.
- */
-export function encodeDataAndEnd(body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(2 * FRAME_HEADER_BYTES + body.length);
-  out[0] = FRAME.DATA;
-  out.writeUInt32BE(body.length, 1);
-  body.copy(out, FRAME_HEADER_BYTES);
-  const end = FRAME_HEADER_BYTES + body.length;
-  out[end] = FRAME.END;
-  out.writeUInt32BE(0, end + 1);
-  return out;
-}
-
 export interface FrameHandler {
   /** The next bytes of DATA, in order; frames may arrive in any number of pieces. */
   onData(bytes: Buffer): void;

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  encodeDataAndEnd,
   encodeFrame,
   ERROR_CODES,
   FRAME,
@@ -33,7 +32,8 @@ function reader(accept: FrameType[] = [FRAME.REQUEST, FRAME.DATA, FRAME.END, FRA
 const stream = Buffer.concat([
   encodeFrame(FRAME.REQUEST, Buffer.from('GET http://a:9100/metrics HTTP/1.1\r\nId: 1\r\n\r\n')),
   encodeFrame(FRAME.PING),
-  encodeDataAndEnd(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nup\n')),
+  encodeFrame(FRAME.DATA, Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nup\n')),
+  encodeFrame(FRAME.END),
   frameHeader(FRAME.DATA, 4),
   Buffer.from('more'),
   encodeFrame(FRAME.ERROR, Buffer.from('bye')),
