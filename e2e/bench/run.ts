@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { Proc, killAll, startClientProc, startProxyProc } from '../src/procs.js';
 import { waitRegistered } from '../src/proxy-api.js';
 import { runLoad, type LoadOptions, type LoadResult } from './load.js';
-import { PeakSampler, cpuSecondsOf, cpuSplitOfAll, cpuTotal } from './procstat.js';
+import { PeakSampler, cpuSecondsOf, cpuSplitOfAll, cpuTotal, rssOf } from './procstat.js';
 import { spread, summarize, median } from './stats.js';
 import { idleClients } from './idle.js';
 import { idleRealClients } from './idle-real.js';
@@ -46,6 +46,12 @@ const selfCpuS = (): number => {
   return (u.user + u.system) / 1e6;
 };
 
+/** ` (idle P/C MB)` when the row knows the RSS its processes had before any load. */
+function idleNote(extra: Record<string, unknown>): string {
+  const { proxy_idle_rss_mb: p, client_idle_rss_mb: c } = extra;
+  return typeof p === 'number' && typeof c === 'number' ? ` (idle ${p.toFixed(0)}/${c.toFixed(0)} MB)` : '';
+}
+
 function report(name: string, reps: Rep[], extra: Record<string, unknown> = {}) {
   const sps = (r: LoadResult) => r.latenciesMs.length / r.seconds;
   const lat = (which: 'direct' | 'via', q: 'p50' | 'p90' | 'p99' | 'max') => spread(reps.map((r) => summarize(r[which].latenciesMs)[q]));
@@ -83,7 +89,7 @@ function report(name: string, reps: Rep[], extra: Record<string, unknown> = {}) 
   console.log(
     `${name.padEnd(34)} ${f(row.scrapes_per_s.median).padStart(7)}/s (direct ${f(row.direct_scrapes_per_s.median)}/s)  ` +
       `p50 ${f(row.latency_ms.p50.median)} p90 ${f(row.latency_ms.p90.median)} p99 ${f(row.latency_ms.p99.median)} max ${f(row.latency_ms.max.median)} ms ` +
-      `(direct p50 ${f(row.direct_latency_ms.p50.median)})  errors ${row.errors}  proxy ${f(row.proxy_peak_rss_mb.median)} MB  client ${f(row.client_peak_rss_mb.median)} MB  ` +
+      `(direct p50 ${f(row.direct_latency_ms.p50.median)})  errors ${row.errors}  proxy ${f(row.proxy_peak_rss_mb.median)} MB  client ${f(row.client_peak_rss_mb.median)} MB${idleNote(extra)}  ` +
       `CPU/scrape proxy ${f(row.proxy_cpu_ms_per_scrape.median)} client ${f(row.client_cpu_ms_per_scrape.median)} ` +
       `(kernel ${pct(row.proxy_sys_share.median)}/${pct(row.client_sys_share.median)}) ` +
       `all ${f(row.all_cpu_ms_per_scrape.median)} ms (direct all ${f(row.direct_all_cpu_ms_per_scrape.median)})`,
@@ -177,6 +183,8 @@ async function scrapeScenario(
   const exp = await benchExporter(o.size, o.gzip, hosts);
   const targets = hosts.map((h) => `http://${h}:${exp.port}/metrics`);
   const { front, back: clients, via: viaLoad } = await startRelay(o.relay ?? 'pushprox', o.builtIn, hosts, exp.port, targets, o.clientArgs);
+  // Before any load: what (v)'s memory target ("within 20 MB of idle RSS") counts from.
+  const idleRss = { proxy_idle_rss_mb: rssOf(front.pid) / MB, client_idle_rss_mb: rssOf(clients[0]!.pid) / MB };
   const measure = async (): Promise<Rep[]> => {
     const reps: Rep[] = [];
     for (let i = 0; i < REPS; i++) {
@@ -205,7 +213,7 @@ async function scrapeScenario(
     }
     return reps;
   };
-  const extra = { relay: o.relay ?? 'pushprox', client_args: (o.clientArgs ?? []).join(' '), clients: o.clients, client_processes: clients.length, body_bytes: o.size, gzip: !!o.gzip, concurrency: o.load.concurrency };
+  const extra = { ...idleRss, relay: o.relay ?? 'pushprox', client_args: (o.clientArgs ?? []).join(' '), clients: o.clients, client_processes: clients.length, body_bytes: o.size, gzip: !!o.gzip, concurrency: o.load.concurrency };
   try {
     // Warm-up, not measured.
     await runLoad({ ...o.load, ...viaLoad, maxRequests: Math.min(200, o.load.maxRequests), maxSeconds: 5 });
