@@ -1,3 +1,4 @@
+import { ExponentialBackoff } from './backoff.js';
 import { ChannelPool, type ChannelPoolOptions } from './channel-pool.js';
 import { Poller, type PollerOptions, type PollMode } from './poller.js';
 import { describeError } from './scrape.js';
@@ -39,12 +40,18 @@ export class ProxyTransport {
   #pool: ChannelPool | undefined;
   #trying = false;
   #retryAt = 0;
-  /** Failures in a row to open a channel (a channel that stayed open resets it). */
-  #failures = 0;
+  /** Waits before the next channel try: doubling per failure in a row, reset once one opens. */
+  readonly #retry: ExponentialBackoff;
   #stopped = false;
 
   constructor(opts: TransportOptions) {
     this.#opts = opts;
+    this.#retry = new ExponentialBackoff({
+      initialMs: opts.channelRetryAfterMs ?? CHANNEL_RETRY_AFTER_MS,
+      maxMs: CHANNEL_RETRY_MAX_MS,
+      multiplier: 2,
+      randomization: 0,
+    });
   }
 
   get mode(): PollMode | 'channel' {
@@ -104,7 +111,7 @@ export class ProxyTransport {
       () => {
         this.#trying = false;
         if (this.#stopped) return pool.destroy();
-        this.#failures = 0;
+        this.#retry.reset();
         this.#pool = pool;
         const poller = this.#poller;
         this.#poller = undefined;
@@ -132,9 +139,7 @@ export class ProxyTransport {
 
   /** Sets when a channel may be tried again; returns the wait. */
   #backOff(): number {
-    const first = this.#opts.channelRetryAfterMs ?? CHANNEL_RETRY_AFTER_MS;
-    const retryMs = Math.min(first * 2 ** Math.min(this.#failures, 16), Math.max(first, CHANNEL_RETRY_MAX_MS));
-    this.#failures++;
+    const retryMs = this.#retry.next();
     this.#retryAt = Date.now() + retryMs;
     return retryMs;
   }

@@ -252,9 +252,13 @@ test('a small response read whole leaves on its channel in one corked write of t
 });
 
 test('parts larger than a DATA frame are pushed on a channel split into DATA frames', async (t) => {
-  const { channel, received, pushed } = await channelPair(t);
+  const { channel, writes, pushed } = await channelPair(t);
   const parts = [Buffer.alloc(DATA_FRAME_BYTES, 'x'), Buffer.alloc(1000, 'y')];
   await channel.send({ body: parts, length: DATA_FRAME_BYTES + 1000 }, new AbortToken());
   assert.deepEqual(await pushed(), Buffer.concat(parts));
-  assert.ok(received.filter((f) => f.type === 'DATA').every((f) => f.bytes.length <= DATA_FRAME_BYTES));
+  // The lengths the DATA frame headers declared: one frame per part, none above the limit.
+  const declared = writes
+    .filter((w) => w.chunk.length === 5 && w.chunk[0] === FRAME.DATA)
+    .map((w) => w.chunk.readUInt32BE(1));
+  assert.deepEqual(declared, [DATA_FRAME_BYTES, 1000]);
 });

@@ -144,12 +144,7 @@ export class ProxyChannel implements PollSink {
   /** Sends ERROR with `reason` (if given) and ends the channel. */
   close(reason?: string): void {
     if (this.#state === 'closed') return;
-    this.#state = 'closed';
-    this.#reader.stop();
-    this.#ticket?.cancel();
-    this.#ticket = undefined;
-    this.#body?.destroy(new Error(`channel closed${reason ? `: ${reason}` : ''}`));
-    this.#abandon(reason ?? 'the client ended it');
+    this.#stop(`channel closed${reason ? `: ${reason}` : ''}`, reason ?? 'the client ended it');
     if (reason !== undefined && this.#socket.writable) this.#socket.write(encodeFrame(FRAME.ERROR, Buffer.from(reason)));
     this.#socket.end();
     // A peer that does not close its side in time is cut.
@@ -203,19 +198,21 @@ export class ProxyChannel implements PollSink {
   }
 
   #closed(): void {
-    if (this.#state !== 'closed') {
-      this.#state = 'closed';
-      this.#reader.stop();
-      this.#ticket?.cancel();
-      this.#ticket = undefined;
-      this.#body?.destroy(new Error('channel closed by the client'));
-      this.#abandon('its connection closed');
-    }
+    if (this.#state !== 'closed') this.#stop('channel closed by the client', 'its connection closed');
     this.#onClosed(this);
   }
 
-  /** A scrape handed out here and not yet being answered fails now, not at its deadline. */
-  #abandon(why: string): void {
+  /**
+   * Ends every part of the exchange: no more frames, no poll, the relayed body
+   * fails with `bodyError`, and a scrape handed out here and not yet being
+   * answered fails now (`why`), not at its deadline.
+   */
+  #stop(bodyError: string, why: string): void {
+    this.#state = 'closed';
+    this.#reader.stop();
+    this.#ticket?.cancel();
+    this.#ticket = undefined;
+    this.#body?.destroy(new Error(bodyError));
     const id = this.#jobId;
     this.#jobId = undefined;
     if (id === undefined) return;
