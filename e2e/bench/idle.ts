@@ -1,14 +1,16 @@
-import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { getUrl } from '../src/http.js';
 import { startProxyProc } from '../src/procs.js';
+import { metricValue } from '../src/proxy-api.js';
+import { idleConns, type IdleMode } from './idle-conns.js';
 import { cpuSecondsOf, rssOf } from './procstat.js';
 import { median } from './stats.js';
 
 /**
  * Scenario iv: `n` idle clients on one proxy, played by a built-in load
- * client that speaks the poll protocol itself (one keep-alive connection and
- * one waiting poll per client, each from its own 127.x.y.z address), so that
+ * client that speaks the client protocol itself (idle-conns.ts: one
+ * keep-alive connection and one waiting poll per client, or one channel, as
+ * our client holds by default; each from its own 127.x.y.z address), so that
  * 10,000 clients fit on one machine. Measures proxy memory per client,
  * /clients latency, and the CPU and poll churn of a window with no scrapes.
  *
@@ -28,50 +30,26 @@ export async function idleClients(
   proxyArgs: readonly string[] = [],
   /** Clients connected and settled (one idle window) before the rest; 0 for none. */
   stageAt = 0,
+  /** Each client's one waiting poll, or one channel (our client's default). */
+  mode: IdleMode = 'poll',
 ): Promise<Record<string, unknown>> {
   const proxy = await startProxyProc(proxyArgs);
-  const name = `iv: ${n} idle clients${proxyArgs.length ? ` ${proxyArgs.join(' ')}` : ''}`;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity });
-  let stopped = false;
-  let polls = 0;
-  const poll = (i: number): void => {
-    if (stopped) return;
-    polls++;
-    const body = `idle-${i}.bench`;
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: proxy.port,
-        path: '/poll',
-        method: 'POST',
-        agent,
-        localAddress: `127.${2 + (i >> 16)}.${(i >> 8) & 255}.${(i & 255) || 1}`,
-        headers: { 'Content-Length': Buffer.byteLength(body), 'X-Pushprox-Poll-Capacity': '1' },
-      },
-      (res) => {
-        res.resume();
-        // On the next turn, so the agent has freed the socket and the re-poll reuses it.
-        res.on('end', () => setImmediate(poll, i));
-      },
-    );
-    req.on('error', () => setTimeout(() => poll(i), 1000).unref());
-    req.end(body);
-  };
-  const waiting = async () => {
-    const text = (await getUrl(`${proxy.url}/metrics`)).body.toString();
-    return Number(/^pushprox_proxy_waiting_polls (\S+)$/m.exec(text)?.[1]);
-  };
+  const name = `iv: ${n} idle clients${mode === 'channel' ? ' on channels' : ' polling'}${proxyArgs.length ? ` ${proxyArgs.join(' ')}` : ''}`;
+  const conns = idleConns(mode, proxy.port);
+  // A waiting channel counts as a waiting poll; the channels gauge tells that they are channels.
+  const waitingMetric = mode === 'channel' ? 'pushprox_proxy_channels' : 'pushprox_proxy_waiting_polls';
+  const waiting = () => metricValue(proxy.url, waitingMetric);
   try {
     await new Promise((r) => setTimeout(r, 1000));
     const before = rssOf(proxy.pid);
     const connect = async (from: number, to: number): Promise<void> => {
       for (let i = from; i < to; i++) {
-        poll(i);
+        conns.connect(i);
         if (i % 500 === 499) await new Promise((r) => setImmediate(r));
       }
       const end = Date.now() + 120_000;
       while ((await waiting()) < to) {
-        if (Date.now() > end) throw new Error(`only ${await waiting()} of ${to} polls waiting after 120 s`);
+        if (Date.now() > end) throw new Error(`only ${await waiting()} of ${to} clients waiting (${waitingMetric}) after 120 s`);
         await new Promise((r) => setTimeout(r, 200));
       }
     };
@@ -96,7 +74,8 @@ export async function idleClients(
       clientsBytes = r.body.length;
     }
     const cpu0 = cpuSecondsOf(proxy.pid);
-    const polls0 = polls;
+    const opened0 = conns.opened;
+    const pongs0 = conns.pongs;
     await new Promise((r) => setTimeout(r, windowSecs * 1000));
     const settled = rssOf(proxy.pid);
     const row = {
@@ -110,7 +89,9 @@ export async function idleClients(
       clients_body_bytes: clientsBytes,
       window_s: windowSecs,
       proxy_cpu_s_in_window: Number((cpuSecondsOf(proxy.pid) - cpu0).toFixed(2)),
-      polls_in_window: polls - polls0,
+      mode,
+      polls_in_window: conns.opened - opened0,
+      pongs_in_window: conns.pongs - pongs0,
       proxy_rss_after_window_mb: Number((settled / 1048576).toFixed(1)),
       proxy_kb_per_client_after_window: Number(((settled - before) / 1024 / n).toFixed(2)),
       ...(stage && {
@@ -124,13 +105,13 @@ export async function idleClients(
         ` ${row.proxy_kb_per_client} KB/client (RSS ${row.proxy_rss_idle_mb} → ${row.proxy_rss_with_clients_mb} MB), ` +
         `${row.proxy_kb_per_client_after_window} KB/client after the idle window (${row.proxy_rss_after_window_mb} MB), ` +
         (stage ? `${row.proxy_kb_per_added_client_settled} KB per client added to ${stage.clients} (both settled), ` : '') +
-        `/clients ${row.clients_ms_p50} ms, ${row.polls_in_window} re-polls and ${row.proxy_cpu_s_in_window} CPU s in ${windowSecs} s idle`,
+        `/clients ${row.clients_ms_p50} ms, ${row.polls_in_window} ${mode === 'channel' ? 're-opened channels' : 're-polls'}` +
+        `${mode === 'channel' ? `, ${row.pongs_in_window} pings answered` : ''} and ${row.proxy_cpu_s_in_window} CPU s in ${windowSecs} s idle`,
     );
     console.log(`JSON ${JSON.stringify({ scenario: name, ...row })}`);
     return row;
   } finally {
-    stopped = true;
-    agent.destroy();
+    conns.stop();
     await proxy.stop();
   }
 }

@@ -29,6 +29,8 @@ export interface LeakOptions {
   readonly settleSecs?: number;
   /** Exporter body size. Default 10 KB. */
   readonly bodyBytes?: number;
+  /** More flags for the client, e.g. --no-proxy.channel. Default none (a channel). */
+  readonly clientArgs?: readonly string[];
   /** Allowed growth of the RSS level (see leakRow). Default 0.10. */
   readonly tolerance?: number;
   /**
@@ -67,7 +69,8 @@ export async function leakScenario(o: LeakOptions = {}) {
   const settleSecs = o.settleSecs ?? 5;
   const bodyBytes = o.bodyBytes ?? 10 * 1024;
   const dir = o.heapSnapshotDir;
-  const name = `leak: ${scrapes.toLocaleString('en')} scrapes, ${concurrency} parallel, ${bodyBytes / 1024} KB`;
+  const extra = o.clientArgs ?? [];
+  const name = `leak: ${scrapes.toLocaleString('en')} scrapes, ${concurrency} parallel, ${bodyBytes / 1024} KB${extra.length ? ` ${extra.join(' ')}` : ''}`;
 
   const procs: Proc[] = [];
   let peak: PeakSampler | undefined;
@@ -83,7 +86,7 @@ export async function leakScenario(o: LeakOptions = {}) {
     const proxyPort = Number((await proxy.waitFor(/msg=Listening address=127\.0\.0\.1:(\d+)/))[1]);
     const proxyUrl = `http://127.0.0.1:${proxyPort}`;
     const clientMetricsPort = await freePort();
-    const clientArgs = [`--proxy-url=${proxyUrl}`, '--fqdn=127.0.0.1', `--metrics-addr=127.0.0.1:${clientMetricsPort}`];
+    const clientArgs = [`--proxy-url=${proxyUrl}`, '--fqdn=127.0.0.1', `--metrics-addr=127.0.0.1:${clientMetricsPort}`, ...extra];
     const client = new Proc('pushprox-client 127.0.0.1', process.execPath, [...nodeFlags, CLIENT_BIN, ...clientArgs], cwd);
     procs.push(client);
     await waitRegistered(proxyUrl, '127.0.0.1', { timeoutMs: 60_000, client });

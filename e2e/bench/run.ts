@@ -172,7 +172,7 @@ async function scrapeScenario(
     clients: number;
     builtIn?: 'shared' | 'per-host';
     relay?: 'pushprox' | 'tcp-forwarders';
-    /** Flags for the real client processes, e.g. --proxy.channel. */
+    /** Flags for the real client processes, e.g. --no-proxy.channel. */
     clientArgs?: readonly string[];
     warmSeconds?: number;
     load: Omit<LoadOptions, 'target' | 'proxyPort'>;
@@ -228,8 +228,8 @@ async function scrapeScenario(
   }
 }
 
-/** The client's opt-in channel (FEATURE_CHANNEL). */
-const CHANNEL = ['--proxy.channel'] as const;
+/** The client without its default channel (FEATURE_CHANNEL): polling, upstream's protocol and ours. */
+const NO_CHANNEL = ['--no-proxy.channel'] as const;
 
 async function main() {
   const started = performance.now();
@@ -237,11 +237,11 @@ async function main() {
   const oneHost = { size: 10 * 1024, clients: 1 };
   const iLoad = { concurrency: 1, maxRequests: 3000, maxSeconds: 10 };
   await scrapeScenario('i: 1 client, serial, 10 KB', { ...oneHost, load: iLoad });
-  await scrapeScenario('i: 1 client --proxy.channel, serial, 10 KB', { ...oneHost, clientArgs: CHANNEL, load: iLoad });
+  await scrapeScenario('i: 1 client --no-proxy.channel, serial, 10 KB', { ...oneHost, clientArgs: NO_CHANNEL, load: iLoad });
   const iiLoad = { concurrency: 8, maxRequests: 10_000, maxSeconds: 10 };
+  // The client's default channel: one upgraded connection per parallel scrape, frames instead of /poll and /push.
   await scrapeScenario('ii: 1 client, 8 parallel, 10 KB', { ...oneHost, load: iiLoad });
-  // The same with the client's opt-in channel: one upgraded connection per parallel scrape, frames instead of /poll and /push.
-  await scrapeScenario('ii: 1 client --proxy.channel, 8 parallel, 10 KB', { ...oneHost, clientArgs: CHANNEL, load: iiLoad });
+  await scrapeScenario('ii: 1 client --no-proxy.channel, 8 parallel, 10 KB', { ...oneHost, clientArgs: NO_CHANNEL, load: iiLoad });
   // The same load with the built-in load client (node:http, upstream protocol, no logging,
   // metrics or limits) in the client's place: what a minimal Node client costs.
   await scrapeScenario('ii: built-in load client (minimal Node client), 8 parallel, 10 KB', { ...oneHost, builtIn: 'shared', load: iiLoad });
@@ -252,7 +252,7 @@ async function main() {
   // 50 Node processes on 2 cores each see ~1/50 of the scrapes: V8 optimises their hot code
   // only after minutes of this load, so the row is repeated after 90 s more of it.
   await scrapeScenario('iii: 50 clients, 16 parallel, 10 KB', { ...fiftyHosts, warmSeconds: 90 });
-  await scrapeScenario('iii: 50 clients --proxy.channel, 16 parallel, 10 KB', { ...fiftyHosts, clientArgs: CHANNEL, warmSeconds: 90 });
+  await scrapeScenario('iii: 50 clients --no-proxy.channel, 16 parallel, 10 KB', { ...fiftyHosts, clientArgs: NO_CHANNEL, warmSeconds: 90 });
   // What 50 Node processes reach on this machine however little each does: the same load
   // with 50 built-in load clients (node:http, upstream protocol, no logging or metrics),
   // one FQDN each, as the floor for the row above.
@@ -268,21 +268,29 @@ async function main() {
     for (const gzip of [false, true]) {
       await scrapeScenario(`v: ${label} ${gzip ? 'gzip' : 'plain'}`, { size, gzip, clients: 1, load: { ...load, gzip } });
     }
-    await scrapeScenario(`v: ${label} plain --proxy.channel`, { size, clients: 1, clientArgs: CHANNEL, load });
+    await scrapeScenario(`v: ${label} plain --no-proxy.channel`, { size, clients: 1, clientArgs: NO_CHANNEL, load });
     // The floor for the time ratio: the same bytes through two TCP forwarders (no HTTP).
     await scrapeScenario(`v: ${label} plain, two node:net TCP forwarders (floor)`, { size, clients: 1, relay: 'tcp-forwarders', load });
   }
   if (!ONLY || ONLY.some((x) => x.startsWith('iv'))) {
+    // Channels: what our clients hold by default (the proxy pings each one silent for 30 s).
+    await idleClients(1000, 40, [], 0, 'channel');
+    await idleClients(10_000, 40, [], 1000, 'channel');
+    // Polls: upstream's clients, and ours with --no-proxy.channel.
     await idleClients(1000);
     await idleClients(10_000, 40, [], 1000);
     // With the idle reply a load balancer needs: one re-poll per client per 30 s.
     await idleClients(10_000, 40, ['--poll.idle-timeout=30s'], 1000);
     await idleRealClients(40);
+    await idleRealClients(40, 20, NO_CHANNEL);
   }
   // One repetition whatever --reps says: 100,000 scrapes take a minute or more.
   // --heap-snapshots=DIR: diagnostic heap snapshots of proxy and client (see LeakOptions).
   const heapSnapshotDir = argv.get('heap-snapshots');
-  if (!ONLY || ONLY.some((x) => x.startsWith('leak'))) await leakScenario(heapSnapshotDir ? { heapSnapshotDir } : {});
+  if (!ONLY || ONLY.some((x) => x.startsWith('leak'))) {
+    await leakScenario(heapSnapshotDir ? { heapSnapshotDir } : {});
+    await leakScenario({ clientArgs: NO_CHANNEL, ...(heapSnapshotDir && { heapSnapshotDir }) });
+  }
   console.log(`\ndone in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
 

@@ -27,27 +27,31 @@ async function until(cond: () => Promise<boolean> | boolean, ms: number, what: s
   }
 }
 
-test('the real programs: an idle client holds one poll at the proxy, not --scrape.concurrency', async () => {
-  const proxy = await startProxyProc();
-  const client = startClientProc(proxy.url, '127.0.0.1', ['--scrape.concurrency=8']);
-  try {
-    await waitRegistered(proxy.url, '127.0.0.1', { client });
-    await sleep(1000);
-    const waiting = await metricValue(proxy.url, 'pushprox_proxy_waiting_polls');
-    assert.equal(waiting, 1, `waiting polls of one idle client with --scrape.concurrency=8: ${waiting}`);
-  } finally {
-    await client.stop();
-    await proxy.stop();
-  }
-});
+for (const [mode, args, channels] of [['with its default channel', [], 1], ['polling (--no-proxy.channel)', ['--no-proxy.channel'], 0]] as const) {
+  test(`the real programs, ${mode}: an idle client holds one poll at the proxy, not --scrape.concurrency`, async () => {
+    const proxy = await startProxyProc();
+    const client = startClientProc(proxy.url, '127.0.0.1', ['--scrape.concurrency=8', ...args]);
+    try {
+      await waitRegistered(proxy.url, '127.0.0.1', { client });
+      await sleep(1000);
+      const waiting = await metricValue(proxy.url, 'pushprox_proxy_waiting_polls');
+      assert.equal(waiting, 1, `waiting polls of one idle client with --scrape.concurrency=8: ${waiting}`);
+      // A waiting channel is counted as the waiting poll it replaces.
+      assert.equal(await metricValue(proxy.url, 'pushprox_proxy_channels'), channels);
+    } finally {
+      await client.stop();
+      await proxy.stop();
+    }
+  });
+}
 
-test('parallel scrapes grow a client to one poll per scrape; after the linger it holds one poll again, and nothing is lost', async (t) => {
+test('polling (--no-proxy.channel): parallel scrapes grow a client to one poll per scrape; after the linger it holds one poll again, and nothing is lost', async (t) => {
   const LINGER_MS = 1500;
   const proxy = await startProxy(await resolveProxyConfig(['--web.listen-address=127.0.0.1:0']), { logger: silentLogger, surplusLingerMs: LINGER_MS });
   t.after(() => proxy.close());
   const exporter = await startExporter({ delayMs: 300 });
   t.after(() => exporter.close());
-  const args = await parseClientArgs([`--proxy-url=${proxy.url}`, '--fqdn=127.0.0.1', '--metrics-addr=', '--scrape.concurrency=8'], 'test');
+  const args = await parseClientArgs([`--proxy-url=${proxy.url}`, '--fqdn=127.0.0.1', '--metrics-addr=', '--scrape.concurrency=8', '--no-proxy.channel'], 'test');
   const client = await startClient(await resolveConfig(args));
   t.after(() => client.stop());
   const waiting = (): number => proxy.coordinator.stats().waitingPolls;

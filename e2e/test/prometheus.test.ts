@@ -84,17 +84,18 @@ describe('with a real Prometheus', () => {
     return clients[0]!;
   }
 
-  test('1. proxy_url scrape of node_exporter: up == 1, build info present, same sample count as direct', async (t) => {
+  test('1. proxy_url scrape of node_exporter: up == 1, build info present, same sample count as direct; the default client switched to a channel', async (t) => {
     if (!requireBinaries(t, 'prometheus', 'nodeExporter')) return;
-    await viaAndDirect(t, []);
-  });
-
-  test('1b. the same over the channel (--proxy.channel): up == 1, same sample count as direct', async (t) => {
-    if (!requireBinaries(t, 'prometheus', 'nodeExporter')) return;
-    const client = await viaAndDirect(t, ['--proxy.channel', '--log.level=debug']);
+    const client = await viaAndDirect(t, ['--log.level=debug']);
     // Every scrape came over the channel: the client switched before Prometheus started, and never polled again.
     await client.waitFor(/scrapes now come over it/);
     assert.doesNotMatch(client.output, /Lost every channel|could not be opened|Error polling/);
+  });
+
+  test('1b. the same by polling (--no-proxy.channel): up == 1, same sample count as direct, no channel', async (t) => {
+    if (!requireBinaries(t, 'prometheus', 'nodeExporter')) return;
+    const client = await viaAndDirect(t, ['--no-proxy.channel', '--log.level=debug']);
+    assert.doesNotMatch(client.output, /scrapes now come over it|channel/i);
   });
 
   test('2. discovery from /clients with the README cron command; a second client appears within one refresh', async (t) => {

@@ -151,9 +151,9 @@ export function clientCli(argv: readonly string[], version: string): Argv {
     })
     .option('proxy.channel', {
       type: 'boolean',
-      default: false,
+      default: true,
       describe:
-        'When the proxy offers it (our proxy, not upstream), carry scrapes over long-lived upgraded connections instead of one /poll and /push exchange each: less CPU per scrape; falls back to polling if the upgrade is refused',
+        'When the proxy offers it (our proxy, not upstream), carry scrapes over long-lived upgraded connections instead of one /poll and /push exchange each: less CPU per scrape; falls back to polling if the upgrade is refused. --no-proxy.channel polls always',
     })
     .option('shutdown.timeout', {
       type: 'string',

@@ -44,8 +44,12 @@ export interface ClientConfig {
   readonly retryInitialWaitMs: number;
   readonly retryMaxWaitMs: number;
   readonly scrapeConcurrency: number;
-  /** --proxy.channel: use a channel (FEATURE_CHANNEL) when the proxy offers one. Default false. */
-  readonly channel?: boolean;
+  /**
+   * --proxy.channel (default true): use a channel (FEATURE_CHANNEL) when the
+   * proxy lists it. Invisible to an upstream proxy, which never lists it: the
+   * client then polls exactly as upstream's does.
+   */
+  readonly channel: boolean;
   readonly shutdownTimeoutMs: number;
   /** What may be scraped (--allow-port, --use-localhost, --scrape.allow, --scrape.methods). */
   readonly scrapePolicy: ScrapePolicy;
@@ -154,7 +158,7 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
     retryInitialWaitMs: nonNegative('proxy.retry.initial-wait', args['proxy.retry.initial-wait']),
     retryMaxWaitMs: nonNegative('proxy.retry.max-wait', args['proxy.retry.max-wait']),
     scrapeConcurrency: args['scrape.concurrency'],
-    channel: args['proxy.channel'] ?? false,
+    channel: args['proxy.channel'] ?? true,
     shutdownTimeoutMs: nonNegative('shutdown.timeout', args['shutdown.timeout']),
     scrapePolicy: policy,
     logLevel: args['log.level'],

@@ -1,3 +1,4 @@
+import { CHANNEL_PROTOCOL, PATH_POLL } from '@pushprox/shared';
 import { ExponentialBackoff } from './backoff.js';
 import { ChannelPool, type ChannelPoolOptions } from './channel-pool.js';
 import { Poller, type PollerOptions, type PollMode } from './poller.js';
@@ -16,7 +17,7 @@ export interface TransportOptions {
   /** Everything a Poller needs but the channel hook. */
   readonly poller: Omit<PollerOptions, 'onChannelOffered'>;
   /**
-   * --proxy.channel; undefined: never open a channel. The channel's proxy
+   * --proxy.channel (on by default); undefined: never open a channel. The channel's proxy
    * URL, FQDN, capacity, credentials, dispatcher and logger are the poller's.
    */
   readonly channel?: Pick<ChannelPoolOptions, 'onScrape' | 'onPushRefused' | 'lingerMs' | 'silenceMs' | 'openTimeoutMs'>;
@@ -26,8 +27,8 @@ export interface TransportOptions {
 
 /**
  * How scrapes reach this client: a Poller (upstream's protocol, with our
- * extensions when the proxy offers them), or, with --proxy.channel once the
- * proxy lists the feature, a ChannelPool. The poller is stopped once a
+ * extensions when the proxy offers them), or, with --proxy.channel (the
+ * default) once the proxy lists the feature, a ChannelPool. The poller is stopped once a
  * channel is open (its stop() still hands over any scrape already arriving);
  * when the channels are lost, polling starts again and a channel is tried
  * again only after CHANNEL_RETRY_AFTER_MS (doubling per failure in a row).
@@ -121,9 +122,11 @@ export class ProxyTransport {
       (err: unknown) => {
         this.#trying = false;
         const retryMs = this.#backOff();
+        // Most often a reverse proxy in front that does not pass upgrades on.
         p.logger.warn('Proxy offers a channel but it could not be opened; polling instead', {
           err: describeError(err),
           retry_in_ms: retryMs,
+          hint: `let the reverse proxy pass "Upgrade: ${CHANNEL_PROTOCOL}" on ${PATH_POLL}, or run with --no-proxy.channel`,
         });
       },
     );

@@ -7,6 +7,7 @@ import { ChannelPool, type ChannelPoolOptions } from '../src/channel-pool.js';
 import { ClientChannel } from '../src/channel.js';
 import { ChannelRefused, openChannel } from '../src/channel-open.js';
 import { waitFor } from './helpers.js';
+import { configFromFlags } from './tls-helpers.js';
 import { AbortToken } from '../src/abort-token.js';
 
 /** A TCP server that answers each request head with `answer(head)` and keeps the socket. */
@@ -261,4 +262,12 @@ test('parts larger than a DATA frame are pushed on a channel split into DATA fra
     .filter((w) => w.chunk.length === 5 && w.chunk[0] === FRAME.DATA)
     .map((w) => w.chunk.readUInt32BE(1));
   assert.deepEqual(declared, [DATA_FRAME_BYTES, 1000]);
+});
+
+test('the channel is on by default; --no-proxy.channel and --proxy.channel=false turn it off', async () => {
+  const url = 'http://127.0.0.1:1';
+  assert.equal((await configFromFlags(url, [])).channel, true);
+  assert.equal((await configFromFlags(url, ['--proxy.channel'])).channel, true);
+  assert.equal((await configFromFlags(url, ['--no-proxy.channel'])).channel, false);
+  assert.equal((await configFromFlags(url, ['--proxy.channel=false'])).channel, false);
 });

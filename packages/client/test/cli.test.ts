@@ -29,6 +29,7 @@ test('--help lists every flag with its default', () => {
     ['--proxy.retry.initial-wait', '"1s"'],
     ['--proxy.retry.max-wait', '"5s"'],
     ['--scrape.concurrency', '"8"'],
+    ['--proxy.channel', 'true'],
     ['--shutdown.timeout', '"10s"'],
     ['--allow-port', 'any port'],
     ['--use-localhost', 'false'],
@@ -44,8 +45,9 @@ test('--help lists every flag with its default', () => {
     assert.ok(at >= 0, `${flag} missing from help:\n${stdout}`);
     if (def !== undefined) {
       // The default follows the flag's description, before the next flag.
-      const next = stdout.indexOf('\n  ', stdout.indexOf('\n', at) + 1);
-      const section = stdout.slice(at, next < 0 ? undefined : stdout.indexOf('--', next));
+      const rest = stdout.slice(at + flag.length);
+      const next = rest.search(/\n {2,}--[a-z]/);
+      const section = next < 0 ? rest : rest.slice(0, next);
       assert.ok(section.includes(`[default: ${def}`), `${flag} should show default ${def}: ${section}`);
     }
   }

@@ -343,6 +343,8 @@ export function testConfig(proxyUrl: string, overrides: Partial<ClientConfig> = 
     retryInitialWaitMs: 20,
     retryMaxWaitMs: 60,
     scrapeConcurrency: 4,
+    // Polling, upstream's protocol; tests of the channel ask for it.
+    channel: false,
     shutdownTimeoutMs: 2000,
     scrapePolicy: DEFAULT_SCRAPE_POLICY,
     logLevel: 'info',
