@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BINARIES } from './binaries.js';
+import { freePort, waitListening } from './ports.js';
+import { Proc } from './procs.js';
+
+export interface Nginx {
+  readonly url: string;
+  readonly proc: Proc;
+  stop(): Promise<void>;
+}
+
+/**
+ * Debian's nginx as a reverse proxy on 127.0.0.1 in front of `upstreamUrl`,
+ * in the foreground as one process (no master, no workers), so stopping it
+ * by its PID leaves nothing behind. `locations` is the body of the server
+ * block: the operator's proxy_pass set-up under test.
+ */
+export async function startNginx(locations: string): Promise<Nginx> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pushprox-nginx-'));
+  const port = await freePort();
+  const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${path.join(dir, t)};`).join('\n');
+  const conf = path.join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `daemon off;
+master_process off;
+pid ${path.join(dir, 'nginx.pid')};
+error_log stderr warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+${temp}
+  server {
+    listen 127.0.0.1:${port};
+${locations}
+  }
+}
+`,
+  );
+  const proc = new Proc('nginx', BINARIES.nginx, ['-p', dir, '-c', conf]);
+  try {
+    await waitListening('127.0.0.1', port);
+  } catch (err) {
+    await proc.stop('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`nginx did not listen on ${port}: ${(err as Error).message}\n${proc.output}`);
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    proc,
+    async stop() {
+      await proc.stop('SIGQUIT', 5000);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
