@@ -9,7 +9,7 @@ import { parseClientArgs, resolveConfig, startClient } from '@pushprox/client';
 import { DEMO_BODY, startExporter } from '../src/exporter.js';
 import { scrapeVia } from '../src/http.js';
 
-/** The opt-in channel (--proxy.channel, FEATURE_CHANNEL) between our client and our proxy. */
+/** The channel (--proxy.channel, on by default; FEATURE_CHANNEL) between our client and our proxy. */
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -62,6 +62,8 @@ test('with --proxy.channel, parallel scrapes each get a channel, extras close af
   assert.equal(client.pollMode, 'channel');
   assert.equal(proxy.coordinator.stats().activeScrapes, 0);
   assert.equal(exporter.requests.length, 12);
+  // The client's own gauge tells the operator it is on a channel.
+  assert.match(await client.metrics.registry.metrics(), /^pushprox_client_channels 1$/m);
 });
 
 test('a channel client behind a reverse proxy that refuses upgrades keeps polling, says why, and loses no scrape', async (t) => {
@@ -115,6 +117,7 @@ test('a channel client behind a reverse proxy that refuses upgrades keeps pollin
   );
   t.diagnostic(`${scrapes} scrapes, all 200, while the channel was refused 3 times`);
   assert.notEqual(client.pollMode, 'channel');
+  assert.match(await client.metrics.registry.metrics(), /^pushprox_client_channels 0$/m);
 });
 
 test('when the proxy restarts, a channel client falls back to polling and is scraped again', async (t) => {

@@ -132,6 +132,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
       },
     }),
   });
+  metrics.watchChannels(() => (transport.mode === 'channel' ? transport.loops : 0));
   transport.start();
 
   let stopping: Promise<void> | undefined;

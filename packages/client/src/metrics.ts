@@ -1,12 +1,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { collectDefaultMetrics, Counter, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { DEFAULT_METRICS_OPTIONS, formatHostPort, messageOf, type ListenAddress, type Logger } from '@pushprox/shared';
 import { REFUSAL_REASONS } from './scrape-policy.js';
 
 /**
  * Upstream's three client counters (same names and HELP), plus our
- * scrapes_refused_total{reason}, on an explicit registry.
+ * scrapes_refused_total{reason} and channels gauge, on an explicit registry.
  */
 export class ClientMetrics {
   readonly registry: Registry;
@@ -15,6 +15,8 @@ export class ClientMetrics {
   readonly scrapeErrors: Counter;
   /** Scrapes refused by the scrape policy; not scrape errors. Every reason starts at 0. */
   readonly scrapesRefused: Counter<'reason'>;
+  /** Read when the channels gauge is collected; set by watchChannels(). */
+  #channels: () => number = () => 0;
 
   /**
    * @param registry Default: a new Registry with prom-client's default
@@ -38,6 +40,20 @@ export class ClientMetrics {
       registers: [this.registry],
     });
     for (const reason of REFUSAL_REASONS) this.scrapesRefused.inc({ reason }, 0);
+    const channels = (): number => this.#channels();
+    new Gauge({
+      name: 'pushprox_client_channels',
+      help: 'Channels open to the proxy now; 0 while polling (an upstream proxy, --no-proxy.channel, or a refused upgrade)',
+      registers: [this.registry],
+      collect() {
+        this.set(channels());
+      },
+    });
+  }
+
+  /** Where the channels gauge reads the channels open now. */
+  watchChannels(open: () => number): void {
+    this.#channels = open;
   }
 }
 

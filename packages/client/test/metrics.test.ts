@@ -41,6 +41,8 @@ test('metrics endpoint serves the three counters (upstream names and HELP) on an
     assert.match(res.body, /^# HELP pushprox_client_push_errors_total Number of push errors\n# TYPE pushprox_client_push_errors_total counter\npushprox_client_push_errors_total 0$/m);
     assert.match(res.body, /^# HELP pushprox_client_scrape_errors_total Number of scrape errors\n# TYPE pushprox_client_scrape_errors_total counter\npushprox_client_scrape_errors_total 1$/m);
     assert.match(res.body, /^process_cpu_user_seconds_total /m);
+    // Ours: an upstream proxy offers no channel, so the client polls.
+    assert.match(res.body, /^# TYPE pushprox_client_channels gauge\npushprox_client_channels 0$/m);
   }
   await client.stop();
   await assert.rejects(get(port, '/metrics'), /ECONNREFUSED/);
