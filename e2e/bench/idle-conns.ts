@@ -25,7 +25,7 @@ export interface IdleConns {
 }
 
 /** 127.2.0.1 onwards: each client its own source address, as on a real network. */
-export const idleAddress = (i: number): string => `127.${2 + (i >> 16)}.${(i >> 8) & 255}.${(i & 255) || 1}`;
+const idleAddress = (i: number): string => `127.${2 + (i >> 16)}.${(i >> 8) & 255}.${(i & 255) || 1}`;
 
 const RETRY_MS = 1000;
 const PONG = encodeFrame(FRAME.PONG);

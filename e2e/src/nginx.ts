@@ -12,10 +12,10 @@ export interface Nginx {
 }
 
 /**
- * Debian's nginx as a reverse proxy on 127.0.0.1 in front of `upstreamUrl`,
- * in the foreground as one process (no master, no workers), so stopping it
- * by its PID leaves nothing behind. `locations` is the body of the server
- * block: the operator's proxy_pass set-up under test.
+ * Debian's nginx as a reverse proxy on 127.0.0.1, in the foreground as one
+ * process (no master, no workers), so stopping it by its PID leaves nothing
+ * behind. `locations` is the body of the server block: the operator's
+ * proxy_pass set-up under test, naming the upstream itself.
  */
 export async function startNginx(locations: string): Promise<Nginx> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pushprox-nginx-'));

@@ -27,7 +27,6 @@ export function sendText(
   res.end(body);
 }
 
-
 /**
  * sendText's answer written on a socket the HTTP server has handed over (an
  * upgrade request), then the socket is ended.
