@@ -12,6 +12,7 @@ import {
   serializeResponseHead,
   type RequestHead,
 } from '@pushprox/shared';
+import { channelLoad } from './load-client-channel.js';
 
 /**
  * Built-in load client for the benchmark (issue #5): one process plays many
@@ -20,12 +21,15 @@ import {
  * FQDN that polls again as soon as a scrape request arrives, scrapes the
  * target for real with every header forwarded, and pushes the exporter's
  * response back as HTTP/1.1 bytes with `Id` added, streaming the body.
+ * With `--channel`, it speaks our client's default instead: channels
+ * (load-client-channel.ts) in place of /poll and /push, the same bytes inside.
  *
- * Flags: `--proxy-url=URL` (required), `--fqdns=a,b,…` (required).
+ * Flags: `--proxy-url=URL` (required), `--fqdns=a,b,…` (required), `--channel`.
  * Prints `ready` once every poll loop has started; exits on SIGTERM.
  */
 
 const args = new Map(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
+const CHANNEL = args.has('channel');
 const proxy = new URL(args.get('proxy-url') ?? '');
 const fqdns = (args.get('fqdns') ?? '').split(',').filter(Boolean);
 if (!proxy.port || fqdns.length === 0) {
@@ -101,7 +105,10 @@ function timeoutOf(head: RequestHead): number {
   return Number.isFinite(s) && s > 0 ? s : DEFAULT_SCRAPE_TIMEOUT_S;
 }
 
-async function scrapeAndPush(fqdn: string, reply: Buffer): Promise<void> {
+/** Sends one pushed response: its head, then the body stream (`length` bytes in all, or chunked if unknown) or `bytes`. */
+type Deliver = (head: Buffer, body: http.IncomingMessage | undefined, length: number | undefined, bytes?: Buffer) => Promise<void>;
+
+async function scrapeAndPush(fqdn: string, reply: Buffer, deliver: Deliver = push): Promise<void> {
   let id = '';
   try {
     const { head } = parseRequest(reply, { maxHeadBytes: MAX_POLL_REPLY_BYTES });
@@ -117,14 +124,14 @@ async function scrapeAndPush(fqdn: string, reply: Buffer): Promise<void> {
     const innerHead = serializeResponseHead({ version: { major: 1, minor: 1 }, status: res.statusCode ?? 0, reason: res.statusMessage ?? '', headers });
     const length = res.headers['content-length'];
     // A chunked exporter response stays chunked inside the push (as Go's Response.Write).
-    await push(innerHead, res, length === undefined ? undefined : innerHead.length + Number(length));
+    await deliver(innerHead, res, length === undefined ? undefined : innerHead.length + Number(length));
   } catch (err) {
     errors++;
     // Upstream's error push: HTTP/0.0, the body delimited by the end of the /push body.
     const headers = new WireHeaders(id ? [[HEADER_ID, id]] : []);
     const head = serializeResponseHead({ version: { major: 0, minor: 0 }, status: 500, reason: 'Internal Server Error', headers });
     const body = Buffer.from(String(err));
-    await push(head, undefined, head.length + body.length, body).catch(() => errors++);
+    await deliver(head, undefined, head.length + body.length, body).catch(() => errors++);
   }
 }
 
@@ -160,10 +167,29 @@ async function push(head: Buffer, body: http.IncomingMessage | undefined, length
   await answered;
 }
 
-for (const f of fqdns) void pollLoop(f);
+const channels = CHANNEL
+  ? channelLoad({
+      host: proxy.hostname,
+      port: Number(proxy.port),
+      onRequest: (fqdn, request, sink) =>
+        void scrapeAndPush(fqdn, request, (head, body, length, bytes) =>
+          // A chunked exporter response stays chunked inside the push, as over /push.
+          sink.send(head, body && length === undefined ? body.pipe(createChunkedEncoder()) : body, bytes),
+        ),
+      onError: (err) => {
+        errors++;
+        process.stderr.write(`${String(err)}\n`);
+      },
+    })
+  : undefined;
+for (const f of fqdns) {
+  if (channels) channels.start(f);
+  else void pollLoop(f);
+}
 process.stdout.write(`ready ${fqdns.length}\n`);
 process.on('SIGTERM', () => {
   stopped = true;
+  channels?.stop();
   process.stderr.write(`stopping; ${errors} errors\n`);
   process.exit(0);
 });

@@ -98,10 +98,13 @@ function report(name: string, reps: Rep[], extra: Record<string, unknown> = {}) 
   return row;
 }
 
-/** The built-in load client (load-client-main.ts): one process, its own CPU and RSS, playing every FQDN of `hosts`. */
-function startLoadClient(proxyUrl: string, hosts: readonly string[]): Proc {
+/**
+ * The built-in load client (load-client-main.ts): one process, its own CPU and RSS, playing
+ * every FQDN of `hosts`; `args` such as --channel.
+ */
+function startLoadClient(proxyUrl: string, hosts: readonly string[], args: readonly string[]): Proc {
   const main = fileURLToPath(new URL('./load-client-main.js', import.meta.url));
-  return new Proc('built-in load client', process.execPath, [main, `--proxy-url=${proxyUrl}`, `--fqdns=${hosts.join(',')}`]);
+  return new Proc('built-in load client', process.execPath, [main, `--proxy-url=${proxyUrl}`, `--fqdns=${hosts.join(',')}`, ...args]);
 }
 
 /** A forwarder-main.js process (a node:net TCP forwarder) to 127.0.0.1:`to`. */
@@ -144,9 +147,9 @@ async function startRelay(
   const proxy = await startProxyProc();
   const clients =
     builtIn === 'shared'
-      ? [startLoadClient(proxy.url, hosts)]
+      ? [startLoadClient(proxy.url, hosts, clientArgs)]
       : builtIn === 'per-host'
-        ? hosts.map((h) => startLoadClient(proxy.url, [h]))
+        ? hosts.map((h) => startLoadClient(proxy.url, [h], clientArgs))
         : hosts.map((h) => startClientProc(proxy.url, h, clientArgs));
   await waitRegistered(proxy.url, hosts, { timeoutMs: 60_000 });
   await new Promise((r) => setTimeout(r, 500));
@@ -172,7 +175,10 @@ async function scrapeScenario(
     clients: number;
     builtIn?: 'shared' | 'per-host';
     relay?: 'pushprox' | 'tcp-forwarders';
-    /** Flags for the real client processes, e.g. --no-proxy.channel. */
+    /**
+     * Flags for the client processes: the real ones poll with --no-proxy.channel; the
+     * built-in load client polls unless given --channel.
+     */
     clientArgs?: readonly string[];
     warmSeconds?: number;
     load: Omit<LoadOptions, 'target' | 'proxyPort'>;
@@ -230,6 +236,8 @@ async function scrapeScenario(
 
 /** The client without its default channel (FEATURE_CHANNEL): polling, upstream's protocol and ours. */
 const NO_CHANNEL = ['--no-proxy.channel'] as const;
+/** The built-in load client on channels (load-client-channel.ts), as our client by default. */
+const BUILT_IN_CHANNEL = ['--channel'] as const;
 
 async function main() {
   const started = performance.now();
@@ -245,6 +253,12 @@ async function main() {
   // The same load with the built-in load client (node:http, upstream protocol, no logging,
   // metrics or limits) in the client's place: what a minimal Node client costs.
   await scrapeScenario('ii: built-in load client (minimal Node client), 8 parallel, 10 KB', { ...oneHost, builtIn: 'shared', load: iiLoad });
+  await scrapeScenario('ii: built-in load client --channel (minimal Node client), 8 parallel, 10 KB', {
+    ...oneHost,
+    builtIn: 'shared',
+    clientArgs: BUILT_IN_CHANNEL,
+    load: iiLoad,
+  });
   // The same load through two TCP forwarders in the proxy's and the client's places: what
   // the loopback sockets of a two-process Node relay cost without any HTTP work.
   await scrapeScenario('ii: two node:net TCP forwarders (floor), 8 parallel, 10 KB', { ...oneHost, relay: 'tcp-forwarders', load: iiLoad });
@@ -262,7 +276,14 @@ async function main() {
     warmSeconds: 90,
   });
   // Issue #5: large (iii) with a built-in load client, so the client side is one warm process.
+  // The built-in load client polls, as upstream's clients do; with --channel it holds channels,
+  // as our clients do by default.
   await scrapeScenario('iii: 50 clients (built-in load client), 16 parallel, 10 KB', { ...fiftyHosts, builtIn: 'shared' });
+  await scrapeScenario('iii: 50 clients (built-in load client --channel), 16 parallel, 10 KB', {
+    ...fiftyHosts,
+    builtIn: 'shared',
+    clientArgs: BUILT_IN_CHANNEL,
+  });
   for (const [label, size] of [['10 MB', 10 * MB], ['100 MB', 100 * MB]] as const) {
     const load = { concurrency: 1, maxRequests: size > 50 * MB ? 5 : 20, maxSeconds: 60, timeoutSecs: 60 };
     for (const gzip of [false, true]) {
