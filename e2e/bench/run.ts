@@ -275,6 +275,13 @@ async function main() {
     builtIn: 'per-host',
     warmSeconds: 90,
   });
+  // The same floor for the channel row: 50 built-in load clients holding channels.
+  await scrapeScenario('iii: 50 minimal Node clients --channel (built-in load client per FQDN), 16 parallel, 10 KB', {
+    ...fiftyHosts,
+    builtIn: 'per-host',
+    clientArgs: BUILT_IN_CHANNEL,
+    warmSeconds: 90,
+  });
   // Issue #5: large (iii) with a built-in load client, so the client side is one warm process.
   // The built-in load client polls, as upstream's clients do; with --channel it holds channels,
   // as our clients do by default.
