@@ -15,6 +15,7 @@ export const BINARIES = {
   curl: '/usr/bin/curl',
   htpasswd: '/usr/bin/htpasswd',
   nginx: '/usr/sbin/nginx',
+  squid: '/usr/sbin/squid',
 } as const;
 
 export function missing(...names: Array<keyof typeof BINARIES>): string[] {
@@ -25,7 +26,7 @@ export function missing(...names: Array<keyof typeof BINARIES>): string[] {
 export function requireBinaries(t: TestContext, ...names: Array<keyof typeof BINARIES>): boolean {
   const absent = missing(...names);
   if (absent.length === 0) return true;
-  const why = `needs ${absent.join(', ')} (apt-get install -y prometheus prometheus-node-exporter wget openssl curl apache2-utils nginx)`;
+  const why = `needs ${absent.join(', ')} (apt-get install -y prometheus prometheus-node-exporter wget openssl curl apache2-utils nginx squid)`;
   if (process.env['PUSHPROX_E2E_REQUIRED'] === '1') throw new Error(`PUSHPROX_E2E_REQUIRED=1 but this test ${why}`);
   t.skip(why);
   return false;

@@ -11,10 +11,14 @@ export interface Reply {
  * A scrape through the proxy as Prometheus sends it: absolute-form target,
  * X-Prometheus-Scrape-Timeout-Seconds. Rejects after `timeoutMs`.
  */
-export function scrapeVia(proxyPort: number, target: string, opts: { timeoutSecs?: number; timeoutMs?: number; headers?: Record<string, string> } = {}): Promise<Reply> {
+export function scrapeVia(
+  proxyPort: number,
+  target: string,
+  opts: { timeoutSecs?: number; timeoutMs?: number; headers?: Record<string, string>; proxyHost?: string } = {},
+): Promise<Reply> {
   const headers: Record<string, string> = { 'Accept-Encoding': 'gzip', ...opts.headers };
   if (opts.timeoutSecs !== undefined) headers['X-Prometheus-Scrape-Timeout-Seconds'] = String(opts.timeoutSecs);
-  return get({ host: '127.0.0.1', port: proxyPort, path: target, headers, agent: false }, opts.timeoutMs ?? 30_000);
+  return get({ host: opts.proxyHost ?? '127.0.0.1', port: proxyPort, path: target, headers, agent: false }, opts.timeoutMs ?? 30_000);
 }
 
 /** A plain GET; `gzip` asks for a compressed body, as Prometheus does when scraping. */

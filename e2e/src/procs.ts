@@ -16,6 +16,8 @@ export interface ProcOptions {
    */
   readonly wrapper?: readonly string[];
   readonly cwd?: string;
+  /** Added to this process's environment (e.g. HTTP_PROXY). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** A child process this test started; only ever signalled by its own PID (or, wrapped, its own group). */
@@ -35,6 +37,7 @@ export class Proc {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: this.#wrapped,
       ...(opts.cwd && { cwd: opts.cwd }),
+      ...(opts.env && { env: { ...process.env, ...opts.env } }),
     });
     this.child.stdout!.on('data', (c: Buffer) => (this.#output += c.toString()));
     this.child.stderr!.on('data', (c: Buffer) => (this.#output += c.toString()));
@@ -127,20 +130,20 @@ process.once('exit', () => {
 
 export type ProxyProc = Proc & { readonly port: number; readonly url: string };
 
+/** `port` and `url` are on the loopback address the proxy listens on (127.0.0.1 unless --web.listen-address says another). */
 export async function startProxyProc(args: readonly string[] = []): Promise<ProxyProc> {
   const listen = args.some((a) => a.startsWith('--web.listen-address')) ? [] : ['--web.listen-address=127.0.0.1:0'];
   const p = new Proc('pushprox-proxy', process.execPath, [PROXY_BIN, ...listen, ...args]);
-  const m = await p.waitFor(/msg=Listening address=127\.0\.0\.1:(\d+)/);
-  const port = Number(m[1]);
-  return Object.assign(p, { port, url: `http://127.0.0.1:${port}` });
+  const m = await p.waitFor(/msg=Listening address=(127\.\d+\.\d+\.\d+):(\d+)/);
+  const port = Number(m[2]);
+  return Object.assign(p, { port, url: `http://${m[1]}:${port}` });
 }
 
-export function startClientProc(proxyUrl: string, fqdn: string, args: readonly string[] = []): Proc {
-  return new Proc(`pushprox-client ${fqdn}`, process.execPath, [
-    CLIENT_BIN,
-    `--proxy-url=${proxyUrl}`,
-    `--fqdn=${fqdn}`,
-    '--metrics-addr=',
-    ...args,
-  ]);
+export function startClientProc(proxyUrl: string, fqdn: string, args: readonly string[] = [], opts: ProcOptions = {}): Proc {
+  return new Proc(
+    `pushprox-client ${fqdn}`,
+    process.execPath,
+    [CLIENT_BIN, `--proxy-url=${proxyUrl}`, `--fqdn=${fqdn}`, '--metrics-addr=', ...args],
+    opts,
+  );
 }

@@ -42,6 +42,8 @@ test('behind a plain nginx proxy_pass, which drops the upgrade, the default clie
   const { client, scrape, proxyUrl } = await behindNginx(t, (proxyUrl) => `    location / { proxy_pass ${proxyUrl}; }`);
   const refusal = await client.waitFor(/msg="Proxy offers a channel but it could not be opened; polling instead".*/);
   assert.match(refusal[0], /--no-proxy\.channel/);
+  // The proxy's 400 names the cause.
+  assert.match(refusal[0], /status 400: .*dropped the upgrade/);
   await scrape();
   assert.equal(await metricValue(proxyUrl, 'pushprox_proxy_channels'), 0);
   assert.doesNotMatch(client.output, /scrapes now come over it/);

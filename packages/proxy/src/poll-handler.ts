@@ -1,5 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HEADER_HELLO, HEADER_POLL_CAPACITY, messageOf, statusOf, type Logger } from '@pushprox/shared';
+import {
+  CHANNEL_PROTOCOL,
+  ERROR_CODES,
+  HEADER_CHANNEL,
+  HEADER_HELLO,
+  HEADER_POLL_CAPACITY,
+  messageOf,
+  PushProxError,
+  statusOf,
+  type Logger,
+} from '@pushprox/shared';
 import type { Coordinator } from './coordinator.js';
 import { MAX_POLL_BODY_BYTES, parseFqdn } from './fqdn.js';
 import { sendText } from './respond.js';
@@ -25,6 +35,16 @@ export function createPollHandler(deps: PollHandlerDeps): (req: IncomingMessage,
     let capacity: number | undefined;
     try {
       const identity = authn.identify(req);
+      // A channel request reaches a plain handler only when something on the way (a reverse
+      // or forward proxy) dropped its Upgrade: say so, rather than "empty FQDN".
+      const channelFqdn = headerOf(req, HEADER_CHANNEL);
+      if (channelFqdn !== undefined) {
+        throw new PushProxError(
+          ERROR_CODES.CHANNEL_PROTOCOL,
+          `channel request for ${JSON.stringify(channelFqdn.slice(0, 64))} arrived without "Upgrade: ${CHANNEL_PROTOCOL}": ` +
+            'a proxy between client and proxy dropped the upgrade',
+        );
+      }
       capacity = parseCapacity(headerOf(req, HEADER_POLL_CAPACITY));
       fqdn = parseFqdn(await readSmallBody(req, MAX_POLL_BODY_BYTES, 'poll'));
       // Identity-bound FQDNs: a client may only take the scrapes of the names it was given.

@@ -182,6 +182,17 @@ test('channel upgrade is refused with a clear status: wrong protocol, no FQDN, n
   }
 });
 
+test('a channel request whose Upgrade was dropped on the way is refused with 400 saying so, not as an empty FQDN', async () => {
+  await withProxy({}, async (proxy) => {
+    const port = proxy.address.port;
+    // What nginx's plain proxy_pass or squid without http_upgrade_request_protocols forward.
+    const stripped = await openRaw(port, 'GET /poll HTTP/1.1\r\nHost: proxy\r\nX-Pushprox-Channel: host-a\r\nX-Pushprox-Poll-Capacity: 4\r\n\r\n');
+    assert.equal(stripped.status, 400);
+    assert.match(stripped.headText, /channel request for "host-a" arrived without "Upgrade: pushprox-channel\/1": a proxy between client and proxy dropped the upgrade/);
+    stripped.socket.destroy();
+  });
+});
+
 test('channel breach (DATA with no REQUEST) gets an ERROR frame naming the rule, then the channel closes', async () => {
   await withProxy({}, async (proxy) => {
     const ch = await openRaw(proxy.address.port, upgradeRequest('host-a'));
