@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BINARIES } from './binaries.js';
-import { freePort, waitListening } from './ports.js';
-import { Proc } from './procs.js';
+import { startListening } from './listening-proc.js';
+import { freePort } from './ports.js';
+import type { Proc } from './procs.js';
 
 export interface Nginx {
   readonly url: string;
@@ -39,20 +40,6 @@ ${locations}
 }
 `,
   );
-  const proc = new Proc('nginx', BINARIES.nginx, ['-p', dir, '-c', conf]);
-  try {
-    await waitListening('127.0.0.1', port);
-  } catch (err) {
-    await proc.stop('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-    throw new Error(`nginx did not listen on ${port}: ${(err as Error).message}\n${proc.output}`);
-  }
-  return {
-    url: `http://127.0.0.1:${port}`,
-    proc,
-    async stop() {
-      await proc.stop('SIGQUIT', 5000);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const { proc, stop } = await startListening('nginx', BINARIES.nginx, ['-p', dir, '-c', conf], { port, dir, stopSignal: 'SIGQUIT' });
+  return { url: `http://127.0.0.1:${port}`, proc, stop };
 }

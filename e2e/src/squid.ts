@@ -1,9 +1,10 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BINARIES } from './binaries.js';
-import { freePort, waitListening } from './ports.js';
-import { Proc } from './procs.js';
+import { startListening } from './listening-proc.js';
+import { freePort } from './ports.js';
+import type { Proc } from './procs.js';
 
 export interface Squid {
   /** For HTTP_PROXY. */
@@ -49,14 +50,7 @@ export async function startSquid(extra: readonly string[] = []): Promise<Squid> 
       '',
     ].join('\n'),
   );
-  const proc = new Proc('squid', BINARIES.squid, ['-N', '-f', conf]);
-  try {
-    await waitListening('127.0.0.1', port);
-  } catch (err) {
-    await proc.stop('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-    throw new Error(`squid did not listen on ${port}: ${(err as Error).message}\n${proc.output}`);
-  }
+  const { proc, stop } = await startListening('squid', BINARIES.squid, ['-N', '-f', conf], { port, dir, stopSignal: 'SIGTERM' });
   return {
     url: `http://127.0.0.1:${port}`,
     proc,
@@ -74,9 +68,6 @@ export async function startSquid(extra: readonly string[] = []): Promise<Squid> 
         await new Promise((r) => setTimeout(r, 50));
       }
     },
-    async stop() {
-      await proc.stop('SIGTERM', 5000);
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop,
   };
 }

@@ -37,11 +37,13 @@ export function createPollHandler(deps: PollHandlerDeps): (req: IncomingMessage,
       const identity = authn.identify(req);
       // A channel request reaches a plain handler only when something on the way (a reverse
       // or forward proxy) dropped its Upgrade: say so, rather than "empty FQDN".
+      // (Node takes a request as an upgrade only with both "Connection: Upgrade" and "Upgrade".)
       const channelFqdn = headerOf(req, HEADER_CHANNEL);
       if (channelFqdn !== undefined) {
+        const missing = headerOf(req, 'upgrade') === undefined ? `Upgrade: ${CHANNEL_PROTOCOL}` : 'Connection: Upgrade';
         throw new PushProxError(
           ERROR_CODES.CHANNEL_PROTOCOL,
-          `channel request for ${JSON.stringify(channelFqdn.slice(0, 64))} arrived without "Upgrade: ${CHANNEL_PROTOCOL}": ` +
+          `channel request for ${JSON.stringify(channelFqdn.slice(0, 64))} arrived without "${missing}": ` +
             'a proxy between client and proxy dropped the upgrade',
         );
       }

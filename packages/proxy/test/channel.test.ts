@@ -182,7 +182,7 @@ test('channel upgrade is refused with a clear status: wrong protocol, no FQDN, n
   }
 });
 
-test('a channel request whose Upgrade was dropped on the way is refused with 400 saying so, not as an empty FQDN', async () => {
+test('a channel request whose Upgrade or "Connection: Upgrade" was dropped on the way is refused with 400 saying which, not as an empty FQDN', async () => {
   await withProxy({}, async (proxy) => {
     const port = proxy.address.port;
     // What nginx's plain proxy_pass or squid without http_upgrade_request_protocols forward.
@@ -190,6 +190,11 @@ test('a channel request whose Upgrade was dropped on the way is refused with 400
     assert.equal(stripped.status, 400);
     assert.match(stripped.headText, /channel request for "host-a" arrived without "Upgrade: pushprox-channel\/1": a proxy between client and proxy dropped the upgrade/);
     stripped.socket.destroy();
+    // nginx with "proxy_set_header Upgrade" but without "Connection upgrade" on /poll.
+    const noConnection = await openRaw(port, 'GET /poll HTTP/1.1\r\nHost: proxy\r\nUpgrade: pushprox-channel/1\r\nX-Pushprox-Channel: host-a\r\n\r\n');
+    assert.equal(noConnection.status, 400);
+    assert.match(noConnection.headText, /arrived without "Connection: Upgrade": a proxy between client and proxy dropped the upgrade/);
+    noConnection.socket.destroy();
   });
 });
 
