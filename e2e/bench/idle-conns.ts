@@ -1,14 +1,7 @@
 import http from 'node:http';
-import net from 'node:net';
-import {
-  CHANNEL_PROTOCOL,
-  encodeFrame,
-  FRAME,
-  FrameReader,
-  HEADER_CHANNEL,
-  HEADER_POLL_CAPACITY,
-  PATH_POLL,
-} from '@pushprox/shared';
+import type net from 'node:net';
+import { HEADER_POLL_CAPACITY, PATH_POLL } from '@pushprox/shared';
+import { openRawChannel } from './raw-channel.js';
 
 /** How the fake idle clients of scenario iv reach the proxy. */
 export type IdleMode = 'poll' | 'channel';
@@ -28,7 +21,6 @@ export interface IdleConns {
 const idleAddress = (i: number): string => `127.${2 + (i >> 16)}.${(i >> 8) & 255}.${(i & 255) || 1}`;
 
 const RETRY_MS = 1000;
-const PONG = encodeFrame(FRAME.PONG);
 
 /** Built-in idle clients for `mode`, against the proxy on 127.0.0.1:`port`. */
 export function idleConns(mode: IdleMode, port: number): IdleConns {
@@ -88,35 +80,16 @@ function channelConns(port: number): IdleConns {
   const open = (i: number): void => {
     if (stopped) return;
     opened++;
-    const socket = net.connect({ host: '127.0.0.1', port, localAddress: idleAddress(i) });
-    sockets.add(socket);
-    socket.setNoDelay(true);
-    socket.write(
-      `GET ${PATH_POLL} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: Upgrade\r\nUpgrade: ${CHANNEL_PROTOCOL}\r\n` +
-        `${HEADER_CHANNEL}: idle-${i}.bench\r\n${HEADER_POLL_CAPACITY}: 1\r\n\r\n`,
-    );
-    let head: string | undefined = '';
-    const frames = new FrameReader(
-      {
-        onData: () => undefined,
-        onFrame: (type) => {
-          if (type !== FRAME.PING) return void socket.destroy(new Error(`an idle channel got frame type ${type}`));
-          pongs++;
-          socket.write(PONG);
-        },
-      },
-      [FRAME.PING, FRAME.REQUEST, FRAME.ERROR],
-    );
-    socket.on('data', (chunk: Buffer) => {
-      if (head === undefined) return frames.push(chunk);
-      head += chunk.toString('latin1');
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      if (!head.startsWith('HTTP/1.1 101 ')) return void socket.destroy(new Error(`upgrade refused: ${head.slice(0, 80)}`));
-      const rest = Buffer.from(head.slice(end + 4), 'latin1');
-      head = undefined;
-      if (rest.length > 0) frames.push(rest);
+    const socket = openRawChannel({
+      host: '127.0.0.1',
+      port,
+      localAddress: idleAddress(i),
+      fqdn: `idle-${i}.bench`,
+      capacity: 1,
+      onPing: () => pongs++,
+      onFrame: (type) => socket.destroy(new Error(`an idle channel got frame type ${type}`)),
     });
+    sockets.add(socket);
     socket.on('error', () => undefined);
     socket.on('close', () => {
       sockets.delete(socket);

@@ -1,29 +1,22 @@
-import net from 'node:net';
+import type net from 'node:net';
 import type { Readable } from 'node:stream';
-import {
-  CHANNEL_PROTOCOL,
-  DATA_FRAME_BYTES,
-  encodeFrame,
-  FRAME,
-  frameHeader,
-  FrameReader,
-  HEADER_CHANNEL,
-  HEADER_POLL_CAPACITY,
-  PATH_POLL,
-} from '@pushprox/shared';
+import { DATA_FRAME_BYTES, encodeFrame, FRAME, frameHeader } from '@pushprox/shared';
+import { openRawChannel } from './raw-channel.js';
 
 /**
  * The built-in load client's channels (FEATURE_CHANNEL), as our client holds
  * them by default: per FQDN one channel to start, one more whenever a scrape
  * request leaves none idle (at most MAX_CHANNELS_PER_FQDN), each answering
- * PING with PONG and a REQUEST with the pushed response as DATA frames and END.
+ * PING with PONG (raw-channel.ts) and a REQUEST with the pushed response as DATA frames and END.
  */
 
-/** Our client's default --scrape.max-parallel: the most channels one FQDN holds. */
+/**
+ * The most channels one FQDN holds, and the capacity it declares: room for (ii)'s 8
+ * parallel scrapes and a spare (our client's own cap is --scrape.concurrency, default 8).
+ */
 export const MAX_CHANNELS_PER_FQDN = 16;
 /** A channel that closes is opened again after this long. */
 const RETRY_MS = 1000;
-const PONG = encodeFrame(FRAME.PONG);
 const END = encodeFrame(FRAME.END);
 
 /** Where one scrape's pushed response goes: the channel its request came on. */
@@ -42,7 +35,6 @@ export interface ChannelLoadOptions {
 
 /** Opens the first channel of `fqdn` (from its own address `fqdn`) and keeps it and its siblings open until stop(). */
 export function channelLoad(opts: ChannelLoadOptions): { start(fqdn: string): void; stop(): void } {
-  const sockets = new Set<net.Socket>();
   /** Per FQDN: its channels, and those of them upgraded and waiting for a REQUEST. */
   const open = new Map<string, Set<net.Socket>>();
   const idle = new Map<string, Set<net.Socket>>();
@@ -55,16 +47,26 @@ export function channelLoad(opts: ChannelLoadOptions): { start(fqdn: string): vo
 
   const openChannel = (fqdn: string): void => {
     if (stopped) return;
-    const socket = net.connect({ host: opts.host, port: opts.port, localAddress: fqdn });
-    sockets.add(socket);
-    setOf(open, fqdn).add(socket);
-    socket.setNoDelay(true);
-    socket.write(
-      `GET ${PATH_POLL} HTTP/1.1\r\nHost: ${opts.host}:${opts.port}\r\nConnection: Upgrade\r\nUpgrade: ${CHANNEL_PROTOCOL}\r\n` +
-        `${HEADER_CHANNEL}: ${fqdn}\r\n${HEADER_POLL_CAPACITY}: ${MAX_CHANNELS_PER_FQDN}\r\n\r\n`,
-    );
     let busy = false;
-    let upgraded = false;
+    const socket = openRawChannel({
+      host: opts.host,
+      port: opts.port,
+      localAddress: fqdn,
+      fqdn,
+      capacity: MAX_CHANNELS_PER_FQDN,
+      onUpgraded: () => setOf(idle, fqdn).add(socket),
+      onFrame: (type, payload) => {
+        if (type === FRAME.ERROR) return opts.onError(new Error(`proxy: ${payload.toString('utf8')}`));
+        if (busy) return void socket.destroy(new Error('a second REQUEST before END'));
+        busy = true;
+        const waiting = setOf(idle, fqdn);
+        waiting.delete(socket);
+        // As our client's pool: no idle channel left for the next scrape, so open one.
+        if (waiting.size === 0 && setOf(open, fqdn).size < MAX_CHANNELS_PER_FQDN) openChannel(fqdn);
+        opts.onRequest(fqdn, Buffer.from(payload), sink);
+      },
+    });
+    setOf(open, fqdn).add(socket);
     const sink: ChannelSink = {
       async send(head, body, bytes) {
         try {
@@ -101,42 +103,8 @@ export function channelLoad(opts: ChannelLoadOptions): { start(fqdn: string): vo
         }
       },
     };
-    const frames = new FrameReader(
-      {
-        onData: () => socket.destroy(new Error('DATA from the proxy')),
-        onFrame: (type, payload) => {
-          if (type === FRAME.PING) return void socket.write(PONG);
-          if (type === FRAME.ERROR) return opts.onError(new Error(`proxy: ${payload.toString('utf8')}`));
-          if (busy) return void socket.destroy(new Error('a second REQUEST before END'));
-          busy = true;
-          const waiting = setOf(idle, fqdn);
-          waiting.delete(socket);
-          // As our client's pool: no idle channel left for the next scrape, so open one.
-          if (waiting.size === 0 && setOf(open, fqdn).size < MAX_CHANNELS_PER_FQDN) openChannel(fqdn);
-          opts.onRequest(fqdn, Buffer.from(payload), sink);
-        },
-      },
-      [FRAME.REQUEST, FRAME.PING, FRAME.ERROR],
-    );
-    let head = '';
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        if (upgraded) return frames.push(chunk);
-        head += chunk.toString('latin1');
-        const end = head.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        if (!head.startsWith('HTTP/1.1 101 ')) throw new Error(`channel upgrade for ${fqdn} refused: ${head.slice(0, 80)}`);
-        upgraded = true;
-        setOf(idle, fqdn).add(socket);
-        const rest = Buffer.from(head.slice(end + 4), 'latin1');
-        if (rest.length > 0) frames.push(rest);
-      } catch (err) {
-        socket.destroy(err as Error);
-      }
-    });
     socket.on('error', (err) => opts.onError(err));
     socket.on('close', () => {
-      sockets.delete(socket);
       setOf(open, fqdn).delete(socket);
       setOf(idle, fqdn).delete(socket);
       if (!stopped && setOf(open, fqdn).size === 0) setTimeout(() => openChannel(fqdn), RETRY_MS).unref();
@@ -147,7 +115,7 @@ export function channelLoad(opts: ChannelLoadOptions): { start(fqdn: string): vo
     start: openChannel,
     stop() {
       stopped = true;
-      for (const s of sockets) s.destroy();
+      for (const set of open.values()) for (const s of set) s.destroy();
     },
   };
 }
