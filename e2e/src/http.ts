@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import { buffer } from 'node:stream/consumers';
 
 export interface Reply {
@@ -14,17 +15,23 @@ export interface Reply {
 export function scrapeVia(
   proxyPort: number,
   target: string,
-  opts: { timeoutSecs?: number; timeoutMs?: number; headers?: Record<string, string>; proxyHost?: string } = {},
+  opts: { timeoutSecs?: number; timeoutMs?: number; headers?: Record<string, string>; proxyHost?: string; ca?: Buffer } = {},
 ): Promise<Reply> {
   const headers: Record<string, string> = { 'Accept-Encoding': 'gzip', ...opts.headers };
   if (opts.timeoutSecs !== undefined) headers['X-Prometheus-Scrape-Timeout-Seconds'] = String(opts.timeoutSecs);
-  return get({ host: opts.proxyHost ?? '127.0.0.1', port: proxyPort, path: target, headers, agent: false }, opts.timeoutMs ?? 30_000);
+  return get({ host: opts.proxyHost ?? '127.0.0.1', port: proxyPort, path: target, headers, agent: false }, opts.timeoutMs ?? 30_000, opts.ca);
 }
 
-/** A plain GET; `gzip` asks for a compressed body, as Prometheus does when scraping. */
-export function getUrl(url: string, opts: { timeoutMs?: number; gzip?: boolean } = {}): Promise<Reply> {
-  const headers = opts.gzip ? { 'Accept-Encoding': 'gzip' } : {};
-  return get({ ...urlOpts(url), agent: false, headers }, opts.timeoutMs ?? 10_000);
+/**
+ * A GET; `gzip` asks for a compressed body, as Prometheus does when scraping.
+ * With `ca`, over https (the proxy's URL given as `https://...`), verifying the server against it.
+ */
+export function getUrl(
+  url: string,
+  opts: { timeoutMs?: number; gzip?: boolean; headers?: Record<string, string>; ca?: Buffer } = {},
+): Promise<Reply> {
+  const headers = { ...(opts.gzip ? { 'Accept-Encoding': 'gzip' } : {}), ...opts.headers };
+  return get({ ...urlOpts(url), agent: false, headers }, opts.timeoutMs ?? 10_000, opts.ca);
 }
 
 function urlOpts(url: string): http.RequestOptions {
@@ -32,11 +39,13 @@ function urlOpts(url: string): http.RequestOptions {
   return { host: u.hostname, port: Number(u.port), path: `${u.pathname}${u.search}` };
 }
 
-function get(opts: http.RequestOptions, timeoutMs: number): Promise<Reply> {
+/** Over https (verifying the server against `ca`) when `ca` is given. */
+function get(opts: http.RequestOptions, timeoutMs: number, ca?: Buffer): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ method: 'GET', ...opts }, (res) => {
+    const onReply = (res: http.IncomingMessage): void => {
       buffer(res).then((body) => resolve({ status: res.statusCode!, headers: res.headers, body }), reject);
-    });
+    };
+    const req = ca ? https.request({ method: 'GET', ...opts, ca }, onReply) : http.request({ method: 'GET', ...opts }, onReply);
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no reply within ${timeoutMs} ms`)));
     req.on('error', reject);
     req.end();

@@ -1,9 +1,17 @@
 import { getUrl } from './http.js';
 import type { Proc } from './procs.js';
 
+/** What reaching the proxy's API takes: for an https proxy URL, the CA its certificate is from; any headers (basic auth). */
+export interface ApiAccess {
+  readonly ca?: Buffer | undefined;
+  readonly headers?: Record<string, string> | undefined;
+}
+
 /** FQDNs the proxy lists in /clients. */
-export async function registeredClients(proxyUrl: string): Promise<string[]> {
-  const groups = JSON.parse((await getUrl(`${proxyUrl}/clients`)).body.toString()) as Array<{ targets: string[] }>;
+export async function registeredClients(proxyUrl: string, access: ApiAccess = {}): Promise<string[]> {
+  const r = await getUrl(`${proxyUrl}/clients`, access);
+  if (r.status !== 200) throw new Error(`expected 200 from ${proxyUrl}/clients, got ${r.status}: ${r.body.toString()}`);
+  const groups = JSON.parse(r.body.toString()) as Array<{ targets: string[] }>;
   return groups.flatMap((g) => g.targets);
 }
 
@@ -14,13 +22,13 @@ export async function registeredClients(proxyUrl: string): Promise<string[]> {
 export async function waitRegistered(
   proxyUrl: string,
   fqdns: string | readonly string[],
-  opts: { timeoutMs?: number; client?: Proc } = {},
+  opts: { timeoutMs?: number; client?: Proc } & ApiAccess = {},
 ): Promise<void> {
   const want = typeof fqdns === 'string' ? [fqdns] : fqdns;
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const have = new Set(await registeredClients(proxyUrl));
+    const have = new Set(await registeredClients(proxyUrl, { ca: opts.ca, headers: opts.headers }));
     if (want.every((f) => have.has(f))) return;
     const c = opts.client;
     if (c && !c.running) throw new Error(`${c.name} exited (${c.child.exitCode}):\n${c.output}`);
@@ -29,8 +37,11 @@ export async function waitRegistered(
   }
 }
 
-/** The value of an unlabelled metric on `<url>/metrics`, or NaN when absent. */
-export async function metricValue(url: string, name: string): Promise<number> {
-  const text = (await getUrl(`${url}/metrics`)).body.toString();
-  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+/** The value of one series on `<url>/metrics` (`name` or `name{labels}` as exposed), or NaN when absent. */
+export async function metricValue(url: string, name: string, access: ApiAccess = {}): Promise<number> {
+  const r = await getUrl(`${url}/metrics`, access);
+  if (r.status !== 200) throw new Error(`expected 200 from ${url}/metrics, got ${r.status}`);
+  // A labelled series (`name{a="b"}`) is matched literally.
+  const escaped = name.replace(/[{}]/g, '\\$&');
+  return Number(new RegExp(`^${escaped} (\\S+)$`, 'm').exec(r.body.toString())?.[1]);
 }

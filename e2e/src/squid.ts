@@ -21,14 +21,17 @@ export interface Squid {
  * `extra` are more squid.conf lines, e.g. `http_upgrade_request_protocols`.
  * Squid started as root drops to its own user, so its directory is world-writable
  * (for the access log) and its access log is a file, not our stdout pipe.
- * It asks no DNS server: every URL it forwards here names an IP address.
+ * It asks no DNS server: it knows the names in `hosts` (name → address) from
+ * its own hosts file, and every other URL it forwards here names an IP address.
  */
-export async function startSquid(extra: readonly string[] = []): Promise<Squid> {
+export async function startSquid(extra: readonly string[] = [], hosts: Readonly<Record<string, string>> = {}): Promise<Squid> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pushprox-squid-'));
   chmodSync(dir, 0o777);
   const port = await freePort();
   const accessLog = path.join(dir, 'access.log');
   const conf = path.join(dir, 'squid.conf');
+  const hostsFile = path.join(dir, 'hosts');
+  writeFileSync(hostsFile, Object.entries(hosts).map(([name, ip]) => `${ip} ${name}\n`).join(''));
   writeFileSync(
     conf,
     [
@@ -39,6 +42,7 @@ export async function startSquid(extra: readonly string[] = []): Promise<Squid> 
       `access_log stdio:${accessLog} squid`,
       'buffered_logs off',
       'dns_nameservers 127.0.0.1',
+      `hosts_file ${hostsFile}`,
       'cache_log stdio:/dev/stderr',
       'cache_store_log none',
       'pid_filename none',

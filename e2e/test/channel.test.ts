@@ -99,7 +99,7 @@ test('a channel client behind a reverse proxy that refuses upgrades keeps pollin
   assert.match(refusals()[0]!, /status 400/);
   assert.match(refusals()[0]!, /upgrades are not supported/);
   // What the operator can do about it, now that the channel is on by default.
-  assert.match(refusals()[0]!, /reverse proxy pass \\"Upgrade: pushprox-channel\/1\\" on \/poll, or run with --no-proxy\.channel/);
+  assert.match(refusals()[0]!, /let any proxy between client and proxy pass \\"Upgrade: pushprox-channel\/1\\" on \/poll, or run with --no-proxy\.channel/);
   await until(() => proxy.coordinator.stats().waitingPolls >= 1, 5000, 'a poll waiting');
   // Every poll reply offers the channel again; it is retried only after a wait that doubles.
   const started = performance.now();

@@ -1,20 +1,20 @@
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import bcrypt from 'bcryptjs';
-import { PATH_CLIENTS, PATH_METRICS, PATH_PUSH } from '@pushprox/shared';
+import { PATH_CLIENTS, PATH_PUSH } from '@pushprox/shared';
 import { BINARIES, requireBinaries } from '../src/binaries.js';
 import { DEMO_BODY, startExporter } from '../src/exporter.js';
 import { scrapeVia } from '../src/http.js';
 import { startNodeExporter } from '../src/node-exporter.js';
+import { makePki, type Pki } from '../src/pki.js';
 import { freePort } from '../src/ports.js';
 import { Prometheus } from '../src/prometheus.js';
-import { registeredClients, waitRegistered } from '../src/proxy-api.js';
-import { killAll, PROXY_BIN, startClientProc, startProxyProc, type Proc } from '../src/procs.js';
+import { metricValue, registeredClients, waitRegistered } from '../src/proxy-api.js';
+import { run } from '../src/run.js';
+import { killAll, startClientProc, startProxyProc, type Proc } from '../src/procs.js';
 
 /**
  * The client role locked down with bearer tokens or mutual TLS, and the
@@ -59,54 +59,9 @@ const PASSWORD = 'e2e-Pa55word';
 const HASH = bcrypt.hashSync(PASSWORD, 4);
 const BASIC = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
 
-interface Pki {
-  readonly dir: string;
-  readonly ca: string;
-  readonly serverCert: string;
-  readonly serverKey: string;
-  /** clients/<fqdn>.crt and .key, as `pki issue` writes them. */
-  client(fqdn: string): { cert: string; key: string };
-}
-
-interface Ran {
-  /** Exit code; -1 when the program could not run or was killed at the timeout. */
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs a program to its end, bounded by `timeoutMs`; never rejects. */
-function run(cmd: string, args: readonly string[], timeoutMs = 15_000): Promise<Ran> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof err.code === 'number' ? err.code : -1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function pkiCommand(args: readonly string[]): Promise<void> {
-  const r = await run(process.execPath, [PROXY_BIN, 'pki', ...args]);
-  assert.equal(r.code, 0, `pushprox-proxy pki ${args.join(' ')} exited ${r.code}:\n${r.stdout}${r.stderr}`);
-}
-
-/** A CA from `pki init` (server names 127.0.0.1 and localhost) with client certificates for `fqdns`. */
-async function makePki(name: string, fqdns: readonly string[]): Promise<Pki> {
-  const pkiDir = path.join(dir, name);
-  await pkiCommand(['init', `--pki.dir=${pkiDir}`, '--pki.san=127.0.0.1,localhost']);
-  for (const f of fqdns) await pkiCommand(['issue', `--pki.dir=${pkiDir}`, f]);
-  return {
-    dir: pkiDir,
-    ca: path.join(pkiDir, 'ca.crt'),
-    serverCert: path.join(pkiDir, 'server.crt'),
-    serverKey: path.join(pkiDir, 'server.key'),
-    client: (fqdn) => ({ cert: path.join(pkiDir, 'clients', `${fqdn}.crt`), key: path.join(pkiDir, 'clients', `${fqdn}.key`) }),
-  };
-}
-
 let mainPki: Promise<Pki> | undefined;
 /** The proxy's CA, made once for the tests of this file. */
-const proxyPki = () => (mainPki ??= makePki('pki', ['127.0.0.1']));
+const proxyPki = () => (mainPki ??= makePki(path.join(dir, 'pki'), ['127.0.0.1']));
 
 type TlsProxy = Proc & { readonly port: number; readonly httpsUrl: string };
 
@@ -135,42 +90,18 @@ function startMtlsClient(t: TestContext, proxy: TlsProxy, fqdn: string, ca: stri
   return c;
 }
 
-/** GET over https, verifying the server against `ca`; rejects after `timeoutMs`. */
-function httpsGet(url: string, ca: string, headers: Record<string, string> = {}, timeoutMs = 10_000): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = https.get(url, { ca: readFileSync(ca), headers, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, body }));
-      res.on('error', reject);
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no reply from ${url} within ${timeoutMs} ms`)));
-    req.on('error', reject);
-  });
+/** /clients over https with basic auth. */
+function tlsRegistered(proxy: TlsProxy, ca: string): Promise<string[]> {
+  return registeredClients(proxy.httpsUrl, { ca: readFileSync(ca), headers: { Authorization: BASIC } });
 }
 
-async function tlsRegistered(proxy: TlsProxy, ca: string): Promise<string[]> {
-  const r = await httpsGet(`${proxy.httpsUrl}${PATH_CLIENTS}`, ca, { Authorization: BASIC });
-  assert.equal(r.status, 200, `expected 200 from ${PATH_CLIENTS} with basic auth, got ${r.status}: ${r.body}`);
-  return (JSON.parse(r.body) as Array<{ targets: string[] }>).flatMap((g) => g.targets);
-}
-
-async function waitTlsRegistered(proxy: TlsProxy, ca: string, fqdn: string, client: Proc, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await tlsRegistered(proxy, ca)).includes(fqdn)) {
-    if (!client.running) throw new Error(`${client.name} exited (${client.child.exitCode}):\n${client.output}`);
-    if (Date.now() > end) throw new Error(`${fqdn} did not register within ${timeoutMs} ms:\n${client.output}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+function waitTlsRegistered(proxy: TlsProxy, ca: string, fqdn: string, client: Proc, timeoutMs = 10_000): Promise<void> {
+  return waitRegistered(proxy.httpsUrl, fqdn, { client, timeoutMs, ca: readFileSync(ca), headers: { Authorization: BASIC } });
 }
 
 /** A labelled sample of the proxy's own /metrics, read over https with basic auth; NaN when absent. */
-async function proxySample(proxy: TlsProxy, ca: string, series: string): Promise<number> {
-  const r = await httpsGet(`${proxy.httpsUrl}${PATH_METRICS}`, ca, { Authorization: BASIC });
-  assert.equal(r.status, 200, `expected 200 from ${PATH_METRICS} with basic auth, got ${r.status}`);
-  const escaped = series.replace(/[{}]/g, '\\$&');
-  return Number(new RegExp(`^${escaped} (\\S+)$`, 'm').exec(r.body)?.[1]);
+function proxySample(proxy: TlsProxy, ca: string, series: string): Promise<number> {
+  return metricValue(proxy.httpsUrl, series, { ca: readFileSync(ca), headers: { Authorization: BASIC } });
 }
 
 test('Prometheus scrapes through an https proxy_url with basic auth while the client polls with a pki certificate; a wrong password is up == 0 with 407', async (t) => {
@@ -266,7 +197,7 @@ test('a client certificate from another CA cannot poll (VerifyClientCertIfGiven)
   const pki = await proxyPki();
   // The intruder trusts the right server CA but holds a certificate signed by
   // a CA of its own, for an FQDN of its own so /clients tells the two apart.
-  const other = await makePki('other-ca', ['127.0.0.2']);
+  const other = await makePki(path.join(dir, 'other-ca'), ['127.0.0.2']);
   const rogue = other.client('127.0.0.2');
   const v = await run(BINARIES.openssl, ['verify', '-CAfile', pki.ca, rogue.cert]);
   assert.notEqual(v.code, 0, `the other CA's certificate must not verify against the proxy CA: ${v.stdout}`);
@@ -296,7 +227,7 @@ test('a client certificate from another CA cannot poll (VerifyClientCertIfGiven)
 
 test('over mutual TLS, --proxy.channel carries the scrapes; a client holding another FQDN\'s certificate is refused (403) before it reaches a channel', async (t) => {
   if (!requireBinaries(t, 'curl', 'openssl')) return;
-  const pki = await makePki('pki-channel', ['127.0.0.1', '127.0.0.2']);
+  const pki = await makePki(path.join(dir, 'pki-channel'), ['127.0.0.1', '127.0.0.2']);
   const exporter = await startExporter();
   t.after(() => exporter.close());
   const proxy = await startTlsProxy(t, pki);

@@ -1,13 +1,8 @@
 import type { Dispatcher } from 'undici';
 import { undici } from './undici.js';
+import { CompositeDispatcher } from './composite-dispatcher.js';
 import type { TlsMaterial } from './config.js';
-
-/**
- * Go never proxies requests to localhost or loopback addresses
- * (http.ProxyFromEnvironment); these NO_PROXY entries give the same result for
- * the usual spellings.
- */
-export const LOOPBACK_NO_PROXY = 'localhost,127.0.0.1,[::1]';
+import { envProxies, redactProxy, type NoProxy } from './env-proxy.js';
 
 export interface DispatcherChoice {
   readonly dispatcher: Dispatcher;
@@ -26,10 +21,10 @@ export interface CreateDispatcherOptions {
 
 /**
  * A dispatcher for the proxy or for the targets, as upstream's http.Client:
- * the TLS material applies to every TLS connection it makes, and like Go's
- * ProxyFromEnvironment, HTTP_PROXY/HTTPS_PROXY/NO_PROXY (either case) route
- * requests through a forward proxy — plain http in absolute-form, https
- * through CONNECT.
+ * the TLS material applies to every TLS connection it makes, and HTTP_PROXY,
+ * HTTPS_PROXY and NO_PROXY route requests as Go's ProxyFromEnvironment does
+ * (see env-proxy.ts) — plain http in absolute form, https through CONNECT.
+ * Throws CONFIG_INVALID on a proxy variable that is not a proxy URL.
  */
 export function createDispatcher(
   material: TlsMaterial,
@@ -37,26 +32,63 @@ export function createDispatcher(
   opts: CreateDispatcherOptions = {},
 ): DispatcherChoice {
   const tls = { ...material, ...(opts.insecureSkipVerify === true && { rejectUnauthorized: false }) };
-  const http = env['http_proxy'] || env['HTTP_PROXY'] || undefined;
-  const https = env['https_proxy'] || env['HTTPS_PROXY'] || undefined;
-  if (http === undefined && https === undefined) return { dispatcher: new undici.Agent({ connect: { ...tls } }), proxies: undefined };
-  const userNoProxy = env['no_proxy'] ?? env['NO_PROXY'] ?? '';
-  const noProxy = userNoProxy.trim() === '*' ? '*' : [userNoProxy, LOOPBACK_NO_PROXY].filter((s) => s.trim() !== '').join(',');
+  const proxies = envProxies(env);
+  const direct = new undici.Agent({ connect: { ...tls } });
+  if (proxies.http === undefined && proxies.https === undefined) return { dispatcher: direct, proxies: undefined };
+  const via = (url: URL | undefined): Dispatcher | undefined =>
+    url && new undici.ProxyAgent({ uri: url.href, connect: { ...tls }, requestTls: { ...tls }, proxyTunnel: false });
   return {
-    dispatcher: new undici.EnvHttpProxyAgent({
-      // Empty strings (not undefined) so undici does not fall back to process.env.
-      httpProxy: http ?? '',
-      httpsProxy: https ?? http ?? '',
-      noProxy,
-      connect: { ...tls },
-      requestTls: { ...tls },
-      proxyTunnel: false,
-    }),
-    proxies: { ...(http && { http: redact(http) }), ...((https ?? http) && { https: redact((https ?? http)!) }), noProxy },
+    dispatcher: new EnvProxyDispatcher(direct, via(proxies.http), via(proxies.https), proxies.noProxy),
+    proxies: {
+      ...(proxies.http && { http: redactProxy(proxies.http.href) }),
+      ...(proxies.https && { https: redactProxy(proxies.https.href) }),
+      noProxy: proxies.noProxyText,
+    },
   };
 }
 
-/** Proxy URL for logs, without credentials. */
-function redact(url: string): string {
-  return url.replace(/\/\/[^/@]*@/, '//***@');
+/** Origins whose route is remembered; past this the memory starts again (targets are few). */
+const MAX_ROUTES = 256;
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { 'http:': '80', 'https:': '443' };
+
+/** Sends each request direct or through the forward proxy for its scheme, decided once per origin. */
+class EnvProxyDispatcher extends CompositeDispatcher {
+  readonly #direct: Dispatcher;
+  readonly #http: Dispatcher | undefined;
+  readonly #https: Dispatcher | undefined;
+  readonly #noProxy: NoProxy;
+  readonly #routes = new Map<string, Dispatcher>();
+
+  constructor(direct: Dispatcher, http: Dispatcher | undefined, https: Dispatcher | undefined, noProxy: NoProxy) {
+    super();
+    this.#direct = direct;
+    this.#http = http;
+    this.#https = https;
+    this.#noProxy = noProxy;
+  }
+
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const origin = String(options.origin);
+    let route = this.#routes.get(origin);
+    if (route === undefined) {
+      route = this.#route(new URL(origin));
+      if (this.#routes.size >= MAX_ROUTES) this.#routes.clear();
+      this.#routes.set(origin, route);
+    }
+    return route.dispatch(options, handler);
+  }
+
+  #route(url: URL): Dispatcher {
+    const proxy = url.protocol === 'https:' ? this.#https : url.protocol === 'http:' ? this.#http : undefined;
+    if (proxy === undefined || this.#noProxy.bypass(url.hostname, url.port || (DEFAULT_PORTS[url.protocol] ?? ''))) return this.#direct;
+    return proxy;
+  }
+
+  protected override closing(): readonly Dispatcher[] {
+    return [this.#direct, this.#http, this.#https].filter((d): d is Dispatcher => d !== undefined);
+  }
+
+  protected override destroying(): readonly Dispatcher[] {
+    return this.closing();
+  }
 }

@@ -47,7 +47,8 @@ export {
   type ScrapePattern,
   type ScrapePolicy,
 } from './scrape-policy.js';
-export { createDispatcher, LOOPBACK_NO_PROXY, type CreateDispatcherOptions, type DispatcherChoice } from './dispatcher.js';
+export { createDispatcher, type CreateDispatcherOptions, type DispatcherChoice } from './dispatcher.js';
+export { envProxies, NoProxy, parseProxyUrl, type EnvProxies } from './env-proxy.js';
 export { ClientDispatchers, type ClientDispatchersOptions } from './client-dispatchers.js';
 export { SwappableDispatcher, DEFAULT_RETIRE_GRACE_MS } from './swappable-dispatcher.js';
 export { loadTlsFiles, hasTlsFiles, type TlsFiles, type TlsFlagPrefix } from './tls-files.js';

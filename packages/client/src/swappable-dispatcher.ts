@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import { undici } from './undici.js';
+import { CompositeDispatcher } from './composite-dispatcher.js';
 
 /**
  * How long a replaced dispatcher may take to finish its in-flight requests
@@ -114,7 +114,7 @@ class Inflight {
  * `close()`: undici's Agent forgets its pools on close(), so a destroy() after
  * it can no longer cut the requests close() waits for.
  */
-export class SwappableDispatcher extends undici.Dispatcher {
+export class SwappableDispatcher extends CompositeDispatcher {
   readonly #retireGraceMs: number;
   readonly #retiring = new Set<Dispatcher>();
   #current: Dispatcher;
@@ -175,25 +175,12 @@ export class SwappableDispatcher extends undici.Dispatcher {
     await old.destroy().catch(() => undefined);
   }
 
-  /** Closes the current dispatcher gracefully; retiring ones keep their bounded wait. */
-  override close(): Promise<void>;
-  override close(callback: () => void): void;
-  override close(callback?: () => void): Promise<void> | void {
-    const p = this.#current.close();
-    if (callback === undefined) return p;
-    void p.then(callback, callback);
+  /** close() closes the current dispatcher gracefully; retiring ones keep their bounded wait. */
+  protected override closing(): readonly Dispatcher[] {
+    return [this.#current];
   }
 
-  override destroy(): Promise<void>;
-  override destroy(err: Error | null): Promise<void>;
-  override destroy(callback: () => void): void;
-  override destroy(err: Error | null, callback: () => void): void;
-  override destroy(a?: Error | null | (() => void), b?: () => void): Promise<void> | void {
-    const err = typeof a === 'function' ? null : (a ?? null);
-    const callback = typeof a === 'function' ? a : b;
-    const all = [this.#current, ...this.#retiring];
-    const p = Promise.all(all.map((d) => d.destroy(err).catch(() => undefined))).then(() => undefined);
-    if (callback === undefined) return p;
-    void p.then(callback, callback);
+  protected override destroying(): readonly Dispatcher[] {
+    return [this.#current, ...this.#retiring];
   }
 }

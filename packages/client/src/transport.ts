@@ -122,11 +122,11 @@ export class ProxyTransport {
       (err: unknown) => {
         this.#trying = false;
         const retryMs = this.#backOff();
-        // Most often a reverse proxy in front that does not pass upgrades on.
+        // Most often a reverse or forward proxy on the way that does not pass upgrades on.
         p.logger.warn('Proxy offers a channel but it could not be opened; polling instead', {
           err: describeError(err),
           retry_in_ms: retryMs,
-          hint: `let the reverse proxy pass "Upgrade: ${CHANNEL_PROTOCOL}" on ${PATH_POLL}, or run with --no-proxy.channel`,
+          hint: `let any proxy between client and proxy pass "Upgrade: ${CHANNEL_PROTOCOL}" on ${PATH_POLL}, or run with --no-proxy.channel`,
         });
       },
     );

@@ -21,7 +21,7 @@ import type * as Undici from 'undici';
 export interface UndiciParts {
   readonly Agent: typeof Undici.Agent;
   readonly Dispatcher: typeof Undici.Dispatcher;
-  readonly EnvHttpProxyAgent: typeof Undici.EnvHttpProxyAgent;
+  readonly ProxyAgent: typeof Undici.ProxyAgent;
   /** True when the parts came from their own modules, false when from the index. */
   readonly direct: boolean;
 }
@@ -29,7 +29,7 @@ export interface UndiciParts {
 const MODULES = {
   Agent: 'undici/lib/dispatcher/agent.js',
   Dispatcher: 'undici/lib/dispatcher/dispatcher.js',
-  EnvHttpProxyAgent: 'undici/lib/dispatcher/env-http-proxy-agent.js',
+  ProxyAgent: 'undici/lib/dispatcher/proxy-agent.js',
   api: 'undici/lib/api/index.js',
 } as const;
 
@@ -41,11 +41,11 @@ export function loadUndiciParts(require: (id: string) => unknown = createRequire
   try {
     const Agent: unknown = require(MODULES.Agent);
     const Dispatcher: unknown = require(MODULES.Dispatcher);
-    const EnvHttpProxyAgent: unknown = require(MODULES.EnvHttpProxyAgent);
+    const ProxyAgent: unknown = require(MODULES.ProxyAgent);
     const api = require(MODULES.api) as Record<string, unknown> | undefined;
     const D = Dispatcher as typeof Undici.Dispatcher;
     const intact =
-      [Agent, Dispatcher, EnvHttpProxyAgent].every((c) => typeof c === 'function') &&
+      [Agent, Dispatcher, ProxyAgent].every((c) => typeof c === 'function') &&
       API_METHODS.every((m) => typeof api?.[m] === 'function') &&
       (Agent as typeof Undici.Agent).prototype instanceof D;
     if (intact) {
@@ -53,7 +53,7 @@ export function loadUndiciParts(require: (id: string) => unknown = createRequire
       return {
         Agent: Agent as typeof Undici.Agent,
         Dispatcher: D,
-        EnvHttpProxyAgent: EnvHttpProxyAgent as typeof Undici.EnvHttpProxyAgent,
+        ProxyAgent: ProxyAgent as typeof Undici.ProxyAgent,
         direct: true,
       };
     }
@@ -61,7 +61,7 @@ export function loadUndiciParts(require: (id: string) => unknown = createRequire
     // A moved module: fall through to the index.
   }
   const index = require('undici') as typeof Undici;
-  return { Agent: index.Agent, Dispatcher: index.Dispatcher, EnvHttpProxyAgent: index.EnvHttpProxyAgent, direct: false };
+  return { Agent: index.Agent, Dispatcher: index.Dispatcher, ProxyAgent: index.ProxyAgent, direct: false };
 }
 
 export const undici: UndiciParts = Object.freeze(loadUndiciParts());

@@ -8,10 +8,10 @@ import { loadUndiciParts, undici } from '../src/undici.js';
 
 const INDEX_JS = fileURLToPath(new URL('../src/index.js', import.meta.url));
 
-test('the client takes Agent, EnvHttpProxyAgent and Dispatcher from their own undici modules, the same classes the index exports', () => {
+test('the client takes Agent, ProxyAgent and Dispatcher from their own undici modules, the same classes the index exports', () => {
   assert.equal(undici.direct, true, 'the locked undici version still has lib/dispatcher/*.js and lib/api/index.js');
   assert.equal(undici.Agent, index.Agent);
-  assert.equal(undici.EnvHttpProxyAgent, index.EnvHttpProxyAgent);
+  assert.equal(undici.ProxyAgent, index.ProxyAgent);
   assert.equal(undici.Dispatcher, index.Dispatcher);
   for (const m of ['request', 'stream', 'pipeline', 'upgrade', 'connect']) {
     assert.equal(typeof (undici.Agent.prototype as unknown as Record<string, unknown>)[m], 'function', m);
@@ -45,7 +45,7 @@ test('a moved undici module makes the client fall back to the index, with the sa
     assert.equal(parts.direct, false, hidden);
     assert.equal(parts.Agent, index.Agent);
     assert.equal(parts.Dispatcher, index.Dispatcher);
-    assert.equal(parts.EnvHttpProxyAgent, index.EnvHttpProxyAgent);
+    assert.equal(parts.ProxyAgent, index.ProxyAgent);
   }
   // A module that is there but no longer a class is treated the same way.
   const changed = loadUndiciParts((id) => (id === 'undici/lib/dispatcher/agent.js' ? {} : real(id)));
