@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { ERROR_CODES, PushProxError } from '@pushprox/shared';
-import { createDispatcher, envProxies, NoProxy, parseProxyUrl } from '../src/index.js';
+import { createDispatcher, envProxies, NoProxy, parseProxyUrl, startClient } from '../src/index.js';
+import { FakeProxy, METRICS_TEXT, scrapeRequest, startExporter, testConfig } from './helpers.js';
 
 // The rules are Go's (golang.org/x/net/http/httpproxy, which upstream's client uses through
 // http.ProxyFromEnvironment); each case below states the rule it pins.
@@ -106,3 +108,86 @@ test('NO_PROXY "*" sends everything direct; entries Go cannot read are ignored, 
   assert.equal(messy.bypass('other.example', '80'), true);
   assert.equal(messy.bypass('10.0.0.1', '80'), false);
 });
+
+/**
+ * A SOCKS5 server (RFC 1928, no authentication, CONNECT only) on 127.0.0.1
+ * that knows `names` (name → port on 127.0.0.1) and nothing else; it records
+ * each CONNECT as `host:port`. Enough of the protocol to carry the client's
+ * connections; it asks no DNS.
+ */
+async function startSocks5(names: Readonly<Record<string, number>>): Promise<{ port: number; connects: string[]; close(): Promise<void> }> {
+  const connects: string[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => s.destroy());
+    let buf = Buffer.alloc(0);
+    let stage: 'greeting' | 'request' = 'greeting';
+    const onData = (chunk: Buffer): void => {
+      buf = Buffer.concat([buf, chunk]);
+      if (stage === 'greeting') {
+        if (buf.length < 2 || buf.length < 2 + buf[1]!) return;
+        assert.equal(buf[0], 5, 'SOCKS version');
+        buf = buf.subarray(2 + buf[1]!);
+        s.write(Buffer.from([5, 0]));
+        stage = 'request';
+      }
+      if (buf.length < 5) return;
+      const atyp = buf[3];
+      const addrLen = atyp === 1 ? 4 : atyp === 4 ? 16 : 1 + buf[4]!;
+      if (buf.length < 4 + addrLen + 2) return;
+      const host = atyp === 3 ? buf.subarray(5, 5 + buf[4]!).toString() : atyp === 1 ? [...buf.subarray(4, 8)].join('.') : 'ipv6';
+      const port = buf.readUInt16BE(4 + addrLen);
+      const rest = buf.subarray(4 + addrLen + 2);
+      s.off('data', onData);
+      connects.push(`${host}:${port}`);
+      const to = names[host];
+      // Reply 4: host unreachable; the client must not get anywhere else.
+      if (buf[1] !== 1 || to !== port) return void s.end(Buffer.from([5, 4, 0, 1, 0, 0, 0, 0, 0, 0]));
+      const up = net.connect(to, '127.0.0.1', () => {
+        s.write(Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 0]));
+        if (rest.length > 0) up.write(rest);
+        s.pipe(up).pipe(s);
+      });
+      sockets.add(up);
+      up.on('close', () => sockets.delete(up));
+      up.on('error', () => s.destroy());
+    };
+    s.on('data', onData);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connects,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+for (const scheme of ['socks5', 'socks5h'] as const) {
+  test(`HTTP_PROXY=${scheme}://…: polls, pushes and scrapes of named hosts go through the SOCKS5 server`, { timeout: 20_000 }, async (t) => {
+    const exporter = await startExporter((_req, res) => res.end(METRICS_TEXT));
+    t.after(() => exporter.close());
+    const proxy = await FakeProxy.start('upstream');
+    t.after(() => proxy.close());
+    const proxyPort = Number(new URL(proxy.url).port);
+    const socks = await startSocks5({ 'pushprox-proxy.test': proxyPort, 'exporter.pushprox.test': exporter.port });
+    t.after(() => socks.close());
+    const NAME = 'exporter.pushprox.test';
+    const client = await startClient(testConfig(`http://pushprox-proxy.test:${proxyPort}/`, { fqdn: NAME }), {
+      env: { HTTP_PROXY: `${scheme}://127.0.0.1:${socks.port}` },
+    });
+    t.after(() => client.stop());
+    const { bytes, id } = scrapeRequest({ target: `http://${NAME}:${exporter.port}/metrics` });
+    proxy.scrape(bytes);
+    const push = await proxy.waitPush(id);
+    assert.equal(push.parsed.head.status, 200, push.parsed.body.toString());
+    assert.equal(push.parsed.body.toString(), METRICS_TEXT);
+    // Names reach the SOCKS server unresolved, as socks5h asks (undici resolves none itself).
+    assert.ok(socks.connects.includes(`pushprox-proxy.test:${proxyPort}`), socks.connects.join(' '));
+    assert.ok(socks.connects.includes(`${NAME}:${exporter.port}`), socks.connects.join(' '));
+  });
+}
