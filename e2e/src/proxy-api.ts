@@ -41,7 +41,7 @@ export async function waitRegistered(
 export async function metricValue(url: string, name: string, access: ApiAccess = {}): Promise<number> {
   const r = await getUrl(`${url}/metrics`, access);
   if (r.status !== 200) throw new Error(`expected 200 from ${url}/metrics, got ${r.status}`);
-  // A labelled series (`name{a="b"}`) is matched literally.
-  const escaped = name.replace(/[{}]/g, '\\$&');
+  // The series (`name{a="b"}` too) is matched literally.
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return Number(new RegExp(`^${escaped} (\\S+)$`, 'm').exec(r.body.toString())?.[1]);
 }
