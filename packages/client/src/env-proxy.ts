@@ -99,8 +99,9 @@ function splitHostPort(s: string): { host: string; port: string } | undefined {
   return { host: s.slice(0, colon), port: s.slice(colon + 1) };
 }
 
-function family(ip: string): 'ipv4' | 'ipv6' {
-  return isIP(ip) === 4 ? 'ipv4' : 'ipv6';
+/** BlockList's name for an isIP() result of 4 or 6. */
+function family(version: number): 'ipv4' | 'ipv6' {
+  return version === 4 ? 'ipv4' : 'ipv6';
 }
 
 /** `.name` in punycode, as URL.hostname spells it (Go: idna.Lookup.ToASCII); as given if not a valid name. */
@@ -147,9 +148,10 @@ export class NoProxy {
       if (slash >= 0) {
         const ip = p.slice(0, slash);
         const bits = p.slice(slash + 1);
-        if (isIP(ip) !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(ip) === 4 ? 32 : 128)) {
+        const version = isIP(ip);
+        if (version !== 0 && /^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128)) {
           const list = new BlockList();
-          list.addSubnet(ip, Number(bits), family(ip));
+          list.addSubnet(ip, Number(bits), family(version));
           this.#ips.push({ list, port: '' });
         }
         continue;
@@ -158,9 +160,10 @@ export class NoProxy {
       const host = split?.host ?? p;
       const port = split?.port ?? '';
       if (host === '') continue;
-      if (isIP(host) !== 0) {
+      const version = isIP(host);
+      if (version !== 0) {
         const list = new BlockList();
-        list.addAddress(host, family(host));
+        list.addAddress(host, family(version));
         this.#ips.push({ list, port });
         continue;
       }
@@ -179,14 +182,10 @@ export class NoProxy {
   bypass(hostname: string, port: string): boolean {
     const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname;
     if (host === 'localhost') return true;
-    const fam = isIP(host);
-    if (fam !== 0) {
-      const f = fam === 4 ? 'ipv4' : 'ipv6';
-      if (LOOPBACK.check(host, f)) return true;
-      if (this.#all) return true;
-      return this.#ips.some((e) => e.list.check(host, f) && (e.port === '' || e.port === port));
-    }
+    const version = isIP(host);
+    if (version !== 0 && LOOPBACK.check(host, family(version))) return true;
     if (this.#all) return true;
+    if (version !== 0) return this.#ips.some((e) => e.list.check(host, family(version)) && (e.port === '' || e.port === port));
     return this.#domains.some((d) => (host.endsWith(d.suffix) || (d.matchHost && host === d.suffix.slice(1))) && (d.port === '' || d.port === port));
   }
 }
