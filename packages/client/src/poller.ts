@@ -93,7 +93,8 @@ type PollOutcome = PollReply | { readonly kind: 'again' } | { readonly kind: 'st
  * proxy.
  *
  * Invariants: surplus loops leave only between polls, so a scale-down never
- * drops a poll that may carry a scrape; stop() aborts only polls still
+ * drops a poll that may carry a scrape; retire() (a channel took over) makes
+ * every loop leave that way, aborting nothing; stop() aborts only polls still
  * waiting for their reply head (or, after a push, for the first byte of the
  * answer) — a reply already arriving is read and its scrape handed over.
  */
@@ -111,6 +112,8 @@ export class Poller {
   #multiPoll = false;
   #pushPoll = false;
   #started = false;
+  /** retire() was called: no loop polls again, none asks for push-and-poll. */
+  #retiring = false;
 
   constructor(opts: PollerOptions) {
     this.#opts = opts;
@@ -144,6 +147,19 @@ export class Poller {
     this.#spawn(true);
   }
 
+  /**
+   * Lets every loop leave once its poll (or push-and-poll) in flight has
+   * ended, with no new one: a poll aborted by the client could race a scrape
+   * being handed to it (see the class doc), so the proxy ends them (ours ends
+   * them as idle when a channel of the FQDN opens) or a scrape does. Resolves
+   * when every loop has left; stop() still cuts them.
+   */
+  async retire(): Promise<void> {
+    this.#retiring = true;
+    this.#target = 0;
+    while (this.#loops.size > 0) await Promise.allSettled([...this.#loops]);
+  }
+
   /** Aborts waiting polls and backoff sleeps; resolves when every loop has left. */
   async stop(): Promise<void> {
     this.#stopCtl.abort();
@@ -175,7 +191,7 @@ export class Poller {
         push_poll: this.#pushPoll,
       });
     }
-    this.#target = multiPoll ? this.#opts.capacity : 1;
+    this.#target = this.#retiring ? 0 : multiPoll ? this.#opts.capacity : 1;
   }
 
   /** A loop took a scrape: make sure another poll waits for the next one. */
@@ -234,7 +250,7 @@ export class Poller {
               logger.debug('Got scrape request', { scrape_id: outcome.head.headers.get(HEADER_ID), url: outcome.head.target });
             }
             const request = { head: outcome.head, body: outcome.body, receivedAt: performance.now() };
-            if (!this.#pushPoll) {
+            if (!this.#pushPoll || this.#retiring) {
               void this.#opts.onScrape(request);
               continue;
             }

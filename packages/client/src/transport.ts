@@ -28,16 +28,17 @@ export interface TransportOptions {
 /**
  * How scrapes reach this client: a Poller (upstream's protocol, with our
  * extensions when the proxy offers them), or, with --proxy.channel (the
- * default) once the proxy lists the feature, a ChannelPool. The poller is stopped once a
- * channel is open (its stop() still hands over any scrape already arriving);
+ * default) once the proxy lists the feature, a ChannelPool. The poller is retired once a
+ * channel is open: its polls in flight end by themselves (never aborted, since the
+ * proxy may be handing one a scrape) and it sends no more;
  * when the channels are lost, polling starts again and a channel is tried
  * again only after CHANNEL_RETRY_AFTER_MS (doubling per failure in a row).
  */
 export class ProxyTransport {
   readonly #opts: TransportOptions;
   #poller: Poller | undefined;
-  /** Stopped pollers winding down (their last replies may still carry scrapes). */
-  #retired: Promise<unknown> = Promise.resolve();
+  /** Retired pollers whose last polls are still in flight (they may still carry scrapes). */
+  readonly #retiring = new Set<Poller>();
   #pool: ChannelPool | undefined;
   #trying = false;
   #retryAt = 0;
@@ -72,7 +73,7 @@ export class ProxyTransport {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#pool?.close();
-    await Promise.all([this.#poller?.stop(), this.#retired]);
+    await Promise.all([this.#poller?.stop(), ...[...this.#retiring].map((p) => p.stop())]);
   }
 
   /** Cuts what is left (after the scrapes drained). */
@@ -116,7 +117,10 @@ export class ProxyTransport {
         this.#pool = pool;
         const poller = this.#poller;
         this.#poller = undefined;
-        if (poller) this.#retired = Promise.all([this.#retired, poller.stop()]);
+        if (poller) {
+          this.#retiring.add(poller);
+          void poller.retire().finally(() => this.#retiring.delete(poller));
+        }
         p.logger.info('Proxy offers a channel; scrapes now come over it instead of polls', { max_channels: p.capacity });
       },
       (err: unknown) => {

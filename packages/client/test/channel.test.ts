@@ -6,7 +6,8 @@ import { DATA_FRAME_BYTES, encodeFrame, FRAME, FrameReader, silentLogger, type F
 import { ChannelPool, type ChannelPoolOptions } from '../src/channel-pool.js';
 import { ClientChannel } from '../src/channel.js';
 import { ChannelRefused, openChannel } from '../src/channel-open.js';
-import { waitFor } from './helpers.js';
+import { startClient } from '../src/index.js';
+import { delay, FakeProxy, FQDN, METRICS_TEXT, scrapeRequest, startExporter, testConfig, waitFor } from './helpers.js';
 import { configFromFlags } from './tls-helpers.js';
 import { AbortToken } from '../src/abort-token.js';
 
@@ -270,4 +271,27 @@ test('the channel is on by default; --no-proxy.channel and --proxy.channel=false
   assert.equal((await configFromFlags(url, ['--proxy.channel'])).channel, true);
   assert.equal((await configFromFlags(url, ['--no-proxy.channel'])).channel, false);
   assert.equal((await configFromFlags(url, ['--proxy.channel=false'])).channel, false);
+});
+
+test('a scrape handed to the poll the client holds just as its channel opens is still run and pushed: switching to the channel aborts no poll', { timeout: 20_000 }, async (t) => {
+  const exporter = await startExporter((_req, res) => res.end(METRICS_TEXT));
+  t.after(() => exporter.close());
+  const proxy = await FakeProxy.start('ours');
+  t.after(() => proxy.close());
+  proxy.channel = true;
+  const { bytes, id } = scrapeRequest({ target: `http://${FQDN}:${exporter.port}/metrics` });
+  // The race a proxy can lose: the scrape goes to the client's held poll while the
+  // client takes the 101; a client that then aborted its poll would lose the reply.
+  proxy.onUpgrade = () => {
+    void waitFor(() => proxy.held.length > 0, 5000, 'a held poll').then(() => setTimeout(() => proxy.scrape(bytes), 100));
+  };
+  const client = await startClient(testConfig(proxy.url, { channel: true }), { env: {} });
+  t.after(() => client.stop());
+  const push = await proxy.waitPush(id);
+  assert.equal(push.parsed.head.status, 200, push.parsed.body.toString());
+  assert.equal(push.parsed.body.toString(), METRICS_TEXT);
+  // The retired poller sent no poll after the one that carried the scrape (the hello and that one).
+  await delay(300);
+  assert.equal(proxy.polls.length, 2, `polls: ${proxy.polls.length}`);
+  assert.equal(proxy.upgraded.size >= 1, true);
 });

@@ -9,7 +9,10 @@ import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
 import {
+  CHANNEL_PROTOCOL,
+  FEATURE_CHANNEL,
   FEATURE_IDLE_REPLY,
   FEATURE_MULTI_POLL,
   FEATURE_PUSH_POLL,
@@ -141,7 +144,9 @@ type PollOverride = (poll: RecordedPoll, index: number) => { status: number; bod
  * every reply lists the features (while `features` is true), and any number of
  * polls are held. With `pushPoll` (mode 'ours'), it offers push-and-poll too:
  * a push that asks for it is recorded, then held and answered like a poll
- * (200 + the accepted marker; an empty body for "no work").
+ * (200 + the accepted marker; an empty body for "no work"). With `channel`
+ * (mode 'ours'), it lists the channel too and answers each upgrade with 101,
+ * then keeps the socket without sending frames (`onUpgrade` is told).
  */
 export class FakeProxy {
   readonly mode: 'upstream' | 'ours';
@@ -149,6 +154,11 @@ export class FakeProxy {
   url = '';
   features = true;
   pushPoll = false;
+  channel = false;
+  /** Called after each upgrade has been answered with 101. */
+  onUpgrade: (() => void) | undefined;
+  /** Upgraded sockets, destroyed by close(). */
+  readonly upgraded = new Set<Duplex>();
   /** Send a held push-poll's head at once (as our proxy does within PUSH_POLL_HEAD_DELAY_MS); false: only with the answer. */
   pushPollHeadEarly = true;
   /** Pushes that asked for push-poll and were taken as polls. */
@@ -177,6 +187,13 @@ export class FakeProxy {
     // https.Server has http.Server's API (listen, close, closeAllConnections).
     this.server = tls ? (https.createServer(tls, handler) as unknown as http.Server) : http.createServer(handler);
     this.server.on('connection', () => this.connections++);
+    this.server.on('upgrade', (_req: http.IncomingMessage, socket: Duplex) => {
+      this.upgraded.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => this.upgraded.delete(socket));
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${CHANNEL_PROTOCOL}\r\n\r\n`);
+      this.onUpgrade?.();
+    });
   }
 
   static async start(mode: 'upstream' | 'ours', tls?: https.ServerOptions): Promise<FakeProxy> {
@@ -186,6 +203,7 @@ export class FakeProxy {
   }
 
   close(): Promise<void> {
+    for (const s of this.upgraded) s.destroy();
     return closeServer(this.server);
   }
 
@@ -209,7 +227,7 @@ export class FakeProxy {
 
   #featureHeaders(): Record<string, string> {
     if (this.mode !== 'ours' || !this.features) return {};
-    const list = [FEATURE_MULTI_POLL, FEATURE_IDLE_REPLY, ...(this.pushPoll ? [FEATURE_PUSH_POLL] : [])];
+    const list = [FEATURE_MULTI_POLL, FEATURE_IDLE_REPLY, ...(this.pushPoll ? [FEATURE_PUSH_POLL] : []), ...(this.channel ? [FEATURE_CHANNEL] : [])];
     return { [HEADER_PROXY_FEATURES]: list.join(', ') };
   }
 

@@ -43,7 +43,10 @@ export interface PollOptions {
   readonly hello: boolean;
   /**
    * A channel's poll: it never ends as `idle` nor as surplus (the channel
-   * keeps itself alive and the client decides how many it holds). Default false.
+   * keeps itself alive and the client decides how many it holds). Its arrival
+   * ends the polls of capacity-declaring clients waiting for the FQDN as
+   * `idle`: the client that opened the channel sends no more polls, and only
+   * the proxy can end one without racing a scrape handed to it. Default false.
    */
   readonly persistent?: boolean;
 }
@@ -159,7 +162,10 @@ export class Coordinator {
     const timed = opts.capacity !== undefined && opts.persistent !== true;
     const expires = timed && this.#opts.pollIdleTimeoutMs > 0;
     const lingers = timed && this.#lingers && this.#polls.has(key);
-    const poll = new WaitingPoll(key, sink, { expires, lingers }, this.#cancelPoll);
+    if (opts.persistent === true) {
+      for (const p of this.#polls.of(key)) if (p.yields) this.#finishPoll(p).end('idle');
+    }
+    const poll = new WaitingPoll(key, sink, { expires, lingers, yields: timed }, this.#cancelPoll);
     if (expires) this.#idle.add(poll);
     if (lingers) this.#surplus.add(poll);
     const limit = Math.min(opts.capacity ?? 1, this.#opts.maxPollsPerFqdn);

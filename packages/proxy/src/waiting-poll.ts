@@ -2,11 +2,12 @@ import type { PollSink, Ticket } from './coordinator.js';
 
 const EXPIRES = 1;
 const LINGERS = 2;
+const YIELDS = 4;
 
 /**
  * A waiting poll, also its ticket. It holds its sink only while it waits, so
- * an ended poll still in a queue keeps no connection alive. (Its two queue
- * marks share one field: a waiting poll is what an idle client costs.)
+ * an ended poll still in a queue keeps no connection alive. (Its marks share
+ * one field: a waiting poll is what an idle client costs.)
  */
 export class WaitingPoll implements Ticket {
   readonly key: string;
@@ -14,10 +15,15 @@ export class WaitingPoll implements Ticket {
   #sink: PollSink | undefined;
   readonly #cancel: (poll: WaitingPoll) => void;
 
-  constructor(key: string, sink: PollSink, queues: { expires: boolean; lingers: boolean }, cancel: (poll: WaitingPoll) => void) {
+  constructor(
+    key: string,
+    sink: PollSink,
+    queues: { expires: boolean; lingers: boolean; yields: boolean },
+    cancel: (poll: WaitingPoll) => void,
+  ) {
     this.key = key;
     this.#sink = sink;
-    this.#flags = (queues.expires ? EXPIRES : 0) | (queues.lingers ? LINGERS : 0);
+    this.#flags = (queues.expires ? EXPIRES : 0) | (queues.lingers ? LINGERS : 0) | (queues.yields ? YIELDS : 0);
     this.#cancel = cancel;
   }
 
@@ -33,6 +39,11 @@ export class WaitingPoll implements Ticket {
   /** In the surplus queue: it ends as `idle` after the linger if other polls of its key still wait. */
   get lingers(): boolean {
     return (this.#flags & LINGERS) !== 0;
+  }
+
+  /** A capacity-declaring client's poll (not a channel's): it ends as `idle` when a channel of its key opens. */
+  get yields(): boolean {
+    return (this.#flags & YIELDS) !== 0;
   }
 
   /** It outlived its linger as the last poll of its key: it waits on as an ordinary poll. */
@@ -87,6 +98,12 @@ export class PollLists {
   count(key: string): number {
     const cur = this.#byKey.get(key);
     return cur === undefined ? 0 : Array.isArray(cur) ? cur.length : 1;
+  }
+
+  /** The polls waiting for `key`, as a copy (callers end them while iterating). */
+  of(key: string): WaitingPoll[] {
+    const cur = this.#byKey.get(key);
+    return cur === undefined ? [] : Array.isArray(cur) ? [...cur] : [cur];
   }
 
   oldest(key: string): WaitingPoll | undefined {

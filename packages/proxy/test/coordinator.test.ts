@@ -389,3 +389,22 @@ test('persistent polls (channels) neither end idle nor as surplus', () => {
   assert.deepEqual([a.got.ends, b.got.ends], [[], []]);
   assert.equal(c.stats().waitingPolls, 2);
 });
+
+test('a channel opening ends the waiting polls of capacity-declaring clients of its FQDN as idle, not an upstream client\'s poll, another FQDN\'s, or another channel', () => {
+  const { c } = setup();
+  const ours = pollSink();
+  const upstream = pollSink();
+  const other = pollSink();
+  const channel = pollSink();
+  c.poll('host-a', { capacity: undefined, hello: false }, upstream.sink);
+  c.poll('host-a', { capacity: 2, hello: false }, ours.sink);
+  c.poll('host-b', { capacity: 2, hello: false }, other.sink);
+  c.poll('host-a', { capacity: 4, hello: false, persistent: true }, channel.sink);
+  c.poll('host-a', { capacity: 4, hello: false, persistent: true }, pollSink().sink);
+  assert.deepEqual(ours.got.ends, ['idle']);
+  assert.deepEqual([upstream.got.ends, other.got.ends, channel.got.ends], [[], [], []]);
+  // Left waiting: the upstream poll, host-b's, and the two channels; the next scrape goes to the oldest of host-a's.
+  assert.equal(c.stats().waitingPolls, 4);
+  c.scrape(job('1'), 10_000, scrapeSink().sink);
+  assert.deepEqual(upstream.got.jobs.map((j) => j.id), ['1']);
+});
