@@ -45,8 +45,13 @@ export interface PollerOptions {
    * pushed, with the poll's wait if the proxy took the push as a poll.
    */
   readonly onScrape: (request: ScrapeRequest, ask?: PushPollAsk) => Promise<PushPollWait | undefined> | void;
-  /** Called for every reply whose proxy offers a channel (FEATURE_CHANNEL); must return at once. Default none. */
-  readonly onChannelOffered?: () => void;
+  /**
+   * Called for every reply whose proxy offers a channel (FEATURE_CHANNEL);
+   * returns the attempt to open one, if one is under way (it never rejects).
+   * A loop whose reply brought no scrape waits for it before polling again,
+   * so that no poll is in flight when a channel takes over. Default none.
+   */
+  readonly onChannelOffered?: () => Promise<void> | undefined;
   /** Called once per poll error (the metric). */
   readonly onPollError: (err: unknown) => void;
   /** Default DEFAULT_POLL_HEADERS_TIMEOUT_MS (10 min). */
@@ -242,7 +247,8 @@ export class Poller {
           hello = false;
           carried = undefined;
           this.#negotiate(outcome.multiPoll, outcome.pushPoll);
-          if (outcome.channel) this.#opts.onChannelOffered?.();
+          const attempt = outcome.channel ? this.#opts.onChannelOffered?.() : undefined;
+          if (attempt && outcome.kind !== 'scrape') await attempt;
           if (outcome.kind === 'idle' && this.#surplus) break;
           if (outcome.kind === 'scrape') {
             this.#grow();

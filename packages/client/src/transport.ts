@@ -40,7 +40,8 @@ export class ProxyTransport {
   /** Retired pollers whose last polls are still in flight (they may still carry scrapes). */
   readonly #retiring = new Set<Poller>();
   #pool: ChannelPool | undefined;
-  #trying = false;
+  /** The attempt to open a channel under way; it never rejects. */
+  #attempt: Promise<void> | undefined;
   #retryAt = 0;
   /** Waits before the next channel try: doubling per failure in a row, reset once one opens. */
   readonly #retry: ExponentialBackoff;
@@ -91,10 +92,10 @@ export class ProxyTransport {
     poller.start();
   }
 
-  #tryChannel(): void {
+  /** Starts an attempt to open a channel unless one is open, under way or not due; the attempt under way, if any. */
+  #tryChannel(): Promise<void> | undefined {
     const channel = this.#opts.channel;
-    if (!channel || this.#pool || this.#trying || this.#stopped || Date.now() < this.#retryAt) return;
-    this.#trying = true;
+    if (this.#attempt || !channel || this.#pool || this.#stopped || Date.now() < this.#retryAt) return this.#attempt;
     const p = this.#opts.poller;
     const poll = new URL(p.pollUrl);
     const pool = new ChannelPool({
@@ -109,10 +110,10 @@ export class ProxyTransport {
       onPollError: p.onPollError,
       onLost: (err) => this.#fallBack('Lost every channel to the proxy; polling again', err),
     });
-    pool.start().then(
+    this.#attempt = pool.start().then(
       () => {
-        this.#trying = false;
-        if (this.#stopped) return pool.destroy();
+        this.#attempt = undefined;
+        if (this.#stopped) return void pool.destroy();
         this.#retry.reset();
         this.#pool = pool;
         const poller = this.#poller;
@@ -124,7 +125,7 @@ export class ProxyTransport {
         p.logger.info('Proxy offers a channel; scrapes now come over it instead of polls', { max_channels: p.capacity });
       },
       (err: unknown) => {
-        this.#trying = false;
+        this.#attempt = undefined;
         const retryMs = this.#backOff();
         // Most often a reverse or forward proxy on the way that does not pass upgrades on.
         p.logger.warn('Proxy offers a channel but it could not be opened; polling instead', {
@@ -134,6 +135,7 @@ export class ProxyTransport {
         });
       },
     );
+    return this.#attempt;
   }
 
   #fallBack(message: string, err: unknown): void {
