@@ -114,6 +114,8 @@ export class Coordinator {
    */
   readonly #surplus: ExpiryQueue<WaitingPoll>;
   readonly #lingers: boolean;
+  /** Waiting polls that yield to a channel (WaitingPoll.yields), over all keys. */
+  #yielding = 0;
   readonly #cancelPoll = (poll: WaitingPoll): void => {
     if (!poll.done) this.#finishPoll(poll);
   };
@@ -162,10 +164,12 @@ export class Coordinator {
     const timed = opts.capacity !== undefined && opts.persistent !== true;
     const expires = timed && this.#opts.pollIdleTimeoutMs > 0;
     const lingers = timed && this.#lingers && this.#polls.has(key);
-    if (opts.persistent === true) {
+    // Checked by count first: a channel waits again after every scrape it answers.
+    if (opts.persistent === true && this.#yielding > 0) {
       for (const p of this.#polls.of(key)) if (p.yields) this.#finishPoll(p).end('idle');
     }
     const poll = new WaitingPoll(key, sink, { expires, lingers, yields: timed }, this.#cancelPoll);
+    if (timed) this.#yielding++;
     if (expires) this.#idle.add(poll);
     if (lingers) this.#surplus.add(poll);
     const limit = Math.min(opts.capacity ?? 1, this.#opts.maxPollsPerFqdn);
@@ -284,7 +288,10 @@ export class Coordinator {
     const sink = poll.take();
     if (poll.expires) this.#idle.ended();
     if (poll.lingers) this.#surplus.ended();
-    if (this.#polls.remove(poll)) this.registry.touch(poll.key, poll.key);
+    if (this.#polls.remove(poll)) {
+      if (poll.yields) this.#yielding--;
+      this.registry.touch(poll.key, poll.key);
+    }
     return sink;
   }
 

@@ -408,3 +408,18 @@ test('a channel opening ends the waiting polls of capacity-declaring clients of 
   c.scrape(job('1'), 10_000, scrapeSink().sink);
   assert.deepEqual(upstream.got.jobs.map((j) => j.id), ['1']);
 });
+
+test('a channel still ends a capacity-declaring poll as idle after such polls were answered, cancelled and expired before it', () => {
+  const { c } = setup({ maxPolls: 1 });
+  c.poll('host-a', { capacity: 1, hello: false }, pollSink().sink);
+  c.scrape(job('1'), 10_000, scrapeSink().sink);
+  c.poll('host-a', { capacity: 1, hello: false }, pollSink().sink).cancel();
+  c.poll('host-a', { capacity: 1, hello: false }, pollSink().sink);
+  const last = pollSink();
+  c.poll('host-a', { capacity: 1, hello: false }, last.sink);
+  assert.equal(c.stats().waitingPolls, 1);
+  c.poll('host-b', { capacity: 4, hello: false, persistent: true }, pollSink().sink);
+  assert.deepEqual(last.got.ends, []);
+  c.poll('host-a', { capacity: 4, hello: false, persistent: true }, pollSink().sink);
+  assert.deepEqual(last.got.ends, ['idle']);
+});
