@@ -1,12 +1,23 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { ERROR_CODES, PushProxError } from '@pushprox/shared';
+import { ERROR_CODES, PushProxError, WireError } from '@pushprox/shared';
 
 /**
  * Reads a body expected to be tiny (a poll's FQDN), refusing more than
  * `limit` bytes as soon as they arrive rather than buffering them.
  */
-export function readSmallBody(source: Readable, limit: number, what: string): Promise<string> {
+export async function readSmallBody(source: Readable, limit: number, what: string): Promise<string> {
+  const tooLarge = () => new PushProxError(ERROR_CODES.POLL_BAD_FQDN, `${what} body is larger than ${limit} bytes`);
+  return Buffer.concat(await readWholeBody(source, limit, tooLarge, what)).toString('utf8');
+}
+
+/**
+ * Reads a whole body of at most `limit` bytes as the chunks read (no copy).
+ * More than `limit` rejects with tooLarge() as soon as it arrives; the rest is
+ * then read and dropped. A source that closes before its end rejects with
+ * WIRE_TRUNCATED.
+ */
+export function readWholeBody(source: Readable, limit: number, tooLarge: () => Error, what: string): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -15,14 +26,14 @@ export function readSmallBody(source: Readable, limit: number, what: string): Pr
       if (size > limit) {
         cleanup();
         source.resume();
-        reject(new PushProxError(ERROR_CODES.POLL_BAD_FQDN, `${what} body is larger than ${limit} bytes`));
+        reject(tooLarge());
         return;
       }
       chunks.push(c);
     };
     const onEnd = () => {
       cleanup();
-      resolve(Buffer.concat(chunks).toString('utf8'));
+      resolve(chunks);
     };
     const onError = (err: Error) => {
       cleanup();
@@ -30,7 +41,7 @@ export function readSmallBody(source: Readable, limit: number, what: string): Pr
     };
     const onClose = () => {
       cleanup();
-      reject(new Error(`${what} connection closed before its body ended`));
+      reject(new WireError(ERROR_CODES.WIRE_TRUNCATED, `${what} connection closed before its body ended`));
     };
     const cleanup = () => {
       source.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);

@@ -13,7 +13,7 @@ import {
 } from '@pushprox/shared';
 import type { PollEndReason, PollSink, ScrapeJob, Ticket } from './coordinator.js';
 import type { ClientIdentity } from './client-auth.js';
-import { relayPushed, type PushRelayDeps } from './push-relay.js';
+import { relayPushed, relayWholePushed, WHOLE_PUSH_BYTES, type PushRelayDeps } from './push-relay.js';
 
 /** Counts and times an exchange under upstream's path metrics (/poll, /push). */
 export type ObserveApi = (path: string, status: number, seconds: number) => void;
@@ -43,13 +43,16 @@ export class ProxyChannel implements PollSink {
   readonly #onClosed: (channel: ProxyChannel) => void;
   #state: 'waiting' | 'busy' | 'closed' = 'waiting';
   #ticket: Ticket | undefined;
+  /** The pushed bytes held back while they may still be relayed whole: until END, or past WHOLE_PUSH_BYTES. */
+  #held: Buffer[] = [];
+  /** Set once the push streams (it outgrew WHOLE_PUSH_BYTES); DATA then goes straight into it. */
   #body: Readable | undefined;
   /** The scrape handed out on this channel and not yet answered. */
   #jobId: string | undefined;
   /** Bytes of DATA in the current exchange: bounded by maxBodyBytes. */
   #bytes = 0;
   #ended = false;
-  #relayed = false;
+  #wasRelayed = false;
   #closeAsked = false;
   #since = performance.now();
   /** Date.now() of the last byte read and the last frame written (for the sweep). */
@@ -107,33 +110,46 @@ export class ProxyChannel implements PollSink {
     // The client's silence counts from the request (see ChannelServerOptions.longestScrapeMs).
     this.heardAt = Date.now();
     this.#ended = false;
-    this.#relayed = false;
+    this.#wasRelayed = false;
     this.#bytes = 0;
     this.#jobId = job.id;
     this.#write(encodeFrame(FRAME.REQUEST, job.request));
     const now = performance.now();
     this.#deps.observe(PATH_POLL, 200, (now - this.#since) / 1000);
     this.#since = now;
+    return true;
+  }
+
+  /** The push outgrew WHOLE_PUSH_BYTES: relay it as it streams, starting with the bytes held. */
+  #stream(): Readable {
     // DATA is pushed straight into this stream; reading it resumes the socket (backpressure).
     const socket = this.#socket;
     const body = new Readable({ highWaterMark: BODY_HIGH_WATER_MARK, read: () => void socket.resume() });
     this.#body = body;
+    for (const piece of this.#held) body.push(piece);
+    this.#held = [];
     relayPushed(body, this.#identity, this.#deps).then(
       () => {
-        this.#deps.observe(PATH_PUSH, 200, (performance.now() - this.#since) / 1000);
-        this.#relayed = true;
         // Bytes after the pushed response's own end are not relayed; they are read and dropped until END.
         body.resume();
-        this.#next();
+        this.#relayed();
       },
-      (err: unknown) => {
-        this.#deps.observe(PATH_PUSH, statusOf(err), (performance.now() - this.#since) / 1000);
-        this.#deps.logger.warn('Error pushing', { err: messageOf(err), fqdn: this.fqdn, channel: true });
-        this.close(`Error pushing: ${messageOf(err)}`);
-      },
+      this.#relayFailed,
     );
-    return true;
+    return body;
   }
+
+  #relayed(): void {
+    this.#deps.observe(PATH_PUSH, 200, (performance.now() - this.#since) / 1000);
+    this.#wasRelayed = true;
+    this.#next();
+  }
+
+  readonly #relayFailed = (err: unknown): void => {
+    this.#deps.observe(PATH_PUSH, statusOf(err), (performance.now() - this.#since) / 1000);
+    this.#deps.logger.warn('Error pushing', { err: messageOf(err), fqdn: this.fqdn, channel: true });
+    this.close(`Error pushing: ${messageOf(err)}`);
+  };
 
   end(reason: PollEndReason): void {
     this.#ticket = undefined;
@@ -165,12 +181,17 @@ export class ProxyChannel implements PollSink {
   }
 
   #onData(bytes: Buffer): void {
-    const body = this.#body;
-    if (this.#state !== 'busy' || this.#ended || !body) return this.close('expected DATA only in answer to a REQUEST');
+    if (this.#state !== 'busy' || this.#ended) return this.close('expected DATA only in answer to a REQUEST');
     this.#bytes += bytes.length;
     if (this.#bytes > this.#deps.maxBodyBytes) {
       return this.close(`pushed response exceeds --push.max-body-size (${this.#deps.maxBodyBytes} bytes)`);
     }
+    if (this.#body === undefined && this.#bytes <= WHOLE_PUSH_BYTES) {
+      // A slice of the chunk read: Node reads every chunk into a buffer of its own, so it stays as it is.
+      this.#held.push(bytes);
+      return;
+    }
+    const body = this.#body ?? this.#stream();
     if (!body.push(bytes)) this.#socket.pause();
   }
 
@@ -182,14 +203,19 @@ export class ProxyChannel implements PollSink {
     } else if (type === FRAME.END) {
       if (this.#state !== 'busy' || this.#ended) return this.close('expected END only after a REQUEST');
       this.#ended = true;
-      this.#body?.push(null);
-      this.#next();
+      if (this.#body) {
+        this.#body.push(null);
+        return this.#next();
+      }
+      const held = this.#held;
+      this.#held = [];
+      relayWholePushed(held, this.#identity, this.#deps).then(() => this.#relayed(), this.#relayFailed);
     }
   }
 
   /** After END and the relay: wait for the next scrape (or end, if the client asked). */
   #next(): void {
-    if (this.#state !== 'busy' || !this.#ended || !this.#relayed) return;
+    if (this.#state !== 'busy' || !this.#ended || !this.#wasRelayed) return;
     this.#body = undefined;
     this.#jobId = undefined;
     this.#state = 'waiting';
@@ -213,6 +239,7 @@ export class ProxyChannel implements PollSink {
     this.#ticket?.cancel();
     this.#ticket = undefined;
     this.#body?.destroy(new Error(bodyError));
+    this.#held = [];
     const id = this.#jobId;
     this.#jobId = undefined;
     if (id === undefined) return;

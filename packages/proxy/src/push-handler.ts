@@ -11,10 +11,10 @@ import {
 } from '@pushprox/shared';
 import { sendText } from './respond.js';
 import { forbidden, type ClientAuthenticator, type ClientIdentity } from './client-auth.js';
-import { headerOf } from './body.js';
+import { headerOf, readWholeBody } from './body.js';
 import { parseFqdn } from './fqdn.js';
 import { parseCapacity, waitAfterPush, type WaitOptions } from './poll-wait.js';
-import { relayPushed, type PushRelayDeps } from './push-relay.js';
+import { relayPushed, relayWholePushed, WHOLE_PUSH_BYTES, type PushRelayDeps } from './push-relay.js';
 
 /**
  * The poll a push asks for (HEADER_PUSH_POLL), or undefined. A bad one is
@@ -60,13 +60,18 @@ export function createPushHandler(opts: PushHandlerOptions) {
       const identity = opts.authn.identify(req);
       const pushPoll = pushPollOf(req, identity, logger);
       const declared = Number(req.headers['content-length']);
-      if (declared > opts.maxBodyBytes) {
-        throw new WireError(
+      const tooLarge = (): WireError =>
+        new WireError(
           ERROR_CODES.WIRE_BODY_TOO_LARGE,
           `pushed response of ${declared} bytes exceeds --push.max-body-size (${opts.maxBodyBytes} bytes)`,
         );
+      if (declared > opts.maxBodyBytes) throw tooLarge();
+      // Node's parser passes on exactly Content-Length bytes: a small declared body is read whole.
+      if (declared <= WHOLE_PUSH_BYTES && req.headers['transfer-encoding'] === undefined) {
+        await relayWholePushed(await readWholeBody(req, WHOLE_PUSH_BYTES, tooLarge, 'push'), identity, opts);
+      } else {
+        await relayPushed(req, identity, opts);
       }
-      await relayPushed(req, identity, opts);
       if (pushPoll) {
         relabel?.(PATH_POLL);
         return waitAfterPush(coordinator, res, pushPoll, logger);

@@ -1,5 +1,15 @@
 import type { Readable } from 'node:stream';
-import { ERROR_CODES, HEADER_ID, PushProxError, WireError, messageOf, readResponse, type Logger } from '@pushprox/shared';
+import {
+  ERROR_CODES,
+  HEADER_ID,
+  PushProxError,
+  WireError,
+  messageOf,
+  parseResponse,
+  readResponse,
+  type Logger,
+  type ResponseHead,
+} from '@pushprox/shared';
 import type { Coordinator } from './coordinator.js';
 import type { Responders } from './scrape-handler.js';
 import { forbidden, type ClientIdentity } from './client-auth.js';
@@ -13,6 +23,14 @@ export interface PushRelayDeps {
 }
 
 /**
+ * A push of at most this many bytes is read whole before any of it is relayed
+ * (relayWholePushed: no streams, one write to Prometheus); a longer one
+ * streams. Holding that much back costs no more memory than streaming it
+ * through a 64 KiB buffer.
+ */
+export const WHOLE_PUSH_BYTES = 64 * 1024;
+
+/**
  * Relays one pushed response (a /push body, or a channel's DATA) to the
  * Prometheus request waiting for it: parses it as it streams and passes its
  * body on with backpressure; resolves once the whole body has been passed on.
@@ -20,10 +38,27 @@ export interface PushRelayDeps {
  * relay fails; the caller answers the client.
  */
 export async function relayPushed(source: Readable, identity: ClientIdentity, deps: PushRelayDeps): Promise<void> {
+  const { head, body } = await readResponse(source, { maxBodyBytes: deps.maxBodyBytes });
+  return answer(head, body, identity, deps);
+}
+
+/**
+ * relayPushed for a pushed message already whole in hand (a small push: its
+ * whole /push body, or every DATA and the END of a channel's). The same
+ * checks and errors; `pieces` are its bytes in order, which Prometheus gets in
+ * one write. Invariant: parsed as one buffer, so a message that ends early or
+ * carries bytes after its framed end is refused before anything is relayed.
+ */
+export async function relayWholePushed(pieces: readonly Buffer[], identity: ClientIdentity, deps: PushRelayDeps): Promise<void> {
+  const message = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+  const { head, body } = parseResponse(message, { maxBodyBytes: deps.maxBodyBytes });
+  return answer(head, body, identity, deps);
+}
+
+async function answer(head: ResponseHead, body: Readable | Buffer, identity: ClientIdentity, deps: PushRelayDeps): Promise<void> {
   const { coordinator, responders, logger } = deps;
   let claimedId: string | undefined;
   try {
-    const { head, body } = await readResponse(source, { maxBodyBytes: deps.maxBodyBytes });
     // A 1xx is interim (RFC 9110 §15.2): relayed, it would leave Prometheus waiting for a final response.
     if (head.status < 200) {
       throw new WireError(

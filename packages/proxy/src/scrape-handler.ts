@@ -31,7 +31,8 @@ export interface ScrapeHandlerOptions {
 /** What the /push handler hands to a waiting scrape. */
 export interface PushedResponse {
   readonly head: ResponseHead;
-  readonly body: Readable;
+  /** Decoded body bytes: streaming, or whole when the push was whole before it was relayed. */
+  readonly body: Readable | Buffer;
 }
 
 /**
@@ -123,9 +124,15 @@ export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Resp
     responders.set(id, async ({ head, body }) => {
       responders.delete(id);
       res.writeHead(head.status, head.reason, relayHeaders(head.headers));
-      body.on('data', (chunk: Buffer) => opts.reclaimer.account(chunk.length));
       try {
-        await relay(body, res);
+        if (Buffer.isBuffer(body)) {
+          // Head and body in one write; a small whole body needs no stream (see relayWholePushed).
+          opts.reclaimer.account(body.length);
+          res.end(body);
+        } else {
+          body.on('data', (chunk: Buffer) => opts.reclaimer.account(chunk.length));
+          await relay(body, res);
+        }
         opts.onDone(head.status);
       } finally {
         coordinator.complete(id);

@@ -296,3 +296,39 @@ test('a scrape handed to a channel that closes before answering fails at once wi
     assert.equal(proxy.coordinator.stats().activeScrapes, 0);
   });
 });
+
+test('a small push is relayed whole: one with bytes past its framed end is refused with a 5xx naming them, none of it reaching the scraper', async () => {
+  await withProxy({}, async (proxy) => {
+    const { ch, s, id } = await channelWithScrape(proxy.address.port, '30');
+    // Content-Length says 5; 6 more bytes follow: a second message smuggled into the push.
+    ch.socket.write(encodeDataAndEnd(Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: 5\r\nId: ${id}\r\n\r\nup 1\nEXTRA!`)));
+    const got = await s;
+    assert.equal(got.head.status, 500, 'not a 200 cut short: the push was checked whole before any of it was relayed');
+    assert.match(got.body.toString(), /6 bytes follow the end of the message/);
+    await ch.closed;
+    assert.match(ch.frames.find((f) => f.type === FRAME.ERROR)?.payload.toString() ?? '', /Error pushing: 6 bytes follow the end/);
+  });
+});
+
+test('a push larger than 64 KiB is not held back: its head reaches the scraper before its END', async () => {
+  await withProxy({}, async (proxy) => {
+    const port = proxy.address.port;
+    const ch = await openRaw(port, upgradeRequest('host-a'));
+    const prom = await connect(port);
+    let seen = Buffer.alloc(0);
+    prom.on('data', (c: Buffer) => (seen = Buffer.concat([seen, c])));
+    prom.write(closing(Buffer.from(scrape('http://host-a:9100/metrics', '30'))));
+    await until(() => ch.frames.length === 1);
+    const id = parseRequest(ch.frames[0]!.payload).head.headers.get('Id')!;
+    const size = 200 * 1024;
+    ch.socket.write(encodeFrame(FRAME.DATA, Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\nId: ${id}\r\n\r\n`)));
+    ch.socket.write(encodeFrame(FRAME.DATA, Buffer.alloc(100 * 1024, 'a')));
+    await until(() => seen.includes('HTTP/1.1 200 OK'), 2000, 'the head relayed before END');
+    ch.socket.write(encodeFrame(FRAME.DATA, Buffer.alloc(size - 100 * 1024, 'b')));
+    ch.socket.write(encodeFrame(FRAME.END));
+    await new Promise<void>((resolve) => prom.once('close', () => resolve()));
+    const at = seen.indexOf('\r\n\r\n') + 4;
+    assert.equal(seen.length - at, size);
+    assert.equal(seen.subarray(at).toString().replace(/a+b+/, ''), '');
+  });
+});

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ERROR_CODES, parseRequest, silentLogger } from '@pushprox/shared';
 import { startProxy, type RunningProxy } from '../src/server.js';
+import { WHOLE_PUSH_BYTES } from '../src/push-relay.js';
 import { TEST_CONFIG, connect, exchange, sleep, until } from './helpers.js';
 import { drain, idle, judge, latin1, parkScrape, pollRequest, pushRequest, scrapeRequest } from './hostile-helpers.js';
 
@@ -65,23 +66,33 @@ test('a client that sends half a request head and stops is closed with 408 after
 });
 
 test('a push that stalls halfway through its body is aborted after readIdleTimeoutMs; the scrape ends in an error and nothing leaks', async () => {
-  await withSlowGuards(async (proxy) => {
-    const parked = await parkScrape(proxy, 'host-a', '10');
-    const inner = latin1(`HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nId: ${parked.id}\r\n\r\n${'x'.repeat(500)}`);
-    const s = await connect(proxy.address.port);
-    const started = Date.now();
-    // The outer /push declares the whole inner response but sends only half its body.
-    s.write(Buffer.concat([latin1(`POST /push HTTP/1.1\r\nHost: p\r\nContent-Length: ${inner.length + 500}\r\n\r\n`), inner]));
-    const pushSide = await drain(s, IDLE_MS + SLACK_MS + 2000);
-    const scraped = judge((await parked.answer).bytes);
-    const elapsed = Date.now() - started;
-    assert.ok(pushSide.closed, 'the stalled push connection was closed');
-    assert.ok(elapsed >= IDLE_MS - 50 && elapsed < IDLE_MS + SLACK_MS, `aborted after ${elapsed} ms`);
-    // The relay had begun: Prometheus sees its connection cut before the response completed.
-    assert.deepEqual(scraped.complete ? `complete ${scraped.head.status}` : scraped.code, ERROR_CODES.WIRE_TRUNCATED);
-    await idle(proxy);
-    await roundTrip(proxy, 'host-a');
-  });
+  // Small pushes are read whole before any of it is relayed; larger ones stream (WHOLE_PUSH_BYTES).
+  for (const [shape, size] of [['whole', 1000], ['streamed', 2 * WHOLE_PUSH_BYTES]] as const) {
+    await withSlowGuards(async (proxy) => {
+      const parked = await parkScrape(proxy, 'host-a', shape === 'whole' ? '2' : '10');
+      const inner = latin1(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\nId: ${parked.id}\r\n\r\n${'x'.repeat(size / 2)}`);
+      const s = await connect(proxy.address.port);
+      const started = Date.now();
+      // The outer /push declares the whole inner response but sends only half its body.
+      s.write(Buffer.concat([latin1(`POST /push HTTP/1.1\r\nHost: p\r\nContent-Length: ${inner.length + size / 2}\r\n\r\n`), inner]));
+      const pushSide = await drain(s, IDLE_MS + SLACK_MS + 2000);
+      const elapsed = Date.now() - started;
+      assert.ok(pushSide.closed, `${shape}: the stalled push connection was closed`);
+      assert.ok(elapsed >= IDLE_MS - 50 && elapsed < IDLE_MS + SLACK_MS, `${shape}: aborted after ${elapsed} ms`);
+      const scraped = judge((await parked.answer).bytes);
+      if (shape === 'whole') {
+        // Nothing was relayed: the scrape fails at its deadline with a complete error response.
+        assert.ok(scraped.complete, shape);
+        assert.equal(scraped.head.status, 500);
+        assert.match(scraped.body.toString(), /context deadline exceeded/);
+      } else {
+        // The relay had begun: Prometheus sees its connection cut before the response completed.
+        assert.deepEqual(scraped.complete ? `complete ${scraped.head.status}` : scraped.code, ERROR_CODES.WIRE_TRUNCATED);
+      }
+      await idle(proxy);
+      await roundTrip(proxy, 'host-a');
+    });
+  }
 });
 
 test('regression: a waiting poll is not cut by readIdleTimeoutMs or readHeaderTimeoutMs (they apply only while a request arrives)', async () => {

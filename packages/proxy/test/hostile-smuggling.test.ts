@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ERROR_CODES } from '@pushprox/shared';
 import type { RunningProxy } from '../src/server.js';
+import { WHOLE_PUSH_BYTES } from '../src/push-relay.js';
 import { closing, connect, sleep, withProxy } from './helpers.js';
 import { drain, idle, judge, parkScrape, pushRequest } from './hostile-helpers.js';
 
@@ -12,9 +13,10 @@ import { drain, idle, judge, parkScrape, pushRequest } from './hostile-helpers.j
  * CL+TE is covered in failure-modes.test.ts.
  *
  * Framing errors found in the head refuse the push before it claims the
- * scrape, which then fails at its deadline (500). Errors found in the body
- * come after the relay began: the scrape's connection is cut before its
- * response is complete.
+ * scrape, which then fails at its deadline (500). So do errors in the body of
+ * a small push, read whole before any of it is relayed (WHOLE_PUSH_BYTES).
+ * In a larger push, which streams, they come after the relay began: the
+ * scrape's connection is cut before its response is complete.
  */
 
 const DEADLINE = '0.5';
@@ -50,14 +52,25 @@ async function refusedAtHead(inner: (id: string) => string, why: RegExp): Promis
   });
 }
 
-async function refusedInBody(inner: (id: string) => string, why: RegExp, split?: string): Promise<void> {
-  await withProxy({}, async (proxy) => {
-    const { pushed, scraped } = await pushFor(proxy, inner, split);
-    assert.ok(pushed.complete);
-    assert.equal(pushed.head.status, 400);
-    assert.match(pushed.body.toString(), why);
-    assert.deepEqual(scraped.complete ? `complete ${scraped.head.status}` : scraped.code, ERROR_CODES.WIRE_TRUNCATED);
-  });
+/** Each body-error case is pushed both ways: whole (small), and streamed (past WHOLE_PUSH_BYTES). */
+const BODIES = { whole: 'ok\n', streamed: `${'b'.repeat(WHOLE_PUSH_BYTES)}ok\n` } as const;
+
+async function refusedInBody(inner: (id: string, body: string) => string, why: RegExp, split?: string): Promise<void> {
+  for (const [shape, body] of Object.entries(BODIES)) {
+    await withProxy({}, async (proxy) => {
+      const { pushed, scraped } = await pushFor(proxy, (id) => inner(id, body), split);
+      assert.ok(pushed.complete);
+      assert.equal(pushed.head.status, 400, shape);
+      assert.match(pushed.body.toString(), why);
+      if (shape === 'whole') {
+        assert.ok(scraped.complete, 'checked whole before any of it was relayed: the scrape gets a complete error response');
+        assert.equal(scraped.head.status, 500);
+        assert.match(scraped.body.toString(), /context deadline exceeded/);
+      } else {
+        assert.deepEqual(scraped.complete ? `complete ${scraped.head.status}` : scraped.code, ERROR_CODES.WIRE_TRUNCATED, shape);
+      }
+    });
+  }
 }
 
 test('smuggling: two different Content-Lengths in a pushed response', async () => {
@@ -99,25 +112,27 @@ test('an interim (1xx) status in a pushed response is refused, so Prometheus is 
   );
 });
 
-test('smuggling: a chunk size that overflows cuts the scrape before its response completes', async () => {
+const SECOND = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil\n';
+const chunk = (body: string): string => `${body.length.toString(16)}\r\n${body}\r\n`;
+const withLength = (id: string, body: string): string => `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nId: ${id}\r\n\r\n${body}`;
+
+test('smuggling: a chunk size that overflows in a pushed body is refused and never completes the scrape', async () => {
   await refusedInBody(
-    (id) => `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nId: ${id}\r\n\r\n3\r\nok\n\r\n10000000000000001\r\nx\r\n0\r\n\r\n`,
+    (id, body) => `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nId: ${id}\r\n\r\n${chunk(body)}10000000000000001\r\nx\r\n0\r\n\r\n`,
     /chunk size has more than 15 hex digits/,
   );
 });
 
-const SECOND = 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil\n';
-
 test('smuggling: a second response appended after the pushed body is refused and never completes the scrape', async () => {
-  await refusedInBody((id) => `HTTP/1.1 200 OK\r\nContent-Length: 3\r\nId: ${id}\r\n\r\nok\n${SECOND}`, /bytes follow the end of the message/);
+  await refusedInBody((id, body) => `${withLength(id, body)}${SECOND}`, /bytes follow the end of the message/);
 });
 
 test('regression: a second response arriving after a complete Content-Length body does not let the scrape complete', async () => {
   // The first response's last byte is held until the push ends, so Prometheus
   // never gets a complete 200 for a push that is refused.
-  await refusedInBody((id) => `HTTP/1.1 200 OK\r\nContent-Length: 3\r\nId: ${id}\r\n\r\nok\n${SECOND}`, /bytes follow the end of the message/, SECOND);
+  await refusedInBody((id, body) => `${withLength(id, body)}${SECOND}`, /bytes follow the end of the message/, SECOND);
   await refusedInBody(
-    (id) => `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nId: ${id}\r\n\r\n3\r\nok\n\r\n0\r\n\r\n${SECOND}`,
+    (id, body) => `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nId: ${id}\r\n\r\n${chunk(body)}0\r\n\r\n${SECOND}`,
     /bytes follow the end of the message/,
     SECOND,
   );
