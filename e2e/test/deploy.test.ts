@@ -1,12 +1,12 @@
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitRegistered } from '../src/proxy-api.js';
 import { Proc, killAll } from '../src/procs.js';
+import { run as runProgram, type Ran, type RunOptions } from '../src/run.js';
 
 /**
  * The deployment files (Dockerfile, docker-compose.yml, examples/prometheus,
@@ -38,26 +38,9 @@ const read = (file: string): string => readFileSync(file, 'utf8');
 // ---------------------------------------------------------------------------
 // Child processes: every one has a timeout, and is only ever signalled by PID.
 
-interface RunResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function run(cmd: string, args: readonly string[], opts: { timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      cmd,
-      [...args],
-      { cwd: opts.cwd ?? ROOT, timeout: opts.timeoutMs ?? 10_000, killSignal: 'SIGKILL', maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err && typeof err.code === 'string') return reject(err); // could not start it (ENOENT, ...)
-        if (err?.killed) return reject(new Error(`${cmd} ${args.join(' ')} timed out:\n${stdout}\n${stderr}`));
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
-      },
-    );
-  });
-}
+/** run() from e2e/src/run.ts, from the repository root and within 10 s unless told otherwise. */
+const run = (cmd: string, args: readonly string[], opts: RunOptions = {}): Promise<Ran> =>
+  runProgram(cmd, args, { cwd: ROOT, timeoutMs: 10_000, ...opts });
 
 /** The executable `name` on PATH (or in the usual sbin directories), or undefined. */
 function which(name: string): string | undefined {

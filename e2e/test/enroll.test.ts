@@ -1,6 +1,5 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -9,6 +8,7 @@ import path from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { startExporter, type TestExporter } from '../src/exporter.js';
 import { CLIENT_BIN, PROXY_BIN, killAll, startClientProc, startProxyProc, type Proc, type ProxyProc } from '../src/procs.js';
+import { run as runProgram, type Ran } from '../src/run.js';
 
 /**
  * Enrollment with the real programs: `pushprox-proxy pki init`, a TLS proxy
@@ -25,13 +25,7 @@ let fingerprint = '';
 let proxy: ProxyProc;
 let exporter: TestExporter;
 
-function run(bin: string, args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { timeout: STEP_MS, encoding: 'utf8' }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
-    });
-  });
-}
+const run = (bin: string, args: readonly string[]): Promise<Ran> => runProgram(process.execPath, [bin, ...args], { timeoutMs: STEP_MS });
 
 const enroll = (...args: string[]) =>
   run(CLIENT_BIN, ['enroll', `--proxy-url=https://127.0.0.1:${proxy.port}`, '--fqdn=127.0.0.1', `--enroll.token=${TOKEN}`, ...args]);
