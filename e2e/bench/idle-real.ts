@@ -31,9 +31,10 @@ export async function idleRealClients(n: number, windowSecs = 20, clientArgs: re
     await new Promise((r) => setTimeout(r, 5000));
     const cpu0 = { proxy: cpuSecondsOf(proxy.pid), clients: cpuSecondsOfAll(clients) };
     await new Promise((r) => setTimeout(r, windowSecs * 1000));
+    // Counted before the bench's own /metrics requests, whose connections may still be closing.
+    const fds = openFds(proxy.pid);
     const waiting = await metricValue(proxy.url, 'pushprox_proxy_waiting_polls');
     const channels = await metricValue(proxy.url, 'pushprox_proxy_channels');
-    const fds = openFds(proxy.pid);
     const mb = (bytes: number): number => Number((bytes / 1048576).toFixed(1));
     const row = {
       clients: n,
