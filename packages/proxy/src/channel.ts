@@ -139,11 +139,12 @@ export class ProxyChannel implements PollSink {
     return body;
   }
 
-  #relayed(): void {
+  /** Fields, not methods: both are passed to then() once per scrape without a new closure. */
+  readonly #relayed = (): void => {
     this.#deps.observe(PATH_PUSH, 200, (performance.now() - this.#since) / 1000);
     this.#wasRelayed = true;
     this.#next();
-  }
+  };
 
   readonly #relayFailed = (err: unknown): void => {
     this.#deps.observe(PATH_PUSH, statusOf(err), (performance.now() - this.#since) / 1000);
@@ -209,7 +210,7 @@ export class ProxyChannel implements PollSink {
       }
       const held = this.#held;
       this.#held = [];
-      relayWholePushed(held, this.#identity, this.#deps).then(() => this.#relayed(), this.#relayFailed);
+      relayWholePushed(held, this.#identity, this.#deps).then(this.#relayed, this.#relayFailed);
     }
   }
 
