@@ -206,6 +206,11 @@ export class ProxyChannel implements PollSink {
       this.#ended = true;
       if (this.#body) {
         this.#body.push(null);
+        // Invariant: after END the socket reads, whatever the relay's backpressure did. A
+        // DATA in the same read may have paused it, and an ended body never asks for more:
+        // left paused, the channel would take the next scrape and never read its push.
+        // No DATA may come before the next REQUEST, so nothing needs holding back.
+        this.#socket.resume();
         return this.#next();
       }
       const held = this.#held;
