@@ -77,3 +77,56 @@ function once(agent: http.Agent, target: string, opts: LoadOptions): Promise<{ s
     r.on('error', reject);
   });
 }
+
+export interface PairedResult {
+  readonly directMs: number[];
+  readonly viaMs: number[];
+  readonly errors: number;
+}
+
+/**
+ * One request at a time, alternating between the direct target and the relay
+ * (which goes first swaps every pair), so both see the same phase of a noisy
+ * machine: their ratio is far steadier than that of two runs one after the
+ * other. A pair with an error is dropped whole. Bounded by `pairs` and
+ * `maxSeconds`.
+ */
+export async function runPairedLoad(
+  direct: Pick<LoadOptions, 'target' | 'timeoutSecs' | 'gzip'>,
+  via: Pick<LoadOptions, 'target' | 'proxyPort' | 'timeoutSecs' | 'gzip'>,
+  pairs: number,
+  maxSeconds: number,
+): Promise<PairedResult> {
+  const agents = { direct: new http.Agent({ keepAlive: true, maxSockets: 1 }), via: new http.Agent({ keepAlive: true, maxSockets: 1 }) };
+  const timed = async (which: 'direct' | 'via'): Promise<number | undefined> => {
+    const opts = { ...(which === 'direct' ? direct : via), concurrency: 1, maxRequests: 1, maxSeconds };
+    const t0 = performance.now();
+    try {
+      const r = await once(agents[which], opts.target, opts);
+      return r.status === 200 ? performance.now() - t0 : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const directMs: number[] = [];
+  const viaMs: number[] = [];
+  let errors = 0;
+  const deadline = performance.now() + maxSeconds * 1000;
+  try {
+    for (let i = 0; i < pairs && performance.now() < deadline; i++) {
+      const first = i % 2 === 0 ? 'direct' : 'via';
+      const a = await timed(first);
+      const b = await timed(first === 'direct' ? 'via' : 'direct');
+      if (a === undefined || b === undefined) {
+        errors++;
+        continue;
+      }
+      directMs.push(first === 'direct' ? a : b);
+      viaMs.push(first === 'direct' ? b : a);
+    }
+  } finally {
+    agents.direct.destroy();
+    agents.via.destroy();
+  }
+  return { directMs, viaMs, errors };
+}

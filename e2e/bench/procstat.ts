@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 const TICKS = 100; // USER_HZ on Linux
 
@@ -28,11 +28,40 @@ export interface CpuSplit {
   readonly system: number;
 }
 
-/** What a process has used, from /proc/<pid>/stat. */
+/** The live children of a process (every thread's), from /proc; none once it has ended. */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      for (const c of readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ')) if (c) out.push(Number(c));
+    }
+  } catch {
+    // ended meanwhile
+  }
+  return out;
+}
+
+/**
+ * What a process and its descendants have used, from /proc/<pid>/stat: its
+ * own time, its reaped children's (cutime, cstime) and its live children's,
+ * so a program that forks per connection (socat) is counted whole.
+ */
 export function cpuSplitOf(pid: number): CpuSplit {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after "pid (comm) ": state is [0], utime [11], stime [12], cutime [13], cstime [14].
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(fields[11]) / TICKS, system: Number(fields[12]) / TICKS };
+  let user = (Number(fields[11]) + Number(fields[13])) / TICKS;
+  let system = (Number(fields[12]) + Number(fields[14])) / TICKS;
+  for (const child of childrenOf(pid)) {
+    try {
+      const c = cpuSplitOf(child);
+      user += c.user;
+      system += c.system;
+    } catch {
+      // ended meanwhile; its time is in our cutime/cstime once reaped
+    }
+  }
+  return { user, system };
 }
 
 /** Summed user and system CPU seconds of several processes, one read of each. */

@@ -1,9 +1,11 @@
+import { accessSync, constants } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Proc, killAll, startClientProc, startProxyProc } from '../src/procs.js';
 import { waitRegistered } from '../src/proxy-api.js';
-import { runLoad, type LoadOptions, type LoadResult } from './load.js';
+import { runLoad, runPairedLoad, type LoadOptions, type LoadResult, type PairedResult } from './load.js';
 import { PeakSampler, cpuSecondsOf, cpuSplitOfAll, cpuTotal, rssOf } from './procstat.js';
 import { spread, summarize, median } from './stats.js';
 import { idleClients } from './idle.js';
@@ -38,6 +40,8 @@ interface Rep {
   /** The exporter's and the load generator's (this process) CPU seconds, through the proxy and direct. */
   otherCpuS: number;
   directCpuS: number;
+  /** With `paired`: direct and relayed scrapes alternating, after the runs above. */
+  paired?: PairedResult;
 }
 
 /** CPU seconds this process (the load generator) has used. */
@@ -55,6 +59,7 @@ function idleNote(extra: Record<string, unknown>): string {
 function report(name: string, reps: Rep[], extra: Record<string, unknown> = {}) {
   const sps = (r: LoadResult) => r.latenciesMs.length / r.seconds;
   const lat = (which: 'direct' | 'via', q: 'p50' | 'p90' | 'p99' | 'max') => spread(reps.map((r) => summarize(r[which].latenciesMs)[q]));
+  const paired = reps.flatMap((r) => (r.paired && r.paired.viaMs.length > 0 ? [r.paired] : []));
   const row = {
     scenario: name,
     reps: reps.length,
@@ -81,6 +86,13 @@ function report(name: string, reps: Rep[], extra: Record<string, unknown> = {}) 
     // than the largest single share when scrapes run one at a time.
     all_cpu_ms_per_scrape: spread(reps.map((r) => ((r.proxyCpuS + r.clientCpuS + r.otherCpuS) * 1000) / Math.max(1, r.via.latenciesMs.length))),
     direct_all_cpu_ms_per_scrape: spread(reps.map((r) => (r.directCpuS * 1000) / Math.max(1, r.direct.latenciesMs.length))),
+    ...(paired.length > 0 && {
+      // The same ratio from direct and relayed scrapes alternating (runPairedLoad): same machine phase.
+      paired_time_ratio_p50: spread(paired.map((p) => summarize(p.viaMs).p50 / summarize(p.directMs).p50)),
+      paired_p50_ms: spread(paired.map((p) => summarize(p.viaMs).p50)),
+      paired_direct_p50_ms: spread(paired.map((p) => summarize(p.directMs).p50)),
+      paired_errors: paired.reduce((n, p) => n + p.errors, 0),
+    }),
     cores: CORES,
     ...extra,
   };
@@ -92,7 +104,11 @@ function report(name: string, reps: Rep[], extra: Record<string, unknown> = {}) 
       `(direct p50 ${f(row.direct_latency_ms.p50.median)})  errors ${row.errors}  proxy ${f(row.proxy_peak_rss_mb.median)} MB  client ${f(row.client_peak_rss_mb.median)} MB${idleNote(extra)}  ` +
       `CPU/scrape proxy ${f(row.proxy_cpu_ms_per_scrape.median)} client ${f(row.client_cpu_ms_per_scrape.median)} ` +
       `(kernel ${pct(row.proxy_sys_share.median)}/${pct(row.client_sys_share.median)}) ` +
-      `all ${f(row.all_cpu_ms_per_scrape.median)} ms (direct all ${f(row.direct_all_cpu_ms_per_scrape.median)})`,
+      `all ${f(row.all_cpu_ms_per_scrape.median)} ms (direct all ${f(row.direct_all_cpu_ms_per_scrape.median)})` +
+      (row.paired_time_ratio_p50
+        ? `  paired: p50 ${f(row.paired_p50_ms!.median)} vs ${f(row.paired_direct_p50_ms!.median)} ms, ` +
+          `${row.paired_time_ratio_p50.median.toFixed(2)}x (${row.paired_time_ratio_p50.min.toFixed(2)}-${row.paired_time_ratio_p50.max.toFixed(2)})`
+        : ''),
   );
   console.log(`JSON ${JSON.stringify(row)}`);
   return row;
@@ -107,12 +123,49 @@ function startLoadClient(proxyUrl: string, hosts: readonly string[], args: reado
   return new Proc('built-in load client', process.execPath, [main, `--proxy-url=${proxyUrl}`, `--fqdns=${hosts.join(',')}`, ...args]);
 }
 
-/** A forwarder-main.js process (a node:net TCP forwarder) to 127.0.0.1:`to`. */
-async function startForwarder(name: string, to: number): Promise<Proc & { port: number }> {
-  const p = new Proc(name, process.execPath, [fileURLToPath(new URL('./forwarder-main.js', import.meta.url)), `--to=${to}`]);
+/** A forwarder-main.js process (a node:net TCP forwarder) to 127.0.0.1:`to`; `read` as its --read. */
+async function startForwarder(name: string, to: number, read: 'stream' | 'buffer' = 'stream'): Promise<Proc & { port: number }> {
+  const p = new Proc(name, process.execPath, [fileURLToPath(new URL('./forwarder-main.js', import.meta.url)), `--to=${to}`, `--read=${read}`]);
   const m = await p.waitFor(/ready (\d+)/, 60_000);
   return Object.assign(p, { port: Number(m[1]) });
 }
+
+/** socat's read size: it reads up to this much per syscall into one buffer. */
+const SOCAT_BUFFER_BYTES = 1024 * 1024;
+
+/** The path of an executable named `name` on $PATH, if any. */
+function onPath(name: string): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '').split(':')) {
+    if (!dir) continue;
+    const file = path.join(dir, name);
+    try {
+      accessSync(file, constants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A socat TCP forwarder (C; Debian's socat) to 127.0.0.1:`to`. It forks a
+ * process per connection: its CPU counts with the listener's (procstat
+ * sums a process tree), its RSS does not.
+ */
+async function startSocat(name: string, socat: string, to: number): Promise<Proc & { port: number }> {
+  const p = new Proc(name, socat, ['-d', '-d', '-b', String(SOCAT_BUFFER_BYTES), 'TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork', `TCP:127.0.0.1:${to},nodelay`]);
+  const m = await p.waitFor(/listening on AF=2 127\.0\.0\.1:(\d+)/, 10_000);
+  return Object.assign(p, { port: Number(m[1]) });
+}
+
+/**
+ * What carries the scrapes: our proxy and clients, or in their places (one
+ * FQDN only) two forwarders that parse nothing, as floors: node:net stream
+ * pipes (`tcp-forwarders`); the same with the client's side reading into one
+ * reused buffer (`tcp-forwarders-buffer`, see forwarder-main.ts); socat (C).
+ */
+type RelayKind = 'pushprox' | 'tcp-forwarders' | 'tcp-forwarders-buffer' | 'socat';
 
 /** What carries the scrapes between the load generator and the exporter. */
 interface Relay {
@@ -130,17 +183,26 @@ interface Relay {
  * every FQDN has registered, or two TCP forwarders in a chain (one FQDN).
  */
 async function startRelay(
-  kind: 'pushprox' | 'tcp-forwarders',
+  kind: RelayKind,
   builtIn: 'shared' | 'per-host' | undefined,
   hosts: readonly string[],
   port: number,
   targets: readonly string[],
   clientArgs: readonly string[] = [],
 ): Promise<Relay> {
-  if (kind === 'tcp-forwarders') {
-    if (hosts.length !== 1) throw new Error(`relay 'tcp-forwarders': expected 1 client, got ${hosts.length}`);
-    const back = await startForwarder('forwarder (client side)', port);
-    const front = await startForwarder('forwarder (proxy side)', back.port);
+  if (kind !== 'pushprox') {
+    if (hosts.length !== 1) throw new Error(`relay '${kind}': expected 1 client, got ${hosts.length}`);
+    let back: Proc & { port: number };
+    let front: Proc & { port: number };
+    if (kind === 'socat') {
+      const socat = onPath('socat');
+      if (!socat) throw new Error(`relay 'socat': expected socat on PATH, found none`);
+      back = await startSocat('socat (client side)', socat, port);
+      front = await startSocat('socat (proxy side)', socat, back.port);
+    } else {
+      back = await startForwarder('forwarder (client side)', port, kind === 'tcp-forwarders-buffer' ? 'buffer' : 'stream');
+      front = await startForwarder('forwarder (proxy side)', back.port);
+    }
     const url = `http://127.0.0.1:${front.port}/metrics`;
     return { front, back: [back], via: { target: url, targets: [url] } };
   }
@@ -174,17 +236,25 @@ async function scrapeScenario(
     gzip?: boolean;
     clients: number;
     builtIn?: 'shared' | 'per-host';
-    relay?: 'pushprox' | 'tcp-forwarders';
+    relay?: RelayKind;
     /**
      * Flags for the client processes: the real ones poll with --no-proxy.channel; the
      * built-in load client polls unless given --channel.
      */
     clientArgs?: readonly string[];
     warmSeconds?: number;
+    /** Pairs of alternating direct and relayed scrapes per repetition (runPairedLoad), for serial loads. */
+    paired?: number;
     load: Omit<LoadOptions, 'target' | 'proxyPort'>;
   },
 ) {
   if (ONLY && !ONLY.some((x) => name.startsWith(x))) return;
+  if (o.relay === 'socat' && !onPath('socat')) {
+    // Shown, not silently left out: the row needs Debian's socat.
+    console.log(`${name}  SKIPPED: socat not found on PATH (apt-get install socat)`);
+    console.log(`JSON ${JSON.stringify({ scenario: name, skipped: 'socat not found on PATH' })}`);
+    return;
+  }
   const hosts = Array.from({ length: o.clients }, (_, i) => (o.clients === 1 ? '127.0.0.1' : `127.0.1.${10 + i}`));
   const exp = await benchExporter(o.size, o.gzip, hosts);
   const targets = hosts.map((h) => `http://${h}:${exp.port}/metrics`);
@@ -206,6 +276,12 @@ async function scrapeScenario(
       const via = await runLoad({ ...o.load, ...viaLoad });
       const peak = sampler.stop();
       const cpu1 = { p: cpuSplitOfAll([front]), c: cpuSplitOfAll(clients) };
+      const viaOtherCpuS = otherCpuS() - cpu0.o;
+      // After the CPU readings: the paired scrapes count in no CPU or RSS figure.
+      const paired =
+        o.paired === undefined
+          ? undefined
+          : await runPairedLoad({ ...o.load, target: targets[0]! }, { ...o.load, ...viaLoad }, o.paired, o.load.maxSeconds);
       reps.push({
         direct,
         via,
@@ -215,8 +291,9 @@ async function scrapeScenario(
         clientCpuS: cpuTotal(cpu1.c) - cpuTotal(cpu0.c),
         proxySysS: cpu1.p.system - cpu0.p.system,
         clientSysS: cpu1.c.system - cpu0.c.system,
-        otherCpuS: otherCpuS() - cpu0.o,
+        otherCpuS: viaOtherCpuS,
         directCpuS,
+        ...(paired && { paired }),
       });
     }
     return reps;
@@ -293,12 +370,25 @@ async function main() {
   });
   for (const [label, size] of [['10 MB', 10 * MB], ['100 MB', 100 * MB]] as const) {
     const load = { concurrency: 1, maxRequests: size > 50 * MB ? 5 : 20, maxSeconds: 60, timeoutSecs: 60 };
+    // As many pairs of alternating direct and relayed scrapes: the steadier time ratio.
+    const paired = load.maxRequests;
     for (const gzip of [false, true]) {
-      await scrapeScenario(`v: ${label} ${gzip ? 'gzip' : 'plain'}`, { size, gzip, clients: 1, load: { ...load, gzip } });
+      await scrapeScenario(`v: ${label} ${gzip ? 'gzip' : 'plain'}`, { size, gzip, clients: 1, paired, load: { ...load, gzip } });
     }
-    await scrapeScenario(`v: ${label} plain --no-proxy.channel`, { size, clients: 1, clientArgs: NO_CHANNEL, load });
+    await scrapeScenario(`v: ${label} plain --no-proxy.channel`, { size, clients: 1, clientArgs: NO_CHANNEL, paired, load });
     // The floor for the time ratio: the same bytes through two TCP forwarders (no HTTP).
-    await scrapeScenario(`v: ${label} plain, two node:net TCP forwarders (floor)`, { size, clients: 1, relay: 'tcp-forwarders', load });
+    await scrapeScenario(`v: ${label} plain, two node:net TCP forwarders (floor)`, { size, clients: 1, relay: 'tcp-forwarders', paired, load });
+    // What a client reading the exporter into one reused buffer could save (the proxy's
+    // sockets are accepted by a server: Node cannot read those into a caller's buffer) ...
+    await scrapeScenario(`v: ${label} plain, node:net forwarders, the client's side reading into a reused buffer (floor)`, {
+      size,
+      clients: 1,
+      relay: 'tcp-forwarders-buffer',
+      paired,
+      load,
+    });
+    // ... and what a C relay of the same shape takes on this machine.
+    await scrapeScenario(`v: ${label} plain, two socat forwarders (C, 1 MiB reads)`, { size, clients: 1, relay: 'socat', paired, load });
   }
   if (!ONLY || ONLY.some((x) => x.startsWith('iv'))) {
     // Channels: what our clients hold by default (the proxy pings each one silent for 30 s).
