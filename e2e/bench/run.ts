@@ -1,8 +1,7 @@
-import { accessSync, constants } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { BINARIES, missing } from '../src/binaries.js';
 import { Proc, killAll, startClientProc, startProxyProc } from '../src/procs.js';
 import { waitRegistered } from '../src/proxy-api.js';
 import { runLoad, runPairedLoad, type LoadOptions, type LoadResult, type PairedResult } from './load.js';
@@ -133,28 +132,13 @@ async function startForwarder(name: string, to: number, read: 'stream' | 'buffer
 /** socat's read size: it reads up to this much per syscall into one buffer. */
 const SOCAT_BUFFER_BYTES = 1024 * 1024;
 
-/** The path of an executable named `name` on $PATH, if any. */
-function onPath(name: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(':')) {
-    if (!dir) continue;
-    const file = path.join(dir, name);
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
 /**
  * A socat TCP forwarder (C; Debian's socat) to 127.0.0.1:`to`. It forks a
  * process per connection: its CPU counts with the listener's (procstat
  * sums a process tree), its RSS does not.
  */
-async function startSocat(name: string, socat: string, to: number): Promise<Proc & { port: number }> {
-  const p = new Proc(name, socat, ['-d', '-d', '-b', String(SOCAT_BUFFER_BYTES), 'TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork', `TCP:127.0.0.1:${to},nodelay`]);
+async function startSocat(name: string, to: number): Promise<Proc & { port: number }> {
+  const p = new Proc(name, BINARIES.socat, ['-d', '-d', '-b', String(SOCAT_BUFFER_BYTES), 'TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork', `TCP:127.0.0.1:${to},nodelay`]);
   const m = await p.waitFor(/listening on AF=2 127\.0\.0\.1:(\d+)/, 10_000);
   return Object.assign(p, { port: Number(m[1]) });
 }
@@ -195,10 +179,8 @@ async function startRelay(
     let back: Proc & { port: number };
     let front: Proc & { port: number };
     if (kind === 'socat') {
-      const socat = onPath('socat');
-      if (!socat) throw new Error(`relay 'socat': expected socat on PATH, found none`);
-      back = await startSocat('socat (client side)', socat, port);
-      front = await startSocat('socat (proxy side)', socat, back.port);
+      back = await startSocat('socat (client side)', port);
+      front = await startSocat('socat (proxy side)', back.port);
     } else {
       back = await startForwarder('forwarder (client side)', port, kind === 'tcp-forwarders-buffer' ? 'buffer' : 'stream');
       front = await startForwarder('forwarder (proxy side)', back.port);
@@ -249,10 +231,10 @@ async function scrapeScenario(
   },
 ) {
   if (ONLY && !ONLY.some((x) => name.startsWith(x))) return;
-  if (o.relay === 'socat' && !onPath('socat')) {
+  if (o.relay === 'socat' && missing('socat').length > 0) {
     // Shown, not silently left out: the row needs Debian's socat.
-    console.log(`${name}  SKIPPED: socat not found on PATH (apt-get install socat)`);
-    console.log(`JSON ${JSON.stringify({ scenario: name, skipped: 'socat not found on PATH' })}`);
+    console.log(`${name}  SKIPPED: no ${BINARIES.socat} (apt-get install socat)`);
+    console.log(`JSON ${JSON.stringify({ scenario: name, skipped: `no ${BINARIES.socat}` })}`);
     return;
   }
   const hosts = Array.from({ length: o.clients }, (_, i) => (o.clients === 1 ? '127.0.0.1' : `127.0.1.${10 + i}`));
