@@ -164,6 +164,9 @@ export class ProxyChannel implements PollSink {
     this.#stop(`channel closed${reason ? `: ${reason}` : ''}`, reason ?? 'the client ended it');
     if (reason !== undefined && this.#socket.writable) this.#socket.write(encodeFrame(FRAME.ERROR, Buffer.from(reason)));
     this.#socket.end();
+    // Read on (the stopped reader drops it all) so the peer's FIN is seen and the socket freed at
+    // once: one paused by a relay's backpressure would otherwise hold its descriptor until the cut.
+    this.#socket.resume();
     // A peer that does not close its side in time is cut.
     setTimeout(() => this.#socket.destroy(), 5_000).unref();
   }

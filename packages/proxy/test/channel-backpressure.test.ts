@@ -39,13 +39,15 @@ function pull(body: Readable): Promise<number> {
 
 const dataFrame = (payload: Buffer): Buffer => Buffer.concat([frameHeader(FRAME.DATA, payload.length), payload]);
 
-test('a channel paused by its last DATA, with END in the same read, reads again: the next scrape on it is answered', async () => {
+/** One ProxyChannel for host-a on a wire(), with a real coordinator. */
+function harness() {
   const coordinator = new Coordinator({ clock: systemClock, registrationTimeoutMs: 60_000, pollIdleTimeoutMs: 0, maxPollsPerFqdn: 4 });
   const responders: Responders = new Map();
-  const { socket, sent, arrive } = wire();
+  const w = wire();
+  let closedAt: number | undefined;
   const channel = new ProxyChannel(
-    socket,
-    { fqdn: 'host-a', identity: { subject: 'test', allows: () => true }, capacity: 1, onClosed: () => {} },
+    w.socket,
+    { fqdn: 'host-a', identity: { subject: 'test', allows: () => true }, capacity: 1, onClosed: () => (closedAt = Date.now()) },
     { coordinator, responders, logger: silentLogger, maxBodyBytes: 1 << 30, observe: () => {} },
   );
   channel.wait();
@@ -61,15 +63,23 @@ test('a channel paused by its last DATA, with END in the same read, reads again:
         fail: (err) => failures.push(err),
       });
     });
+  return { ...w, channel, scrape, failures, closedAt: () => closedAt };
+}
 
+/** A pushed response's head and the first 70 KiB of its body: past WHOLE_PUSH_BYTES, so it streams. */
+const streamingStart = (id: string, size: number): Buffer =>
+  dataFrame(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\nId: ${id}\r\n\r\n`), Buffer.alloc(70 * 1024, 'a')]));
+
+test('a channel paused by its last DATA, with END in the same read, reads again: the next scrape on it is answered', async () => {
+  const { socket, sent, arrive, channel, scrape, failures } = harness();
   const piece = Buffer.alloc(80 * 1024, 'b');
   const size = 70 * 1024 + 2 * piece.length;
   let pulled!: (n: Promise<number>) => void;
   const relayed = new Promise<number>((r) => (pulled = r));
   const first = scrape('s1', relayed);
   await until(() => sent.length === 1, 2000, 'the first REQUEST');
-  // Past WHOLE_PUSH_BYTES: the push streams; its body is not read yet.
-  arrive(dataFrame(Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\nId: s1\r\n\r\n`), Buffer.alloc(70 * 1024, 'a')])));
+  // The push streams; its body is not read yet.
+  arrive(streamingStart('s1', size));
   const { body } = await first;
   // The first read fills the relay and pauses the channel; once the body is pulled it comes
   // in, pausing the relay again, so the second's DATA pauses the channel, and its END, in
@@ -89,4 +99,26 @@ test('a channel paused by its last DATA, with END in the same read, reads again:
   assert.equal(Buffer.isBuffer(answered.body) ? answered.body.toString() : '', 'up\n');
   assert.deepEqual(failures, []);
   channel.destroy();
+});
+
+test('a channel closed while a full relay paused it sees its client leave at once, not at the 5 s cut', async () => {
+  const { socket, sent, arrive, scrape, closedAt } = harness();
+  let goneAway!: (err: Error) => void;
+  const relayed = new Promise<never>((_, reject) => (goneAway = reject));
+  relayed.catch(() => {});
+  const first = scrape('s1', relayed);
+  await until(() => sent.length === 1, 2000, 'the REQUEST');
+  arrive(streamingStart('s1', 1024 * 1024));
+  await first;
+  // Nobody reads the body: this DATA fills the relay and pauses the channel.
+  arrive(dataFrame(Buffer.alloc(80 * 1024, 'b')));
+  await until(() => socket.isPaused(), 2000, 'the channel to pause');
+  // The scraper goes away: the relay fails and the proxy closes the channel (ERROR, then FIN).
+  goneAway(new Error('the scraper went away'));
+  await until(() => sent.some((f) => f[0] === FRAME.ERROR), 2000, 'the ERROR frame');
+  const leftAt = Date.now();
+  arrive(dataFrame(Buffer.alloc(80 * 1024, 'c')));
+  socket.push(null);
+  await until(() => closedAt() !== undefined, 4000, 'the channel to close once its client left');
+  assert.ok(closedAt()! - leftAt < 1000, `closed ${closedAt()! - leftAt} ms after the client left`);
 });
