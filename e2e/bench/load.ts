@@ -98,8 +98,9 @@ export async function runPairedLoad(
   maxSeconds: number,
 ): Promise<PairedResult> {
   const agents = { direct: new http.Agent({ keepAlive: true, maxSockets: 1 }), via: new http.Agent({ keepAlive: true, maxSockets: 1 }) };
+  const options = { direct: { ...direct, concurrency: 1, maxRequests: 1, maxSeconds }, via: { ...via, concurrency: 1, maxRequests: 1, maxSeconds } };
   const timed = async (which: 'direct' | 'via'): Promise<number | undefined> => {
-    const opts = { ...(which === 'direct' ? direct : via), concurrency: 1, maxRequests: 1, maxSeconds };
+    const opts = options[which];
     const t0 = performance.now();
     try {
       const r = await once(agents[which], opts.target, opts);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Duplex, type Readable } from 'node:stream';
-import { encodeFrame, FRAME, frameHeader, silentLogger } from '@pushprox/shared';
+import { encodeFrame, FRAME, silentLogger } from '@pushprox/shared';
 import { ProxyChannel } from '../src/channel.js';
 import { systemClock } from '../src/clock.js';
 import { Coordinator } from '../src/coordinator.js';
@@ -37,7 +37,7 @@ function pull(body: Readable): Promise<number> {
   });
 }
 
-const dataFrame = (payload: Buffer): Buffer => Buffer.concat([frameHeader(FRAME.DATA, payload.length), payload]);
+const dataFrame = (payload: Buffer): Buffer => encodeFrame(FRAME.DATA, payload);
 
 /** One ProxyChannel for host-a on a wire(), with a real coordinator. */
 function harness() {
