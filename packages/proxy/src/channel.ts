@@ -22,6 +22,8 @@ export interface ChannelDeps extends PushRelayDeps {
   readonly observe: ObserveApi;
 }
 
+function ignoreError(): void {}
+
 /** Highest buffered pushed bytes before the socket is paused (backpressure to the client). */
 const BODY_HIGH_WATER_MARK = 64 * 1024;
 
@@ -125,6 +127,10 @@ export class ProxyChannel implements PollSink {
     // DATA is pushed straight into this stream; reading it resumes the socket (backpressure).
     const socket = this.#socket;
     const body = new Readable({ highWaterMark: BODY_HIGH_WATER_MARK, read: () => void socket.resume() });
+    // Invariant: the body has an 'error' listener for its whole life. The relay reports its
+    // failures through its promise and then lets go of the body; #stop destroys it with an
+    // error afterwards (a push over --push.max-body-size did: unheard, that error stopped the process).
+    body.on('error', ignoreError);
     this.#body = body;
     for (const piece of this.#held) body.push(piece);
     this.#held = [];

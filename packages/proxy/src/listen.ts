@@ -1,7 +1,8 @@
 import http, { type IncomingMessage, type RequestListener } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { formatHostPort, type ListenAddress } from '@pushprox/shared';
 import { createTlsServer } from './tls.js';
+import { guardConnections } from './connection-guard.js';
 import type { TlsSettings } from './web-config.js';
 
 /**
@@ -62,16 +63,14 @@ export function createListener(tls: TlsSettings | undefined, handler: RequestLis
     keepAlive: true,
     keepAliveInitialDelay: TCP_KEEPALIVE_MS,
   };
-  const server = tls ? createTlsServer(tls, guarded, options) : http.createServer(options, guarded);
+  const server = tls
+    ? createTlsServer(tls, guarded, { ...options, handshakeTimeout: t.headersMs } as http.ServerOptions)
+    : http.createServer(options, guarded);
+  guardConnections(server, t.headersMs, tls !== undefined);
   server.requestTimeout = Math.max(t.requestMs, t.headersMs);
   server.headersTimeout = t.headersMs;
   // Longer than Go's 90 s idle timeout on the peers, so we are never the side that races a reuse.
   server.keepAliveTimeout = 95_000;
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable) return socket.destroy();
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  });
   return server;
 }
 

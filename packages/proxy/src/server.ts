@@ -153,6 +153,8 @@ export async function startProxy(
   const refuseConnect = (req: IncomingMessage, socket: Socket): void => {
     logger.warn('Refused CONNECT', { target: req.url, remote: socket.remoteAddress });
     metrics.observeProxied(501);
+    // The socket keeps the 'error' listener every accepted socket has (connection-guard.ts).
+    if (!socket.writable) return void socket.destroy();
     socket.end(
       `HTTP/1.1 501 ${CONNECT_REASON}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(CONNECT_BODY)}\r\nConnection: close\r\n\r\n${CONNECT_BODY}`,

@@ -1,0 +1,94 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Server as NetServer, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+
+/** When a raw TCP connection was accepted (performance.now()), kept on the socket for the TLS socket above it. */
+const ACCEPTED_AT = Symbol('pushprox.acceptedAt');
+
+type Accepted = Socket & { [ACCEPTED_AT]?: number };
+
+interface HeadDeadline {
+  timer: NodeJS.Timeout | undefined;
+}
+
+const REQUEST_TIMEOUT_ANSWER = `HTTP/1.1 408 ${http.STATUS_CODES[408]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
+/** How long a socket answered 408 may take to read it before it is destroyed. */
+const CLOSE_GRACE_MS = 1_000;
+
+/**
+ * Invariant: every socket a listener accepts, raw TCP and TLS alike, has an
+ * 'error' listener from its first moment to its last. Node's HTTP server
+ * removes its own when it hands a socket on ('connect', 'upgrade') or gives up
+ * on it; a reset after that (a CONNECT refused and then reset by its sender
+ * stopped the process) must not be an uncaught exception.
+ */
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/**
+ * Guards every connection of `server`:
+ * - answers a request the HTTP parser refused (`400`, `408`, `431`) and closes;
+ * - the permanent 'error' listener above, on raw and TLS sockets;
+ * - the first request head must be complete within `headersMs` of the TCP
+ *   accept, TLS handshake included (Node's own headersTimeout counts from the
+ *   first byte, so a peer silent for a while and then sending a line every few
+ *   seconds was cut late, and a TLS peer that never sent a byte was never cut).
+ *   The peer gets `408` and a close; one still in its TLS handshake is closed
+ *   by tls.Server's handshakeTimeout, which the caller sets to `headersMs`.
+ *   Later requests on a kept-alive connection are timed by Node's headersTimeout
+ *   from their first byte (the wait before it is keepAliveTimeout's).
+ */
+export function guardConnections(server: NetServer, headersMs: number, tls: boolean): void {
+  const deadlines = new WeakMap<Duplex, HeadDeadline>();
+  const arm = (socket: Duplex, ms: number): void => {
+    const deadline: HeadDeadline = { timer: undefined };
+    deadline.timer = setTimeout(expire, Math.max(0, ms), socket);
+    deadline.timer.unref();
+    deadlines.set(socket, deadline);
+    socket.once('close', () => clearTimeout(deadline.timer));
+  };
+  server.on('connection', (socket: Accepted) => {
+    socket.on('error', destroyOnError);
+    if (!tls) return arm(socket, headersMs);
+    socket[ACCEPTED_AT] = performance.now();
+  });
+  if (tls) {
+    server.on('secureConnection', (socket: TLSSocket) => {
+      socket.on('error', destroyOnError);
+      // _parent is the raw socket a TLS server socket wraps; without it the head gets its full time.
+      const acceptedAt = (socket as TLSSocket & { _parent?: Accepted })._parent?.[ACCEPTED_AT] ?? performance.now();
+      arm(socket, headersMs - (performance.now() - acceptedAt));
+    });
+  }
+  // Sockets past their TLS handshake (all of a plain listener's): only they can carry an HTTP answer.
+  const secured = new WeakSet<Duplex>();
+  if (tls) server.on('secureConnection', (socket: TLSSocket) => secured.add(socket));
+  // https.Server reports TLS failures (a handshake timeout, a plaintext request) as clientError too.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (!socket.writable || (tls && !secured.has(socket))) return void socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+  });
+  const headArrived = (req: IncomingMessage): void => {
+    const deadline = deadlines.get(req.socket);
+    if (deadline === undefined) return;
+    clearTimeout(deadline.timer);
+    deadlines.delete(req.socket);
+  };
+  server.on('request', (req: IncomingMessage, _res: ServerResponse) => headArrived(req));
+  server.on('upgrade', headArrived);
+  server.on('connect', headArrived);
+}
+
+function expire(socket: Duplex): void {
+  if (socket.destroyed) return;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(REQUEST_TIMEOUT_ANSWER);
+  setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+}
