@@ -220,7 +220,7 @@ export class Coordinator {
       return scrape.job;
     }
     if (scrape || this.#expired.has(id)) {
-      const why = scrape ? 'was already answered' : 'expired or was cancelled before the push arrived';
+      const why = scrape ? 'is being answered by another push' : 'was already answered, expired or was cancelled';
       throw new PushProxError(ERROR_CODES.PUSH_EXPIRED_ID, `scrape ${JSON.stringify(id)} ${why}`);
     }
     throw new PushProxError(ERROR_CODES.PUSH_UNKNOWN_ID, `unknown scrape id ${JSON.stringify(id)}`);
@@ -231,10 +231,13 @@ export class Coordinator {
     return this.#scrapes.get(id)?.job.fqdn;
   }
 
-  /** The scrape's response was relayed (or abandoned); forget it. */
+  /**
+   * The scrape's response was relayed (or abandoned); forget it, but keep its
+   * tombstone so a second push for it is told 410, not 404 (never seen).
+   */
   complete(id: string): void {
     const scrape = this.#scrapes.get(id);
-    if (scrape) this.#remove(scrape.job.fqdn.toLowerCase(), scrape, false);
+    if (scrape) this.#remove(scrape.job.fqdn.toLowerCase(), scrape);
   }
 
   /**
@@ -306,11 +309,11 @@ export class Coordinator {
     scrape.sink.fail(new PushProxError(ERROR_CODES.SCRAPE_TIMEOUT, msg));
   }
 
-  #remove(key: string, scrape: Scrape, tombstone = true): void {
+  #remove(key: string, scrape: Scrape): void {
     if (this.#scrapes.get(scrape.job.id) !== scrape) return;
     this.#scrapes.delete(scrape.job.id);
     this.#clock.clearTimeout(scrape.timer);
-    if (tombstone) this.#expired.add(scrape.job.id);
+    this.#expired.add(scrape.job.id);
     if (scrape.state === 'pending') {
       const list = this.#pending.get(key);
       const i = list ? list.indexOf(scrape) : -1;

@@ -1,9 +1,10 @@
 import type { Clock } from './clock.js';
 
 /**
- * Ids of scrapes that ended without a push, remembered for a while so a late
- * push can be told "expired" (410) rather than "unknown" (404). Bounded in
- * count and age; the oldest are forgotten first.
+ * Ids of scrapes that ended (answered, expired or cancelled), remembered for a
+ * while so a late or second push is told 410 rather than "never seen" (404).
+ * Bounded in count and age; the oldest are forgotten first, and a push for a
+ * forgotten Id gets 404.
  */
 export class Tombstones {
   readonly #clock: Clock;

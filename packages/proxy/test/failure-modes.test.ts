@@ -66,6 +66,23 @@ test('3. a push for an expired Id is answered at once with 410', async () => {
   });
 });
 
+test('regression: a second push for an Id that was already answered gets 410 at once (404 is for Ids never seen)', async () => {
+  await withProxy({}, async (proxy) => {
+    const port = proxy.address.port;
+    const p = exchange(port, poll('host-a'));
+    await until(() => proxy.coordinator.stats().waitingPolls === 1);
+    const s = exchange(port, scrape('http://host-a:9100/metrics', '5'));
+    const id = parseRequest((await p).body).head.headers.get('Id')!;
+    assert.equal((await exchange(port, push(id, 'up 1\n'))).head.status, 200);
+    assert.equal((await s).body.toString(), 'up 1\n');
+    const again = await exchange(port, push(id, 'up 2\n'));
+    assert.equal(again.head.status, 410);
+    assert.match(again.body.toString(), /already answered/);
+    const never = await exchange(port, push('00000000-0000-4000-8000-000000000000', 'x'));
+    assert.equal(never.head.status, 404);
+  });
+});
+
 test('4. a scrape for an FQDN that never polled fails fast; a known client gets the whole deadline', async () => {
   await withProxy({}, async (proxy) => {
     const port = proxy.address.port;
