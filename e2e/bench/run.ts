@@ -11,6 +11,7 @@ import { idleClients } from './idle.js';
 import { idleRealClients } from './idle-real.js';
 import { benchExporter } from './bench-exporter.js';
 import { leakScenario } from './leak.js';
+import { authFloodScenario } from './auth-flood.js';
 
 /**
  * `npm run bench`: every scenario against the real programs on loopback,
@@ -383,6 +384,11 @@ async function main() {
     await idleClients(10_000, 40, ['--poll.idle-timeout=30s'], 1000);
     await idleRealClients(40);
     await idleRealClients(40, 20, NO_CHANNEL);
+  }
+  if (!ONLY || ONLY.some((x) => x.startsWith('auth-flood'))) {
+    // Issue #22: a legitimate scrape during a wrong-password flood; with and without the per-source limit.
+    await authFloodScenario();
+    await authFloodScenario(['--web.max-auth-failures=0']);
   }
   // One repetition whatever --reps says: 100,000 scrapes take a minute or more.
   // --heap-snapshots=DIR: diagnostic heap snapshots of proxy and client (see LeakOptions).

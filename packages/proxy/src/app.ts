@@ -17,7 +17,7 @@ import { createPollHandler } from './poll-handler.js';
 import { createPushHandler, type Relabel } from './push-handler.js';
 import type { Responders } from './scrape-handler.js';
 import { sendText } from './respond.js';
-import type { BasicAuth } from './basic-auth.js';
+import { sendAuthRefusal, type BasicAuth } from './basic-auth.js';
 import type { ClientAuthenticator } from './client-auth.js';
 
 /**
@@ -117,10 +117,11 @@ export function createApi(opts: AppOptions, role: ListenerRole = 'all'): Handler
   // cron); /poll and /push to the client role, which basic_auth_users does not cover.
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (!opts.auth.enabled || (req.path !== PATH_CLIENTS && req.path !== PATH_METRICS)) return next();
-    opts.auth.check(req.headers.authorization).then(
-      (ok) => (ok ? next() : sendText(res, 401, 'Unauthorized', { 'WWW-Authenticate': 'Basic realm="pushprox"' })),
-      next,
-    );
+    opts.auth.check(req.headers.authorization, req.socket.remoteAddress).then((outcome) => {
+      if (outcome.kind === 'ok') next();
+      else if (outcome.kind === 'refused') sendAuthRefusal(res, outcome);
+      else sendText(res, 401, 'Unauthorized', { 'WWW-Authenticate': 'Basic realm="pushprox"' });
+    }, next);
   });
   app.get(
     PATH_CLIENTS,

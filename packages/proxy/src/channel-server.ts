@@ -9,6 +9,7 @@ import {
   HEADER_CHANNEL,
   HEADER_POLL_CAPACITY,
   HTTP_STATUS,
+  codeOf,
   messageOf,
   PATH_POLL,
   statusOf,
@@ -81,10 +82,12 @@ export class ChannelServer {
       const identity = this.#opts.authn.identify(req);
       const fqdn = parseFqdn(headerOf(req, HEADER_CHANNEL) ?? '');
       if (!identity.allows(fqdn)) throw forbidden(identity, fqdn);
+      this.#opts.coordinator.admit(fqdn);
       const capacity = parseCapacity(headerOf(req, HEADER_POLL_CAPACITY)) ?? 1;
       channel = new ProxyChannel(socket, { fqdn, identity, capacity, onClosed: (c) => this.#channels.delete(c) }, this.#opts);
     } catch (err) {
-      this.#opts.logger.warn('Bad channel', { err: messageOf(err), remote: req.socket.remoteAddress });
+      // A refused registration is logged (aggregated) where it is counted: see CoordinatorOptions.onRegistrationRefused.
+      if (codeOf(err) !== ERROR_CODES.REGISTRATION_FULL) this.#opts.logger.warn('Bad channel', { err: messageOf(err), remote: req.socket.remoteAddress });
       return endWithText(socket, statusOf(err), `Error polling: ${messageOf(err)}`);
     }
     // The request's own read timeouts no longer apply; the sweep watches the channel.

@@ -1,6 +1,7 @@
 import {
   baseCli,
   byteSizeFlag,
+  coerceWith,
   durationFlag,
   listenAddressFlag,
   parseOrExit,
@@ -52,6 +53,16 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
       describe: 'Longest silence while a request body (/push, /poll) is arriving; 0 disables. Waiting polls are never cut.',
       coerce: durationFlag('web.read-idle-timeout'),
     })
+    .option('web.max-auth-failures', {
+      type: 'string',
+      default: String(PROXY_DEFAULTS.authMaxFailures),
+      describe:
+        'Failed authentication attempts (basic auth user/password pairs not tried before, enrollment tokens) one source address (IPv6: its /64) may make per minute; beyond that its requests get 429 with Retry-After, unchecked, until the minute ends. 0 disables the limit (e.g. behind a reverse proxy, where every request has its address).',
+      coerce: coerceWith('web.max-auth-failures', (s) => {
+        if (!/^\d+$/.test(s) || Number(s) > 1_000_000) throw new Error(`expected a whole number from 0 to 1000000, got ${JSON.stringify(s)}`);
+        return Number(s);
+      }),
+    })
     .option('client.token-file', {
       type: 'string',
       describe:
@@ -74,6 +85,13 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
       default: PROXY_DEFAULTS.registrationTimeout,
       describe: 'After how long a registration expires (a client with a poll waiting never expires).',
       coerce: durationFlag('registration.timeout'),
+    })
+    .option('registration.max-clients', {
+      type: 'number',
+      default: PROXY_DEFAULTS.registrationMaxClients,
+      describe:
+        'Most FQDNs registered at once (waiting, or polled within --registration.timeout); a poll or channel for one more gets 503 until one expires. Registered clients are never refused.',
+      coerce: positiveIntFlag('registration.max-clients', 10_000_000),
     })
     .option('poll.idle-timeout', {
       type: 'string',
@@ -132,12 +150,14 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
     clientWebConfigFile: (a['web.client-config.file'] as string | undefined) || undefined,
     readHeaderTimeoutMs: a['web.read-header-timeout'] as number,
     readIdleTimeoutMs: a['web.read-idle-timeout'] as number,
+    authMaxFailures: a['web.max-auth-failures'] as number,
     clientTokenFile: (a['client.token-file'] as string | undefined) || undefined,
     scrapeMaxTimeoutMs: a['scrape.max-timeout'] as number,
     scrapeDefaultTimeoutMs: a['scrape.default-timeout'] as number,
     registrationTimeoutMs: a['registration.timeout'] as number,
     pollIdleTimeoutMs: a['poll.idle-timeout'] as number,
     pollMaxPerFqdn: a['poll.max-per-fqdn'] as number,
+    registrationMaxClients: a['registration.max-clients'] as number,
     pushMaxBodyBytes: a['push.max-body-size'] as number,
     shutdownTimeoutMs: a['shutdown.timeout'] as number,
     enroll:
@@ -148,6 +168,7 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
             caDir: enrollCaDir ?? exitUsage('--enroll.token-file needs --enroll.ca-dir: the "pki init" directory whose CA signs'),
             certValidityMs: a['enroll.cert-validity'] as number,
             stateFile: (a['enroll.state-file'] as string | undefined) || undefined,
+            maxFailures: a['web.max-auth-failures'] as number,
           }),
     logLevel: a['log.level'] as LogLevel,
     logFormat: a['log.format'] as LogFormat,

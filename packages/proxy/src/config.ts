@@ -11,6 +11,8 @@ export interface ProxyConfig {
   readonly readHeaderTimeoutMs: number;
   /** --web.read-idle-timeout: longest silence while a request body arrives. */
   readonly readIdleTimeoutMs: number;
+  /** --web.max-auth-failures: failed basic auth or enrollment attempts per source per minute; 0: no limit. */
+  readonly authMaxFailures: number;
   /** --web.config.file: TLS and basic auth in exporter-toolkit format; undefined for plain HTTP. */
   readonly webConfigFile: string | undefined;
   /** --client.token-file: bearer tokens /poll and /push require; undefined for none. */
@@ -25,6 +27,8 @@ export interface ProxyConfig {
   readonly pollIdleTimeoutMs: number;
   /** --poll.max-per-fqdn: most polls waiting per FQDN. */
   readonly pollMaxPerFqdn: number;
+  /** --registration.max-clients: most FQDNs registered at once; a poll for one more is refused (503). */
+  readonly registrationMaxClients: number;
   /** --push.max-body-size: largest pushed response, head plus body, in bytes. */
   readonly pushMaxBodyBytes: number;
   /** --shutdown.timeout: how long SIGTERM waits for scrapes being answered. */
@@ -44,17 +48,21 @@ export interface EnrollConfig {
   readonly certValidityMs: number;
   /** --enroll.state-file: token use counts; undefined: `<caDir>/enroll-state.json`. */
   readonly stateFile: string | undefined;
+  /** --web.max-auth-failures: failed enrollments per source per minute before 429; 0: no limit. */
+  readonly maxFailures: number;
 }
 
 export const PROXY_DEFAULTS = Object.freeze({
   listen: ':8080',
   readHeaderTimeout: '10s',
   readIdleTimeout: '30s',
+  authMaxFailures: 10,
   scrapeMaxTimeout: '5m',
   scrapeDefaultTimeout: '15s',
   registrationTimeout: '5m',
   pollIdleTimeout: '0s',
   pollMaxPerFqdn: 16,
+  registrationMaxClients: 10_000,
   pushMaxBodySize: '512MB',
   shutdownTimeout: '10s',
   enrollCertValidity: '720h',

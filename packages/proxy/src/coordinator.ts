@@ -59,6 +59,10 @@ export interface CoordinatorOptions {
   readonly pollIdleTimeoutMs: number;
   /** Most polls that may wait per FQDN, whatever a client declares (--poll.max-per-fqdn). */
   readonly maxPollsPerFqdn: number;
+  /** Most FQDNs registered at once (--registration.max-clients); a poll for one more is refused. Default: no limit. */
+  readonly maxClients?: number;
+  /** Called for each poll refused by maxClients (for a metric and a warning). */
+  readonly onRegistrationRefused?: (fqdn: string) => void;
   /**
    * A poll of a capacity-declaring client that arrived while another poll of
    * its FQDN was waiting is surplus: it ends as `idle` once it has waited this
@@ -124,7 +128,7 @@ export class Coordinator {
     this.#opts = opts;
     this.#clock = opts.clock;
     // A client with a poll waiting is connected: the registry asks the waiting polls.
-    this.registry = new ClientRegistry(opts.clock, opts.registrationTimeoutMs, (key) => this.#polls.has(key));
+    this.registry = new ClientRegistry(opts.clock, opts.registrationTimeoutMs, (key) => this.#polls.has(key), opts.maxClients);
     this.#expired = new Tombstones(opts.clock);
     this.#idle = new ExpiryQueue<WaitingPoll>(
       opts.clock,
@@ -151,6 +155,20 @@ export class Coordinator {
     let pendingScrapes = 0;
     for (const l of this.#pending.values()) pendingScrapes += l.length;
     return { waitingPolls: this.#polls.size, pendingScrapes, activeScrapes: this.#scrapes.size };
+  }
+
+  /**
+   * Throws REGISTRATION_FULL if a poll for `fqdn` would register one FQDN
+   * more than --registration.max-clients. Every edge that takes a poll (a
+   * /poll, a push-poll, a channel) asks before it waits.
+   */
+  admit(fqdn: string): void {
+    if (this.registry.admits(fqdn.toLowerCase())) return;
+    this.#opts.onRegistrationRefused?.(fqdn);
+    throw new PushProxError(
+      ERROR_CODES.REGISTRATION_FULL,
+      `expected at most ${this.#opts.maxClients} registered clients (--registration.max-clients), refusing one more: ${JSON.stringify(fqdn)}`,
+    );
   }
 
   poll(fqdn: string, opts: PollOptions, sink: PollSink): Ticket {

@@ -13,6 +13,8 @@ export class ProxyMetrics {
   readonly httpRequests: Counter<'code' | 'path'>;
   readonly httpDuration: Histogram<'path'>;
   readonly proxiedRequests: Counter<'code'>;
+  /** Polls and channels refused because --registration.max-clients FQDNs were registered. */
+  readonly registrationsRefused: Counter;
 
   constructor(sources: {
     clients(): number;
@@ -21,6 +23,8 @@ export class ProxyMetrics {
     activeScrapes(): number;
     /** Open channels (FEATURE_CHANNEL). Default none. */
     channels?(): number;
+    /** --registration.max-clients, exported as a gauge. */
+    maxClients?: number;
   }) {
     const registry = new Registry();
     this.registry = registry;
@@ -82,6 +86,16 @@ export class ProxyMetrics {
         this.set(sources.channels?.() ?? 0);
       },
     });
+    this.registrationsRefused = new Counter({
+      name: 'pushprox_proxy_registrations_refused_total',
+      help: 'Polls and channels refused because --registration.max-clients FQDNs were registered.',
+      registers: [registry],
+    });
+    if (sources.maxClients !== undefined) {
+      new Gauge({ name: 'pushprox_proxy_max_clients', help: 'The --registration.max-clients limit.', registers: [registry] }).set(
+        sources.maxClients,
+      );
+    }
     // Pre-initialised as upstream does, so rates exist before the first event.
     for (const path of API_PATHS) {
       this.httpRequests.inc({ code: '200', path }, 0);

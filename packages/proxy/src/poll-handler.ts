@@ -5,6 +5,7 @@ import {
   HEADER_CHANNEL,
   HEADER_HELLO,
   HEADER_POLL_CAPACITY,
+  codeOf,
   messageOf,
   PushProxError,
   statusOf,
@@ -51,8 +52,10 @@ export function createPollHandler(deps: PollHandlerDeps): (req: IncomingMessage,
       fqdn = parseFqdn(await readSmallBody(req, MAX_POLL_BODY_BYTES, 'poll'));
       // Identity-bound FQDNs: a client may only take the scrapes of the names it was given.
       if (!identity.allows(fqdn)) throw forbidden(identity, fqdn);
+      coordinator.admit(fqdn);
     } catch (err) {
-      logger.warn('Bad poll', { err: messageOf(err), remote: req.socket.remoteAddress });
+      // A refused registration is logged (aggregated) where it is counted: see CoordinatorOptions.onRegistrationRefused.
+      if (codeOf(err) !== ERROR_CODES.REGISTRATION_FULL) logger.warn('Bad poll', { err: messageOf(err), remote: req.socket.remoteAddress });
       // The rest of an oversized body is not read: close the connection after the answer.
       sendText(res, statusOf(err), `Error polling: ${messageOf(err)}`, { ...FEATURES, Connection: 'close' });
       return;

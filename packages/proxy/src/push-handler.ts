@@ -14,6 +14,7 @@ import { forbidden, type ClientAuthenticator, type ClientIdentity } from './clie
 import { headerOf, readWholeBody } from './body.js';
 import { parseFqdn } from './fqdn.js';
 import { parseCapacity, waitAfterPush, type WaitOptions } from './poll-wait.js';
+import { failRefusedScrape, readPushedId } from './refused-push.js';
 import { relayPushed, relayWholePushed, WHOLE_PUSH_BYTES, type PushRelayDeps } from './push-relay.js';
 
 /**
@@ -65,7 +66,11 @@ export function createPushHandler(opts: PushHandlerOptions) {
           ERROR_CODES.WIRE_BODY_TOO_LARGE,
           `pushed response of ${declared} bytes exceeds --push.max-body-size (${opts.maxBodyBytes} bytes)`,
         );
-      if (declared > opts.maxBodyBytes) throw tooLarge();
+      if (declared > opts.maxBodyBytes) {
+        // Prometheus learns of the refusal now, not at its deadline.
+        failRefusedScrape(coordinator, await readPushedId(req), identity, tooLarge());
+        throw tooLarge();
+      }
       // Node's parser passes on exactly Content-Length bytes: a small declared body is read whole.
       if (declared <= WHOLE_PUSH_BYTES && req.headers['transfer-encoding'] === undefined) {
         await relayWholePushed(await readWholeBody(req, WHOLE_PUSH_BYTES, tooLarge, 'push'), identity, opts);

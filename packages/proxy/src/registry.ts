@@ -18,10 +18,32 @@ export class ClientRegistry {
   /** Whether `key` has a poll waiting (the coordinator knows; no second count of it here). */
   readonly #connected: (key: string) => boolean;
 
-  constructor(clock: Clock, registrationTimeoutMs: number, connected: (key: string) => boolean) {
+  /** Most FQDNs registered at once (--registration.max-clients). */
+  readonly #maxClients: number;
+  /** clock.now() of the last sweep of expired entries made to find room (at most one a second). */
+  #sweptAt = -Infinity;
+
+  constructor(clock: Clock, registrationTimeoutMs: number, connected: (key: string) => boolean, maxClients = Infinity) {
     this.#clock = clock;
     this.#timeoutMs = registrationTimeoutMs;
     this.#connected = connected;
+    this.#maxClients = maxClients;
+  }
+
+  /**
+   * Whether a poll for `key` may register: always for a name already
+   * registered; for a new one while fewer than maxClients are. Invariant: the
+   * table never holds more than maxClients names. A full table is swept of
+   * expired names at most once a second, so a flood of new names costs O(1)
+   * each in between.
+   */
+  admits(key: string): boolean {
+    if (this.#lastSeen.has(key) || this.#lastSeen.size < this.#maxClients) return true;
+    const now = this.#clock.now();
+    if (now - this.#sweptAt < 1_000) return false;
+    this.#sweptAt = now;
+    this.list();
+    return this.#lastSeen.size < this.#maxClients;
   }
 
   /** A poll arrived or ended for `key`; refreshes its registration. */

@@ -5,11 +5,12 @@ import type { Duplex } from 'node:stream';
 import { BufferReclaimer, ERROR_CODES, PushProxError, formatHostPort, type ListenAddress, type Logger } from '@pushprox/shared';
 import { createApi, wrongListener, type ListenerRole } from './app.js';
 import { systemClock, type Clock } from './clock.js';
-import type { ProxyConfig } from './config.js';
+import { PROXY_DEFAULTS, type ProxyConfig } from './config.js';
+import { WarnAggregator } from './auth-limit/warn-aggregator.js';
 import { Coordinator } from './coordinator.js';
 import { ProxyMetrics } from './metrics.js';
 import { createScrapeHandler, type Responders } from './scrape-handler.js';
-import { BasicAuth } from './basic-auth.js';
+import { BasicAuth, sendAuthRefusal, type BasicAuthOptions } from './basic-auth.js';
 import { ChannelServer } from './channel-server.js';
 import { ClientAuthenticator, type TokenTable } from './client-auth.js';
 import { sendText } from './respond.js';
@@ -56,6 +57,8 @@ export interface StartProxyDeps {
   readonly channelSilenceMs?: number;
   /** How long a surplus poll may wait (CoordinatorOptions.surplusLingerMs); default DEFAULT_SURPLUS_LINGER_MS. */
   readonly surplusLingerMs?: number;
+  /** Basic auth's caches, worker queue and per-source limit (defaults in basic-auth.ts); overrides `authMaxFailures`. */
+  readonly basicAuth?: BasicAuthOptions;
 }
 
 export async function startProxy(
@@ -70,15 +73,22 @@ export async function startProxy(
     | 'pushMaxBodyBytes'
     | 'shutdownTimeoutMs'
   > &
-    Partial<Pick<ProxyConfig, 'clientListen' | 'readHeaderTimeoutMs' | 'readIdleTimeoutMs'>>,
+    Partial<Pick<ProxyConfig, 'clientListen' | 'readHeaderTimeoutMs' | 'readIdleTimeoutMs' | 'registrationMaxClients' | 'authMaxFailures'>>,
   deps: StartProxyDeps,
 ): Promise<RunningProxy> {
   const { logger } = deps;
+  // Refusals are caused at will by whoever reaches the client port: one line, then a count a minute.
+  const registrationWarnings = new WarnAggregator({ logger, msg: 'Refused a new client: --registration.max-clients reached' });
   const coordinator = new Coordinator({
     clock: deps.clock ?? systemClock,
     registrationTimeoutMs: config.registrationTimeoutMs,
     pollIdleTimeoutMs: config.pollIdleTimeoutMs,
     maxPollsPerFqdn: config.pollMaxPerFqdn,
+    maxClients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients,
+    onRegistrationRefused: (fqdn) => {
+      metrics.registrationsRefused.inc();
+      registrationWarnings.note('all', { fqdn, max_clients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients });
+    },
     ...(deps.surplusLingerMs !== undefined && { surplusLingerMs: deps.surplusLingerMs }),
   });
   const metrics = new ProxyMetrics({
@@ -87,12 +97,18 @@ export async function startProxy(
     pendingScrapes: () => coordinator.stats().pendingScrapes,
     activeScrapes: () => coordinator.stats().activeScrapes,
     channels: () => channels.size,
+    maxClients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients,
   });
   const split = config.clientListen !== undefined;
   const mainTls = deps.web?.tls;
   const clientTls = split ? (deps.clientWeb?.tls ?? mainTls) : mainTls;
   const responders: Responders = new Map();
-  const auth = new BasicAuth(deps.web?.users ?? new Map());
+  const auth = new BasicAuth(deps.web?.users ?? new Map(), {
+    logger,
+    registry: metrics.registry,
+    ...(config.authMaxFailures !== undefined && { maxFailures: config.authMaxFailures }),
+    ...deps.basicAuth,
+  });
   const clientAuth = new ClientAuthenticator(deps.clientTokens, {
     // A listener that verifies client certificates was set up for mutual TLS:
     // a client role request must then prove who it is (certificate or token).
@@ -132,9 +148,13 @@ export async function startProxy(
       if (!auth.enabled) return scrape(req, res);
       // Prometheus sends Proxy-Authorization when proxy_url carries user:password@.
       // It is a hop-by-hop header, so it is never forwarded to the client.
-      auth.check(req.headers['proxy-authorization'] as string | undefined).then(
-        (ok) => {
-          if (ok) return scrape(req, res);
+      auth.check(req.headers['proxy-authorization'] as string | undefined, req.socket.remoteAddress).then(
+        (outcome) => {
+          if (outcome.kind === 'ok') return scrape(req, res);
+          if (outcome.kind === 'refused') {
+            metrics.observeProxied(outcome.error.status);
+            return sendAuthRefusal(res, outcome);
+          }
           metrics.observeProxied(407);
           sendText(res, 407, 'Proxy authentication required: put user:password@ in proxy_url', {
             'Proxy-Authenticate': 'Basic realm="pushprox"',
@@ -204,6 +224,7 @@ export async function startProxy(
       for (const s of servers) s.closeAllConnections();
       // Upgraded sockets are no longer the servers' connections.
       channels.closeAll();
+      auth.close();
     })();
     return closing;
   };

@@ -13,6 +13,7 @@ export const TEST_CONFIG = {
   pollMaxPerFqdn: 16,
   pushMaxBodyBytes: 512 * 1024 * 1024,
   shutdownTimeoutMs: 2_000,
+  registrationMaxClients: 10_000,
 } satisfies Partial<ProxyConfig>;
 
 export async function withProxy<T>(

@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   // Proxy.
   POLL_BAD_FQDN: 'PUSHPROX_POLL_BAD_FQDN',
   POLL_EXPIRED: 'PUSHPROX_POLL_EXPIRED',
+  REGISTRATION_FULL: 'PUSHPROX_REGISTRATION_FULL',
   PUSH_UNKNOWN_ID: 'PUSHPROX_PUSH_UNKNOWN_ID',
   PUSH_EXPIRED_ID: 'PUSHPROX_PUSH_EXPIRED_ID',
   PUSH_MISSING_ID: 'PUSHPROX_PUSH_MISSING_ID',
@@ -28,6 +29,10 @@ export const ERROR_CODES = {
   SHUTTING_DOWN: 'PUSHPROX_SHUTTING_DOWN',
   CLIENT_UNAUTHENTICATED: 'PUSHPROX_CLIENT_UNAUTHENTICATED',
   CLIENT_FORBIDDEN: 'PUSHPROX_CLIENT_FORBIDDEN',
+  /** Too many failed authentication attempts (basic auth, enrollment) from one source: refused unchecked. */
+  AUTH_THROTTLED: 'PUSHPROX_AUTH_THROTTLED',
+  /** Too many password checks in progress: refused unchecked rather than queued. */
+  AUTH_BUSY: 'PUSHPROX_AUTH_BUSY',
   /** /poll or /push on the scraper listener, or a scrape on the client listener. */
   WRONG_LISTENER: 'PUSHPROX_WRONG_LISTENER',
   ENROLL_DISABLED: 'PUSHPROX_ENROLL_DISABLED',
@@ -71,6 +76,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   [ERROR_CODES.WIRE_TRAILING_DATA]: 400,
   [ERROR_CODES.POLL_BAD_FQDN]: 400,
   [ERROR_CODES.POLL_EXPIRED]: 408,
+  [ERROR_CODES.REGISTRATION_FULL]: 503,
   [ERROR_CODES.PUSH_UNKNOWN_ID]: 404,
   [ERROR_CODES.PUSH_EXPIRED_ID]: 410,
   [ERROR_CODES.PUSH_MISSING_ID]: 400,
@@ -82,6 +88,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   [ERROR_CODES.SHUTTING_DOWN]: 503,
   [ERROR_CODES.CLIENT_UNAUTHENTICATED]: 401,
   [ERROR_CODES.CLIENT_FORBIDDEN]: 403,
+  [ERROR_CODES.AUTH_THROTTLED]: 429,
+  [ERROR_CODES.AUTH_BUSY]: 503,
   [ERROR_CODES.WRONG_LISTENER]: 404,
   [ERROR_CODES.ENROLL_DISABLED]: 404,
   [ERROR_CODES.ENROLL_BAD_REQUEST]: 400,
@@ -127,6 +135,11 @@ export function isPushProxError(err: unknown): err is PushProxError {
 /** Status for any thrown value: its table entry, or 500 for the unexpected. */
 export function statusOf(err: unknown): number {
   return isPushProxError(err) ? err.status : 500;
+}
+
+/** The stable code of any thrown value, or undefined for the unexpected. */
+export function codeOf(err: unknown): ErrorCode | undefined {
+  return isPushProxError(err) ? err.code : undefined;
 }
 
 /** Message of any thrown value, for logs and error bodies. */

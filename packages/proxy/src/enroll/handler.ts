@@ -13,6 +13,8 @@ import {
   type Logger,
 } from '@pushprox/shared';
 import { verifiedPeer } from '../client-auth.js';
+import { FailureLimiter, sourceOf } from '../auth-limit/failure-limiter.js';
+import { WarnAggregator } from '../auth-limit/warn-aggregator.js';
 import { sendText } from '../respond.js';
 import { signCsr, type CertAndKey } from '../pki/ca.js';
 import { parseHost } from '../pki/names.js';
@@ -34,10 +36,19 @@ export interface EnrollHandlerOptions {
   readonly maxBodyBytes?: number;
   /** The whole body must arrive within this. Default 10 s. */
   readonly bodyTimeoutMs?: number;
+  /** Refused (401, 403) attempts one source may make per window before 429; 0: no limit. Default AUTH_MAX_FAILURES (10). */
+  readonly maxFailures?: number;
+  /** The limit's window. Default AUTH_FAILURE_WINDOW_MS (60 s). */
+  readonly failureWindowMs?: number;
+  /** Sources the limit and the refusal log track at once. Default 1024. */
+  readonly maxSources?: number;
+  /** Refusal warnings: up to `maxFailures` per source in full, then one summary line per source per interval. Default 60 s. */
+  readonly warnIntervalMs?: number;
 }
 
 export const ENROLL_MAX_BODY_BYTES = 64 * 1024;
 export const ENROLL_BODY_TIMEOUT_MS = 10_000;
+export const ENROLL_MAX_SOURCES = 1024;
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -87,6 +98,22 @@ export function createEnrollHandler(opts: EnrollHandlerOptions): Handler {
   const caBody = Buffer.from(ca.certPem);
   const maxBody = opts.maxBodyBytes ?? ENROLL_MAX_BODY_BYTES;
   const bodyTimeout = opts.bodyTimeoutMs ?? ENROLL_BODY_TIMEOUT_MS;
+  const maxSources = opts.maxSources ?? ENROLL_MAX_SOURCES;
+  const limiter = new FailureLimiter({
+    maxSources,
+    ...(opts.maxFailures !== undefined && { maxFailures: opts.maxFailures }),
+    ...(opts.failureWindowMs !== undefined && { windowMs: opts.failureWindowMs }),
+  });
+  // A peer can cause these at will (one per guessed token). The attempts a
+  // source may make before the limit are written in full, so an operator's
+  // mistake stays diagnosable; past that they are counted, not written.
+  const refusals = new WarnAggregator({
+    logger,
+    msg: 'Enrollment refused',
+    maxSources,
+    burst: Math.max(1, limiter.maxFailures),
+    ...(opts.warnIntervalMs !== undefined && { intervalMs: opts.warnIntervalMs }),
+  });
 
   const names = (x: X509Certificate, fqdn: string) => (isIP(fqdn) ? x.checkIP(fqdn) !== undefined : x.checkHost(fqdn) !== undefined);
 
@@ -167,11 +194,26 @@ export function createEnrollHandler(opts: EnrollHandlerOptions): Handler {
       return;
     }
     const caller: Caller = { who: verifiedPeer(req)?.subject ?? 'anonymous' };
-    enroll(req, res, caller).catch((err: unknown) => {
+    const source = sourceOf(req.socket.remoteAddress);
+    const waitMs = limiter.retryAfterMs(source);
+    if (waitMs > 0) {
+      const retryAfterS = Math.max(1, Math.ceil(waitMs / 1000));
+      const err = new PushProxError(
+        ERROR_CODES.AUTH_THROTTLED,
+        `too many refused enrollment attempts from ${source} (${limiter.maxFailures} in ${limiter.windowMs / 1000} s); retry after ${retryAfterS} s`,
+      );
+      refusals.note(source, { by: caller.who, status: err.status, err: err.message });
+      // The body is left unread: the connection closes after this answer.
+      sendText(res, err.status, err.message, { 'Retry-After': String(retryAfterS), Connection: 'close' });
+      return;
+    }
+    enroll(req, res, caller).then(() => limiter.succeed(source), (err: unknown) => {
       const status = isPushProxError(err) ? err.status : 500;
       const fields = { fqdn: caller.fqdn ?? '?', by: caller.who, status, err: messageOf(err) };
+      // Wrong, used-up or expired tokens and certificates are what guessing produces.
+      if (status === 401 || status === 403) limiter.fail(source);
       if (status >= 500) logger.error('Enrollment failed', fields);
-      else logger.warn('Enrollment refused', fields);
+      else refusals.note(source, fields);
       // Unread body bytes would otherwise be parsed as the next request.
       sendText(res, status, status >= 500 ? 'Internal Server Error: the certificate could not be issued' : messageOf(err), { Connection: 'close' });
     });

@@ -21,6 +21,8 @@ export interface EnrollmentOptions {
   readonly certValidityMs: number;
   /** --enroll.state-file; default `<caDir>/enroll-state.json`. */
   readonly stateFile?: string;
+  /** --web.max-auth-failures: refused enrollments per source per minute before 429; 0: no limit. Default 10. */
+  readonly maxFailures?: number;
   /** Whether the listener serving /enroll speaks TLS; without, a warning is logged. */
   readonly tls: boolean;
   readonly logger: Logger;
@@ -61,6 +63,13 @@ export function createEnrollment(opts: EnrollmentOptions): Enrollment {
   if (!opts.tls) {
     opts.logger.warn('Enrollment over plain HTTP: bootstrap tokens travel in clear text; configure tls_server_config in --web.config.file');
   }
-  const handler = createEnrollHandler({ ca, tokens, state, certValidityMs: opts.certValidityMs, logger: opts.logger });
+  const handler = createEnrollHandler({
+    ca,
+    tokens,
+    state,
+    certValidityMs: opts.certValidityMs,
+    logger: opts.logger,
+    ...(opts.maxFailures !== undefined && { maxFailures: opts.maxFailures }),
+  });
   return { handler, caFingerprint };
 }
