@@ -31,16 +31,16 @@ export function pushFrames(response: Buffer): Buffer {
   return Buffer.concat([encodeFrame(FRAME.DATA, response), encodeFrame(FRAME.END)]);
 }
 
-/** A channel for `fqdn`; `onRequest(id, socket)` runs for each scrape the proxy hands it. */
+/** A channel for `fqdn` (on `opts.socket` if given); `onRequest(id, socket)` runs for each scrape the proxy hands it. */
 export function openChannel(
   port: number,
   fqdn: string,
   onRequest: (id: string, socket: net.Socket) => void,
-  opts: { tls?: boolean } = {},
+  opts: { tls?: boolean; socket?: net.Socket } = {},
 ): RawChannel {
-  const socket: net.Socket = opts.tls
-    ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false })
-    : net.connect({ host: '127.0.0.1', port });
+  const socket: net.Socket =
+    opts.socket ??
+    (opts.tls ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }) : net.connect({ host: '127.0.0.1', port }));
   socket.on('error', () => undefined);
   socket.write(
     `GET ${PATH_POLL} HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: ${CHANNEL_PROTOCOL}\r\n${HEADER_CHANNEL}: ${fqdn}\r\n\r\n`,
