@@ -14,6 +14,7 @@ import {
   PATH_POLL,
   statusOf,
 } from '@pushprox/shared';
+import { WarnAggregator } from './auth-limit/warn-aggregator.js';
 import { headerOf } from './body.js';
 import { endWithText } from './respond.js';
 import { forbidden, type ClientAuthenticator } from './client-auth.js';
@@ -51,12 +52,15 @@ export class ChannelServer {
   readonly #busySilenceMs: number;
   #sweep: NodeJS.Timeout | undefined;
   #closing = false;
+  /** Refused upgrades are whatever anyone who reaches the client port sends: one line per source, then a count a minute. */
+  readonly #badChannels: WarnAggregator;
 
   constructor(opts: ChannelServerOptions) {
     this.#opts = opts;
     this.#pingMs = opts.pingMs ?? CHANNEL_PING_MS;
     this.#silenceMs = opts.silenceMs ?? CHANNEL_SILENCE_MS;
     this.#busySilenceMs = opts.longestScrapeMs + this.#silenceMs;
+    this.#badChannels = new WarnAggregator({ logger: opts.logger, msg: 'Bad channel' });
   }
 
   /** Channels open now. */
@@ -87,7 +91,7 @@ export class ChannelServer {
       channel = new ProxyChannel(socket, { fqdn, identity, capacity, onClosed: (c) => this.#channels.delete(c) }, this.#opts);
     } catch (err) {
       // A refused registration is logged (aggregated) where it is counted: see CoordinatorOptions.onRegistrationRefused.
-      if (codeOf(err) !== ERROR_CODES.REGISTRATION_FULL) this.#opts.logger.warn('Bad channel', { err: messageOf(err), remote: req.socket.remoteAddress });
+      if (codeOf(err) !== ERROR_CODES.REGISTRATION_FULL) this.#badChannels.note(req.socket.remoteAddress ?? 'unknown', { err: messageOf(err) });
       return endWithText(socket, statusOf(err), `Error polling: ${messageOf(err)}`);
     }
     // The request's own read timeouts no longer apply; the sweep watches the channel.

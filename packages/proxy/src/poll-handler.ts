@@ -11,6 +11,7 @@ import {
   statusOf,
   type Logger,
 } from '@pushprox/shared';
+import { WarnAggregator } from './auth-limit/warn-aggregator.js';
 import type { Coordinator } from './coordinator.js';
 import { MAX_POLL_BODY_BYTES, parseFqdn } from './fqdn.js';
 import { sendText } from './respond.js';
@@ -31,6 +32,8 @@ export interface PollHandlerDeps {
 /** POST /poll: the body is the client's FQDN; the reply is a scrape request. */
 export function createPollHandler(deps: PollHandlerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { coordinator, logger, authn } = deps;
+  // A refused poll is whatever anyone who reaches the client port sends: one line per source, then a count a minute.
+  const badPolls = new WarnAggregator({ logger, msg: 'Bad poll' });
   const handle = async (req: IncomingMessage, res: ServerResponse, reply: PollReply): Promise<void> => {
     let fqdn: string;
     let capacity: number | undefined;
@@ -55,7 +58,7 @@ export function createPollHandler(deps: PollHandlerDeps): (req: IncomingMessage,
       coordinator.admit(fqdn);
     } catch (err) {
       // A refused registration is logged (aggregated) where it is counted: see CoordinatorOptions.onRegistrationRefused.
-      if (codeOf(err) !== ERROR_CODES.REGISTRATION_FULL) logger.warn('Bad poll', { err: messageOf(err), remote: req.socket.remoteAddress });
+      if (codeOf(err) !== ERROR_CODES.REGISTRATION_FULL) badPolls.note(req.socket.remoteAddress ?? 'unknown', { err: messageOf(err) });
       // The rest of an oversized body is not read: close the connection after the answer.
       sendText(res, statusOf(err), `Error polling: ${messageOf(err)}`, { ...FEATURES, Connection: 'close' });
       return;

@@ -170,8 +170,10 @@ export async function startProxy(
     // Polls are long by design, but a request only has to arrive within the longest scrape.
     requestMs: config.scrapeMaxTimeoutMs + 30_000,
   };
+  // Anyone who reaches a listener can send CONNECTs: one line per source, then a count a minute.
+  const connectWarnings = new WarnAggregator({ logger, msg: 'Refused CONNECT' });
   const refuseConnect = (req: IncomingMessage, socket: Socket): void => {
-    logger.warn('Refused CONNECT', { target: req.url, remote: socket.remoteAddress });
+    connectWarnings.note(socket.remoteAddress ?? 'unknown', { target: req.url });
     metrics.observeProxied(501);
     // The socket keeps the 'error' listener every accepted socket has (connection-guard.ts).
     if (!socket.writable) return void socket.destroy();
