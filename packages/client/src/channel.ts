@@ -5,6 +5,7 @@ import {
   FRAME,
   frameHeader,
   FrameReader,
+  MAX_ABORT_REASON_BYTES,
   messageOf,
   type FrameType,
   type Logger,
@@ -12,6 +13,16 @@ import {
 import type { AbortToken } from './abort-token.js';
 import type { PushPayload } from './push.js';
 import { PushError } from './push.js';
+
+/** `reason` as an ABORT payload: UTF-8, cut to MAX_ABORT_REASON_BYTES at a character boundary. */
+export function abortReason(reason: string): Buffer {
+  const bytes = Buffer.from(reason, 'utf8');
+  if (bytes.length <= MAX_ABORT_REASON_BYTES) return bytes;
+  let end = MAX_ABORT_REASON_BYTES;
+  // Back off continuation bytes (10xxxxxx) so no character is split.
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end);
+}
 
 /** Frames are written, never changed: one END serves every push. */
 const END_FRAME = encodeFrame(FRAME.END);
@@ -34,9 +45,10 @@ export interface ClientChannelHandlers {
 
 /**
  * The client's end of one channel (see FEATURE_CHANNEL in wire.ts). Invariant:
- * `busy` from a REQUEST until its push (DATA…END) is written or fails; the
- * proxy sends the next REQUEST only after END, so a second REQUEST while busy
- * is a protocol breach and closes the channel.
+ * `busy` from a REQUEST until its push (DATA…END, or DATA…ABORT when the
+ * push fails with the channel sound) is written or fails; the proxy sends the
+ * next REQUEST only after END or ABORT, so a second REQUEST while busy is a
+ * protocol breach and closes the channel.
  */
 export class ClientChannel implements PushSink {
   readonly #socket: Duplex;
@@ -45,6 +57,8 @@ export class ClientChannel implements PushSink {
   #busy = false;
   #closed = false;
   #closing = false;
+  /** The proxy sent ERROR: it reads no more frames and closes. */
+  #refused = false;
   #reason: string | undefined;
   /** Date.now() of the last byte read (the pool's sweep closes a channel silent too long). */
   heardAt = Date.now();
@@ -117,8 +131,11 @@ export class ClientChannel implements PushSink {
       }
       if (this.#closed) throw this.#broken();
     } catch (err) {
-      // A push cut half-way leaves the proxy without its END: the channel cannot go on.
-      this.destroy(messageOf(err));
+      // A push cut half-way leaves the proxy without its END. When the response itself broke
+      // (the exporter's body) and the channel is sound, ABORT ends the exchange instead (the
+      // proxy fails the scrape with the reason) and the channel carries on. A channel that is
+      // broken, or backed up at the deadline (the proxy may have stopped reading), is replaced.
+      if (signal.aborted || !this.#abortExchange(messageOf(err))) this.destroy(messageOf(err));
       throw err instanceof PushError ? err : new PushError(`push over the channel failed: ${messageOf(err)}`, undefined, { cause: err });
     } finally {
       this.#busy = false;
@@ -161,6 +178,19 @@ export class ClientChannel implements PushSink {
     if (signal.aborted) throw signal.reason!;
   }
 
+  /**
+   * Sends ABORT with `reason`; false if the channel cannot carry it: closed,
+   * the proxy refused the push, or frames still wait to be written (a proxy
+   * that stopped reading would never see the ABORT, and the channel would sit
+   * idle but useless).
+   */
+  #abortExchange(reason: string): boolean {
+    const socket = this.#socket;
+    if (this.#closed || this.#refused || socket.destroyed || !socket.writable || socket.writableNeedDrain) return false;
+    socket.write(encodeFrame(FRAME.ABORT, abortReason(reason)));
+    return true;
+  }
+
   #broken(): PushError {
     return new PushError(`channel closed${this.#reason ? `: ${this.#reason}` : ''}`);
   }
@@ -170,6 +200,7 @@ export class ClientChannel implements PushSink {
       this.#socket.write(encodeFrame(FRAME.PONG));
     } else if (type === FRAME.ERROR) {
       const text = payload.toString('utf8');
+      this.#refused = true;
       this.#reason = `proxy: ${text}`;
       this.#handlers.onProxyError(text);
     } else if (type === FRAME.REQUEST) {

@@ -13,7 +13,8 @@ import {
 } from '@pushprox/shared';
 import { AbortToken } from './abort-token.js';
 import type { ClientMetrics } from './metrics.js';
-import { errorPayload, responsePayload, sendPush, type PushOptions, type PushPayload } from './push.js';
+import { errorPayload, refusedAsTooLarge, responsePayload, sendPush, tooLargeText, type PushOptions, type PushPayload } from './push.js';
+import { ExporterBodyError } from './exporter-body.js';
 import type { PushSink } from './channel.js';
 import type { PushPollAsk, PushPollWait } from './push-poll.js';
 import { describeError, parseScrapeTimeout, scrapeTarget, sendScrape } from './scrape.js';
@@ -34,6 +35,10 @@ export interface ScrapeRequest {
  * channel the request came on.
  */
 export type PushRoute = PushPollAsk | PushSink;
+
+function isSink(route: PushRoute | undefined): route is PushSink {
+  return route !== undefined && 'send' in route;
+}
 
 /** Longest delay setTimeout takes (about 24.8 days); longer timeouts are cut to it. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -195,7 +200,8 @@ export class ScrapeJob {
       // A head the codec refuses to write (e.g. a control character undici let
       // through), or a small body that failed while it was collected.
       res.body.destroy();
-      const why = `response cannot be relayed: ${messageOf(err)}`;
+      // The exporter's body broke before any of it was pushed: the same text a channel's ABORT carries.
+      const why = err instanceof ExporterBodyError ? err.message : `response cannot be relayed: ${messageOf(err)}`;
       return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }), route);
     }
     try {
@@ -206,6 +212,8 @@ export class ScrapeJob {
       res.body.destroy();
       metrics.pushErrors.inc();
       logger.warn('Failed to push scrape response', { scrape_id: this.id, url: target.url, err: this.#pushFailure(err) });
+      if (isSink(route)) return undefined;
+      if (refusedAsTooLarge(err)) return this.#pushError(err, `failed to scrape ${target.url}: ${tooLargeText(err, payload)}`, route);
       return undefined;
     }
   }
@@ -255,7 +263,7 @@ export class ScrapeJob {
   }
 
   async #push(payload: PushPayload, route: PushRoute | undefined): Promise<PushPollWait | undefined> {
-    if (route === undefined || !('send' in route)) return sendPush(this.#deps.push, payload, this.signal, route);
+    if (!isSink(route)) return sendPush(this.#deps.push, payload, this.signal, route);
     await route.send(payload, this.signal);
     return undefined;
   }

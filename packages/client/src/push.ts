@@ -1,8 +1,7 @@
 import { STATUS_CODES } from 'node:http';
-import { pipeline, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import {
-  createChunkedEncoder,
   HEADER_ID,
   HEADER_POLL_CAPACITY,
   HEADER_PUSH_POLL,
@@ -14,6 +13,7 @@ import {
   WireHeaders,
 } from '@pushprox/shared';
 import { AbortToken } from './abort-token.js';
+import { collectBody, streamBody } from './exporter-body.js';
 import { PUSH_POLL_HEAD_GRACE_MS, pushPollAccepted, type PushPollAsk, type PushPollWait } from './push-poll.js';
 
 const HTTP_1_1 = Object.freeze({ major: 1, minor: 1 });
@@ -112,14 +112,13 @@ export function responsePayload(
     res.body.resume();
     return { body: head, length: head.length };
   }
-  if (length !== undefined && length <= COALESCE_MAX_BYTES) return collect(head, length, res.body, onBytes);
-  // pipeline() destroys the exporter body when the push gives up on the encoder, and vice versa.
-  const source: Readable =
-    length === undefined ? pipeline(res.body, createChunkedEncoder(), () => {}) : res.body;
-  return {
-    body: Readable.from(prepend(head, source, onBytes), { objectMode: false }),
+  if (length !== undefined && length <= COALESCE_MAX_BYTES) {
+    return collectBody(head, length, res.body, onBytes).then((parts) => ({ body: parts, length: head.length + length }));
+  }
+  return streamBody(head, length, res.body, onBytes).then((body) => ({
+    body: Readable.from(body, { objectMode: false }),
     length: length === undefined ? undefined : head.length + length,
-  };
+  }));
 }
 
 /**
@@ -132,32 +131,6 @@ export function responsePayload(
  */
 export const COALESCE_MAX_BYTES = 64 * 1024;
 
-async function collect(head: Buffer, length: number, body: Readable, onBytes?: (bytes: number) => void): Promise<PushPayload> {
-  const parts = [head];
-  let got = 0;
-  for await (const chunk of body) {
-    const buf = chunk as Buffer;
-    got += buf.length;
-    if (got > length) {
-      body.destroy();
-      throw new Error(`exporter sent more than its Content-Length of ${length} bytes`);
-    }
-    parts.push(buf);
-    onBytes?.(buf.length);
-  }
-  if (got !== length) throw new Error(`exporter body ended after ${got} of its Content-Length of ${length} bytes`);
-  return { body: parts, length: head.length + length };
-}
-
-async function* prepend(head: Buffer, rest: Readable, onBytes?: (bytes: number) => void): AsyncGenerator<Buffer> {
-  yield head;
-  // for-await destroys `rest` if the consumer stops early (push failed).
-  for await (const chunk of rest) {
-    onBytes?.((chunk as Buffer).length);
-    yield chunk as Buffer;
-  }
-}
-
 /** A push the proxy did not accept, or that never got an answer. */
 export class PushError extends Error {
   /** Reply status, if there was a reply. */
@@ -167,6 +140,23 @@ export class PushError extends Error {
     this.name = 'PushError';
     this.status = status;
   }
+}
+
+/**
+ * A POST /push refused as over the proxy's size limit (413: ours over
+ * --push.max-body-size, or a reverse proxy in front). The scrape may still be
+ * waiting for a response: a proxy that refuses by the declared length need not
+ * have read the Id, and an upstream proxy behind that reverse proxy never saw
+ * the push. A small error push then tells Prometheus why; one for a scrape
+ * the proxy already failed is answered 404/410, and nothing else happens.
+ */
+export function refusedAsTooLarge(err: unknown): err is PushError {
+  return err instanceof PushError && err.status === 413;
+}
+
+export function tooLargeText(err: PushError, payload: PushPayload): string {
+  const size = payload.length === undefined ? 'streamed (chunked)' : `of ${payload.length} bytes`;
+  return `the response ${size} is larger than the proxy accepts (${err.message})`;
 }
 
 export interface PushOptions {

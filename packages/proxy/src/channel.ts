@@ -4,6 +4,8 @@ import {
   ERROR_CODES,
   FRAME,
   FrameReader,
+  MAX_ABORT_REASON_BYTES,
+  codeOf,
   messageOf,
   PATH_POLL,
   PATH_PUSH,
@@ -24,6 +26,17 @@ export interface ChannelDeps extends PushRelayDeps {
 
 function ignoreError(): void {}
 
+/**
+ * Whether a relay failed because its scrape is gone: answered or expired
+ * (410), never known (404), or the scraper hung up while it was relayed
+ * (PUSH_ABORTED: the relay's destination failed; a bad pushed body keeps its
+ * own WIRE_* code).
+ */
+function scrapeWentAway(err: unknown): boolean {
+  const code = codeOf(err);
+  return code === ERROR_CODES.PUSH_EXPIRED_ID || code === ERROR_CODES.PUSH_UNKNOWN_ID || code === ERROR_CODES.PUSH_ABORTED;
+}
+
 /** Highest buffered pushed bytes before the socket is paused (backpressure to the client). */
 const BODY_HIGH_WATER_MARK = 64 * 1024;
 
@@ -31,9 +44,11 @@ const BODY_HIGH_WATER_MARK = 64 * 1024;
  * The proxy's end of one channel (see FEATURE_CHANNEL): a poll that comes
  * back after every scrape. States: `waiting` (a poll is registered with the
  * coordinator), `busy` (a REQUEST was written; DATA and END come back), then
- * `waiting` again once the response is relayed and END has arrived, or
- * `closed`. Any protocol breach, refused push or end of the socket closes the
- * channel; a scrape in flight on it then fails, as a cut /push would.
+ * `waiting` again once the response is relayed and END has arrived (or
+ * ABORT: the scrape fails with the client's reason), or `closed`. Any
+ * protocol breach, refused push or end of the socket closes the channel; a
+ * scrape in flight on it then fails at once, with the refusal's reason if
+ * there was one.
  */
 export class ProxyChannel implements PollSink {
   readonly fqdn: string;
@@ -54,7 +69,11 @@ export class ProxyChannel implements PollSink {
   /** Bytes of DATA in the current exchange: bounded by maxBodyBytes. */
   #bytes = 0;
   #ended = false;
+  /** The client sent ABORT for the current exchange: the scrape fails with this. */
+  #aborted: PushProxError | undefined;
   #wasRelayed = false;
+  /** The current push has nowhere to go (its scrape ended): its DATA is counted and dropped until END. */
+  #discarding = false;
   #closeAsked = false;
   #since = performance.now();
   /** Date.now() of the last byte read and the last frame written (for the sweep). */
@@ -74,7 +93,7 @@ export class ProxyChannel implements PollSink {
     this.#deps = deps;
     this.#reader = new FrameReader(
       { onData: (b) => this.#onData(b), onFrame: (t, p) => this.#onFrame(t, p) },
-      [FRAME.DATA, FRAME.END, FRAME.PING, FRAME.PONG, FRAME.CLOSE],
+      [FRAME.DATA, FRAME.END, FRAME.ABORT, FRAME.PING, FRAME.PONG, FRAME.CLOSE],
     );
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', () => socket.destroy());
@@ -112,7 +131,9 @@ export class ProxyChannel implements PollSink {
     // The client's silence counts from the request (see ChannelServerOptions.longestScrapeMs).
     this.heardAt = Date.now();
     this.#ended = false;
+    this.#aborted = undefined;
     this.#wasRelayed = false;
+    this.#discarding = false;
     this.#bytes = 0;
     this.#jobId = job.id;
     this.#write(encodeFrame(FRAME.REQUEST, job.request));
@@ -153,10 +174,59 @@ export class ProxyChannel implements PollSink {
   };
 
   readonly #relayFailed = (err: unknown): void => {
+    const aborted = this.#aborted;
+    if (aborted) {
+      // The relay failed because ABORT destroyed its body (a response under way is cut there).
+      this.#deps.observe(PATH_PUSH, aborted.status, (performance.now() - this.#since) / 1000);
+      this.#failScrape(aborted);
+      this.#wasRelayed = true;
+      return this.#next();
+    }
     this.#deps.observe(PATH_PUSH, statusOf(err), (performance.now() - this.#since) / 1000);
+    if (scrapeWentAway(err)) {
+      // Prometheus gave up (its timeout) or hung up mid-body: no fault of the client's, whose
+      // channel stays. The rest of the push is read and dropped until END.
+      if (this.#deps.logger.debugEnabled) this.#deps.logger.debug('Push dropped', { err: messageOf(err), fqdn: this.fqdn, channel: true });
+      this.#discarding = true;
+      this.#wasRelayed = true;
+      this.#socket.resume();
+      return this.#next();
+    }
     this.#deps.logger.warn('Error pushing', { err: messageOf(err), fqdn: this.fqdn, channel: true });
+    // The scrape fails with the relay's reason, not as a channel that merely closed.
+    this.#failScrape(
+      (err as { code?: unknown }).code === ERROR_CODES.WIRE_BODY_TOO_LARGE
+        ? new PushProxError(ERROR_CODES.PUSH_ABORTED, this.#tooLargeText(messageOf(err)))
+        : new PushProxError(ERROR_CODES.SCRAPE_CANCELLED, `the client's response cannot be relayed: ${messageOf(err)}`),
+    );
     this.close(`Error pushing: ${messageOf(err)}`);
   };
+
+  /** The client gave up the current exchange (ABORT): fail its scrape with the reason, then wait for the next. */
+  #abort(payload: Buffer): void {
+    this.#ended = true;
+    const reason = payload.subarray(0, MAX_ABORT_REASON_BYTES).toString('utf8');
+    const err = new PushProxError(ERROR_CODES.PUSH_ABORTED, reason === '' ? 'the client gave up its response' : reason);
+    this.#aborted = err;
+    this.#held = [];
+    this.#deps.logger.warn('Push aborted by the client', { err: err.message, fqdn: this.fqdn, scrape_id: this.#jobId, channel: true });
+    const body = this.#body;
+    if (this.#wasRelayed) return this.#next();
+    if (body === undefined) return this.#relayFailed(err);
+    // The relay fails with `err` and #relayFailed goes on. The socket may have been paused for
+    // the relay's backpressure: nothing reads the body now, so it reads on.
+    body.destroy(err);
+    this.#socket.resume();
+  }
+
+  #tooLargeText(detail: string): string {
+    return `pushed response exceeds --push.max-body-size (${this.#deps.maxBodyBytes} bytes): ${detail}`;
+  }
+
+  /** Fails the scrape of the current exchange with `err`, unless a response to it is already under way. */
+  #failScrape(err: PushProxError): void {
+    if (this.#jobId !== undefined) this.#deps.coordinator.abandon(this.#jobId, err);
+  }
 
   end(reason: PollEndReason): void {
     this.#ticket = undefined;
@@ -194,8 +264,12 @@ export class ProxyChannel implements PollSink {
     if (this.#state !== 'busy' || this.#ended) return this.close('expected DATA only in answer to a REQUEST');
     this.#bytes += bytes.length;
     if (this.#bytes > this.#deps.maxBodyBytes) {
-      return this.close(`pushed response exceeds --push.max-body-size (${this.#deps.maxBodyBytes} bytes)`);
+      // The scrape fails now with the reason; a response already under way (streamed) is cut.
+      const text = this.#tooLargeText(`${this.#bytes} bytes arrived and it had not ended`);
+      this.#failScrape(new PushProxError(ERROR_CODES.PUSH_ABORTED, text));
+      return this.close(text);
     }
+    if (this.#discarding) return;
     if (this.#body === undefined && this.#bytes <= WHOLE_PUSH_BYTES) {
       // A slice of the chunk read: Node reads every chunk into a buffer of its own, so it stays as it is.
       this.#held.push(bytes);
@@ -205,7 +279,7 @@ export class ProxyChannel implements PollSink {
     if (!body.push(bytes)) this.#socket.pause();
   }
 
-  #onFrame(type: FrameType, _payload: Buffer): void {
+  #onFrame(type: FrameType, payload: Buffer): void {
     if (type === FRAME.PING) this.#write(encodeFrame(FRAME.PONG));
     else if (type === FRAME.CLOSE) {
       this.#closeAsked = true;
@@ -225,6 +299,9 @@ export class ProxyChannel implements PollSink {
       const held = this.#held;
       this.#held = [];
       relayWholePushed(held, this.#identity, this.#deps).then(this.#relayed, this.#relayFailed);
+    } else if (type === FRAME.ABORT) {
+      if (this.#state !== 'busy' || this.#ended) return this.close('expected ABORT only in answer to a REQUEST, before END');
+      this.#abort(payload);
     }
   }
 

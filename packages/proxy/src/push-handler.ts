@@ -4,6 +4,7 @@ import {
   HEADER_POLL_CAPACITY,
   HEADER_PUSH_POLL,
   PATH_POLL,
+  PushProxError,
   WireError,
   messageOf,
   statusOf,
@@ -68,7 +69,7 @@ export function createPushHandler(opts: PushHandlerOptions) {
         );
       if (declared > opts.maxBodyBytes) {
         // Prometheus learns of the refusal now, not at its deadline.
-        failRefusedScrape(coordinator, await readPushedId(req), identity, tooLarge());
+        failRefusedScrape(coordinator, await readPushedId(req), identity, new PushProxError(ERROR_CODES.PUSH_ABORTED, tooLarge().message));
         throw tooLarge();
       }
       // Node's parser passes on exactly Content-Length bytes: a small declared body is read whole.

@@ -102,7 +102,7 @@ test('a channel paused by its last DATA, with END in the same read, reads again:
 });
 
 test('a channel closed while a full relay paused it sees its client leave at once, not at the 5 s cut', async () => {
-  const { socket, sent, arrive, scrape, closedAt } = harness();
+  const { socket, sent, arrive, scrape, closedAt, channel } = harness();
   let goneAway!: (err: Error) => void;
   const relayed = new Promise<never>((_, reject) => (goneAway = reject));
   relayed.catch(() => {});
@@ -113,8 +113,9 @@ test('a channel closed while a full relay paused it sees its client leave at onc
   // Nobody reads the body: this DATA fills the relay and pauses the channel.
   arrive(dataFrame(Buffer.alloc(80 * 1024, 'b')));
   await until(() => socket.isPaused(), 2000, 'the channel to pause');
-  // The scraper goes away: the relay fails and the proxy closes the channel (ERROR, then FIN).
-  goneAway(new Error('the scraper went away'));
+  // The proxy closes the channel (ERROR, then FIN), as its sweep does with a client silent too long.
+  channel.close('no response to the scrape request');
+  goneAway(new Error('the channel closed'));
   await until(() => sent.some((f) => f[0] === FRAME.ERROR), 2000, 'the ERROR frame');
   const leftAt = Date.now();
   arrive(dataFrame(Buffer.alloc(80 * 1024, 'c')));

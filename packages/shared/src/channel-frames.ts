@@ -11,9 +11,14 @@ import { ERROR_CODES, PushProxError } from './errors.js';
  * - PING, either way: the other side answers PONG at once.
  * - ERROR, proxy → client: the push was refused (UTF-8 reason); the proxy then closes.
  * - CLOSE, client → proxy: end the channel once any exchange on it is done.
+ * - ABORT, client → proxy: the pushed response cannot be completed (UTF-8
+ *   reason, e.g. the exporter's body broke); it ends the exchange in place of
+ *   END, the proxy fails the scrape with the reason and the channel carries
+ *   the next scrape. A proxy that predates ABORT treats it as a protocol
+ *   breach and closes the channel, as it would have had the client cut it.
  *
- * Invariant: a channel carries one scrape at a time. DATA and END are only
- * valid between a REQUEST and its END; CLOSE and PONG at any time.
+ * Invariant: a channel carries one scrape at a time. DATA, END and ABORT are
+ * only valid between a REQUEST and its END or ABORT; CLOSE and PONG at any time.
  */
 export const FRAME = Object.freeze({
   REQUEST: 1,
@@ -23,6 +28,7 @@ export const FRAME = Object.freeze({
   PONG: 5,
   ERROR: 6,
   CLOSE: 7,
+  ABORT: 8,
 } as const);
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];
 
@@ -31,6 +37,8 @@ export const FRAME_HEADER_BYTES = 5;
 export const MAX_CONTROL_FRAME_BYTES = 1024 * 1024;
 /** Largest DATA payload accepted; writers split at DATA_FRAME_BYTES. */
 export const MAX_DATA_FRAME_BYTES = 16 * 1024 * 1024;
+/** Longest ABORT reason a writer sends and a reader keeps (bytes of UTF-8; longer ones are cut). */
+export const MAX_ABORT_REASON_BYTES = 1024;
 /** Size a writer splits pushed bodies at. */
 export const DATA_FRAME_BYTES = 256 * 1024;
 
