@@ -19,7 +19,7 @@ import {
   parsePortList,
   USE_LOCALHOST_NEEDS_ALLOW_PORT,
   type ScrapePattern,
-} from './scrape-policy.js';
+} from './scraping/scrape-policy.js';
 
 /** Upper bound of --scrape.concurrency: each unit may hold a socket to the proxy. */
 export const MAX_SCRAPE_CONCURRENCY = 1024;

@@ -1,15 +1,15 @@
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import { BufferReclaimer, ERROR_CODES, messageOf, PushProxError, silentLogger, type Logger } from '@pushprox/shared';
-import { ClientDispatchers } from './client-dispatchers.js';
+import { ClientDispatchers } from './http/reloadable-dispatchers.js';
 import type { ClientConfig } from './config.js';
-import { FALLBACK_SCRAPE_TIMEOUT_MS } from './job.js';
+import { FALLBACK_SCRAPE_TIMEOUT_MS } from './scraping/job.js';
 import { ClientMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
-import { DEFAULT_POLL_HEADERS_TIMEOUT_MS, type PollMode } from './poller.js';
-import { ProxyTransport } from './transport.js';
-import { ScrapeScheduler } from './scheduler.js';
-import { loadTlsFiles } from './tls-files.js';
-import { TokenFile } from './token-file.js';
+import { DEFAULT_POLL_HEADERS_TIMEOUT_MS, type PollMode } from './transport/poller.js';
+import { ProxyTransport } from './transport/transport.js';
+import { ScrapeScheduler } from './scraping/scheduler.js';
+import { loadTlsFiles } from './http/tls-files.js';
+import { TokenFile } from './http/token-file.js';
 
 export interface StartClientOptions {
   /** Default silentLogger. */

@@ -9,10 +9,10 @@ import {
   type LogLevel,
 } from '@pushprox/shared';
 import type { ClientArgs } from './cli.js';
-import { resolveFqdn } from './fqdn.js';
-import { scrapePolicy, type ScrapePolicy } from './scrape-policy.js';
-import { configError, hasTlsFiles, loadTlsFiles, readFlagFile, type TlsFiles, type TlsMaterial } from './tls-files.js';
-import { firstToken, TokenFile } from './token-file.js';
+import { resolveFqdn } from './scraping/fqdn.js';
+import { scrapePolicy, type ScrapePolicy } from './scraping/scrape-policy.js';
+import { configError, hasTlsFiles, loadTlsFiles, readFlagFile, type TlsFiles, type TlsMaterial } from './http/tls-files.js';
+import { firstToken, TokenFile } from './http/token-file.js';
 
 export type { TlsFiles, TlsMaterial };
 

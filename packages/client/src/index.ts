@@ -8,8 +8,8 @@ export {
   type TlsMaterial,
 } from './config.js';
 export { clientCli, parseClientArgs, DEFAULT_SCRAPE_CONCURRENCY, MAX_SCRAPE_CONCURRENCY, type ClientArgs } from './cli.js';
-export { resolveFqdn, type FqdnOptions } from './fqdn.js';
-export { ExponentialBackoff, sleep, type BackoffOptions } from './backoff.js';
+export { resolveFqdn, type FqdnOptions } from './scraping/fqdn.js';
+export { ExponentialBackoff, sleep, type BackoffOptions } from './transport/backoff.js';
 export { ClientMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
 export {
   Poller,
@@ -18,8 +18,8 @@ export {
   DEFAULT_POLL_BODY_TIMEOUT_MS,
   type PollerOptions,
   type PollMode,
-} from './poller.js';
-export { PollError, readPollReply, offersMultiPoll, DEFAULT_MAX_POLL_REPLY_BYTES, type PollReply } from './poll-reply.js';
+} from './transport/poller.js';
+export { PollError, readPollReply, offersMultiPoll, DEFAULT_MAX_POLL_REPLY_BYTES, type PollReply } from './transport/poll-reply.js';
 export {
   applySchemeParam,
   scrapeTarget,
@@ -27,10 +27,11 @@ export {
   forwardedHeaders,
   FQDN_MISMATCH_MESSAGE,
   type ScrapeTarget,
-} from './scrape.js';
-export { errorPayload, responsePayload, sendPush, formatRemainingSeconds, PushError, type PushPayload } from './push.js';
-export { ScrapeJob, FALLBACK_SCRAPE_TIMEOUT_MS, pushReserveMs, type ScrapeRequest, type JobDeps } from './job.js';
-export { ScrapeScheduler } from './scheduler.js';
+} from './scraping/scrape.js';
+export { errorPayload, responsePayload, sendPush, formatRemainingSeconds, PushError, type PushPayload } from './transport/push.js';
+export { ScrapeJob, FALLBACK_SCRAPE_TIMEOUT_MS, pushReserveMs, type JobDeps } from './scraping/job.js';
+export type { ScrapeRequest } from './transport/scrape-request.js';
+export { ScrapeScheduler } from './scraping/scheduler.js';
 export {
   checkTarget,
   localTarget,
@@ -46,13 +47,13 @@ export {
   type RefusalReason,
   type ScrapePattern,
   type ScrapePolicy,
-} from './scrape-policy.js';
-export { createDispatcher, type CreateDispatcherOptions, type DispatcherChoice } from './dispatcher.js';
-export { envProxies, NoProxy, parseProxyUrl, type EnvProxies } from './env-proxy.js';
-export { ClientDispatchers, type ClientDispatchersOptions } from './client-dispatchers.js';
-export { SwappableDispatcher, DEFAULT_RETIRE_GRACE_MS } from './swappable-dispatcher.js';
-export { loadTlsFiles, hasTlsFiles, type TlsFiles, type TlsFlagPrefix } from './tls-files.js';
-export { TokenFile } from './token-file.js';
-export { AbortToken } from './abort-token.js';
+} from './scraping/scrape-policy.js';
+export { createDispatcher, type CreateDispatcherOptions, type DispatcherChoice } from './http/routing-dispatcher.js';
+export { envProxies, NoProxy, parseProxyUrl, type EnvProxies } from './http/env-proxy.js';
+export { ClientDispatchers, type ClientDispatchersOptions } from './http/reloadable-dispatchers.js';
+export { SwappableDispatcher, DEFAULT_RETIRE_GRACE_MS } from './http/swappable-dispatcher.js';
+export { loadTlsFiles, hasTlsFiles, type TlsFiles, type TlsFlagPrefix } from './http/tls-files.js';
+export { TokenFile } from './http/token-file.js';
+export { AbortToken } from './scraping/abort-token.js';
 export { startRenewal, type Renewal, type RenewalOptions, type RenewalTimers } from './enroll/renew.js';
 export { parseFingerprint, formatFingerprint } from './enroll/fingerprint.js';

@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import { DEFAULT_METRICS_OPTIONS, formatHostPort, messageOf, type ListenAddress, type Logger } from '@pushprox/shared';
-import { REFUSAL_REASONS } from './scrape-policy.js';
+import { REFUSAL_REASONS } from './scraping/scrape-policy.js';
 
 /**
  * Upstream's three client counters (same names and HELP), plus our

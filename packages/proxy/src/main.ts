@@ -1,52 +1,63 @@
 import { createLogger, messageOf } from '@pushprox/shared';
 import { resolveProxyConfig } from './cli.js';
-import { startProxy } from './server.js';
-import { loadWebConfig } from './web-config.js';
-import { loadTokenFile } from './client-auth.js';
+import { startProxy } from './listeners/server.js';
+import { loadWebConfig } from './auth/web-config.js';
+import { loadTokenFile } from './auth/client-auth.js';
 
-if (process.argv[2] === 'pki') {
-  // Imported lazily: the server never loads node-forge.
-  const { runPki } = await import('./pki/cli.js');
-  process.exit(await runPki(process.argv.slice(3)));
+/**
+ * `pushprox-proxy` entry, a function rather than top-level await so that the
+ * release bundle (CommonJS, for a single executable) can hold it.
+ */
+async function main(): Promise<void> {
+  if (process.argv[2] === 'pki') {
+    // Imported lazily: the server never loads node-forge.
+    const { runPki } = await import('./pki/cli.js');
+    process.exit(await runPki(process.argv.slice(3)));
+  }
+  const config = await resolveProxyConfig(process.argv.slice(2));
+  const logger = createLogger({ level: config.logLevel, format: config.logFormat });
+  try {
+    const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
+    const clientWeb =
+      config.clientWebConfigFile === undefined ? undefined : loadWebConfig(config.clientWebConfigFile, 'web.client-config.file');
+    const clientTokens = config.clientTokenFile === undefined ? undefined : loadTokenFile(config.clientTokenFile);
+    // Imported only when enabled: enrollment signs with node-forge, which the proxy alone never loads.
+    const enroll = config.enroll
+      ? (await import('./enroll/index.js')).createEnrollment({
+          ...config.enroll,
+          tls: Boolean(config.clientListen !== undefined ? (clientWeb ?? web)?.tls : web?.tls),
+          logger,
+        }).handler
+      : undefined;
+    const proxy = await startProxy(config, {
+      logger,
+      ...(web && { web }),
+      ...(clientWeb && { clientWeb }),
+      ...(clientTokens && { clientTokens }),
+      ...(enroll && { enroll }),
+    });
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info('Shutting down', { signal });
+      proxy.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          logger.error('Shutdown failed', { err: messageOf(err) });
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  } catch (err) {
+    logger.error('Startup failed', { err: messageOf(err) });
+    process.exit(1);
+  }
 }
-const config = await resolveProxyConfig(process.argv.slice(2));
-const logger = createLogger({ level: config.logLevel, format: config.logFormat });
-try {
-  const web = config.webConfigFile === undefined ? undefined : loadWebConfig(config.webConfigFile);
-  const clientWeb =
-    config.clientWebConfigFile === undefined ? undefined : loadWebConfig(config.clientWebConfigFile, 'web.client-config.file');
-  const clientTokens = config.clientTokenFile === undefined ? undefined : loadTokenFile(config.clientTokenFile);
-  // Imported only when enabled: enrollment signs with node-forge, which the proxy alone never loads.
-  const enroll = config.enroll
-    ? (await import('./enroll/index.js')).createEnrollment({
-        ...config.enroll,
-        tls: Boolean(config.clientListen !== undefined ? (clientWeb ?? web)?.tls : web?.tls),
-        logger,
-      }).handler
-    : undefined;
-  const proxy = await startProxy(config, {
-    logger,
-    ...(web && { web }),
-    ...(clientWeb && { clientWeb }),
-    ...(clientTokens && { clientTokens }),
-    ...(enroll && { enroll }),
-  });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info('Shutting down', { signal });
-    proxy.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        logger.error('Shutdown failed', { err: messageOf(err) });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-} catch (err) {
-  logger.error('Startup failed', { err: messageOf(err) });
+
+main().catch((err: unknown) => {
+  process.stderr.write(`error: ${messageOf(err)}\n`);
   process.exit(1);
-}
+});

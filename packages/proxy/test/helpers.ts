@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { buffer } from 'node:stream/consumers';
 import { readResponse, silentLogger, type ResponseHead } from '@pushprox/shared';
-import { startProxy, type RunningProxy } from '../src/server.js';
+import { startProxy, type RunningProxy } from '../src/listeners/server.js';
 import type { ProxyConfig } from '../src/config.js';
 
 export const TEST_CONFIG = {

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
-import { ERROR_CODES, WireError } from '../src/errors.js';
+import { ERROR_CODES, WireError } from '../src/protocol/errors.js';
 import {
   createChunkedEncoder,
   isAbsoluteForm,

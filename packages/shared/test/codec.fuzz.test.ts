@@ -14,7 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { WireError } from '../src/errors.js';
+import { WireError } from '../src/protocol/errors.js';
 import {
   parseRequest,
   parseResponse,

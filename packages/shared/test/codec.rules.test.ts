@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { ERROR_CODES, WireError, type ErrorCode } from '../src/errors.js';
+import { ERROR_CODES, WireError, type ErrorCode } from '../src/protocol/errors.js';
 import {
   WireHeaders,
   createChunkedEncoder,

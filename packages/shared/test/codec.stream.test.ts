@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ERROR_CODES, WireError, type ErrorCode } from '../src/errors.js';
+import { ERROR_CODES, WireError, type ErrorCode } from '../src/protocol/errors.js';
 import { parseRequest, parseResponse, readRequest, readResponse, type ParseLimits } from '../src/http/index.js';
 import { fixture, fixtureNames } from '../src/testing/fixtures.js';
 import { mulberry32 } from '../src/testing/random.js';

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDuration, parseDuration } from '../src/duration.js';
-import { parseByteSize } from '../src/size.js';
-import { parseListenAddress } from '../src/address.js';
+import { formatDuration, parseDuration } from '../src/flags/duration.js';
+import { parseByteSize } from '../src/flags/size.js';
+import { parseListenAddress } from '../src/flags/address.js';
 
 test('parseDuration accepts Go syntax', () => {
   const cases: Array<[string, number]> = [
@@ -63,7 +63,7 @@ test('parseListenAddress takes Go host:port forms', () => {
 });
 
 test('repeatedFlags finds flags given twice, in either syntax', async () => {
-  const { repeatedFlags } = await import('../src/cli.js');
+  const { repeatedFlags } = await import('../src/flags/cli.js');
   assert.deepEqual(repeatedFlags(['--fqdn=a', '--proxy-url', 'x', '--fqdn', 'b']), ['fqdn']);
   assert.deepEqual(repeatedFlags(['--fqdn=a', '--', '--fqdn=b']), []);
   assert.deepEqual(repeatedFlags(['--a=1', '--b=2']), []);

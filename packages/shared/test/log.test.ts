@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { createLogger } from '../src/log.js';
+import { createLogger } from '../src/runtime/log.js';
 
 function capture(format: 'logfmt' | 'json', level: 'debug' | 'info' = 'info') {
   const stream = new PassThrough();

@@ -15,8 +15,8 @@ import {
   type LogFormat,
   type LogLevel,
 } from '@pushprox/shared';
-import { resolveFqdn } from '../fqdn.js';
-import { firstToken } from '../token-file.js';
+import { resolveFqdn } from '../scraping/fqdn.js';
+import { firstToken } from '../http/token-file.js';
 import { newKeyAndCsr } from './csr.js';
 import { ensureDir, tlsPaths } from './files.js';
 import { fingerprintOf, formatFingerprint, parseFingerprint } from './fingerprint.js';

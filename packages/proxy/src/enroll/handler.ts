@@ -12,15 +12,15 @@ import {
   PushProxError,
   type Logger,
 } from '@pushprox/shared';
-import { verifiedPeer } from '../client-auth.js';
-import { FailureLimiter, sourceOf } from '../auth-limit/failure-limiter.js';
-import { WarnAggregator } from '../auth-limit/warn-aggregator.js';
-import { sendText } from '../respond.js';
+import { verifiedPeer } from '../auth/client-auth.js';
+import { FailureLimiter, sourceOf } from '../auth/failure-limiter.js';
+import { WarnAggregator } from '../warn-aggregator.js';
+import { sendText } from '../listeners/respond.js';
 import { signCsr, type CertAndKey } from '../pki/ca.js';
 import { parseHost } from '../pki/names.js';
 import { readBodyBounded } from './body.js';
 import type { EnrollState } from './state.js';
-import { hashToken } from '../token-lines.js';
+import { hashToken } from '../auth/token-lines.js';
 import { tokenAllows, type EnrollTokenTable } from './tokens.js';
 
 export interface EnrollHandlerOptions {

@@ -1,4 +1,4 @@
-import { globToRegExp, parseTokenLines, patternsAllow, readTokenLines, type TokenLine } from '../token-lines.js';
+import { globToRegExp, parseTokenLines, patternsAllow, readTokenLines, type TokenLine } from '../auth/token-lines.js';
 
 /**
  * `--enroll.token-file`: bootstrap tokens, one per line:

@@ -7,7 +7,7 @@
  * trailers, which are small and bounded, are assembled across chunks.
  */
 
-import { ERROR_CODES, WireError } from '../errors.js';
+import { ERROR_CODES, WireError } from '../protocol/errors.js';
 import { DEFAULT_MAX_HEAD_BYTES, DEFAULT_MAX_HEADERS, FieldSectionReader, LineReader, type LineFault } from './decoder.js';
 import { quoteSnippet } from './syntax.js';
 import type { BodyFraming, ParseLimits } from './types.js';

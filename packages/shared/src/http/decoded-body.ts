@@ -4,7 +4,7 @@
  */
 
 import { Readable } from 'node:stream';
-import { ERROR_CODES, WireError } from '../errors.js';
+import { ERROR_CODES, WireError } from '../protocol/errors.js';
 import type { BodyDecoder } from './body-decoder.js';
 
 function trailingData(bytes: number): WireError {

@@ -8,7 +8,7 @@
  * ends its head costs at most maxHeadBytes before it is refused.
  */
 
-import { ERROR_CODES, WireError } from '../errors.js';
+import { ERROR_CODES, WireError } from '../protocol/errors.js';
 import { WireHeaders } from './headers.js';
 import { startLinePrefixError, type StartLineSyntax } from './start-line.js';
 import { isFieldValue, isToken, quoteSnippet } from './syntax.js';

@@ -12,7 +12,7 @@
  * - Otherwise a request has no body and a response runs to the end of input.
  */
 
-import { ERROR_CODES, WireError } from '../errors.js';
+import { ERROR_CODES, WireError } from '../protocol/errors.js';
 import type { WireHeaders } from './headers.js';
 import { quoteSnippet } from './syntax.js';
 import type { BodyFraming, HttpVersion, RequestHead, ResponseHead } from './types.js';

@@ -6,7 +6,7 @@
 
 import { BodyDecoder } from './body-decoder.js';
 import { HeadDecoder } from './decoder.js';
-import { ERROR_CODES, WireError } from '../errors.js';
+import { ERROR_CODES, WireError } from '../protocol/errors.js';
 import { requestFraming, responseFraming } from './framing.js';
 import { REQUEST_LINE, STATUS_LINE } from './start-line.js';
 import type { BodyFraming, ParseLimits, RequestHead, ResponseHead } from './types.js';

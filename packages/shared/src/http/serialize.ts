@@ -8,7 +8,7 @@
  */
 
 import { Transform, type TransformCallback } from 'node:stream';
-import { ERROR_CODES, WireError } from '../errors.js';
+import { ERROR_CODES, WireError } from '../protocol/errors.js';
 import type { WireHeaders } from './headers.js';
 import { formatHttpVersion, isFieldValue, isHttpVersion, isReasonPhrase, isRequestTarget, isToken, quoteSnippet } from './syntax.js';
 import type { HttpVersion, RequestHead, ResponseHead } from './types.js';

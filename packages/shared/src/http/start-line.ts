@@ -10,7 +10,7 @@
  * line end that may never come (upstream's malformed pushes carry no LF).
  */
 
-import { ERROR_CODES, WireError } from '../errors.js';
+import { ERROR_CODES, WireError } from '../protocol/errors.js';
 import type { WireHeaders } from './headers.js';
 import { isReasonPhrase, isRequestTarget, isToken, parseHttpVersion, quoteSnippet } from './syntax.js';
 import type { RequestHead, ResponseHead } from './types.js';

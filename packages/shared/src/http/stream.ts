@@ -20,7 +20,7 @@
  */
 
 import type { Readable } from 'node:stream';
-import { ERROR_CODES, WireError } from '../errors.js';
+import { ERROR_CODES, WireError } from '../protocol/errors.js';
 import { BodyDecoder } from './body-decoder.js';
 import { DecodedBody, type SourceControl } from './decoded-body.js';
 import { HeadDecoder } from './decoder.js';

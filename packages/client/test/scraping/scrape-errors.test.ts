@@ -1,0 +1,189 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { HEADER_ID, HEADER_SCRAPE_TIMEOUT } from '@pushprox/shared';
+import { startClient } from '../../src/index.js';
+import {
+  counterValue,
+  FakeProxy,
+  FQDN,
+  listen,
+  METRICS_TEXT,
+  recordingLogger,
+  scrapeRequest,
+  startExporter,
+  testConfig,
+  waitFor,
+  waitForAsync,
+  type LogLine,
+} from '../helpers.js';
+
+const errors = (client: { metrics: { registry: Parameters<typeof counterValue>[0] } }, kind: string): Promise<number> =>
+  counterValue(client.metrics.registry, `pushprox_client_${kind}_errors_total`);
+
+function assertErrorPush(push: { parsed: { head: { status: number; reason: string; headers: { get(n: string): string | undefined } }; body: Buffer } }, id: string, status = 500): string {
+  const { head, body } = push.parsed;
+  assert.equal(head.status, status);
+  // Prometheus shows only the status line: the reason phrase carries the error text.
+  assert.equal(head.reason, body.toString().slice(0, 200));
+  assert.equal(head.headers.get('Content-Type'), 'text/plain; charset=utf-8');
+  assert.equal(head.headers.get('Content-Length'), String(body.length));
+  assert.equal(head.headers.get(HEADER_ID), id);
+  assert.match(head.headers.get(HEADER_SCRAPE_TIMEOUT) ?? '', /^\d+\.\d{6}$/);
+  return body.toString();
+}
+
+test('fqdn mismatch → 500 push with upstream text, no scrape', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  const exporter = await startExporter((_req, res) => res.end(METRICS_TEXT));
+  t.after(() => exporter.close());
+  const client = await startClient(testConfig(proxy.url));
+  t.after(() => client.stop());
+
+  const { bytes, id } = scrapeRequest({ target: `http://localhost:${exporter.port}/metrics` });
+  proxy.scrape(bytes);
+  const text = assertErrorPush(await proxy.waitPush(id), id);
+  assert.equal(text, "scrape target doesn't match client fqdn");
+  assert.equal(exporter.requests.length, 0);
+  assert.equal(await errors(client, 'scrape'), 1);
+  assert.equal(await errors(client, 'push'), 0);
+});
+
+test('exporter down → 500 push `failed to scrape <url>: …`', { timeout: 20_000 }, async (t) => {
+  // A port that was just free: bind, note, close.
+  const probe = http.createServer();
+  const deadPort = await listen(probe);
+  await new Promise<void>((r) => probe.close(() => r()));
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  const client = await startClient(testConfig(proxy.url));
+  t.after(() => client.stop());
+
+  const { bytes, id } = scrapeRequest({ target: `http://${FQDN}:${deadPort}/metrics`, timeoutSeconds: '2' });
+  proxy.scrape(bytes);
+  const text = assertErrorPush(await proxy.waitPush(id), id);
+  assert.match(text, new RegExp(`^failed to scrape http://127\\.0\\.0\\.1:${deadPort}/metrics: .*ECONNREFUSED`));
+  assert.equal(await errors(client, 'scrape'), 1);
+});
+
+test('exporter slower than the deadline → timeout error pushed before the deadline', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  const exporter = await startExporter((_req, res) => {
+    const timer = setTimeout(() => res.end(METRICS_TEXT), 5000);
+    res.on('close', () => clearTimeout(timer));
+  });
+  t.after(() => exporter.close());
+  const client = await startClient(testConfig(proxy.url));
+  t.after(() => client.stop());
+  await waitFor(() => proxy.held.length === 1, 5000, 'held poll');
+
+  const { bytes, id } = scrapeRequest({ target: `http://${FQDN}:${exporter.port}/slow`, timeoutSeconds: '1' });
+  const sentAt = performance.now();
+  proxy.scrape(bytes);
+  const push = await proxy.waitPush(id, 3000);
+  const elapsed = push.at - sentAt;
+  assert.ok(elapsed >= 800 && elapsed < 1000 + 100, `error push after ${elapsed.toFixed(0)} ms`);
+  const text = assertErrorPush(push, id);
+  // The budget is what is left of the 1 s deadline minus the push reserve when the scrape starts: 900ms, less under load.
+  const m = new RegExp(`^failed to scrape http://127\\.0\\.0\\.1:${exporter.port}/slow: timeout after (\\d+)ms`).exec(text);
+  assert.ok(m, `unexpected error text: ${text}`);
+  assert.ok(Number(m[1]) > 600 && Number(m[1]) <= 900, `budget ${m[1]}ms`);
+  assert.equal(await errors(client, 'scrape'), 1);
+  assert.equal(await errors(client, 'push'), 0);
+});
+
+test('a body that stalls after its head is cut at the scrape deadline: the push is aborted and counted, nothing hangs', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  const pushEnded: Array<{ at: number; complete: boolean }> = [];
+  proxy.pushHandler = (req) => {
+    req.resume();
+    req.on('close', () => pushEnded.push({ at: performance.now(), complete: req.complete }));
+  };
+  const exporter = await startExporter((_req, res) => {
+    // Chunked, so the push streams; the head and a first chunk come at once, then nothing.
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    res.write('# a first chunk\n');
+  });
+  t.after(async () => {
+    exporter.server.closeAllConnections();
+    await exporter.close();
+  });
+  const client = await startClient(testConfig(proxy.url));
+  t.after(() => client.stop());
+  await waitFor(() => proxy.held.length === 1, 5000, 'held poll');
+
+  const { bytes } = scrapeRequest({ target: `http://${FQDN}:${exporter.port}/metrics`, timeoutSeconds: '1' });
+  const sentAt = performance.now();
+  proxy.scrape(bytes);
+  await waitFor(() => pushEnded.length === 1, 3000, 'the push to end');
+  const elapsed = pushEnded[0]!.at - sentAt;
+  assert.equal(pushEnded[0]!.complete, false, 'the push was cut, not completed');
+  // The deadline is 1 s after the poll reply arrived; past scrapeEndAt (0.9 s) the head had long arrived.
+  assert.ok(elapsed >= 950 && elapsed < 1500, `push cut after ${elapsed.toFixed(0)} ms`);
+  await waitForAsync(async () => (await errors(client, 'push')) === 1, 2000, 'one push error');
+  assert.equal(await errors(client, 'scrape'), 0);
+});
+
+test('overload: a full queue → 503 at once; a scrape that would start after its deadline → 503', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  const waiting: http.ServerResponse[] = [];
+  const exporter = await startExporter((_req, res) => {
+    waiting.push(res);
+  });
+  t.after(() => exporter.close());
+  const client = await startClient(testConfig(proxy.url, { scrapeConcurrency: 1 }));
+  t.after(() => client.stop());
+  const target = `http://${FQDN}:${exporter.port}/metrics`;
+
+  const a = scrapeRequest({ target, timeoutSeconds: '10' });
+  proxy.scrape(a.bytes);
+  await waitFor(() => exporter.requests.length === 1, 5000, 'first scrape running');
+  const b = scrapeRequest({ target, timeoutSeconds: '1' });
+  const bAt = performance.now();
+  proxy.scrape(b.bytes);
+  await waitFor(() => client.scrapesWaiting === 1, 5000, 'second scrape queued');
+  const c = scrapeRequest({ target, timeoutSeconds: '10' });
+  proxy.scrape(c.bytes);
+
+  const cText = assertErrorPush(await proxy.waitPush(c.id, 500), c.id, 503);
+  assert.match(cText, /^client overloaded: 1 scrapes running and 1 waiting \(--scrape\.concurrency=1\)$/);
+  const bPush = await proxy.waitPush(b.id, 3000);
+  const bText = assertErrorPush(bPush, b.id, 503);
+  assert.match(bText, /^client overloaded: scrape waited .* and would start after its deadline$/);
+  const bElapsed = bPush.at - bAt;
+  assert.ok(bElapsed >= 800 && bElapsed < 1100, `queued scrape answered after ${bElapsed.toFixed(0)} ms`);
+
+  for (const res of waiting) res.end(METRICS_TEXT);
+  assert.equal((await proxy.waitPush(a.id)).parsed.head.status, 200);
+  assert.equal(exporter.requests.length, 1);
+  assert.equal(await errors(client, 'scrape'), 2);
+});
+
+test('a push the proxy refuses (404 unknown id) counts a push error and logs status and body', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  proxy.pushStatus = () => 404;
+  const exporter = await startExporter((_req, res) => res.end(METRICS_TEXT));
+  t.after(() => exporter.close());
+  const lines: LogLine[] = [];
+  const client = await startClient(testConfig(proxy.url), { logger: recordingLogger(lines) });
+  t.after(() => client.stop());
+  const { bytes, id } = scrapeRequest({ target: `http://${FQDN}:${exporter.port}/metrics` });
+  proxy.scrape(bytes);
+  await proxy.waitPush(id);
+  await waitForAsync(async () => (await errors(client, 'push')) === 1, 2000, 'push error counted');
+  assert.equal(await errors(client, 'scrape'), 0);
+  const warn = lines.find((l) => l.level === 'warn' && l.msg === 'Failed to push scrape response');
+  assert.ok(warn, JSON.stringify(lines));
+  assert.match(String(warn.fields['err']), /status 404: "no such scrape id"/);
+  assert.equal(warn.fields['scrape_id'], id);
+  // Startup line at info with the normalised URL and the FQDN; nothing per scrape above debug.
+  const startup = lines.find((l) => l.level === 'info' && l.msg === 'URL and FQDN info');
+  assert.deepEqual(startup?.fields, { proxy_url: proxy.url, fqdn: FQDN });
+  assert.equal(lines.filter((l) => l.level === 'debug').length, 0);
+});

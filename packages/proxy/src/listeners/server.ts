@@ -1,0 +1,242 @@
+import type http from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { BufferReclaimer, ERROR_CODES, PushProxError, formatHostPort, type ListenAddress, type Logger } from '@pushprox/shared';
+import { createApi, wrongListener, type ListenerRole } from './app.js';
+import { systemClock, type Clock } from '../routing/clock.js';
+import { PROXY_DEFAULTS, type ProxyConfig } from '../config.js';
+import { WarnAggregator } from '../warn-aggregator.js';
+import { Coordinator } from '../routing/coordinator.js';
+import { ProxyMetrics } from '../metrics.js';
+import { createScrapeHandler, type Responders } from '../exchanges/scrape-handler.js';
+import { BasicAuth, sendAuthRefusal, type BasicAuthOptions } from '../auth/basic-auth.js';
+import { ChannelServer } from '../channel/channel-server.js';
+import { ClientAuthenticator, type TokenTable } from '../auth/client-auth.js';
+import { sendText } from './respond.js';
+import { createListener, listen, localUrl, type ReadTimeouts } from './listen.js';
+import type { WebConfig } from '../auth/web-config.js';
+
+export interface RunningProxy {
+  readonly coordinator: Coordinator;
+  readonly metrics: ProxyMetrics;
+  /** Bound address of --web.listen-address, e.g. for port 0 in tests. */
+  readonly address: AddressInfo;
+  /** `http(s)://host:port` usable as proxy_url (and as --proxy-url when there is one listener). */
+  readonly url: string;
+  /** Bound address of --web.client-listen-address; undefined with one listener. */
+  readonly clientAddress: AddressInfo | undefined;
+  /** What clients use as --proxy-url: the client listener's URL, else `url`. */
+  readonly clientUrl: string;
+  /** Stops accepting, drains waiting polls and pending scrapes, waits (bounded) for scrapes being answered. */
+  close(): Promise<void>;
+}
+
+/** Absolute-form request-target (RFC 9112 §3.2.2): what Prometheus sends through proxy_url. */
+const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
+const CONNECT_REASON = 'CONNECT not supported: scrape https targets with scheme http and params _scheme=[https]';
+const CONNECT_BODY =
+  'pushprox-proxy cannot tunnel CONNECT: it must see the scrape to route it to a client.\n' +
+  'For an https target keep `scheme: http` in the Prometheus job and add\n' +
+  '  params:\n    _scheme: [https]\n' +
+  'The client then scrapes the target over https.\n';
+
+export interface StartProxyDeps {
+  readonly logger: Logger;
+  readonly clock?: Clock;
+  /** --web.config.file: TLS and basic auth of the main listener. */
+  readonly web?: WebConfig;
+  /** --web.client-config.file: TLS of the client listener; default: the main listener's TLS. */
+  readonly clientWeb?: WebConfig;
+  readonly clientTokens?: TokenTable;
+  /** Certificate enrollment handler (enroll/index.ts); undefined: disabled. */
+  readonly enroll?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Channels: ping one silent this long (default CHANNEL_PING_MS) and close one silent `channelSilenceMs` (default CHANNEL_SILENCE_MS). */
+  readonly channelPingMs?: number;
+  readonly channelSilenceMs?: number;
+  /** How long a surplus poll may wait (CoordinatorOptions.surplusLingerMs); default DEFAULT_SURPLUS_LINGER_MS. */
+  readonly surplusLingerMs?: number;
+  /** Basic auth's caches, worker queue and per-source limit (defaults in basic-auth.ts); overrides `authMaxFailures`. */
+  readonly basicAuth?: BasicAuthOptions;
+}
+
+export async function startProxy(
+  config: Pick<
+    ProxyConfig,
+    | 'listen'
+    | 'scrapeMaxTimeoutMs'
+    | 'scrapeDefaultTimeoutMs'
+    | 'registrationTimeoutMs'
+    | 'pollIdleTimeoutMs'
+    | 'pollMaxPerFqdn'
+    | 'pushMaxBodyBytes'
+    | 'shutdownTimeoutMs'
+  > &
+    Partial<Pick<ProxyConfig, 'clientListen' | 'readHeaderTimeoutMs' | 'readIdleTimeoutMs' | 'registrationMaxClients' | 'authMaxFailures'>>,
+  deps: StartProxyDeps,
+): Promise<RunningProxy> {
+  const { logger } = deps;
+  // Refusals are caused at will by whoever reaches the client port: one line, then a count a minute.
+  const registrationWarnings = new WarnAggregator({ logger, msg: 'Refused a new client: --registration.max-clients reached' });
+  const coordinator = new Coordinator({
+    clock: deps.clock ?? systemClock,
+    registrationTimeoutMs: config.registrationTimeoutMs,
+    pollIdleTimeoutMs: config.pollIdleTimeoutMs,
+    maxPollsPerFqdn: config.pollMaxPerFqdn,
+    maxClients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients,
+    onRegistrationRefused: (fqdn) => {
+      metrics.registrationsRefused.inc();
+      registrationWarnings.note('all', { fqdn, max_clients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients });
+    },
+    ...(deps.surplusLingerMs !== undefined && { surplusLingerMs: deps.surplusLingerMs }),
+  });
+  const metrics = new ProxyMetrics({
+    clients: () => coordinator.registry.size,
+    waitingPolls: () => coordinator.stats().waitingPolls,
+    pendingScrapes: () => coordinator.stats().pendingScrapes,
+    activeScrapes: () => coordinator.stats().activeScrapes,
+    channels: () => channels.size,
+    maxClients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients,
+  });
+  const split = config.clientListen !== undefined;
+  const mainTls = deps.web?.tls;
+  const clientTls = split ? (deps.clientWeb?.tls ?? mainTls) : mainTls;
+  const responders: Responders = new Map();
+  const auth = new BasicAuth(deps.web?.users ?? new Map(), {
+    logger,
+    registry: metrics.registry,
+    ...(config.authMaxFailures !== undefined && { maxFailures: config.authMaxFailures }),
+    ...deps.basicAuth,
+  });
+  const clientAuth = new ClientAuthenticator(deps.clientTokens, {
+    // A listener that verifies client certificates was set up for mutual TLS:
+    // a client role request must then prove who it is (certificate or token).
+    requireIdentity: clientTls?.ca !== undefined && clientTls.clientAuth !== 'NoClientCert',
+  });
+  const apiOptions = {
+    auth, clientAuth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes,
+    ...(deps.enroll && { enroll: deps.enroll }),
+  };
+  const scrape = createScrapeHandler(
+    {
+      coordinator,
+      logger,
+      scrapeDefaultTimeoutMs: config.scrapeDefaultTimeoutMs,
+      scrapeMaxTimeoutMs: config.scrapeMaxTimeoutMs,
+      onDone: (status) => metrics.observeProxied(status),
+      reclaimer: new BufferReclaimer(),
+    },
+    responders,
+  );
+
+  const handlerFor = (role: ListenerRole) => {
+    const api = createApi(apiOptions, role);
+    // Absolute-form targets are dispatched before Express, which would route
+    // `GET http://host:9100/metrics` to its own /metrics.
+    return (req: IncomingMessage, res: ServerResponse): void => {
+      if (!ABSOLUTE_FORM.test(req.url ?? '')) {
+        // Node reads a request line without a version as HTTP/0.9 and still parses
+        // the lines after it as headers; Go's server refuses it. (The scrape
+        // handler refuses such scrapes itself, counting them.)
+        if (req.httpVersionMajor !== 1) {
+          return sendText(res, 400, `expected an HTTP/1.x request, got HTTP/${req.httpVersion}`, { Connection: 'close' });
+        }
+        return api(req, res);
+      }
+      if (role === 'client') return wrongListener(res, role);
+      if (!auth.enabled) return scrape(req, res);
+      // Prometheus sends Proxy-Authorization when proxy_url carries user:password@.
+      // It is a hop-by-hop header, so it is never forwarded to the client.
+      auth.check(req.headers['proxy-authorization'] as string | undefined, req.socket.remoteAddress).then(
+        (outcome) => {
+          if (outcome.kind === 'ok') return scrape(req, res);
+          if (outcome.kind === 'refused') {
+            metrics.observeProxied(outcome.error.status);
+            return sendAuthRefusal(res, outcome);
+          }
+          metrics.observeProxied(407);
+          sendText(res, 407, 'Proxy authentication required: put user:password@ in proxy_url', {
+            'Proxy-Authenticate': 'Basic realm="pushprox"',
+          });
+        },
+        () => sendText(res, 500, 'Internal Server Error'),
+      );
+    };
+  };
+  const timeouts: ReadTimeouts = {
+    headersMs: config.readHeaderTimeoutMs ?? 10_000,
+    idleMs: config.readIdleTimeoutMs ?? 30_000,
+    // Polls are long by design, but a request only has to arrive within the longest scrape.
+    requestMs: config.scrapeMaxTimeoutMs + 30_000,
+  };
+  // Anyone who reaches a listener can send CONNECTs: one line per source, then a count a minute.
+  const connectWarnings = new WarnAggregator({ logger, msg: 'Refused CONNECT' });
+  const refuseConnect = (req: IncomingMessage, socket: Socket): void => {
+    connectWarnings.note(socket.remoteAddress ?? 'unknown', { target: req.url });
+    metrics.observeProxied(501);
+    // The socket keeps the 'error' listener every accepted socket has (connection-guard.ts).
+    if (!socket.writable) return void socket.destroy();
+    socket.end(
+      `HTTP/1.1 501 ${CONNECT_REASON}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(CONNECT_BODY)}\r\nConnection: close\r\n\r\n${CONNECT_BODY}`,
+    );
+  };
+
+  const channels = new ChannelServer({
+    coordinator,
+    responders,
+    logger,
+    authn: clientAuth,
+    maxBodyBytes: config.pushMaxBodyBytes,
+    ...(deps.channelPingMs !== undefined && { pingMs: deps.channelPingMs }),
+    ...(deps.channelSilenceMs !== undefined && { silenceMs: deps.channelSilenceMs }),
+    longestScrapeMs: config.scrapeMaxTimeoutMs,
+    observe: (path, status, seconds) => metrics.observeApi(path, status, seconds),
+  });
+  const servers: http.Server[] = [];
+  const open = async (role: ListenerRole, addr: ListenAddress, tls: typeof mainTls) => {
+    const server = createListener(tls, handlerFor(role), timeouts);
+    server.on('connect', refuseConnect);
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => channels.upgrade(req, socket, head, role));
+    servers.push(server);
+    const bound = await listen(server, addr);
+    logger.info('Listening', { address: formatHostPort(bound.address, bound.port), role, tls: tls !== undefined });
+    return { bound, url: localUrl(tls !== undefined, addr, bound) };
+  };
+  let main: Awaited<ReturnType<typeof open>>;
+  let client: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    main = await open(split ? 'scraper' : 'all', config.listen, mainTls);
+    if (split) client = await open('client', config.clientListen!, clientTls);
+  } catch (err) {
+    for (const s of servers) s.close();
+    throw err;
+  }
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      for (const s of servers) s.close();
+      coordinator.drain(new PushProxError(ERROR_CODES.SHUTTING_DOWN, 'proxy is shutting down'));
+      const deadline = Date.now() + config.shutdownTimeoutMs;
+      while (coordinator.stats().activeScrapes > 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      for (const s of servers) s.closeAllConnections();
+      // Upgraded sockets are no longer the servers' connections.
+      channels.closeAll();
+      auth.close();
+    })();
+    return closing;
+  };
+  return {
+    coordinator,
+    metrics,
+    address: main.bound,
+    url: main.url,
+    clientAddress: client?.bound,
+    clientUrl: client?.url ?? main.url,
+    close,
+  };
+}

@@ -1,0 +1,297 @@
+import { ERROR_CODES, PushProxError } from '@pushprox/shared';
+import type { Clock } from './clock.js';
+import { ClientRegistry } from './registry.js';
+import { Tombstones } from './tombstones.js';
+import { ExpiryQueue } from './expiry-queue.js';
+import { PollLists, WaitingPoll } from './waiting-poll.js';
+import type { PollEndReason, PollOptions, PollSink, ScrapeJob, ScrapeSink, Ticket } from './types.js';
+
+export type { PollEndReason, PollOptions, PollSink, ScrapeJob, ScrapeSink, Ticket };
+
+export interface CoordinatorOptions {
+  readonly clock: Clock;
+  /** A client is known for this long after its last poll (--registration.timeout). */
+  readonly registrationTimeoutMs: number;
+  /** Idle polls of capacity-declaring clients are answered after this; 0 disables (--poll.idle-timeout). */
+  readonly pollIdleTimeoutMs: number;
+  /** Most polls that may wait per FQDN, whatever a client declares (--poll.max-per-fqdn). */
+  readonly maxPollsPerFqdn: number;
+  /** Most FQDNs registered at once (--registration.max-clients); a poll for one more is refused. Default: no limit. */
+  readonly maxClients?: number;
+  /** Called for each poll refused by maxClients (for a metric and a warning). */
+  readonly onRegistrationRefused?: (fqdn: string) => void;
+  /**
+   * A poll of a capacity-declaring client that arrived while another poll of
+   * its FQDN was waiting is surplus: it ends as `idle` once it has waited this
+   * long, if another poll of the FQDN still waits. 0 disables. Default
+   * DEFAULT_SURPLUS_LINGER_MS.
+   */
+  readonly surplusLingerMs?: number;
+}
+
+/**
+ * Longer than common scrape intervals (Prometheus's default is 1 m), so that
+ * a host scraped in parallel at every interval keeps its polls; a host whose
+ * scrapes stopped falls back to one waiting poll within this time.
+ */
+export const DEFAULT_SURPLUS_LINGER_MS = 120_000;
+
+interface Scrape {
+  readonly job: ScrapeJob;
+  readonly sink: ScrapeSink;
+  readonly timer: unknown;
+  state: 'pending' | 'dispatched' | 'responding';
+}
+
+const NO_TICKET: Ticket = { cancel() {} };
+
+/**
+ * Routing state, apart from HTTP (upstream's coordinator.go): polls waiting
+ * per FQDN, scrapes waiting for a poll, scrapes waiting for their push.
+ * Invariants: a scrape is in `#scrapes` from submit until it completes, fails
+ * or is cancelled, and its deadline timer runs the whole time; a poll is in
+ * `#polls` only while its connection is open and it has not been answered.
+ */
+export class Coordinator {
+  readonly #opts: CoordinatorOptions;
+  readonly #clock: Clock;
+  readonly registry: ClientRegistry;
+  readonly #polls = new PollLists();
+  readonly #pending = new Map<string, Scrape[]>();
+  readonly #scrapes = new Map<string, Scrape>();
+  readonly #expired: Tombstones;
+  /** Polls that end as `idle` after --poll.idle-timeout (see ExpiryQueue for its contract). */
+  readonly #idle: ExpiryQueue<WaitingPoll>;
+  /**
+   * Surplus polls (see CoordinatorOptions.surplusLingerMs). Our client holds
+   * one poll while idle and adds one whenever it takes a scrape with none of
+   * its polls left waiting; this queue shrinks it back. The proxy, not the
+   * client, ends a surplus poll: a client aborting one could race a scrape
+   * being handed to it. Invariant: a key never loses its last waiting poll here.
+   */
+  readonly #surplus: ExpiryQueue<WaitingPoll>;
+  readonly #lingers: boolean;
+  /** Waiting polls that yield to a channel (WaitingPoll.yields), over all keys. */
+  #yielding = 0;
+  readonly #cancelPoll = (poll: WaitingPoll): void => {
+    if (!poll.done) this.#finishPoll(poll);
+  };
+
+  constructor(opts: CoordinatorOptions) {
+    this.#opts = opts;
+    this.#clock = opts.clock;
+    // A client with a poll waiting is connected: the registry asks the waiting polls.
+    this.registry = new ClientRegistry(opts.clock, opts.registrationTimeoutMs, (key) => this.#polls.has(key), opts.maxClients);
+    this.#expired = new Tombstones(opts.clock);
+    this.#idle = new ExpiryQueue<WaitingPoll>(
+      opts.clock,
+      opts.pollIdleTimeoutMs,
+      (poll) => !poll.done,
+      (poll) => this.#finishPoll(poll).end('idle'),
+    );
+    const lingerMs = opts.surplusLingerMs ?? DEFAULT_SURPLUS_LINGER_MS;
+    this.#lingers = lingerMs > 0;
+    this.#surplus = new ExpiryQueue<WaitingPoll>(
+      opts.clock,
+      lingerMs,
+      (poll) => poll.lingers && !poll.done,
+      (poll) => {
+        if (this.#polls.count(poll.key) > 1) return this.#finishPoll(poll).end('idle');
+        poll.settle();
+        this.#surplus.ended();
+      },
+    );
+  }
+
+  /** Counts for metrics and tests. */
+  stats(): { waitingPolls: number; pendingScrapes: number; activeScrapes: number } {
+    let pendingScrapes = 0;
+    for (const l of this.#pending.values()) pendingScrapes += l.length;
+    return { waitingPolls: this.#polls.size, pendingScrapes, activeScrapes: this.#scrapes.size };
+  }
+
+  /**
+   * Throws REGISTRATION_FULL if a poll for `fqdn` would register one FQDN
+   * more than --registration.max-clients. Every edge that takes a poll (a
+   * /poll, a push-poll, a channel) asks before it waits.
+   */
+  admit(fqdn: string): void {
+    if (this.registry.admits(fqdn.toLowerCase())) return;
+    this.#opts.onRegistrationRefused?.(fqdn);
+    throw new PushProxError(
+      ERROR_CODES.REGISTRATION_FULL,
+      `expected at most ${this.#opts.maxClients} registered clients (--registration.max-clients), refusing one more: ${JSON.stringify(fqdn)}`,
+    );
+  }
+
+  poll(fqdn: string, opts: PollOptions, sink: PollSink): Ticket {
+    const key = fqdn.toLowerCase();
+    this.registry.touch(key, fqdn);
+    if (this.#dispatchPending(key, sink)) return NO_TICKET;
+    if (opts.hello) {
+      sink.end('idle');
+      return NO_TICKET;
+    }
+    const timed = opts.capacity !== undefined && opts.persistent !== true;
+    const expires = timed && this.#opts.pollIdleTimeoutMs > 0;
+    const lingers = timed && this.#lingers && this.#polls.has(key);
+    // Checked by count first: a channel waits again after every scrape it answers.
+    if (opts.persistent === true && this.#yielding > 0) {
+      for (const p of this.#polls.of(key)) if (p.yields) this.#finishPoll(p).end('idle');
+    }
+    const poll = new WaitingPoll(key, sink, { expires, lingers, yields: timed }, this.#cancelPoll);
+    if (timed) this.#yielding++;
+    if (expires) this.#idle.add(poll);
+    if (lingers) this.#surplus.add(poll);
+    const limit = Math.min(opts.capacity ?? 1, this.#opts.maxPollsPerFqdn);
+    // Upstream semantics: a newer poll expires the oldest waiting one.
+    for (let n = this.#polls.add(poll); n > limit; n--) this.#finishPoll(this.#polls.oldest(key)!).end('expired');
+    return poll;
+  }
+
+  /**
+   * Queues a scrape for `fqdn`. Throws SCRAPE_UNKNOWN_CLIENT at once when no
+   * client for it polled within the registration timeout; otherwise the
+   * scrape has until `timeoutMs` for a client to take it and push the answer.
+   */
+  scrape(job: ScrapeJob, timeoutMs: number, sink: ScrapeSink): Ticket {
+    const key = job.fqdn.toLowerCase();
+    if (!this.registry.isKnown(key)) {
+      const since = this.registry.sinceLastSeen(key);
+      const last = since === undefined ? 'never polled' : `last polled ${Math.round(since / 1000)}s ago`;
+      throw new PushProxError(
+        ERROR_CODES.SCRAPE_UNKNOWN_CLIENT,
+        `no client registered for ${JSON.stringify(job.fqdn)} (${last}; registration timeout ${Math.round(this.#opts.registrationTimeoutMs / 1000)}s): is pushprox-client running with --fqdn=${job.fqdn}?`,
+      );
+    }
+    if (this.#scrapes.has(job.id)) throw new Error(`duplicate scrape id ${job.id}`);
+    const scrape: Scrape = {
+      job,
+      sink,
+      state: 'pending',
+      timer: this.#clock.setTimeout(() => this.#timeout(key, scrape, timeoutMs), timeoutMs),
+    };
+    this.#scrapes.set(job.id, scrape);
+    if (!this.#dispatchToPoll(key, scrape)) {
+      let list = this.#pending.get(key);
+      if (!list) this.#pending.set(key, (list = []));
+      list.push(scrape);
+    }
+    return { cancel: () => this.#remove(key, scrape) };
+  }
+
+  /**
+   * A push arrived for `id`: marks the scrape as being answered and returns
+   * its job. Unknown or expired ids are refused at once (upstream blocked 15 s).
+   */
+  claim(id: string): ScrapeJob {
+    const scrape = this.#scrapes.get(id);
+    if (scrape?.state === 'dispatched') {
+      scrape.state = 'responding';
+      return scrape.job;
+    }
+    if (scrape || this.#expired.has(id)) {
+      const why = scrape ? 'is being answered by another push' : 'was already answered, expired or was cancelled';
+      throw new PushProxError(ERROR_CODES.PUSH_EXPIRED_ID, `scrape ${JSON.stringify(id)} ${why}`);
+    }
+    throw new PushProxError(ERROR_CODES.PUSH_UNKNOWN_ID, `unknown scrape id ${JSON.stringify(id)}`);
+  }
+
+  /** The FQDN a live scrape was routed to, or undefined. */
+  fqdnOf(id: string): string | undefined {
+    return this.#scrapes.get(id)?.job.fqdn;
+  }
+
+  /**
+   * The scrape's response was relayed (or abandoned); forget it, but keep its
+   * tombstone so a second push for it is told 410, not 404 (never seen).
+   */
+  complete(id: string): void {
+    const scrape = this.#scrapes.get(id);
+    if (scrape) this.#remove(scrape.job.fqdn.toLowerCase(), scrape);
+  }
+
+  /**
+   * The client that took scrape `id` can no longer answer it (its channel
+   * closed): fail it now instead of at its deadline. Nothing happens unless
+   * the scrape was handed out and no push for it has started.
+   */
+  abandon(id: string, err: PushProxError): void {
+    const scrape = this.#scrapes.get(id);
+    if (scrape?.state !== 'dispatched') return;
+    this.#remove(scrape.job.fqdn.toLowerCase(), scrape);
+    scrape.sink.fail(err);
+  }
+
+  /** Ends every waiting poll and fails every scrape no client has taken yet. */
+  drain(err: PushProxError): void {
+    for (const p of this.#polls.all()) this.#finishPoll(p).end('shutdown');
+    for (const [key, list] of this.#pending) {
+      for (const s of [...list]) {
+        this.#remove(key, s);
+        s.sink.fail(err);
+      }
+    }
+  }
+
+  #dispatchPending(key: string, sink: PollSink): boolean {
+    const list = this.#pending.get(key);
+    const scrape = list?.[0];
+    if (!list || !scrape) return false;
+    // A dead poll takes nothing; the scrape stays first in line.
+    if (!sink.deliver(scrape.job)) return true;
+    list.shift();
+    if (list.length === 0) this.#pending.delete(key);
+    scrape.state = 'dispatched';
+    return true;
+  }
+
+  #dispatchToPoll(key: string, scrape: Scrape): boolean {
+    for (let poll = this.#polls.oldest(key); poll; poll = this.#polls.oldest(key)) {
+      // A poll whose connection died is skipped; the scrape tries the next one.
+      if (this.#finishPoll(poll).deliver(scrape.job)) {
+        scrape.state = 'dispatched';
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Takes a waiting poll out of every structure; its sink, to answer it. */
+  #finishPoll(poll: WaitingPoll): PollSink {
+    const sink = poll.take();
+    if (poll.expires) this.#idle.ended();
+    if (poll.lingers) this.#surplus.ended();
+    if (this.#polls.remove(poll)) {
+      if (poll.yields) this.#yielding--;
+      this.registry.touch(poll.key, poll.key);
+    }
+    return sink;
+  }
+
+  #timeout(key: string, scrape: Scrape, timeoutMs: number): void {
+    if (this.#scrapes.get(scrape.job.id) !== scrape) return;
+    const wasPending = scrape.state === 'pending';
+    this.#remove(key, scrape);
+    const secs = `${timeoutMs / 1000}s`;
+    const msg = wasPending
+      ? `Timeout reached for ${JSON.stringify(scrape.job.fqdn)}: context deadline exceeded (no poll from the client within ${secs})`
+      : `context deadline exceeded (the client took the scrape but pushed no complete response within ${secs})`;
+    scrape.sink.fail(new PushProxError(ERROR_CODES.SCRAPE_TIMEOUT, msg));
+  }
+
+  #remove(key: string, scrape: Scrape): void {
+    if (this.#scrapes.get(scrape.job.id) !== scrape) return;
+    this.#scrapes.delete(scrape.job.id);
+    this.#clock.clearTimeout(scrape.timer);
+    this.#expired.add(scrape.job.id);
+    if (scrape.state === 'pending') {
+      const list = this.#pending.get(key);
+      const i = list ? list.indexOf(scrape) : -1;
+      if (list && i >= 0) {
+        list.splice(i, 1);
+        if (list.length === 0) this.#pending.delete(key);
+      }
+    }
+  }
+}
