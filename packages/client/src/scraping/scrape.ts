@@ -156,7 +156,7 @@ export function forwardedHeaders(headers: WireHeaders, basicAuth?: string, autho
  * response headers keep the exporter's spelling and order. Time limits come
  * only from `signal`. `authorization`: see forwardedHeaders.
  */
-export function sendScrape(
+export async function sendScrape(
   dispatcher: Dispatcher,
   target: ScrapeTarget,
   head: RequestHead,
@@ -164,7 +164,7 @@ export function sendScrape(
   signal: AbortToken,
   authorization?: string,
 ): Promise<Dispatcher.ResponseData> {
-  return dispatcher.request({
+  const options: Dispatcher.RequestOptions = {
     origin: target.origin,
     path: target.path,
     method: head.method as Dispatcher.HttpMethod,
@@ -174,7 +174,25 @@ export function sendScrape(
     responseHeaders: 'raw',
     headersTimeout: 0,
     bodyTimeout: 0,
-  });
+  };
+  try {
+    return await dispatcher.request(options);
+  } catch (err) {
+    // An exporter may close an idle kept-alive connection just as it is reused: the request
+    // then fails before any answer. Go's client retries an idempotent request once in that
+    // case; so do we, on a new connection (undici drops the closed one).
+    if (!retriable(err, options, signal)) throw err;
+    return dispatcher.request(options);
+  }
+}
+
+/** Connection errors before any response, for which a bodiless GET or HEAD is sent again once. */
+const CLOSED_BEFORE_ANSWER = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+
+function retriable(err: unknown, options: Dispatcher.RequestOptions, signal: AbortToken): boolean {
+  if (signal.aborted || options.body !== null || (options.method !== 'GET' && options.method !== 'HEAD')) return false;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && CLOSED_BEFORE_ANSWER.has(code);
 }
 
 /** A readable reason for a failed undici call (AggregateError from dual-stack connects has an empty message). */
