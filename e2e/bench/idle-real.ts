@@ -55,7 +55,7 @@ export async function idleRealClients(n: number, windowSecs = 20, clientArgs: re
         `a client's RSS ${row.client_rss_mb_median} MB, private ${row.client_private_mb_median} MB (medians)`,
     );
     console.log(`JSON ${JSON.stringify({ scenario: name, ...row })}`);
-    return row;
+    return { scenario: name, ...row };
   } finally {
     await Promise.all([...clients.map((c) => c.stop()), proxy.stop()]);
   }

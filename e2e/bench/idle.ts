@@ -109,7 +109,7 @@ export async function idleClients(
         `${mode === 'channel' ? `, ${row.pongs_in_window} pings answered` : ''} and ${row.proxy_cpu_s_in_window} CPU s in ${windowSecs} s idle`,
     );
     console.log(`JSON ${JSON.stringify({ scenario: name, ...row })}`);
-    return row;
+    return { scenario: name, ...row };
   } finally {
     conns.stop();
     await proxy.stop();

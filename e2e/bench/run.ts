@@ -12,6 +12,7 @@ import { idleRealClients } from './idle-real.js';
 import { benchExporter } from './bench-exporter.js';
 import { leakScenario } from './leak.js';
 import { authFloodScenario } from './auth-flood.js';
+import { mergeResults, readResults, writeCharts, type Row } from './charts.js';
 
 /**
  * `npm run bench`: every scenario against the real programs on loopback,
@@ -26,6 +27,16 @@ const REPS = Number(argv.get('reps') ?? 3);
 const ONLY = argv.get('only')?.split(',');
 const MB = 1024 * 1024;
 const CORES = availableParallelism();
+/**
+ * Where every run's JSON rows are merged by scenario (--results=FILE) and the
+ * charts drawn from them go (--charts-dir=DIR): BENCHMARKS.md embeds them.
+ * --charts-only redraws the charts from the saved rows without running anything.
+ */
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const RESULTS_FILE = argv.get('results') ?? `${ROOT}docs/bench/results.json`;
+const CHARTS_DIR = argv.get('charts-dir') ?? `${ROOT}docs/bench`;
+/** The JSON rows of this run, for RESULTS_FILE. */
+const rows: Row[] = [];
 
 interface Rep {
   direct: LoadResult;
@@ -111,6 +122,7 @@ function report(name: string, reps: Rep[], extra: Record<string, unknown> = {}) 
         : ''),
   );
   console.log(`JSON ${JSON.stringify(row)}`);
+  rows.push(row);
   return row;
 }
 
@@ -301,6 +313,7 @@ const BUILT_IN_CHANNEL = ['--channel'] as const;
 
 async function main() {
   const started = performance.now();
+  if (argv.has('charts-only')) return;
   console.log(`pushprox-ts benchmarks: node ${process.version}, ${REPS} repetitions per scenario\n`);
   const oneHost = { size: 10 * 1024, clients: 1 };
   const iLoad = { concurrency: 1, maxRequests: 3000, maxSeconds: 10 };
@@ -322,6 +335,17 @@ async function main() {
   // The same load through two TCP forwarders in the proxy's and the client's places: what
   // the loopback sockets of a two-process Node relay cost without any HTTP work.
   await scrapeScenario('ii: two node:net TCP forwarders (floor), 8 parallel, 10 KB', { ...oneHost, relay: 'tcp-forwarders', load: iiLoad });
+  // The curves of docs/bench/*.svg: one host, channel and polling, more points than (i), (ii) and (v).
+  for (const concurrency of [2, 4, 16, 32]) {
+    const load = { concurrency, maxRequests: 5000, maxSeconds: 5 };
+    await scrapeScenario(`sweep: 1 client, ${concurrency} parallel, 10 KB`, { ...oneHost, load });
+    await scrapeScenario(`sweep: 1 client --no-proxy.channel, ${concurrency} parallel, 10 KB`, { ...oneHost, clientArgs: NO_CHANNEL, load });
+  }
+  for (const [label, size] of [['1 KB', 1024], ['100 KB', 100 * 1024], ['1 MB', MB]] as const) {
+    const load = { concurrency: 1, maxRequests: 2000, maxSeconds: 5 };
+    await scrapeScenario(`sweep: 1 client, serial, ${label}`, { size, clients: 1, load });
+    await scrapeScenario(`sweep: 1 client --no-proxy.channel, serial, ${label}`, { size, clients: 1, clientArgs: NO_CHANNEL, load });
+  }
   const fiftyHosts = { size: 10 * 1024, clients: 50, load: { concurrency: 16, maxRequests: 10_000, maxSeconds: 10 } };
   // 50 Node processes on 2 cores each see ~1/50 of the scrapes: V8 optimises their hot code
   // only after minutes of this load, so the row is repeated after 90 s more of it.
@@ -375,15 +399,16 @@ async function main() {
   }
   if (!ONLY || ONLY.some((x) => x.startsWith('iv'))) {
     // Channels: what our clients hold by default (the proxy pings each one silent for 30 s).
-    await idleClients(1000, 40, [], 0, 'channel');
-    await idleClients(10_000, 40, [], 1000, 'channel');
+    const keep = (row: Record<string, unknown>) => void rows.push(row as Row);
+    keep(await idleClients(1000, 40, [], 0, 'channel'));
+    keep(await idleClients(10_000, 40, [], 1000, 'channel'));
     // Polls: upstream's clients, and ours with --no-proxy.channel.
-    await idleClients(1000);
-    await idleClients(10_000, 40, [], 1000);
+    keep(await idleClients(1000));
+    keep(await idleClients(10_000, 40, [], 1000));
     // With the idle reply a load balancer needs: one re-poll per client per 30 s.
-    await idleClients(10_000, 40, ['--poll.idle-timeout=30s'], 1000);
-    await idleRealClients(40);
-    await idleRealClients(40, 20, NO_CHANNEL);
+    keep(await idleClients(10_000, 40, ['--poll.idle-timeout=30s'], 1000));
+    keep(await idleRealClients(40));
+    keep(await idleRealClients(40, 20, NO_CHANNEL));
   }
   if (!ONLY || ONLY.some((x) => x.startsWith('auth-flood'))) {
     // Issue #22: a legitimate scrape during a wrong-password flood; with and without the per-source limit.
@@ -400,10 +425,27 @@ async function main() {
   console.log(`\ndone in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
 
+/**
+ * Merges this run's rows into RESULTS_FILE and redraws the charts from all
+ * saved rows; also after a failed run, whose finished rows are measurements too.
+ */
+function saveAndDraw(): void {
+  const results = rows.length > 0 ? mergeResults(RESULTS_FILE, rows) : readResults(RESULTS_FILE);
+  for (const file of writeCharts(results, CHARTS_DIR)) console.log(`chart ${file}`);
+}
+
 main()
   .catch((err: unknown) => {
     console.error(err);
     process.exitCode = 1;
   })
-  .finally(() => killAll());
+  .finally(() => {
+    try {
+      saveAndDraw();
+    } catch (err: unknown) {
+      console.error(err);
+      process.exitCode = 1;
+    }
+    return killAll();
+  });
 process.once('SIGINT', () => void killAll().then(() => process.exit(130)));

@@ -12,16 +12,19 @@ import { Prometheus } from '../src/prometheus.js';
 import { killAll } from '../src/procs.js';
 
 /**
- * README "Secure setup in five minutes", run as written: the shell blocks go
- * to bash and the YAML block to a real Prometheus. Only host names, ports and
- * directories are changed (SUBSTITUTIONS), and the two placeholders are
- * filled by the commands the README names for them. Long-running programs
- * (a line that starts pushprox-proxy or pushprox-client without a
- * subcommand) are started in the background and stopped by PID.
+ * docs/security.md "Secure setup in five minutes", run as written: the
+ * page's PATH step runs in the repository (as a reader of a fresh clone runs
+ * it), the shell blocks go to bash with the PATH it set, and the YAML block
+ * to a real Prometheus. Only host names, ports and directories are changed
+ * (substitute()), and the two placeholders are filled by the commands the page
+ * names for them. Long-running programs (a line that starts pushprox-proxy or
+ * pushprox-client without a subcommand; the page says to leave them running)
+ * are started in the background and stopped by PID.
  */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const BIN = path.join(ROOT, 'node_modules', '.bin');
+const PAGE = path.join(ROOT, 'docs', 'security.md');
+/** The name the page enrolls and runs the client under (its --fqdn). */
 const FQDN = 'host-a.example.com';
 
 interface Block {
@@ -29,16 +32,18 @@ interface Block {
   readonly text: string;
 }
 
-function section(): Block[] {
-  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-  const start = readme.indexOf('\n## Secure setup in five minutes\n');
-  assert.ok(start >= 0, 'README has a "Secure setup in five minutes" section');
-  const end = readme.indexOf('\n## ', start + 5);
-  const text = readme.slice(start, end < 0 ? undefined : end);
-  return [...text.matchAll(/^```(\w+)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1]!, text: m[2]! }));
+const blocksOf = (text: string): Block[] => [...text.matchAll(/^```(\w+)\n([\s\S]*?)^```$/gm)].map((m) => ({ lang: m[1]!, text: m[2]! }));
+
+/** The page's blocks before the walkthrough (the PATH step), and the walkthrough's. */
+function page(): { readonly before: Block[]; readonly section: Block[] } {
+  const doc = readFileSync(PAGE, 'utf8');
+  const start = doc.indexOf('\n## Secure setup in five minutes\n');
+  assert.ok(start >= 0, 'docs/security.md has a "Secure setup in five minutes" section');
+  const end = doc.indexOf('\n## ', start + 5);
+  return { before: blocksOf(doc.slice(0, start)), section: blocksOf(doc.slice(start, end < 0 ? undefined : end)) };
 }
 
-const dir = mkdtempSync(path.join(tmpdir(), 'pushprox-readme-'));
+const dir = mkdtempSync(path.join(tmpdir(), 'pushprox-docs-security-'));
 const pids: number[] = [];
 after(async () => {
   for (const pid of pids) {
@@ -54,7 +59,7 @@ after(async () => {
 
 function substitute(text: string, proxyPort: number, exporterPort: number): string {
   const pairs: Array<[string, string]> = [
-    // Placeholders, filled by the commands the README names for them.
+    // Placeholders, filled by the commands the page names for them.
     ['<token from /etc/pushprox/enroll-tokens>', "$(cut -d' ' -f1 /etc/pushprox/enroll-tokens)"],
     ['<CA fingerprint>', '$(openssl x509 -in /etc/pushprox/pki/ca.crt -noout -fingerprint -sha256 | cut -d= -f2)'],
     // Where things live, and how hosts are named and reached.
@@ -64,9 +69,6 @@ function substitute(text: string, proxyPort: number, exporterPort: number): stri
     ['proxy.example.com', 'localhost'],
     [':8080', `:${proxyPort}`],
     ['9100', String(exporterPort)],
-    // This host's FQDN is not under example.com; the client is told its name.
-    ['pushprox-client enroll ', `pushprox-client enroll --fqdn=${FQDN} `],
-    ['pushprox-client --proxy-url', `pushprox-client --fqdn=${FQDN} --proxy-url`],
   ];
   return pairs.reduce((s, [from, to]) => s.split(from).join(to), text);
 }
@@ -84,11 +86,14 @@ function script(block: string, logs: string): string {
   ].join('\n');
 }
 
-function bash(text: string, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** The PATH the page's PATH step sets; every block runs with it. */
+let PATH = process.env['PATH'] ?? '';
+
+function bash(text: string, timeoutMs = 60_000, cwd = dir): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const p = spawn('bash', ['-c', text], {
-      cwd: dir,
-      env: { ...process.env, PATH: `${BIN}:${process.env['PATH']}` },
+      cwd,
+      env: { ...process.env, PATH },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -128,15 +133,23 @@ async function until<T>(what: string, timeoutMs: number, check: () => Promise<T 
   throw new Error(`${what}: not within ${timeoutMs} ms (last: ${String(last)})`);
 }
 
-test('README "Secure setup in five minutes": the commands work as written', async (t) => {
+test('docs/security.md "Secure setup in five minutes": the commands work as written', async (t) => {
   if (!requireBinaries(t, 'openssl', 'htpasswd', 'wget', 'curl', 'nodeExporter', 'prometheus')) return;
-  const blocks = section();
+  const { before, section } = page();
+  assert.deepEqual(before.map((b) => b.lang), ['sh'], 'the page starts with the step that puts the programs on PATH');
   assert.deepEqual(
-    blocks.map((b) => b.lang),
-    ['sh', 'sh', 'sh', 'yaml'],
-    'the section has the proxy, client and Prometheus-host shell blocks and the prometheus.yml job',
+    section.map((b) => b.lang),
+    ['sh', 'sh', 'sh', 'sh', 'sh', 'yaml'],
+    'the section has the proxy host (files, then the proxy), client host (enroll, then the client) and Prometheus-host shell blocks and the prometheus.yml job',
   );
-  const [proxyHost, clientHost, promHost, yaml] = blocks as [Block, Block, Block, Block];
+  const [proxyFiles, proxyRun, enroll, clientRun, promHost, yaml] = section as [Block, Block, Block, Block, Block, Block];
+  // The PATH step, run where the page says: in the clone, after npm ci.
+  PATH = process.env['PATH'] ?? '';
+  const pathStep = await bash(`set -eu\n${before[0]!.text}\nprintf %s "$PATH"`, 10_000, ROOT);
+  assert.equal(pathStep.code, 0, pathStep.stderr);
+  PATH = pathStep.stdout;
+  const which = await bash('command -v pushprox-proxy && command -v pushprox-client');
+  assert.equal(which.code, 0, `the PATH step puts both programs on PATH: ${which.stdout}${which.stderr}`);
   const proxyPort = await freePort();
   const exporterPort = await freePort();
   const logs = path.join(dir, 'logs');
@@ -148,18 +161,20 @@ test('README "Secure setup in five minutes": the commands work as written', asyn
   };
   await startNodeExporter('127.0.0.1', exporterPort);
 
-  // 1. The proxy host.
-  const one = await bash(script(sub(proxyHost.text), logs));
-  readPids(logs);
+  // 1. The proxy host: its files, then the proxy (left running).
+  const one = await bash(script(sub(proxyFiles.text), logs));
   assert.equal(one.code, 0, `proxy host block failed: ${one.stderr}`);
+  const run = await bash(script(sub(proxyRun.text), logs));
+  readPids(logs);
+  assert.equal(run.code, 0, `starting the proxy failed: ${run.stderr}`);
   assert.match(one.stdout, /fingerprint/i, 'pki init prints the CA fingerprint');
   const etc = path.join(dir, 'etc-pushprox');
   assert.equal(statSync(path.join(etc, 'enroll-tokens')).mode & 0o777, 0o600);
   assert.equal(statSync(path.join(etc, 'pki', 'ca.key')).mode & 0o777, 0o600);
   await until('the proxy listens', 20_000, async () => (/Listening/.test(log('pushprox-proxy')) ? true : undefined));
 
-  // 2. The client host: enrollment, then the client with its certificate.
-  const two = await bash(script(sub(clientHost.text), logs));
+  // 2. The client host: enrollment, then the client with its certificate (left running).
+  const two = await bash(script(`${sub(enroll.text)}\n${sub(clientRun.text)}`, logs));
   readPids(logs);
   assert.equal(two.code, 0, `client host block failed: ${two.stderr}\n${two.stdout}\nproxy log: ${log('pushprox-proxy')}`);
   const clientDir = path.join(dir, 'client');
@@ -184,13 +199,11 @@ test('README "Secure setup in five minutes": the commands work as written', asyn
   assert.deepEqual(listed().map((e) => e.targets), [[FQDN]]);
 
   // The bootstrap token was single-use: a second enrollment with it is refused.
-  const again = await bash(
-    script(sub(clientHost.text).replace('--tls.dir=', '--enroll.force --tls.dir=').split('\n').slice(0, 2).join('\n'), logs),
-  );
+  const again = await bash(script(sub(enroll.text).replace('--tls.dir=', '--enroll.force --tls.dir='), logs));
   assert.notEqual(again.code, 0, 'a used single-use token cannot enroll again');
   assert.match(again.stderr, /answered 401/, again.stderr);
 
-  // And Prometheus with the README's job: up through the TLS proxy with its password.
+  // And Prometheus with the page's job: up through the TLS proxy with its password.
   const config = `global:\n  scrape_interval: 1s\n  scrape_timeout: 900ms\n${sub(yaml.text)}`;
   const prom = await Prometheus.start(config);
   try {
