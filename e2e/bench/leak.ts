@@ -47,7 +47,8 @@ const METRICS = {
   heap_used_mb: ['nodejs_heap_size_used_bytes', MB],
   heap_total_mb: ['nodejs_heap_size_total_bytes', MB],
   external_mb: ['nodejs_external_memory_bytes', MB],
-  handles: ['nodejs_active_handles_total', 1],
+  // The sum over its type label: prom-client's nodejs_active_handles_total is dropped (promtool rejects it).
+  handles: ['nodejs_active_handles', 1],
 } as const;
 const round = (n: number) => Number(n.toFixed(1));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -56,7 +57,10 @@ async function memOf(pid: number, metricsUrl: string): Promise<Mem> {
   // RSS first: fetching /metrics makes the program allocate.
   const rss = rssOf(pid);
   const text = (await getUrl(metricsUrl, { timeoutMs: 10_000 })).body.toString();
-  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+  const value = (name: string) => {
+    const series = [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))];
+    return series.length === 0 ? Number.NaN : series.reduce((sum, m) => sum + Number(m[1]), 0);
+  };
   const m = Object.fromEntries(Object.entries(METRICS).map(([k, [name, unit]]) => [k, round(value(name) / unit)]));
   return { rss_mb: round(rss / MB), ...m } as unknown as Mem;
 }

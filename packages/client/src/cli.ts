@@ -74,6 +74,8 @@ export function clientCli(argv: readonly string[], version: string): Argv {
   const metricsAddr = listenAddressFlag('metrics-addr');
   return baseCli(argv, 'pushprox-client', version)
     .usage('$0 --proxy-url=<url> [flags]\n\nPolls a PushProx proxy for scrape requests and answers them by scraping local targets.')
+    // Listed for --help only: main.ts hands `enroll ...` to enroll/cli.ts before this parser runs.
+    .command('enroll', 'Get a client certificate from the proxy with a bootstrap token (see "pushprox-client enroll --help").')
     .option('fqdn', {
       type: 'string',
       describe: 'FQDN to register with',

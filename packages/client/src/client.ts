@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { BufferReclaimer, ERROR_CODES, messageOf, PushProxError, silentLogger, type Logger } from '@pushprox/shared';
+import { BufferReclaimer, ERROR_CODES, formatDuration, messageOf, PushProxError, silentLogger, type Logger } from '@pushprox/shared';
 import { ClientDispatchers } from './http/reloadable-dispatchers.js';
 import type { ClientConfig } from './config.js';
 import { FALLBACK_SCRAPE_TIMEOUT_MS } from './scraping/job.js';
@@ -140,7 +140,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     await transport.stop();
     const drained = await scheduler.drain(config.shutdownTimeoutMs);
     transport.destroy();
-    if (!drained) logger.warn('Shutdown timeout reached; aborted the scrapes still running', { timeout_ms: config.shutdownTimeoutMs });
+    if (!drained) logger.warn('Shutdown timeout reached; aborted the scrapes still running', { timeout: formatDuration(config.shutdownTimeoutMs) });
     await metricsServer?.close();
     await reloading.catch(() => undefined);
     await dispatchers.destroy();

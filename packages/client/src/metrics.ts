@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import { DEFAULT_METRICS_OPTIONS, formatHostPort, messageOf, type ListenAddress, type Logger } from '@pushprox/shared';
+import { DEFAULT_METRICS_OPTIONS, dropMisnamedDefaultMetrics, formatHostPort, messageOf, type ListenAddress, type Logger } from '@pushprox/shared';
 import { REFUSAL_REASONS } from './scraping/scrape-policy.js';
 
 /**
@@ -27,6 +27,7 @@ export class ClientMetrics {
     this.registry = registry ?? new Registry();
     if (this.registry.getSingleMetric('process_cpu_user_seconds_total') === undefined) {
       collectDefaultMetrics({ ...DEFAULT_METRICS_OPTIONS, register: this.registry });
+      dropMisnamedDefaultMetrics(this.registry);
     }
     const counter = (name: string, help: string): Counter =>
       new Counter({ name, help, registers: [this.registry] });

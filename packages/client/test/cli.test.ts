@@ -167,3 +167,40 @@ test('an unreadable --token-path at startup exits 1 naming the flag and the file
   assert.equal(status, 1);
   assert.ok(stderr.includes(`cannot read --token-path file ${JSON.stringify(missing)}`), stderr);
 });
+
+test('--help lists the enroll command, and "enroll --help" still shows its own flags', () => {
+  const top = run(['--help']);
+  assert.equal(top.status, 0);
+  assert.match(top.stdout, /^Commands:\n\s+pushprox-client enroll\s+\S/m, top.stdout);
+  const sub = run(['enroll', '--help']);
+  assert.equal(sub.status, 0, sub.stderr);
+  assert.match(sub.stdout, /--enroll\.ca-fingerprint/);
+});
+
+test('a misspelled flag gets a "did you mean", even for a required flag (not "missing --proxy-url")', () => {
+  const a = run(['--proxy_url=http://127.0.0.1:1']);
+  assert.equal(a.status, 2);
+  assert.match(a.stderr, /^error: unknown flag --proxy_url: did you mean --proxy-url\?$/m);
+  assert.doesNotMatch(a.stderr, /Missing required argument/);
+  const b = run(['--proxy-url=http://127.0.0.1:1', '--scrape.concurrancy=4']);
+  assert.equal(b.status, 2);
+  assert.match(b.stderr, /unknown flag --scrape\.concurrancy: did you mean --scrape\.concurrency\?/);
+  // Nothing close: no suggestion, still the flag as given.
+  const c = run(['--proxy-url=http://127.0.0.1:1', '--no-such-flag=1']);
+  assert.equal(c.status, 2);
+  assert.match(c.stderr, /^error: unknown flag --no-such-flag$/m);
+});
+
+test('Go-style single-dash long flags are accepted (-proxy-url=..., -no-proxy.channel), and a misspelled one is named', () => {
+  // --version stops the parse after the flags were checked: exit 0 means every flag was accepted.
+  const ok = run(['-proxy-url=http://127.0.0.1:1', '-metrics-addr=', '-no-proxy.channel', '-scrape.concurrency=4', '--version']);
+  assert.equal(ok.status, 0, ok.stderr);
+  const bad = run(['-proxy-url=http://127.0.0.1:1', '-scrape.concurency=4']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /unknown flag -scrape\.concurency: did you mean --scrape\.concurrency\?/);
+  assert.doesNotMatch(bad.stderr, /Unknown arguments: s, c/);
+  // A flag given in both styles is one flag given twice.
+  const twice = run(['-proxy-url=http://127.0.0.1:1', '--proxy-url=http://127.0.0.1:2']);
+  assert.equal(twice.status, 2);
+  assert.match(twice.stderr, /--proxy-url given more than once/);
+});

@@ -19,6 +19,8 @@ export const PROXY_VERSION = readVersion(new URL('../../package.json', import.me
 export async function resolveProxyConfig(argv: readonly string[]): Promise<ProxyConfig> {
   const parser = baseCli(argv, 'pushprox-proxy', PROXY_VERSION)
     .usage('$0 [flags]\n\nPushProx-compatible proxy: Prometheus scrapes through it, pushprox-clients poll it.')
+    // Listed for --help only: main.ts hands `pki ...` to pki/cli.ts before this parser runs.
+    .command('pki', 'Built-in certificate authority for mutual TLS: "pki init" creates it, "pki issue <fqdn>" signs a client certificate (see "pushprox-proxy pki --help").')
     .option('web.listen-address', {
       type: 'string',
       default: PROXY_DEFAULTS.listen,

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { DEFAULT_METRICS_OPTIONS, PATH_CLIENTS, PATH_METRICS, PATH_POLL, PATH_PUSH } from '@pushprox/shared';
+import { DEFAULT_METRICS_OPTIONS, dropMisnamedDefaultMetrics, PATH_CLIENTS, PATH_METRICS, PATH_POLL, PATH_PUSH } from '@pushprox/shared';
 
 export const API_PATHS = [PATH_PUSH, PATH_POLL, PATH_CLIENTS, PATH_METRICS] as const;
 
@@ -104,6 +104,7 @@ export class ProxyMetrics {
     this.httpRequests.inc({ code: '500', path: PATH_PUSH }, 0);
     this.httpRequests.inc({ code: '408', path: PATH_POLL }, 0);
     collectDefaultMetrics({ ...DEFAULT_METRICS_OPTIONS, register: registry });
+    dropMisnamedDefaultMetrics(registry);
   }
 
   // Label children by (path, code) and by path: prom-client hashes a label

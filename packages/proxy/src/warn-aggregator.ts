@@ -1,4 +1,4 @@
-import type { LogFields, Logger } from '@pushprox/shared';
+import { formatDuration, type LogFields, type Logger } from '@pushprox/shared';
 
 export interface WarnAggregatorOptions {
   readonly logger: Logger;
@@ -80,7 +80,7 @@ export class WarnAggregator {
         this.#entries.delete(source);
         continue;
       }
-      this.#logger.warn(`${this.#msg} (repeated)`, { source, count: entry.pending, interval_s: this.#intervalMs / 1000 });
+      this.#logger.warn(`${this.#msg} (repeated)`, { source, count: entry.pending, interval: formatDuration(this.#intervalMs) });
       entry.pending = 0;
       entry.written = this.#burst;
     }

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
-import { CERT_MODE, KEY_MODE, messageOf, replaceFiles, type Logger } from '@pushprox/shared';
+import { CERT_MODE, formatDuration, KEY_MODE, messageOf, replaceFiles, type Logger } from '@pushprox/shared';
 import { newKeyAndCsr } from './csr.js';
 import { EnrollHttpError, ENROLL_STEP_TIMEOUT_MS, postCsr } from './http.js';
 import { checkIssued } from './verify.js';
@@ -135,7 +135,7 @@ export function startRenewal(opts: RenewalOptions): Renewal {
         const expired = now() >= notAfter;
         logger.warn('Certificate renewal failed', {
           err: messageOf(err),
-          retry_in_ms: retry,
+          retry_in: formatDuration(retry),
           ...(expired && { hint: 'the certificate has expired; re-enroll with "pushprox-client enroll --enroll.force"' }),
         });
         await sleep(retry);

@@ -4,7 +4,7 @@ import { ClientChannel, type PushSink } from './channel.js';
 import { openChannel, type ChannelOpenOptions } from './channel-open.js';
 import type { ScrapeRequest } from './scrape-request.js';
 import { parseScrapeRequest } from './poll-reply.js';
-import { describeError } from '../scraping/scrape.js';
+import { describeProxyError } from './proxy-error.js';
 
 /** An extra channel idle this long, while another is idle too, is closed (as the proxy's surplus-poll linger). */
 export const DEFAULT_CHANNEL_LINGER_MS = 120_000;
@@ -110,8 +110,8 @@ export class ChannelPool {
       request = { head, body, receivedAt: performance.now() };
     } catch (err) {
       this.#opts.onPollError(err);
-      this.#opts.logger.warn('Error polling', { err: describeError(err), channel: true });
-      return via.destroy(describeError(err));
+      this.#opts.logger.warn('Error polling', { err: describeProxyError(err), channel: true });
+      return via.destroy(describeProxyError(err));
     }
     if (this.#opts.logger.debugEnabled) {
       this.#opts.logger.debug('Got scrape request', { scrape_id: request.head.headers.get(HEADER_ID), url: request.head.target });
@@ -148,7 +148,7 @@ export class ChannelPool {
     this.#open().catch((err: unknown) => {
       if (this.#stopped || this.#lost) return;
       if (this.#channels.size > 0 || this.#opening > 0) {
-        this.#opts.logger.warn(message, { err: describeError(err) });
+        this.#opts.logger.warn(message, { err: describeProxyError(err) });
         return;
       }
       this.#lost = true;

@@ -1,12 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
-import { HEADER_HELLO, HEADER_ID, HEADER_POLL_CAPACITY, type Logger } from '@pushprox/shared';
+import { formatDuration, HEADER_HELLO, HEADER_ID, HEADER_POLL_CAPACITY, type Logger } from '@pushprox/shared';
 import { ExponentialBackoff, sleep } from './backoff.js';
 import type { ScrapeRequest } from './scrape-request.js';
 import { DEFAULT_MAX_POLL_REPLY_BYTES, PollError, readPollReply, type PollReply } from './poll-reply.js';
 import { awaitPushPoll, unlessStopped, type PushPollAsk, type PushPollWait } from './push-poll.js';
 import { describeError } from '../scraping/scrape.js';
+import { describeProxyError } from './proxy-error.js';
 
 /** Upstream proxies hold a poll until a scrape comes, however long; past this we just poll again. */
 
@@ -22,6 +23,14 @@ export const DEFAULT_POLL_BODY_TIMEOUT_MS = 60_000;
  * the reconnect). A proxy that is gone fails the next poll as usual.
  */
 export const DEFAULT_POLL_CUT_AFTER_MS = 10_000;
+
+/** The start-up line saying how this client polls, in the operator's terms rather than the protocol's feature names. */
+export function pollModeMessage(multiPoll: boolean, pushPoll: boolean): string {
+  if (!multiPoll) return 'Proxy takes one poll at a time per client (as upstream PushProx does): polling with one request';
+  return pushPoll
+    ? 'Proxy takes concurrent polls: keeping up to --scrape.concurrency polls open, and each pushed result also asks for the next scrape'
+    : 'Proxy takes concurrent polls: keeping up to --scrape.concurrency polls open';
+}
 
 function isConnectionCut(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
@@ -191,10 +200,7 @@ export class Poller {
     this.#pushPoll = multiPoll && pushPoll;
     this.#multiPoll = multiPoll;
     if (this.mode !== before) {
-      this.#opts.logger.info(multiPoll ? 'Proxy supports multi-poll' : 'Proxy does not support multi-poll; polling once at a time', {
-        max_poll_loops: multiPoll ? this.#opts.capacity : 1,
-        push_poll: this.#pushPoll,
-      });
+      this.#opts.logger.info(pollModeMessage(multiPoll, this.#pushPoll), { concurrent_polls: multiPoll ? this.#opts.capacity : 1 });
     }
     this.#target = this.#retiring ? 0 : multiPoll ? this.#opts.capacity : 1;
   }
@@ -293,7 +299,7 @@ export class Poller {
           // One loop is enough to find out when the proxy is back.
           const surplus = this.#surplus;
           const waitMs = surplus ? 0 : backoff.next();
-          logger.warn('Error polling', { err: describeError(err), ...(surplus ? { poll_loops_left: this.#running - 1 } : { retry_in_ms: Math.round(waitMs) }) });
+          logger.warn('Error polling', { err: describeProxyError(err), ...(surplus ? { poll_loops_left: this.#running - 1 } : { retry_in: formatDuration(Math.round(waitMs)) }) });
           if (surplus) break;
           hello = true;
           await sleep(waitMs, this.#stopCtl.signal);
@@ -349,7 +355,7 @@ export class Poller {
       const heldMs = performance.now() - sentAt;
       if (isConnectionCut(err) && heldMs >= (this.#opts.cutAfterMs ?? DEFAULT_POLL_CUT_AFTER_MS)) {
         if (this.#opts.logger.debugEnabled) {
-          this.#opts.logger.debug('Idle poll cut by the network; polling again', { held_ms: Math.round(heldMs), err: describeError(err) });
+          this.#opts.logger.debug('Idle poll cut by the network; polling again', { held: formatDuration(Math.round(heldMs)), err: describeError(err) });
         }
         return { kind: 'again' };
       }

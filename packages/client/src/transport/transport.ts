@@ -1,8 +1,8 @@
-import { CHANNEL_PROTOCOL, PATH_POLL } from '@pushprox/shared';
+import { CHANNEL_PROTOCOL, formatDuration, PATH_POLL } from '@pushprox/shared';
 import { ExponentialBackoff } from './backoff.js';
 import { ChannelPool, type ChannelPoolOptions } from './channel-pool.js';
 import { Poller, type PollerOptions, type PollMode } from './poller.js';
-import { describeError } from '../scraping/scrape.js';
+import { describeProxyError } from './proxy-error.js';
 
 /**
  * After a channel could not be opened or was lost, polling goes on at least
@@ -129,8 +129,8 @@ export class ProxyTransport {
         const retryMs = this.#backOff();
         // Most often a reverse or forward proxy on the way that does not pass upgrades on.
         p.logger.warn('Proxy offers a channel but it could not be opened; polling instead', {
-          err: describeError(err),
-          retry_in_ms: retryMs,
+          err: describeProxyError(err),
+          retry_in: formatDuration(retryMs),
           hint: `let any proxy between client and proxy pass "Upgrade: ${CHANNEL_PROTOCOL}" on ${PATH_POLL}, or run with --no-proxy.channel`,
         });
       },
@@ -142,7 +142,7 @@ export class ProxyTransport {
     this.#pool = undefined;
     const retryMs = this.#backOff();
     if (this.#stopped) return;
-    this.#opts.poller.logger.warn(message, { err: describeError(err), channel_retry_in_ms: retryMs });
+    this.#opts.poller.logger.warn(message, { err: describeProxyError(err), channel_retry_in: formatDuration(retryMs) });
     this.#startPoller();
   }
 

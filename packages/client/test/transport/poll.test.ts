@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
 import { Agent } from 'undici';
-import { FEATURE_MULTI_POLL, FEATURE_PUSH_POLL, HEADER_HELLO, HEADER_POLL_CAPACITY, HEADER_PROXY_FEATURES, STATUS_POLL_IDLE } from '@pushprox/shared';
+import { FEATURE_MULTI_POLL, FEATURE_PUSH_POLL, HEADER_HELLO, parseDuration, HEADER_POLL_CAPACITY, HEADER_PROXY_FEATURES, STATUS_POLL_IDLE } from '@pushprox/shared';
 import { MIN_IDLE_CYCLE_MS, readPollReply, startClient } from '../../src/index.js';
 import { counterValue, delay, FakeProxy, FQDN, METRICS_TEXT, recordingLogger, scrapeAll, scrapeRequest, startExporter, testConfig, waitFor, withTimeout, type LogLine } from '../helpers.js';
 
@@ -24,8 +24,10 @@ test('repeated poll errors back off ×1.5 up to the max wait; every retry says h
   await waitFor(() => proxy.polls.length >= 7, 5000, '7 polls');
   await client.stop();
   // The waits the client chose, as it logs them: exact, so ×2 (200 for 150) or no cap fails.
-  const waits = lines.filter((l) => l.msg === 'Error polling').map((l) => l.fields['retry_in_ms']);
-  assert.deepEqual(waits.slice(0, 6), [100, 150, 225, 338, 400, 400]);
+  // Logged as Go durations, as every duration in the logs.
+  const logged = lines.filter((l) => l.msg === 'Error polling').map((l) => l.fields['retry_in']);
+  assert.deepEqual(logged.slice(0, 6), ['100ms', '150ms', '225ms', '338ms', '400ms', '400ms']);
+  const waits = logged.map((w) => parseDuration(String(w)));
   // And the client did wait them: each gap between polls is at least its wait. No upper
   // bound: on a loaded machine a timer may fire late, never early.
   const gaps = proxy.polls.slice(0, 7).map((p, i, a) => (i === 0 ? 0 : p.at - a[i - 1]!.at)).slice(1);

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
+  formatDuration,
   CHANNEL_PING_MS,
   CHANNEL_PROTOCOL,
   CHANNEL_SILENCE_MS,
@@ -122,7 +123,7 @@ export class ChannelServer {
         continue;
       }
       if (now - c.heardAt >= this.#silenceMs) {
-        this.#opts.logger.warn('Closed a silent channel', { fqdn: c.fqdn, silent_ms: now - c.heardAt });
+        this.#opts.logger.warn('Closed a silent channel', { fqdn: c.fqdn, silent_for: formatDuration(now - c.heardAt) });
         c.close('channel silent');
       } else if (now - c.sentAt >= this.#pingMs && now - c.heardAt >= this.#pingMs) c.ping();
     }

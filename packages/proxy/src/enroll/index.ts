@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '@pushprox/shared';
+import { formatDuration, type Logger } from '@pushprox/shared';
 import { fingerprintSha256 } from '../pki/ca.js';
 import { loadCa } from '../pki/store.js';
 import { createEnrollHandler } from './handler.js';
@@ -58,7 +58,7 @@ export function createEnrollment(opts: EnrollmentOptions): Enrollment {
     ca_fingerprint: `sha256:${caFingerprint}`,
     tokens: tokens.size,
     state_file: stateFile,
-    cert_validity_ms: opts.certValidityMs,
+    cert_validity: formatDuration(opts.certValidityMs),
   });
   if (!opts.tls) {
     opts.logger.warn('Enrollment over plain HTTP: bootstrap tokens travel in clear text; configure tls_server_config in --web.config.file');

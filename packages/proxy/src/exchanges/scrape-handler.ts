@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import {
+  formatDuration,
   ERROR_CODES,
   HEADER_SCRAPE_TIMEOUT,
   PushProxError,
@@ -113,7 +114,7 @@ export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Resp
       fail(err);
       return;
     }
-    if (logger.debugEnabled) logger.debug('Scrape queued', { scrape_id: id, url: target, timeout_ms: timeoutMs });
+    if (logger.debugEnabled) logger.debug('Scrape queued', { scrape_id: id, url: target, timeout: formatDuration(timeoutMs) });
     // Prometheus hung up (its own timeout): forget the scrape at once.
     res.on('close', () => {
       if (!res.writableFinished) {

@@ -13,6 +13,15 @@ interface HeadDeadline {
 }
 
 const REQUEST_TIMEOUT_ANSWER = `HTTP/1.1 408 ${http.STATUS_CODES[408]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
+/**
+ * Go's net/http answer, byte for byte, when plain HTTP arrives on a TLS port
+ * (upstream's proxy behind exporter-toolkit sends it): the peer learns the port
+ * speaks TLS instead of seeing a reset. Written on the raw TCP socket, below TLS.
+ */
+export const PLAIN_HTTP_ON_TLS_ANSWER = 'HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n';
+/** OpenSSL's verdicts on a first record that is an HTTP request line (`GET /`, `CONNECT`), as Node reports them. */
+const PLAIN_HTTP_CODES: ReadonlySet<string> = new Set(['ERR_SSL_HTTP_REQUEST', 'ERR_SSL_HTTPS_PROXY_REQUEST']);
+
 /** How long a socket answered 408 may take to read it before it is destroyed. */
 const CLOSE_GRACE_MS = 1_000;
 
@@ -67,6 +76,7 @@ export function guardConnections(server: NetServer, headersMs: number, tls: bool
   if (tls) server.on('secureConnection', (socket: TLSSocket) => secured.add(socket));
   // https.Server reports TLS failures (a handshake timeout, a plaintext request) as clientError too.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    if (tls && !secured.has(socket) && PLAIN_HTTP_CODES.has(err.code ?? '')) return answerPlainHttp(socket as TLSSocket);
     if (!socket.writable || (tls && !secured.has(socket))) return void socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
     socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
@@ -81,6 +91,17 @@ export function guardConnections(server: NetServer, headersMs: number, tls: bool
   server.on('request', (req: IncomingMessage, _res: ServerResponse) => headArrived(req));
   server.on('upgrade', headArrived);
   server.on('connect', headArrived);
+}
+
+/** Answers plain HTTP on a TLS port as Go does, on the TCP socket under the TLS one (which keeps its 'error' listener). */
+function answerPlainHttp(socket: TLSSocket): void {
+  const raw = (socket as TLSSocket & { _parent?: Socket })._parent;
+  if (raw === undefined || !raw.writable) return void socket.destroy();
+  raw.end(PLAIN_HTTP_ON_TLS_ANSWER);
+  setTimeout(() => {
+    raw.destroy();
+    socket.destroy();
+  }, CLOSE_GRACE_MS).unref();
 }
 
 function expire(socket: Duplex): void {

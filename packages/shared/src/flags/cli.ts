@@ -3,23 +3,27 @@ import { parseDuration } from './duration.js';
 import { parseByteSize } from './size.js';
 import { parseListenAddress, type ListenAddress } from './address.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../runtime/log.js';
+import { rewriteGoStyleFlags, unknownFlagMessage, type KnownFlags } from './flag-names.js';
+
+/**
+ * The argv each parser made by baseCli was given, read back by parseOrExit,
+ * which can check flag names only once every option is declared. yargs'
+ * builder methods return the same instance, so the key survives chaining.
+ */
+const ARGV = new WeakMap<object, readonly string[]>();
 
 /**
  * Shared yargs setup for both programs. Flags keep upstream's dotted names
  * (`--web.listen-address`), so yargs' dot-notation and camel-case expansion are
- * off; unknown flags are errors (kingpin rejects them too).
+ * off; unknown flags are errors (kingpin rejects them too), named with the
+ * closest known flag; Go-style `-web.listen-address` is accepted. Parse with
+ * parseOrExit, which applies those two rules and refuses repeated flags.
  */
 export function baseCli(argv: readonly string[], scriptName: string, version: string): Argv {
-  const repeated = repeatedFlags(argv);
-  return yargs([...argv])
+  const parser = yargs([...argv])
     .scriptName(scriptName)
     .parserConfiguration({ 'dot-notation': false, 'camel-case-expansion': false, 'duplicate-arguments-array': false })
     .strict()
-    .check(() => {
-      // kingpin refuses a repeated flag; silently taking one of them would hide a typo.
-      if (repeated.length > 0) throw new Error(`flag ${repeated.map((f) => `--${f}`).join(', ')} given more than once; give each flag once`);
-      return true;
-    })
     .version(version)
     .help()
     .alias('h', 'help')
@@ -36,6 +40,8 @@ export function baseCli(argv: readonly string[], scriptName: string, version: st
       default: 'logfmt' as LogFormat,
       describe: 'Output format of log messages.',
     });
+  ARGV.set(parser, argv);
+  return parser;
 }
 
 /** Names of flags that occur more than once in argv (`--a=1 --a 2`), before a `--`. */
@@ -85,13 +91,45 @@ export const positiveIntFlag = (flag: string, max: number) =>
     return n;
   });
 
-/** Runs a CLI parse; usage errors exit 2 with yargs' message, like kingpin. */
+interface YargsOptions {
+  readonly key: Readonly<Record<string, unknown>>;
+  readonly alias: Readonly<Record<string, unknown>>;
+  readonly boolean: readonly string[];
+}
+
+function knownFlags(parser: Argv<unknown>): KnownFlags {
+  // getOptions() is public in yargs but missing from its type declarations.
+  const o = (parser as unknown as { getOptions(): YargsOptions }).getOptions();
+  return {
+    names: new Set([...Object.keys(o.key), ...Object.keys(o.alias)]),
+    booleans: new Set(o.boolean),
+  };
+}
+
+function exitUsage(msg: string): never {
+  process.stderr.write(`error: ${msg}\n`);
+  process.stderr.write(`Run with --help for the list of flags.\n`);
+  process.exit(2);
+}
+
+/**
+ * Runs a CLI parse; usage errors exit 2 with a message, like kingpin. Before
+ * yargs: Go-style single-dash long flags become `--name`; an unknown flag is
+ * refused naming the closest known one (unless help is asked for); a flag
+ * given twice is refused (kingpin refuses it; taking one would hide a typo).
+ */
 export async function parseOrExit<T>(parser: Argv<T>): Promise<T> {
-  return (await parser
-    .fail((msg, err) => {
-      process.stderr.write(`error: ${err?.message ?? msg}\n`);
-      process.stderr.write(`Run with --help for the list of flags.\n`);
-      process.exit(2);
-    })
-    .parseAsync()) as T;
+  const given = ARGV.get(parser);
+  const known = knownFlags(parser as Argv<unknown>);
+  const argv = given === undefined ? undefined : rewriteGoStyleFlags(given, known);
+  if (argv !== undefined) {
+    const end = argv.indexOf('--');
+    const flags = end < 0 ? argv : argv.slice(0, end);
+    const unknown = flags.includes('--help') || flags.includes('-h') ? undefined : unknownFlagMessage(argv, known);
+    if (unknown !== undefined) exitUsage(unknown);
+    const repeated = repeatedFlags(argv);
+    if (repeated.length > 0) exitUsage(`flag ${repeated.map((f) => `--${f}`).join(', ')} given more than once; give each flag once`);
+  }
+  parser.fail((msg, err) => exitUsage(err?.message ?? msg));
+  return (await (argv === undefined ? parser.parseAsync() : parser.parseAsync([...argv]))) as T;
 }

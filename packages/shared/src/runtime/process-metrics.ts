@@ -13,3 +13,20 @@
  * /metrics either way.
  */
 export const DEFAULT_METRICS_OPTIONS = Object.freeze({ eventLoopMonitoringPrecision: 1000 });
+
+/**
+ * prom-client's default gauges whose names end in `_total`, which the
+ * exposition format keeps for counters: `promtool check metrics` fails on
+ * them. Each is the sum of a labelled gauge that stays
+ * (`nodejs_active_handles{type="Socket"}`, ...), so nothing is lost.
+ */
+export const MISNAMED_DEFAULT_METRICS: readonly string[] = Object.freeze([
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+]);
+
+/** Removes MISNAMED_DEFAULT_METRICS from a registry that collectDefaultMetrics filled (a prom-client Registry). */
+export function dropMisnamedDefaultMetrics(registry: { removeSingleMetric(name: string): void }): void {
+  for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(name);
+}

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -15,8 +15,29 @@ export function fixturesDir(): string {
   return path.resolve(root, '..', 'shared', 'fixtures', 'pushprox-wire');
 }
 
+/**
+ * One line saying where the captures were looked for and how to point at
+ * them, instead of a raw ENOENT with a stack (fixtureNames runs at a test
+ * file's top level, where the runner prints whatever the import threw).
+ */
+export function missingFixturesMessage(dir: string, fromEnv: boolean): string {
+  return fromEnv
+    ? `wire fixtures not found: PUSHPROX_FIXTURES=${dir} is not a directory; point it at the pushprox-wire captures (*.http)`
+    : `wire fixtures not found at ${dir} (../shared/fixtures/pushprox-wire beside the project root); ` +
+        'set PUSHPROX_FIXTURES=<directory of the *.http captures> to read them from elsewhere';
+}
+
+function checkedFixturesDir(): string {
+  const dir = fixturesDir();
+  if (existsSync(dir)) return dir;
+  const err = new Error(missingFixturesMessage(dir, Boolean(process.env['PUSHPROX_FIXTURES'])));
+  // The message is the whole report: a stack would bury it.
+  err.stack = `Error: ${err.message}`;
+  throw err;
+}
+
 export function fixtureNames(): string[] {
-  return readdirSync(fixturesDir())
+  return readdirSync(checkedFixturesDir())
     .filter((f) => f.endsWith('.http'))
     .sort();
 }
@@ -25,5 +46,5 @@ export function fixtureNames(): string[] {
 export function fixture(prefix: string): Buffer {
   const name = fixtureNames().find((f) => f.startsWith(prefix));
   if (!name) throw new Error(`no fixture starting with ${JSON.stringify(prefix)} in ${fixturesDir()}`);
-  return readFileSync(path.join(fixturesDir(), name));
+  return readFileSync(path.join(checkedFixturesDir(), name));
 }
