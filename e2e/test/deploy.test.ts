@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { waitRegistered } from '../src/proxy-api.js';
 import { Proc, killAll } from '../src/procs.js';
 import { run as runProgram, type Ran, type RunOptions } from '../src/run.js';
@@ -198,7 +198,7 @@ describe('docker-compose.yml', () => {
   test('services are wired to each other and to examples/prometheus/prometheus.yml', () => {
     const proxy = composeService('proxy');
     assert.match(proxy, /^\s+target: proxy$/m);
-    assert.match(proxy, /^\s+- "8080:8080"$/m);
+    assert.match(proxy, /^\s+- "127\.0\.0\.1:8080:8080"$/m);
     assert.deepEqual(composeCommand('proxy'), ['--web.listen-address=:8080']);
 
     const client = composeService('client');
@@ -212,7 +212,7 @@ describe('docker-compose.yml', () => {
     assert.match(composeService('node-exporter'), /^\s+image: prom\/node-exporter:/m);
     const prom = composeService('prometheus');
     assert.match(prom, /^\s+image: prom\/prometheus:/m);
-    assert.match(prom, /^\s+- "9090:9090"$/m);
+    assert.match(prom, /^\s+- "127\.0\.0\.1:9090:9090"$/m);
     const mount = /^\s+- (\.\/[^:]+):\/etc\/prometheus\/prometheus\.yml:ro$/m.exec(prom);
     assert.ok(mount, 'prometheus mounts its config read-only');
     assert.equal(path.resolve(ROOT, mount[1]!), FILES.prometheus);
@@ -657,116 +657,44 @@ describe('Dockerfile', () => {
     );
 
   const targets = [
-    { target: 'proxy', bin: 'packages/proxy/bin/pushprox-proxy.js', port: '8080', pkg: 'proxy' },
-    { target: 'client', bin: 'packages/client/bin/pushprox-client.js', port: '9369', pkg: 'client' },
+    { target: 'proxy', program: 'pushprox-proxy', port: '8080' },
+    { target: 'client', program: 'pushprox-client', port: '9369' },
   ];
 
   for (const t of targets) {
-    test(`target ${t.target}: node:20-bookworm-slim, user node, entrypoint, port, stop signal`, () => {
+    test(`target ${t.target}: debian:bookworm-slim, user pushprox, entrypoint, port, stop signal`, () => {
       const c = chain(t.target);
-      assert.equal(c.at(-1)!.from, 'node:20-bookworm-slim');
-      assert.equal(last(t.target, 'USER'), 'node');
-      assert.deepEqual(JSON.parse(last(t.target, 'ENTRYPOINT') ?? 'null'), ['node', `/app/${t.bin}`]);
-      assert.ok(existsSync(path.join(ROOT, t.bin)), `${t.bin} exists in the repository`);
-      assert.equal(last(t.target, 'WORKDIR'), '/app');
+      assert.equal(c.at(-1)!.from, 'debian:bookworm-slim');
+      assert.equal(last(t.target, 'USER'), 'pushprox');
+      const runs = c.flatMap((s) => s.instrs.filter((i) => i.op === 'RUN').map((i) => i.args));
+      assert.ok(runs.some((r) => /^useradd --system .*\bpushprox$/.test(r)), `a system user pushprox is created: ${JSON.stringify(runs)}`);
+      assert.deepEqual(JSON.parse(last(t.target, 'ENTRYPOINT') ?? 'null'), [`/usr/bin/${t.program}`]);
       assert.equal(last(t.target, 'EXPOSE'), t.port);
       assert.equal(last(t.target, 'STOPSIGNAL'), 'SIGTERM');
       const env = c.flatMap((s) => s.instrs.filter((i) => i.op === 'ENV').map((i) => i.args));
       assert.ok(env.includes('MALLOC_ARENA_MAX=2'), `ENV MALLOC_ARENA_MAX=2 in ${JSON.stringify(env)}`);
     });
 
-    test(`target ${t.target}: production dependencies, package.json, bin/ and dist/src only`, () => {
-      const cp = copies(t.target);
-      assert.ok(cp.length > 0);
-      for (const c of cp) {
-        assert.ok(c.from, `the final image copies only from build stages, not the context: COPY ${c.srcs.join(' ')}`);
-        for (const src of c.srcs) {
-          assert.match(src, /^\/app\/(node_modules\/?|package\.json|packages\/\w+\/(package\.json|bin\/?|dist\/src\/?))$/, src);
-        }
-      }
-      // node_modules comes from a stage that installed production dependencies only.
-      const nm = cp.filter((c) => c.srcs.some((s) => s.startsWith('/app/node_modules')));
-      assert.equal(nm.length, 1, 'node_modules copied once');
-      const depsRuns = chain(nm[0]!.from!).flatMap((s) => s.instrs.filter((i) => i.op === 'RUN').map((i) => i.args));
-      const lastInstall = depsRuns.filter((r) => /\bnpm (ci|install|prune)\b/.test(r)).at(-1) ?? '';
-      assert.match(lastInstall, /--omit=dev\b/, `last npm step of stage ${nm[0]!.from}: ${lastInstall}`);
-
-      // Everything the program imports at run time: its own package, and shared.
-      for (const pkg of [t.pkg, 'shared']) {
-        for (const part of ['package.json', 'dist/src']) {
-          assert.ok(
-            cp.some((c) => c.srcs.some((s) => s.replace(/\/$/, '') === `/app/packages/${pkg}/${part}`)),
-            `copies packages/${pkg}/${part}`,
-          );
-        }
-        // ... and its dependencies are ones `npm ci --omit=dev` installs.
-        const runtimeDeps = Object.keys(
-          (JSON.parse(read(path.join(ROOT, 'packages', pkg, 'package.json'))) as { dependencies?: object }).dependencies ?? {},
-        );
-        const prod = prodLockPackages();
-        const missingDeps = runtimeDeps.filter((d) => !d.startsWith('@pushprox/') && !prod.has(d));
-        assert.deepEqual(missingDeps, [], `packages/${pkg} dependencies that package-lock.json marks dev-only or lacks`);
-      }
+    test(`target ${t.target}: the release's single executable, root-owned, and nothing else`, () => {
+      const cp = copies(t.target).map((c) => ({ from: c.from, srcs: c.srcs, dest: c.dest }));
+      assert.deepEqual(cp, [{ from: undefined, srcs: [`release/${t.program}`], dest: `/usr/bin/${t.program}` }]);
+      const copyArgs = chain(t.target).flatMap((s) => s.instrs.filter((i) => i.op === 'COPY').map((i) => i.args));
+      assert.ok(!copyArgs.some((a) => a.includes('--chown')), 'the program cannot change its own executable');
     });
   }
 
-  /** Names of the packages package-lock.json installs without --include=dev. */
-  function prodLockPackages(): Set<string> {
-    const lock = JSON.parse(read(path.join(ROOT, 'package-lock.json'))) as { packages: Record<string, { dev?: boolean }> };
-    const prod = new Set<string>();
-    for (const [k, v] of Object.entries(lock.packages)) {
-      if (k.startsWith('node_modules/') && !v.dev) prod.add(k.slice('node_modules/'.length));
-    }
-    return prod;
-  }
-
-  test('npm ci sees every workspace manifest, and the build compiles what the images copy', () => {
-    const root = JSON.parse(read(path.join(ROOT, 'package.json'))) as { workspaces: string[] };
-    const contextCopies = stages.flatMap((s) =>
-      s.instrs.filter((i) => i.op === 'COPY' && !i.args.includes('--from=')).flatMap((i) => i.args.split(/\s+/).slice(0, -1)),
-    );
-    for (const f of ['package.json', 'package-lock.json', ...root.workspaces.map((w) => `${w}/package.json`)]) {
-      assert.ok(contextCopies.includes(f), `Dockerfile copies ${f} before npm ci`);
-    }
-    for (const src of contextCopies) assert.ok(existsSync(path.join(ROOT, src)), `${src} exists`);
-
-    // The first npm ci runs after the manifests are copied and before any source.
-    const build = chain('build').reverse().flatMap((s) => s.instrs);
-    const ci = build.findIndex((i) => i.op === 'RUN' && /\bnpm ci\b/.test(i.args));
-    const src = build.findIndex((i) => i.op === 'COPY' && /^packages\/?\s/.test(i.args));
-    assert.ok(ci >= 0 && src > ci, 'npm ci, then the sources (layer caching)');
-    // The root `prepare` (tsc -b) cannot run before the sources are there.
-    assert.match(build[ci]!.args, /--ignore-scripts/);
-
-    const tsc = build.find((i) => i.op === 'RUN' && /\btsc -b\b/.test(i.args));
-    assert.ok(tsc, 'the build stage runs tsc -b');
-    const projects = tsc.args.split(/\s+/).filter((w) => w.startsWith('packages/'));
-    const built = new Set<string>();
-    const visit = (p: string) => {
-      if (built.has(p)) return;
-      built.add(p);
-      const cfg = JSON.parse(read(path.join(ROOT, p, 'tsconfig.json'))) as { references?: Array<{ path: string }> };
-      for (const r of cfg.references ?? []) visit(path.posix.normalize(path.posix.join(p, r.path)));
-    };
-    for (const p of projects) visit(p.replace(/\/$/, ''));
-    if (projects.length === 0) for (const w of root.workspaces) built.add(w); // plain `tsc -b` builds everything
-    for (const t of targets) {
-      for (const c of copies(t.target)) {
-        for (const s of c.srcs) {
-          const m = /^\/app\/(packages\/\w+)\/dist\//.exec(s);
-          if (m) assert.ok(built.has(m[1]!), `${s} is compiled by \`${tsc.args}\``);
-        }
-      }
-    }
+  test('the executables it copies are the ones npm run release builds', async () => {
+    const pkg = JSON.parse(read(path.join(ROOT, 'package.json'))) as { scripts: Record<string, string> };
+    assert.equal(pkg.scripts['release'], 'node scripts/release/build.mjs');
+    const bundle = (await import(pathToFileURL(path.join(ROOT, 'scripts/release/bundle.mjs')).href)) as { PROGRAMS: object };
+    assert.deepEqual(Object.keys(bundle.PROGRAMS).sort(), targets.map((t) => t.program).sort());
   });
 
-  test('.dockerignore keeps host builds and .git out of the context', () => {
+  test('.dockerignore sends the two executables and nothing else of the repository', () => {
     const lines = read(FILES.dockerignore)
       .split('\n')
       .map((l) => l.trim())
       .filter((l) => l !== '' && !l.startsWith('#'));
-    for (const p of ['.git', '**/node_modules', '**/dist', '**/*.tsbuildinfo']) assert.ok(lines.includes(p), p);
-    // What the Dockerfile copies from the context must not be ignored.
-    if (lines.includes('e2e')) assert.ok(lines.includes('!e2e/package.json'));
+    assert.deepEqual(lines, ['*', ...targets.map((t) => `!release/${t.program}`)]);
   });
 });
