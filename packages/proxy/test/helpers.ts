@@ -1,3 +1,4 @@
+import http from 'node:http';
 import net from 'node:net';
 import { buffer } from 'node:stream/consumers';
 import { readResponse, silentLogger, type ResponseHead } from '@pushprox/shared';
@@ -91,4 +92,26 @@ export async function until(cond: () => boolean, timeoutMs = 2000, what = 'condi
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await sleep(5);
   }
+}
+
+export interface TextReply {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: string;
+}
+
+/** One node:http request with `body`, its answer read as text; fails after 20 s without one. */
+export function requestText(options: http.RequestOptions, body?: string | Buffer): Promise<TextReply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ timeout: 20_000, ...options }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 20 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
 }

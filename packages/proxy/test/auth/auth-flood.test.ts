@@ -7,7 +7,7 @@ import { silentLogger } from '@pushprox/shared';
 import { startProxy, type RunningProxy } from '../../src/listeners/server.js';
 import type { BasicAuthOptions } from '../../src/auth/basic-auth.js';
 import { FailureLimiter, sourceOf } from '../../src/auth/failure-limiter.js';
-import { TEST_CONFIG } from '../helpers.js';
+import { requestText, TEST_CONFIG, type TextReply } from '../helpers.js';
 
 const USER = 'prometheus';
 const PASSWORD = 'correct horse battery staple';
@@ -21,39 +21,20 @@ before(() => {
   HASH12 = bcrypt.hashSync(PASSWORD, 12);
 });
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
+type Reply = TextReply;
 
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 
 /** One request from `from` (a loopback alias): a scrape through the proxy when `scrape`, else origin-form `path`. */
 function request(proxy: RunningProxy, o: { from: string; path?: string; scrape?: boolean; auth?: string }): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const scrape = o.scrape ?? false;
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: proxy.address.port,
-        localAddress: o.from,
-        agent: false,
-        path: scrape ? 'http://unknown.example:9100/metrics' : (o.path ?? '/metrics'),
-        headers: o.auth === undefined ? {} : { [scrape ? 'Proxy-Authorization' : 'Authorization']: o.auth },
-        timeout: 20_000,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('no answer within 20 s')));
-    req.on('error', reject);
-    req.end();
+  const scrape = o.scrape ?? false;
+  return requestText({
+    host: '127.0.0.1',
+    port: proxy.address.port,
+    localAddress: o.from,
+    agent: false,
+    path: scrape ? 'http://unknown.example:9100/metrics' : (o.path ?? '/metrics'),
+    headers: o.auth === undefined ? {} : { [scrape ? 'Proxy-Authorization' : 'Authorization']: o.auth },
   });
 }
 

@@ -13,7 +13,7 @@ import { createEnrollHandler } from '../../src/enroll/handler.js';
 import { EnrollState } from '../../src/enroll/state.js';
 import { parseEnrollTokens } from '../../src/enroll/tokens.js';
 import { WarnAggregator } from '../../src/warn-aggregator.js';
-import { TEST_CONFIG } from '../helpers.js';
+import { requestText, TEST_CONFIG, type TextReply } from '../helpers.js';
 
 const GOOD = 'good-bootstrap-token-000001';
 const GUESSES = 40;
@@ -55,38 +55,22 @@ after(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
+type Reply = TextReply;
 
 /** POST /enroll with `token`, from `from` (a loopback alias), on a keep-alive connection of `agent`. */
 function enroll(from: string, token: string, agent: http.Agent | false = false): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: proxy.address.port,
-        localAddress: from,
-        method: 'POST',
-        path: PATH_ENROLL,
-        agent,
-        headers: { 'Content-Type': CONTENT_TYPE_CSR, Authorization: `Bearer ${token}` },
-        timeout: 20_000,
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error('no answer within 20 s')));
-    req.on('error', reject);
-    req.end(csr);
-  });
+  return requestText(
+    {
+      host: '127.0.0.1',
+      port: proxy.address.port,
+      localAddress: from,
+      method: 'POST',
+      path: PATH_ENROLL,
+      agent,
+      headers: { 'Content-Type': CONTENT_TYPE_CSR, Authorization: `Bearer ${token}` },
+    },
+    csr,
+  );
 }
 
 const refusalLines = () => logged.filter((l) => l.includes('msg="Enrollment refused'));
