@@ -15,7 +15,7 @@ import {
 import { verifiedPeer } from '../auth/client-auth.js';
 import { FailureLimiter, sourceOf } from '../auth/failure-limiter.js';
 import { WarnAggregator } from '../warn-aggregator.js';
-import { sendText } from '../listeners/respond.js';
+import { sendText, sendTextAndClose } from '../listeners/respond.js';
 import { signCsr, type CertAndKey } from '../pki/ca.js';
 import { parseHost } from '../pki/names.js';
 import { readBodyBounded } from './body.js';
@@ -204,7 +204,7 @@ export function createEnrollHandler(opts: EnrollHandlerOptions): Handler {
       );
       refusals.note(source, { by: caller.who, status: err.status, err: err.message });
       // The body is left unread: the connection closes after this answer.
-      sendText(res, err.status, err.message, { 'Retry-After': String(retryAfterS), Connection: 'close' });
+      sendTextAndClose(res, err.status, err.message, { 'Retry-After': String(retryAfterS) });
       return;
     }
     enroll(req, res, caller).then(() => limiter.succeed(source), (err: unknown) => {
@@ -215,7 +215,7 @@ export function createEnrollHandler(opts: EnrollHandlerOptions): Handler {
       if (status >= 500) logger.error('Enrollment failed', fields);
       else refusals.note(source, fields);
       // Unread body bytes would otherwise be parsed as the next request.
-      sendText(res, status, status >= 500 ? 'Internal Server Error: the certificate could not be issued' : messageOf(err), { Connection: 'close' });
+      sendTextAndClose(res, status, status >= 500 ? 'Internal Server Error: the certificate could not be issued' : messageOf(err));
     });
   };
 }

@@ -14,7 +14,7 @@ import {
 import { WarnAggregator } from '../warn-aggregator.js';
 import type { Coordinator } from '../routing/coordinator.js';
 import { MAX_POLL_BODY_BYTES, parseFqdn } from './fqdn.js';
-import { sendText } from '../listeners/respond.js';
+import { sendTextAndClose } from '../listeners/respond.js';
 import { headerOf, readSmallBody } from '../listeners/body.js';
 import { forbidden, type ClientAuthenticator } from '../auth/client-auth.js';
 import { FEATURES, parseCapacity, PollReply, waitForScrape, type Observe } from './poll-wait.js';
@@ -60,7 +60,7 @@ export function createPollHandler(deps: PollHandlerDeps): (req: IncomingMessage,
       // A refused registration is logged (aggregated) where it is counted: see CoordinatorOptions.onRegistrationRefused.
       if (codeOf(err) !== ERROR_CODES.REGISTRATION_FULL) badPolls.note(req.socket.remoteAddress ?? 'unknown', { err: messageOf(err) });
       // The rest of an oversized body is not read: close the connection after the answer.
-      sendText(res, statusOf(err), `Error polling: ${messageOf(err)}`, { ...FEATURES, Connection: 'close' });
+      sendTextAndClose(res, statusOf(err), `Error polling: ${messageOf(err)}`, FEATURES);
       return;
     }
     reply.capacity = capacity;

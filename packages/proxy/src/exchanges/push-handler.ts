@@ -10,7 +10,7 @@ import {
   statusOf,
   type Logger,
 } from '@pushprox/shared';
-import { sendText } from '../listeners/respond.js';
+import { sendTextAndClose } from '../listeners/respond.js';
 import { forbidden, type ClientAuthenticator, type ClientIdentity } from '../auth/client-auth.js';
 import { headerOf, readWholeBody } from '../listeners/body.js';
 import { parseFqdn } from './fqdn.js';
@@ -87,7 +87,7 @@ export function createPushHandler(opts: PushHandlerOptions) {
     } catch (err) {
       logger.warn('Error pushing', { err: messageOf(err), remote: req.socket.remoteAddress });
       // The rest of the pushed body is not read: close the connection after the answer.
-      sendText(res, statusOf(err), `Error pushing: ${messageOf(err)}`, { Connection: 'close' });
+      sendTextAndClose(res, statusOf(err), `Error pushing: ${messageOf(err)}`);
     }
   };
 }

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test } from 'node:test';
 import { exchange, until, withProxy } from '../helpers.js';
 import { parkScrape, pollRequest, send } from '../hostile/hostile-helpers.js';
+import { spawnProxy } from '../proxy-process.js';
 
 /** A push refused as over --push.max-body-size fails its scrape at once, with the reason, instead of at the deadline. */
 
@@ -40,4 +42,34 @@ test('a refused push naming an Id that no scrape waits for is answered 413 and c
     await proxy.close();
     await poll.catch(() => undefined);
   });
+});
+
+/** A /push declaring `declared` bytes, its pushed head and 1 MB of its body in one write; what the proxy answered before it closed. */
+function oversizedPushInOneGo(port: number, declared: number): Promise<string> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    let got = '';
+    s.on('error', () => undefined);
+    s.on('data', (c: Buffer) => (got += c.toString('latin1')));
+    s.on('close', () => resolve(got));
+    s.on('connect', () => {
+      s.write(`POST /push HTTP/1.1\r\nHost: p\r\nContent-Length: ${declared}\r\n\r\nHTTP/1.1 200 OK\r\nId: 123456789\r\nContent-Length: ${declared - 100}\r\n\r\n`);
+      s.write(Buffer.alloc(1024 * 1024, 'x'));
+    });
+    setTimeout(() => s.destroy(), 5_000).unref();
+  });
+}
+
+test('regression: a push refused by its size gets its 413 although its body is still arriving (the close no longer resets the answer away)', async () => {
+  // A real process: in-process, the proxy and the sender share one event loop and the race hides.
+  const p = await spawnProxy(['--push.max-body-size=16MB']);
+  try {
+    const answers: string[] = [];
+    for (let i = 0; i < 60; i++) answers.push(await oversizedPushInOneGo(p.clientPort, 600_000_000));
+    const without = answers.filter((a) => !a.startsWith('HTTP/1.1 413 '));
+    // Before the lingering close, 9 of 60 saw the connection reset with no answer.
+    assert.equal(without.length, 0, `${without.length} of 60 refused pushes saw no 413: ${JSON.stringify(without.slice(0, 3))}`);
+  } finally {
+    await p.stop();
+  }
 });
