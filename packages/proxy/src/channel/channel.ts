@@ -195,7 +195,7 @@ export class ProxyChannel implements PollSink {
     this.#deps.logger.warn('Error pushing', { err: messageOf(err), fqdn: this.fqdn, channel: true });
     // The scrape fails with the relay's reason, not as a channel that merely closed.
     this.#failScrape(
-      (err as { code?: unknown }).code === ERROR_CODES.WIRE_BODY_TOO_LARGE
+      codeOf(err) === ERROR_CODES.WIRE_BODY_TOO_LARGE
         ? new PushProxError(ERROR_CODES.PUSH_ABORTED, this.#tooLargeText(messageOf(err)))
         : new PushProxError(ERROR_CODES.SCRAPE_CANCELLED, `the client's response cannot be relayed: ${messageOf(err)}`),
     );

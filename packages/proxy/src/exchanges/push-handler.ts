@@ -15,6 +15,7 @@ import { forbidden, type ClientAuthenticator, type ClientIdentity } from '../aut
 import { headerOf, readWholeBody } from '../listeners/body.js';
 import { parseFqdn } from './fqdn.js';
 import { parseCapacity, waitAfterPush, type WaitOptions } from './poll-wait.js';
+import type { Coordinator } from '../routing/coordinator.js';
 import { failRefusedScrape, readPushedId } from './refused-push.js';
 import { relayPushed, relayWholePushed, WHOLE_PUSH_BYTES, type PushRelayDeps } from './push-relay.js';
 
@@ -23,12 +24,13 @@ import { relayPushed, relayWholePushed, WHOLE_PUSH_BYTES, type PushRelayDeps } f
  * not the push's fault: the push is still relayed and answered plainly, and
  * the client's next /poll gets the error.
  */
-function pushPollOf(req: IncomingMessage, identity: ClientIdentity, logger: Logger): WaitOptions | undefined {
+function pushPollOf(req: IncomingMessage, identity: ClientIdentity, coordinator: Coordinator, logger: Logger): WaitOptions | undefined {
   const raw = headerOf(req, HEADER_PUSH_POLL);
   if (raw === undefined) return undefined;
   try {
     const fqdn = parseFqdn(raw);
     if (!identity.allows(fqdn)) throw forbidden(identity, fqdn);
+    coordinator.admit(fqdn);
     return { fqdn, capacity: parseCapacity(headerOf(req, HEADER_POLL_CAPACITY)) ?? 1 };
   } catch (err) {
     logger.warn('Ignored the poll asked for on a push', { err: messageOf(err), remote: req.socket.remoteAddress });
@@ -60,7 +62,7 @@ export function createPushHandler(opts: PushHandlerOptions) {
   return async (req: IncomingMessage, res: ServerResponse, relabel?: Relabel): Promise<void> => {
     try {
       const identity = opts.authn.identify(req);
-      const pushPoll = pushPollOf(req, identity, logger);
+      const pushPoll = pushPollOf(req, identity, coordinator, logger);
       const declared = Number(req.headers['content-length']);
       const tooLarge = (): WireError =>
         new WireError(
@@ -68,9 +70,10 @@ export function createPushHandler(opts: PushHandlerOptions) {
           `pushed response of ${declared} bytes exceeds --push.max-body-size (${opts.maxBodyBytes} bytes)`,
         );
       if (declared > opts.maxBodyBytes) {
+        const refused = tooLarge();
         // Prometheus learns of the refusal now, not at its deadline.
-        failRefusedScrape(coordinator, await readPushedId(req), identity, new PushProxError(ERROR_CODES.PUSH_ABORTED, tooLarge().message));
-        throw tooLarge();
+        failRefusedScrape(coordinator, await readPushedId(req), identity, new PushProxError(ERROR_CODES.PUSH_ABORTED, refused.message));
+        throw refused;
       }
       // Node's parser passes on exactly Content-Length bytes: a small declared body is read whole.
       if (declared <= WHOLE_PUSH_BYTES && req.headers['transfer-encoding'] === undefined) {

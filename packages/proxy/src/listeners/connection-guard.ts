@@ -1,4 +1,4 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { type IncomingMessage } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
@@ -7,10 +7,6 @@ import type { TLSSocket } from 'node:tls';
 const ACCEPTED_AT = Symbol('pushprox.acceptedAt');
 
 type Accepted = Socket & { [ACCEPTED_AT]?: number };
-
-interface HeadDeadline {
-  timer: NodeJS.Timeout | undefined;
-}
 
 const REQUEST_TIMEOUT_ANSWER = `HTTP/1.1 408 ${http.STATUS_CODES[408]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
 /**
@@ -50,14 +46,14 @@ function destroyOnError(this: Duplex): void {
  *   from their first byte (the wait before it is keepAliveTimeout's).
  */
 export function guardConnections(server: NetServer, headersMs: number, tls: boolean): void {
-  const deadlines = new WeakMap<Duplex, HeadDeadline>();
+  const deadlines = new WeakMap<Duplex, NodeJS.Timeout>();
   const arm = (socket: Duplex, ms: number): void => {
-    const deadline: HeadDeadline = { timer: undefined };
-    deadline.timer = setTimeout(expire, Math.max(0, ms), socket);
-    deadline.timer.unref();
-    deadlines.set(socket, deadline);
-    socket.once('close', () => clearTimeout(deadline.timer));
+    const timer = setTimeout(expire, Math.max(0, ms), socket).unref();
+    deadlines.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
   };
+  // Sockets past their TLS handshake (all of a plain listener's): only they can carry an HTTP answer.
+  const secured = new WeakSet<Duplex>();
   server.on('connection', (socket: Accepted) => {
     socket.on('error', destroyOnError);
     if (!tls) return arm(socket, headersMs);
@@ -66,50 +62,47 @@ export function guardConnections(server: NetServer, headersMs: number, tls: bool
   if (tls) {
     server.on('secureConnection', (socket: TLSSocket) => {
       socket.on('error', destroyOnError);
+      secured.add(socket);
       // _parent is the raw socket a TLS server socket wraps; without it the head gets its full time.
       const acceptedAt = (socket as TLSSocket & { _parent?: Accepted })._parent?.[ACCEPTED_AT] ?? performance.now();
       arm(socket, headersMs - (performance.now() - acceptedAt));
     });
   }
-  // Sockets past their TLS handshake (all of a plain listener's): only they can carry an HTTP answer.
-  const secured = new WeakSet<Duplex>();
-  if (tls) server.on('secureConnection', (socket: TLSSocket) => secured.add(socket));
   // https.Server reports TLS failures (a handshake timeout, a plaintext request) as clientError too.
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (tls && !secured.has(socket) && PLAIN_HTTP_CODES.has(err.code ?? '')) return answerPlainHttp(socket as TLSSocket);
-    if (!socket.writable || (tls && !secured.has(socket))) return void socket.destroy();
+    const handshaking = tls && !secured.has(socket);
+    if (handshaking && PLAIN_HTTP_CODES.has(err.code ?? '')) return answerPlainHttp(socket as TLSSocket);
+    if (handshaking || !socket.writable) return void socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-    setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+    endThenDestroy(socket, `HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
   const headArrived = (req: IncomingMessage): void => {
-    const deadline = deadlines.get(req.socket);
-    if (deadline === undefined) return;
-    clearTimeout(deadline.timer);
+    clearTimeout(deadlines.get(req.socket));
     deadlines.delete(req.socket);
   };
-  server.on('request', (req: IncomingMessage, _res: ServerResponse) => headArrived(req));
+  server.on('request', headArrived);
   server.on('upgrade', headArrived);
   server.on('connect', headArrived);
+}
+
+/** Writes `answer` and a FIN; the peer has CLOSE_GRACE_MS to read it before the socket is destroyed. */
+function endThenDestroy(socket: Duplex, answer: string, also?: Duplex): void {
+  socket.end(answer);
+  setTimeout(() => {
+    socket.destroy();
+    also?.destroy();
+  }, CLOSE_GRACE_MS).unref();
 }
 
 /** Answers plain HTTP on a TLS port as Go does, on the TCP socket under the TLS one (which keeps its 'error' listener). */
 function answerPlainHttp(socket: TLSSocket): void {
   const raw = (socket as TLSSocket & { _parent?: Socket })._parent;
   if (raw === undefined || !raw.writable) return void socket.destroy();
-  raw.end(PLAIN_HTTP_ON_TLS_ANSWER);
-  setTimeout(() => {
-    raw.destroy();
-    socket.destroy();
-  }, CLOSE_GRACE_MS).unref();
+  endThenDestroy(raw, PLAIN_HTTP_ON_TLS_ANSWER, socket);
 }
 
 function expire(socket: Duplex): void {
   if (socket.destroyed) return;
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  socket.end(REQUEST_TIMEOUT_ANSWER);
-  setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+  if (!socket.writable) return void socket.destroy();
+  endThenDestroy(socket, REQUEST_TIMEOUT_ANSWER);
 }

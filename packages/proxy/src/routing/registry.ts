@@ -42,7 +42,7 @@ export class ClientRegistry {
     const now = this.#clock.now();
     if (now - this.#sweptAt < 1_000) return false;
     this.#sweptAt = now;
-    this.list();
+    this.#sweep();
     return this.#lastSeen.size < this.#maxClients;
   }
 
@@ -64,18 +64,22 @@ export class ClientRegistry {
     return at === undefined ? undefined : this.#clock.now() - at;
   }
 
-  /** Registered client names, sorted; drops expired entries as it goes. */
+  /** Registered client names, sorted; drops expired entries first. */
   list(): string[] {
+    this.#sweep();
     const out: string[] = [];
+    for (const key of this.#lastSeen.keys()) out.push(this.#spelling.get(key) ?? key);
+    return out.sort();
+  }
+
+  /** Drops every entry neither connected nor seen within the registration timeout. */
+  #sweep(): void {
     const limit = this.#clock.now() - this.#timeoutMs;
     for (const [key, at] of this.#lastSeen) {
-      if (this.#connected(key) || at >= limit) out.push(this.#spelling.get(key) ?? key);
-      else {
-        this.#lastSeen.delete(key);
-        this.#spelling.delete(key);
-      }
+      if (this.#connected(key) || at >= limit) continue;
+      this.#lastSeen.delete(key);
+      this.#spelling.delete(key);
     }
-    return out.sort();
   }
 
   get size(): number {

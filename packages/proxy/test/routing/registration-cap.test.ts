@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CHANNEL_PROTOCOL, HEADER_CHANNEL, PATH_POLL } from '@pushprox/shared';
+import { CHANNEL_PROTOCOL, HEADER_CHANNEL, HEADER_ID, HEADER_PUSH_POLL, PATH_POLL } from '@pushprox/shared';
 import { exchange, sleep, withProxy } from '../helpers.js';
-import { send } from '../hostile/hostile-helpers.js';
+import { parkScrape, send } from '../hostile/hostile-helpers.js';
 
 /** --registration.max-clients: a flood of made-up FQDNs cannot grow the registry (and /clients) past it. */
 
@@ -44,5 +44,22 @@ test('a full registry admits a new FQDN once a registration has expired', async 
     await sleep(1_100);
     assert.equal((await exchange(port, hello('d.example'))).head.status, 204);
     assert.deepEqual(proxy.coordinator.registry.list(), ['d.example']);
+  });
+});
+
+test('a push asking for a poll of one FQDN more than --registration.max-clients is relayed and answered plainly, and registers nothing', async () => {
+  await withProxy({ registrationMaxClients: 1 }, async (proxy) => {
+    const port = proxy.address.port;
+    const parked = await parkScrape(proxy, 'host-a', '5');
+    const inner = `HTTP/1.1 200 OK\r\nContent-Length: 5\r\n${HEADER_ID}: ${parked.id}\r\n\r\nup 1\n`;
+    const push = await exchange(
+      port,
+      `POST /push HTTP/1.1\r\nHost: p\r\n${HEADER_PUSH_POLL}: flood.example\r\nX-Pushprox-Poll-Capacity: 1\r\nContent-Length: ${inner.length}\r\n\r\n${inner}`,
+    );
+    assert.equal(push.head.status, 200);
+    assert.equal(push.head.headers.get(HEADER_PUSH_POLL), undefined);
+    assert.match((await parked.answer).bytes.toString('latin1'), /up 1\n$/);
+    assert.deepEqual(proxy.coordinator.registry.list(), ['host-a']);
+    assert.equal(proxy.coordinator.stats().waitingPolls, 0);
   });
 });

@@ -49,6 +49,14 @@ export function parseRequest(buf: Buffer, limits?: ParseLimits): ParsedRequest {
   return { head, framing, body: decodeBody(framing, buf, offset, limits) };
 }
 
+/**
+ * A response head alone: `buf` holds the status line and fields up to and
+ * including the empty line; whatever follows is not read.
+ */
+export function parseResponseHead(buf: Buffer, limits?: ParseLimits): ResponseHead {
+  return parseHead(new HeadDecoder(STATUS_LINE, limits), buf).head;
+}
+
 /** `requestMethod` is the method of the request this answers (HEAD responses have no body). */
 export function parseResponse(buf: Buffer, limits?: ParseLimits, opts?: { requestMethod?: string }): ParsedResponse {
   const { head, offset } = parseHead(new HeadDecoder(STATUS_LINE, limits), buf);
