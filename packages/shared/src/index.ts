@@ -14,3 +14,4 @@ export * from './runtime/relay.js';
 export * from './runtime/process-metrics.js';
 export * from './runtime/npm-shell.js';
 export * from './protocol/channel-frames.js';
+export * from './protocol/client-meta.js';
