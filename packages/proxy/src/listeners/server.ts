@@ -79,6 +79,7 @@ export async function startProxy(
   const { logger } = deps;
   // Refusals are caused at will by whoever reaches the client port: one line, then a count a minute.
   const registrationWarnings = new WarnAggregator({ logger, msg: 'Refused a new client: --registration.max-clients reached' });
+  const metaWarnings = new WarnAggregator({ logger, msg: 'Client metadata not stored: its memory budget is spent; the client is listed without labels or modules' });
   const coordinator = new Coordinator({
     clock: deps.clock ?? systemClock,
     registrationTimeoutMs: config.registrationTimeoutMs,
@@ -90,6 +91,7 @@ export async function startProxy(
       registrationWarnings.note('all', { fqdn, max_clients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients });
     },
     ...(deps.surplusLingerMs !== undefined && { surplusLingerMs: deps.surplusLingerMs }),
+    onClientMetaRefused: (fqdn) => metaWarnings.note('all', { fqdn }),
   });
   const metrics = new ProxyMetrics({
     clients: () => coordinator.registry.size,
