@@ -1,7 +1,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import { encodeClientMeta, HEADER_CLIENT_META } from '@pushprox/shared';
 import { requireBinaries } from '../src/binaries.js';
 import { getUrl, scrapeVia } from '../src/http.js';
 import { startNodeExporter } from '../src/node-exporter.js';
+import { makePki } from '../src/pki.js';
 import { freePort } from '../src/ports.js';
 import { killAll, startClientProc, startProxyProc } from '../src/procs.js';
 import { Prometheus } from '../src/prometheus.js';
@@ -156,5 +157,33 @@ scrape_configs:
     const refused = await scrapeVia(proxy.port, `http://127.0.0.2:${exporterPort}/metrics`, { timeoutSecs: 5 });
     assert.equal(refused.status, 500);
     assert.match(refused.body.toString(), /no client registered for "127\.0\.0\.2"/);
+  });
+
+  test('identity binding holds per FQDN: a gateway whose client certificate names only 127.0.0.1 cannot poll for 127.0.0.2', async (t) => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'pushprox-gw-cert-'));
+    const pki = await makePki(path.join(dir, 'pki'), ['127.0.0.1']);
+    const web = path.join(dir, 'web.yml');
+    writeFileSync(
+      web,
+      `tls_server_config:\n  cert_file: ${pki.serverCert}\n  key_file: ${pki.serverKey}\n` +
+        `  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ${pki.ca}\n`,
+    );
+    const proxy = await startProxyProc([`--web.config.file=${web}`]);
+    const httpsUrl = `https://127.0.0.1:${proxy.port}`;
+    const cert = pki.client('127.0.0.1');
+    const gateway = startClientProc(httpsUrl, '127.0.0.1', [
+      '--fqdn=127.0.0.2',
+      `--tls.cacert=${pki.ca}`,
+      `--tls.cert=${cert.cert}`,
+      `--tls.key=${cert.key}`,
+    ]);
+    t.after(async () => {
+      await gateway.stop('SIGKILL');
+      await proxy.stop('SIGKILL');
+    });
+    const ca = readFileSync(pki.ca);
+    await waitRegistered(httpsUrl, '127.0.0.1', { client: gateway, ca });
+    await gateway.waitFor(/msg="Error polling" fqdn=127\.0\.0\.2 err=.*status 403.*may not act for .{0,8}127\.0\.0\.2/);
+    assert.deepEqual(await registeredClients(httpsUrl, { ca }), ['127.0.0.1']);
   });
 });

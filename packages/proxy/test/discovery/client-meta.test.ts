@@ -137,3 +137,26 @@ test('metadata is forgotten with the registration, and identical headers share o
   assert.deepEqual(store.stats(), { distinct: 0, bytes: 0 });
   assert.equal(store.empty, true);
 });
+
+test('a push-and-poll carries the metadata too: the poll it becomes sets the FQDN\'s labels', async () => {
+  await withProxy({}, async (proxy) => {
+    const port = proxy.address.port;
+    const poll = exchange(port, 'POST /poll HTTP/1.1\r\nHost: p\r\nX-Pushprox-Poll-Capacity: 1\r\nContent-Length: 6\r\n\r\nhost-a');
+    await until(() => proxy.coordinator.stats().waitingPolls === 1);
+    const scraped = exchange(port, 'GET http://host-a:9100/metrics HTTP/1.1\r\nHost: host-a:9100\r\nX-Prometheus-Scrape-Timeout-Seconds: 5\r\n\r\n');
+    const id = /\r\nId: ([^\r]+)\r\n/i.exec((await poll).body.toString())![1]!;
+    const inner = `HTTP/1.1 200 OK\r\nContent-Length: 5\r\nId: ${id}\r\n\r\nup 1\n`;
+    const meta = enc({ labels: { via: 'push-poll' } });
+    const pushed = exchange(
+      port,
+      `POST /push HTTP/1.1\r\nHost: p\r\nX-Pushprox-Push-Poll: host-a\r\nX-Pushprox-Poll-Capacity: 1\r\n${HEADER_CLIENT_META}: ${meta}\r\n` +
+        `Content-Length: ${inner.length}\r\n\r\n${inner}`,
+      3_000,
+    ).catch(() => undefined);
+    assert.equal((await scraped).body.toString(), 'up 1\n');
+    await until(() => proxy.coordinator.clientMeta('host-a').labels['via'] === 'push-poll', 2000, 'labels from the push-and-poll');
+    assert.deepEqual(JSON.parse((await clients(port)).text), [{ targets: ['host-a'], labels: { via: 'push-poll' } }]);
+    await proxy.close();
+    await pushed;
+  });
+});
