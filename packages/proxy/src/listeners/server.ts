@@ -57,6 +57,8 @@ export interface StartProxyDeps {
   readonly channelSilenceMs?: number;
   /** How long a surplus poll may wait (CoordinatorOptions.surplusLingerMs); default DEFAULT_SURPLUS_LINGER_MS. */
   readonly surplusLingerMs?: number;
+  /** Budget of distinct client metadata (CoordinatorOptions.maxClientMetaBytes); default DEFAULT_CLIENT_META_BYTES (64 MiB). */
+  readonly clientMetaBytes?: number;
   /** Basic auth's caches, worker queue and per-source limit (defaults in basic-auth.ts); overrides `authMaxFailures`. */
   readonly basicAuth?: BasicAuthOptions;
 }
@@ -91,6 +93,7 @@ export async function startProxy(
       registrationWarnings.note('all', { fqdn, max_clients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients });
     },
     ...(deps.surplusLingerMs !== undefined && { surplusLingerMs: deps.surplusLingerMs }),
+    ...(deps.clientMetaBytes !== undefined && { maxClientMetaBytes: deps.clientMetaBytes }),
     onClientMetaRefused: (fqdn) => metaWarnings.note('all', { fqdn }),
   });
   const metrics = new ProxyMetrics({

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CHANNEL_PROTOCOL, encodeClientMeta, HEADER_CHANNEL, HEADER_CLIENT_META, PATH_POLL, type ClientMeta } from '@pushprox/shared';
-import { exchange, sleep, until, withProxy } from '../helpers.js';
+import { CHANNEL_PROTOCOL, encodeClientMeta, HEADER_CHANNEL, HEADER_CLIENT_META, PATH_POLL, silentLogger, type ClientMeta } from '@pushprox/shared';
+import { startProxy } from '../../src/listeners/server.js';
+import { exchange, sleep, TEST_CONFIG, until, withProxy } from '../helpers.js';
 import { send } from '../hostile/hostile-helpers.js';
 import { ClientMetaStore } from '../../src/routing/client-meta-store.js';
 
@@ -159,4 +160,30 @@ test('a push-and-poll carries the metadata too: the poll it becomes sets the FQD
     await proxy.close();
     await pushed;
   });
+});
+
+test('hostile: a flood of distinct metadata under many FQDNs stays within the byte budget; every poll is still served and the refusal is logged once', async () => {
+  const lines: string[] = [];
+  const logger = {
+    ...silentLogger,
+    warn: (msg: string) => void lines.push(msg),
+    child: () => logger,
+  };
+  const proxy = await startProxy({ ...TEST_CONFIG }, { logger, clientMetaBytes: 4096 });
+  try {
+    const port = proxy.address.port;
+    const statuses = new Set<number>();
+    for (let i = 0; i < 200; i++) {
+      statuses.add((await exchange(port, hello(`flood-${i}.example`, enc({ labels: { n: String(i), pad: 'x'.repeat(100) } })))).head.status);
+    }
+    assert.deepEqual(statuses, new Set([204]));
+    const groups = JSON.parse((await clients(port)).text) as Array<{ targets: string[]; labels: Record<string, string> }>;
+    const labelled = groups.filter((g) => Object.keys(g.labels).length > 0).length;
+    const bare = groups.filter((g) => Object.keys(g.labels).length === 0).flatMap((g) => g.targets).length;
+    assert.ok(labelled > 0 && labelled < 20, `only what fits 4 KiB keeps its labels, got ${labelled}`);
+    assert.equal(labelled + bare, 200, 'every FQDN is listed');
+    assert.equal(lines.filter((l) => /memory budget is spent/.test(l)).length, 1, 'one warning line, then a count a minute');
+  } finally {
+    await proxy.close();
+  }
 });
