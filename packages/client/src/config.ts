@@ -157,6 +157,13 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
   }
   const fqdn = targets[0]!.fqdn;
   const autoRenew = args['tls.auto-renew'] ?? false;
+  // Renewal asks for a certificate naming one FQDN; a gateway's would lose its other names.
+  if (autoRenew && targets.length > 1) {
+    throw configError(
+      `--tls.auto-renew renews a certificate for one name, but --fqdn is given ${targets.length} times (a gateway): ` +
+        'use a certificate naming every FQDN, renewed outside the client, or a --client.token-file token',
+    );
+  }
   const renewMissing = (['tls.cacert', 'tls.cert', 'tls.key'] as const).filter((f) => !args[f]);
   if (autoRenew && renewMissing.length > 0) {
     throw configError(`--tls.auto-renew needs --tls.cacert, --tls.cert and --tls.key (the files it renews), got no ${renewMissing.map((f) => `--${f}`).join(', ')}`);

@@ -28,6 +28,7 @@ test('--label is refused with a message naming the flag, what was expected and w
     [['--label=site=a', '--label=site=b'], 1, /label "site" given twice \("a" and "b"\)/],
     [['--fqdn=a.example', '--fqdn=A.example'], 1, /invalid value for --fqdn: "A\.example" given twice/],
     [['--fqdn='], 1, /invalid value for --fqdn: expected a host name, got ""/],
+    [['--fqdn=a.example', '--fqdn=b.example', '--tls.auto-renew'], 1, /--tls\.auto-renew renews a certificate for one name, but --fqdn is given 2 times/],
   ];
   for (const [args, status, message] of cases) {
     const r = run(args);
