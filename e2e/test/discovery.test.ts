@@ -100,6 +100,15 @@ ${relabel}`);
       const info = await prom.query(`node_exporter_build_info{job="${job}",site="dc1",env="e2e",instance="127.0.0.2:${nePort}"}`);
       assert.equal(info.length, 1, `${job}: the second host's series carry the labels`);
     }
+    // Restarted with another label: http_sd picks it up at its next refresh, without cron.
+    await gateway.stop('SIGTERM');
+    const moved = startClientProc(proxy.url, '127.0.0.1', ['--fqdn=127.0.0.2', '--label=site=dc9']);
+    t.after(() => moved.stop('SIGKILL'));
+    const { ms: relabelMs } = await prom.waitFor('the new label via http_sd', 30_000, async () => {
+      const r = await prom.query('count(up{job="http-sd",site="dc9"} == 1)');
+      return r[0]?.value === 2 ? true : undefined;
+    });
+    t.diagnostic(`the new label reached the http_sd job's series after ${relabelMs} ms`);
   });
 
   test('each module is a target group: http_sd alone gives Prometheus the module scrape URLs and a module label, no relabelling', async (t) => {
