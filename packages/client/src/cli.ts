@@ -1,11 +1,13 @@
 import os from 'node:os';
 import type { Argv } from 'yargs';
 import {
+  allowRepeated,
   baseCli,
   coerceWith,
   DEFAULT_CLIENT_METRICS_ADDR,
   durationFlag,
   listenAddressFlag,
+  listFlag,
   parseOrExit,
   positiveIntFlag,
   type ListenAddress,
@@ -20,6 +22,7 @@ import {
   USE_LOCALHOST_NEEDS_ALLOW_PORT,
   type ScrapePattern,
 } from './scraping/scrape-policy.js';
+import { parseLabel } from './targets/labels.js';
 
 /** Upper bound of --scrape.concurrency: each unit may hold a socket to the proxy. */
 export const MAX_SCRAPE_CONCURRENCY = 1024;
@@ -27,7 +30,10 @@ export const DEFAULT_SCRAPE_CONCURRENCY = 8;
 
 /** Flags as parsed, before they are checked against each other and the files they name. */
 export interface ClientArgs {
-  readonly fqdn: string | undefined;
+  /** Several: a gateway polling for each (a single string: one). */
+  readonly fqdn: string | readonly string[] | undefined;
+  /** --label key=value pairs, in order. Default none. */
+  readonly label?: readonly (readonly [string, string])[] | undefined;
   readonly 'proxy-url': string;
   readonly 'tls.cacert': string | undefined;
   readonly 'tls.cert': string | undefined;
@@ -72,14 +78,22 @@ export interface ClientArgs {
  */
 export function clientCli(argv: readonly string[], version: string): Argv {
   const metricsAddr = listenAddressFlag('metrics-addr');
-  return baseCli(argv, 'pushprox-client', version)
+  return allowRepeated(baseCli(argv, 'pushprox-client', version), 'fqdn', 'label')
     .usage('$0 --proxy-url=<url> [flags]\n\nPolls a PushProx proxy for scrape requests and answers them by scraping local targets.')
     // Listed for --help only: main.ts hands `enroll ...` to enroll/cli.ts before this parser runs.
     .command('enroll', 'Get a client certificate from the proxy with a bootstrap token (see "pushprox-client enroll --help").')
     .option('fqdn', {
       type: 'string',
-      describe: 'FQDN to register with',
+      describe: 'FQDN to register with. Repeat it to serve several hosts of this network (a gateway): each FQDN gets its own polls or channels',
       defaultDescription: `this machine's FQDN (hostname ${JSON.stringify(os.hostname())}, resolved via DNS if it has no dot)`,
+      coerce: listFlag('fqdn', String),
+    })
+    .option('label', {
+      type: 'string',
+      describe:
+        'key=value label sent to our proxy (an upstream proxy ignores it) and shown in its /clients for file_sd and http_sd discovery; repeat for several',
+      defaultDescription: 'none',
+      coerce: listFlag('label', parseLabel),
     })
     .option('proxy-url', { type: 'string', demandOption: true, describe: 'Push proxy to talk to.' })
     .option('tls.cacert', {

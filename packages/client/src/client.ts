@@ -1,15 +1,13 @@
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { BufferReclaimer, ERROR_CODES, formatDuration, messageOf, PushProxError, silentLogger, type Logger } from '@pushprox/shared';
+import { ERROR_CODES, formatDuration, messageOf, PushProxError, silentLogger, type Logger } from '@pushprox/shared';
 import { ClientDispatchers } from './http/reloadable-dispatchers.js';
 import type { ClientConfig } from './config.js';
-import { FALLBACK_SCRAPE_TIMEOUT_MS } from './scraping/job.js';
 import { ClientMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
-import { DEFAULT_POLL_HEADERS_TIMEOUT_MS, type PollMode } from './transport/poller.js';
-import { ProxyTransport } from './transport/transport.js';
-import { ScrapeScheduler } from './scraping/scheduler.js';
+import type { PollMode } from './transport/poller.js';
 import { loadTlsFiles } from './http/tls-files.js';
-import { TokenFile } from './http/token-file.js';
+import { startTarget } from './targets/target-runner.js';
+import { clientMetaHeader } from './targets/targets.js';
 
 export interface StartClientOptions {
   /** Default silentLogger. */
@@ -32,6 +30,8 @@ export interface StartClientOptions {
   readonly channelRetryAfterMs?: number;
   /** After a TLS reload, how long the old connections may finish their requests. Default 30 s (DEFAULT_RETIRE_GRACE_MS). */
   readonly tlsReloadGraceMs?: number;
+  /** This client's version, sent in X-Pushprox-Client-Meta. Default none. */
+  readonly version?: string;
 }
 
 export interface RunningClient {
@@ -64,6 +64,12 @@ export interface RunningClient {
   reloadTls(): Promise<void>;
 }
 
+function sum<T>(items: readonly T[], f: (item: T) => number): number {
+  let n = 0;
+  for (const item of items) n += f(item);
+  return n;
+}
+
 /** Wires poller → scheduler → scrape → push over two dispatchers: the proxy's and the targets' (see ClientDispatchers). */
 export async function startClient(config: ClientConfig, opts: StartClientOptions = {}): Promise<RunningClient> {
   const logger = opts.logger ?? silentLogger;
@@ -94,52 +100,22 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     logger.warn("--insecure-skip-verify is set: certificates of https targets are not verified (the proxy's still are)");
   }
 
-  const pushUrl = new URL(config.pushUrl);
-  const scheduler = new ScrapeScheduler(config.scrapeConcurrency, {
-    fqdn: config.fqdn,
-    policy: config.scrapePolicy,
-    dispatcher: dispatchers.target,
-    targetToken: config.tokenPath === undefined ? undefined : new TokenFile(config.tokenPath),
-    push: { origin: pushUrl.origin, path: pushUrl.pathname + pushUrl.search, dispatcher: dispatchers.proxy, authorization: config.authorization },
-    metrics,
-    logger,
-    fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
-    reclaimer: new BufferReclaimer(),
-  });
-  const transport = new ProxyTransport({
-    ...(opts.channelRetryAfterMs !== undefined && { channelRetryAfterMs: opts.channelRetryAfterMs }),
-    poller: {
-      pollUrl: config.pollUrl,
-      authorization: config.authorization,
-      fqdn: config.fqdn,
-      capacity: config.scrapeConcurrency,
-      dispatcher: dispatchers.proxy,
-      retryInitialWaitMs: config.retryInitialWaitMs,
-      retryMaxWaitMs: config.retryMaxWaitMs,
-      logger,
-      onScrape: (request, ask) => scheduler.submit(request, ask),
-      onPollError: () => metrics.pollErrors.inc(),
-      headersTimeoutMs: opts.pollHeadersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
-      ...(opts.pollCutAfterMs !== undefined && { cutAfterMs: opts.pollCutAfterMs }),
-      ...(opts.backoffRandom && { random: opts.backoffRandom }),
-    },
-    ...(config.channel && {
-      channel: {
-        onScrape: (request, via) => scheduler.submit(request, via),
-        // As a non-2xx answer to POST /push would be.
-        onPushRefused: () => metrics.pushErrors.inc(),
-        ...(opts.channelLingerMs !== undefined && { lingerMs: opts.channelLingerMs }),
-      },
-    }),
-  });
-  metrics.watchChannels(() => (transport.mode === 'channel' ? transport.loops : 0));
-  transport.start();
+  const targets = config.targets ?? [{ fqdn: config.fqdn, labels: {}, modules: [] }];
+  if (targets.length > 1) logger.info('Gateway: polling for several FQDNs', { fqdns: targets.map((t) => t.fqdn).join(',') });
+  // A gateway's lines name the FQDN they are about; a plain client's stay as they were.
+  const loggerOf = (fqdn: string): Logger => (targets.length > 1 ? logger.child({ fqdn }) : logger);
+  const runners = targets.map((t) =>
+    startTarget(t, clientMetaHeader(t, opts.version), config, { dispatchers, metrics, logger: loggerOf(t.fqdn), opts }),
+  );
+  const first = runners[0]!;
+  metrics.watchChannels(() => sum(runners, (r) => (r.transport.mode === 'channel' ? r.transport.loops : 0)));
+  for (const r of runners) r.transport.start();
 
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
-    await transport.stop();
-    const drained = await scheduler.drain(config.shutdownTimeoutMs);
-    transport.destroy();
+    await Promise.all(runners.map((r) => r.transport.stop()));
+    const drained = (await Promise.all(runners.map((r) => r.scheduler.drain(config.shutdownTimeoutMs)))).every(Boolean);
+    for (const r of runners) r.transport.destroy();
     if (!drained) logger.warn('Shutdown timeout reached; aborted the scrapes still running', { timeout: formatDuration(config.shutdownTimeoutMs) });
     await metricsServer?.close();
     await reloading.catch(() => undefined);
@@ -167,16 +143,16 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     metrics,
     metricsAddress: metricsServer?.address,
     get pollMode() {
-      return transport.mode;
+      return first.transport.mode;
     },
     get pollLoops() {
-      return transport.loops;
+      return sum(runners, (r) => r.transport.loops);
     },
     get scrapesRunning() {
-      return scheduler.running;
+      return sum(runners, (r) => r.scheduler.running);
     },
     get scrapesWaiting() {
-      return scheduler.waiting;
+      return sum(runners, (r) => r.scheduler.waiting);
     },
     stop: () => (stopping ??= stop()),
     reloadTls: () => {

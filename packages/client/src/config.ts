@@ -13,12 +13,20 @@ import { resolveFqdn } from './scraping/fqdn.js';
 import { scrapePolicy, type ScrapePolicy } from './scraping/scrape-policy.js';
 import { configError, hasTlsFiles, loadTlsFiles, readFlagFile, type TlsFiles, type TlsMaterial } from './http/tls-files.js';
 import { firstToken, TokenFile } from './http/token-file.js';
+import { clientMetaHeader, targetsOf, type ClientTarget } from './targets/targets.js';
+import { labelSet } from './targets/labels.js';
 
 export type { TlsFiles, TlsMaterial };
 
 /** Everything the client needs, resolved once from the flags and frozen. */
 export interface ClientConfig {
+  /** The first of `targets`: the FQDN of a plain client (and the one enrollment and renewal use). */
   readonly fqdn: string;
+  /**
+   * Every FQDN this client polls for, with its labels and modules; one for a
+   * plain client. Default: [{ fqdn, labels: {}, modules: [] }].
+   */
+  readonly targets?: readonly ClientTarget[];
   /** Normalised like upstream: trailing slashes stripped, exactly one added. */
   readonly proxyUrl: string;
   /** `poll` resolved against proxyUrl (so a path prefix is kept). */
@@ -138,8 +146,24 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
   } catch (err) {
     throw configError(messageOf(err), err);
   }
-  const fqdn = args.fqdn ?? (await (deps.defaultFqdn ?? resolveFqdn)());
+  const given = typeof args.fqdn === 'string' ? [args.fqdn] : args.fqdn;
+  const fqdns = given !== undefined && given.length > 0 ? given : [await (deps.defaultFqdn ?? resolveFqdn)()];
+  let targets: readonly ClientTarget[];
+  try {
+    targets = targetsOf(fqdns, labelSet(args.label ?? []));
+    for (const t of targets) clientMetaHeader(t, undefined);
+  } catch (err) {
+    throw configError(messageOf(err), err);
+  }
+  const fqdn = targets[0]!.fqdn;
   const autoRenew = args['tls.auto-renew'] ?? false;
+  // Renewal asks for a certificate naming one FQDN; a gateway's would lose its other names.
+  if (autoRenew && targets.length > 1) {
+    throw configError(
+      `--tls.auto-renew renews a certificate for one name, but --fqdn is given ${targets.length} times (a gateway): ` +
+        'use a certificate naming every FQDN, renewed outside the client, or a --client.token-file token',
+    );
+  }
   const renewMissing = (['tls.cacert', 'tls.cert', 'tls.key'] as const).filter((f) => !args[f]);
   if (autoRenew && renewMissing.length > 0) {
     throw configError(`--tls.auto-renew needs --tls.cacert, --tls.cert and --tls.key (the files it renews), got no ${renewMissing.map((f) => `--${f}`).join(', ')}`);
@@ -147,6 +171,7 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
   return Object.freeze({
     autoRenew,
     fqdn,
+    targets,
     ...urls,
     tls: await loadTlsMaterial(args),
     tlsFiles: tlsFilesOf(args, 'tls'),

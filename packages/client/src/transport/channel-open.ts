@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { CHANNEL_PROTOCOL, HEADER_CHANNEL, HEADER_POLL_CAPACITY } from '@pushprox/shared';
+import { CHANNEL_PROTOCOL, HEADER_CHANNEL, HEADER_CLIENT_META, HEADER_POLL_CAPACITY } from '@pushprox/shared';
 
 /** How long the proxy may take to answer a channel upgrade. */
 export const DEFAULT_CHANNEL_OPEN_TIMEOUT_MS = 10_000;
@@ -14,6 +14,8 @@ export interface ChannelOpenOptions {
   readonly capacity: number;
   /** `Bearer <token>` from --client.token-file. */
   readonly authorization?: string | undefined;
+  /** X-Pushprox-Client-Meta value (targets/targets.ts clientMetaHeader). Default none. */
+  readonly clientMeta?: string | undefined;
   readonly dispatcher: Dispatcher;
   /** Default DEFAULT_CHANNEL_OPEN_TIMEOUT_MS. */
   readonly timeoutMs?: number;
@@ -57,6 +59,7 @@ export function openChannel(opts: ChannelOpenOptions): Promise<Duplex> {
     }, timeoutMs);
     const headers = [HEADER_CHANNEL, opts.fqdn, HEADER_POLL_CAPACITY, String(opts.capacity)];
     if (opts.authorization) headers.push('Authorization', opts.authorization);
+    if (opts.clientMeta) headers.push(HEADER_CLIENT_META, opts.clientMeta);
     const handler: Dispatcher.DispatchHandler = {
       onConnect(a) {
         abort = a;

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
-import { formatDuration, HEADER_HELLO, HEADER_ID, HEADER_POLL_CAPACITY, type Logger } from '@pushprox/shared';
+import { formatDuration, HEADER_CLIENT_META, HEADER_HELLO, HEADER_ID, HEADER_POLL_CAPACITY, type Logger } from '@pushprox/shared';
 import { ExponentialBackoff, sleep } from './backoff.js';
 import type { ScrapeRequest } from './scrape-request.js';
 import { DEFAULT_MAX_POLL_REPLY_BYTES, PollError, readPollReply, type PollReply } from './poll-reply.js';
@@ -42,6 +42,12 @@ export interface PollerOptions {
   /** `Bearer <token>` from --client.token-file, sent with every poll. */
   readonly authorization?: string | undefined;
   readonly fqdn: string;
+  /**
+   * X-Pushprox-Client-Meta value sent with every poll and push-and-poll
+   * (labels, modules, version); our proxy reads it, an upstream one ignores
+   * it. Default none.
+   */
+  readonly clientMeta?: string | undefined;
   /** Sent as X-Pushprox-Poll-Capacity; also the most poll loops under multi-poll. */
   readonly capacity: number;
   readonly dispatcher: Dispatcher;
@@ -322,6 +328,7 @@ export class Poller {
     return {
       fqdn: this.#opts.fqdn,
       capacity: this.#opts.capacity,
+      clientMeta: this.#opts.clientMeta,
       waitMs: this.#opts.headersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
       onSent,
     };
@@ -336,6 +343,7 @@ export class Poller {
       const headers = [HEADER_POLL_CAPACITY, String(this.#opts.capacity)];
       if (hello) headers.push(HEADER_HELLO, '1');
       if (this.#opts.authorization) headers.push('Authorization', this.#opts.authorization);
+      if (this.#opts.clientMeta) headers.push(HEADER_CLIENT_META, this.#opts.clientMeta);
       res = await this.#opts.dispatcher.request({
         origin: this.#origin,
         path: this.#path,

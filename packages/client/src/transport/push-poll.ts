@@ -9,6 +9,8 @@ export interface PushPollAsk {
   readonly fqdn: string;
   /** Sent as X-Pushprox-Poll-Capacity, as on /poll. */
   readonly capacity: number;
+  /** X-Pushprox-Client-Meta, as on /poll. Default none. */
+  readonly clientMeta?: string | undefined;
   /** Longest silence while waiting for the poll's answer once the push is accepted. */
   readonly waitMs: number;
   /**

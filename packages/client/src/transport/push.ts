@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import {
   HEADER_ID,
   HEADER_POLL_CAPACITY,
+  HEADER_CLIENT_META,
   HEADER_PUSH_POLL,
   HEADER_SCRAPE_TIMEOUT,
   HOP_BY_HOP_HEADERS,
@@ -209,6 +210,7 @@ export async function sendPush(
         ...(payload.length === undefined ? [] : ['Content-Length', String(payload.length)]),
         ...(opts.authorization ? ['Authorization', opts.authorization] : []),
         ...(ask ? [HEADER_PUSH_POLL, ask.fqdn, HEADER_POLL_CAPACITY, String(ask.capacity)] : []),
+        ...(ask?.clientMeta ? [HEADER_CLIENT_META, ask.clientMeta] : []),
       ],
       body,
       signal: ctl ?? signal,

@@ -105,6 +105,7 @@ export class ProxyTransport {
       fqdn: p.fqdn,
       capacity: p.capacity,
       authorization: p.authorization,
+      clientMeta: p.clientMeta,
       dispatcher: p.dispatcher,
       logger: p.logger,
       onPollError: p.onPollError,

@@ -21,6 +21,7 @@ import { endWithText } from '../listeners/respond.js';
 import { forbidden, type ClientAuthenticator } from '../auth/client-auth.js';
 import { ProxyChannel, type ChannelDeps } from './channel.js';
 import { parseFqdn } from '../exchanges/fqdn.js';
+import { clientMetaOf } from '../exchanges/client-meta.js';
 import { parseCapacity } from '../exchanges/poll-wait.js';
 import type { ListenerRole } from '../listeners/app.js';
 
@@ -89,7 +90,8 @@ export class ChannelServer {
       if (!identity.allows(fqdn)) throw forbidden(identity, fqdn);
       this.#opts.coordinator.admit(fqdn);
       const capacity = parseCapacity(headerOf(req, HEADER_POLL_CAPACITY)) ?? 1;
-      channel = new ProxyChannel(socket, { fqdn, identity, capacity, onClosed: (c) => this.#channels.delete(c) }, this.#opts);
+      const meta = clientMetaOf(req, this.#opts.coordinator);
+      channel = new ProxyChannel(socket, { fqdn, identity, capacity, meta, onClosed: (c) => this.#channels.delete(c) }, this.#opts);
     } catch (err) {
       // A refused registration is logged (aggregated) where it is counted: see CoordinatorOptions.onRegistrationRefused.
       if (codeOf(err) !== ERROR_CODES.REGISTRATION_FULL) this.#badChannels.note(req.socket.remoteAddress ?? 'unknown', { err: messageOf(err) });

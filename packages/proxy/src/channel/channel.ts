@@ -13,7 +13,7 @@ import {
   statusOf,
   type FrameType,
 } from '@pushprox/shared';
-import type { PollEndReason, PollSink, ScrapeJob, Ticket } from '../routing/coordinator.js';
+import type { PollEndReason, PollSink, ReceivedMeta, ScrapeJob, Ticket } from '../routing/coordinator.js';
 import type { ClientIdentity } from '../auth/client-auth.js';
 import { relayPushed, relayWholePushed, WHOLE_PUSH_BYTES, type PushRelayDeps } from '../exchanges/push-relay.js';
 
@@ -55,6 +55,8 @@ export class ProxyChannel implements PollSink {
   readonly #socket: Duplex;
   readonly #identity: ClientIdentity;
   readonly #capacity: number;
+  /** The upgrade's client metadata, given again with every poll the channel makes. */
+  readonly #meta: ReceivedMeta | undefined;
   readonly #deps: ChannelDeps;
   readonly #reader: FrameReader;
   readonly #onClosed: (channel: ProxyChannel) => void;
@@ -82,13 +84,14 @@ export class ProxyChannel implements PollSink {
 
   constructor(
     socket: Duplex,
-    opts: { fqdn: string; identity: ClientIdentity; capacity: number; onClosed: (channel: ProxyChannel) => void },
+    opts: { fqdn: string; identity: ClientIdentity; capacity: number; meta?: ReceivedMeta | undefined; onClosed: (channel: ProxyChannel) => void },
     deps: ChannelDeps,
   ) {
     this.#socket = socket;
     this.fqdn = opts.fqdn;
     this.#identity = opts.identity;
     this.#capacity = opts.capacity;
+    this.#meta = opts.meta;
     this.#onClosed = opts.onClosed;
     this.#deps = deps;
     this.#reader = new FrameReader(
@@ -120,7 +123,7 @@ export class ProxyChannel implements PollSink {
   wait(): void {
     if (this.#state !== 'waiting') return;
     this.#since = performance.now();
-    const ticket = this.#deps.coordinator.poll(this.fqdn, { capacity: this.#capacity, hello: false, persistent: true }, this);
+    const ticket = this.#deps.coordinator.poll(this.fqdn, { capacity: this.#capacity, hello: false, persistent: true, meta: this.#meta }, this);
     if (this.#state === 'waiting') this.#ticket = ticket;
   }
 

@@ -17,6 +17,7 @@ import { MAX_POLL_BODY_BYTES, parseFqdn } from './fqdn.js';
 import { sendTextAndClose } from '../listeners/respond.js';
 import { headerOf, readSmallBody } from '../listeners/body.js';
 import { forbidden, type ClientAuthenticator } from '../auth/client-auth.js';
+import { clientMetaOf } from './client-meta.js';
 import { FEATURES, parseCapacity, PollReply, waitForScrape, type Observe } from './poll-wait.js';
 
 export interface PollHandlerDeps {
@@ -37,6 +38,7 @@ export function createPollHandler(deps: PollHandlerDeps): (req: IncomingMessage,
   const handle = async (req: IncomingMessage, res: ServerResponse, reply: PollReply): Promise<void> => {
     let fqdn: string;
     let capacity: number | undefined;
+    let meta: ReturnType<typeof clientMetaOf>;
     try {
       const identity = authn.identify(req);
       // A channel request reaches a plain handler only when something on the way (a reverse
@@ -52,6 +54,7 @@ export function createPollHandler(deps: PollHandlerDeps): (req: IncomingMessage,
         );
       }
       capacity = parseCapacity(headerOf(req, HEADER_POLL_CAPACITY));
+      meta = clientMetaOf(req, coordinator);
       fqdn = parseFqdn(await readSmallBody(req, MAX_POLL_BODY_BYTES, 'poll'));
       // Identity-bound FQDNs: a client may only take the scrapes of the names it was given.
       if (!identity.allows(fqdn)) throw forbidden(identity, fqdn);
@@ -66,7 +69,7 @@ export function createPollHandler(deps: PollHandlerDeps): (req: IncomingMessage,
     reply.capacity = capacity;
     if (logger.debugEnabled) logger.debug('Poll', { fqdn, capacity });
     const hello = capacity !== undefined && headerOf(req, HEADER_HELLO) !== undefined;
-    waitForScrape(coordinator, res, reply, { fqdn, capacity, hello });
+    waitForScrape(coordinator, res, reply, { fqdn, capacity, hello, meta });
   };
   return (req, res) => {
     handle(req, res, new PollReply(res, deps.observe, logger)).catch((err: unknown) => deps.fail(err, res));

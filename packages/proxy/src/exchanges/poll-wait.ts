@@ -15,7 +15,7 @@ import {
   type Logger,
 } from '@pushprox/shared';
 import { performance } from 'node:perf_hooks';
-import type { Coordinator, PollEndReason, PollSink, ScrapeJob, Ticket } from '../routing/coordinator.js';
+import type { Coordinator, PollEndReason, PollSink, ReceivedMeta, ScrapeJob, Ticket } from '../routing/coordinator.js';
 import { sendText } from '../listeners/respond.js';
 
 /** Every poll reply names our features; upstream clients ignore the header. */
@@ -167,6 +167,8 @@ export interface WaitOptions {
   readonly capacity: number | undefined;
   /** Our hello: end at once as idle unless work is pending. */
   readonly hello?: boolean;
+  /** The poll's client metadata (clientMetaOf); undefined for none. */
+  readonly meta?: ReceivedMeta | undefined;
 }
 
 /**
@@ -174,7 +176,7 @@ export interface WaitOptions {
  * `reply` or its connection closes (then the poll is forgotten).
  */
 export function waitForScrape(coordinator: Coordinator, res: ServerResponse, reply: PollReply | PushPollReply, opts: WaitOptions): void {
-  const ticket = coordinator.poll(opts.fqdn, { capacity: opts.capacity, hello: opts.hello ?? false }, reply);
+  const ticket = coordinator.poll(opts.fqdn, { capacity: opts.capacity, hello: opts.hello ?? false, meta: opts.meta }, reply);
   reply.ticket = ticket;
   // Closed while the request was read: 'close' came before there was a ticket to cancel.
   if (res.destroyed) ticket.cancel();

@@ -14,6 +14,7 @@ import { sendTextAndClose } from '../listeners/respond.js';
 import { forbidden, type ClientAuthenticator, type ClientIdentity } from '../auth/client-auth.js';
 import { headerOf, readWholeBody } from '../listeners/body.js';
 import { parseFqdn } from './fqdn.js';
+import { clientMetaOf } from './client-meta.js';
 import { parseCapacity, waitAfterPush, type WaitOptions } from './poll-wait.js';
 import type { Coordinator } from '../routing/coordinator.js';
 import { failRefusedScrape, readPushedId } from './refused-push.js';
@@ -31,7 +32,8 @@ function pushPollOf(req: IncomingMessage, identity: ClientIdentity, coordinator:
     const fqdn = parseFqdn(raw);
     if (!identity.allows(fqdn)) throw forbidden(identity, fqdn);
     coordinator.admit(fqdn);
-    return { fqdn, capacity: parseCapacity(headerOf(req, HEADER_POLL_CAPACITY)) ?? 1 };
+    const meta = clientMetaOf(req, coordinator);
+    return { fqdn, capacity: parseCapacity(headerOf(req, HEADER_POLL_CAPACITY)) ?? 1, meta };
   } catch (err) {
     logger.warn('Ignored the poll asked for on a push', { err: messageOf(err), remote: req.socket.remoteAddress });
     return undefined;

@@ -17,6 +17,7 @@ import { createPollHandler } from '../exchanges/poll-handler.js';
 import { createPushHandler, type Relabel } from '../exchanges/push-handler.js';
 import type { Responders } from '../exchanges/scrape-handler.js';
 import { sendText } from './respond.js';
+import { targetGroups } from '../discovery/target-groups.js';
 import { sendAuthRefusal, type BasicAuth } from '../auth/basic-auth.js';
 import type { ClientAuthenticator } from '../auth/client-auth.js';
 
@@ -126,9 +127,10 @@ export function createApi(opts: AppOptions, role: ListenerRole = 'all'): Handler
   app.get(
     PATH_CLIENTS,
     instrument(PATH_CLIENTS, (_req, res) => {
-      const body = Buffer.from(
-        `${JSON.stringify(coordinator.registry.list().map((fqdn) => ({ targets: [fqdn], labels: {} })))}\n`,
-      );
+      // Also Prometheus' http_sd_configs endpoint: 200, application/json, UTF-8, `[]` when empty.
+      const names = coordinator.registry.list();
+      const groups = targetGroups(names, (fqdn) => coordinator.clientMeta(fqdn), coordinator.hasClientMeta);
+      const body = Buffer.from(`${JSON.stringify(groups)}\n`);
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length });
       res.end(body);
     }),

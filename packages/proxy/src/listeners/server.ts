@@ -57,6 +57,8 @@ export interface StartProxyDeps {
   readonly channelSilenceMs?: number;
   /** How long a surplus poll may wait (CoordinatorOptions.surplusLingerMs); default DEFAULT_SURPLUS_LINGER_MS. */
   readonly surplusLingerMs?: number;
+  /** Budget of distinct client metadata (CoordinatorOptions.maxClientMetaBytes); default DEFAULT_CLIENT_META_BYTES (64 MiB). */
+  readonly clientMetaBytes?: number;
   /** Basic auth's caches, worker queue and per-source limit (defaults in basic-auth.ts); overrides `authMaxFailures`. */
   readonly basicAuth?: BasicAuthOptions;
 }
@@ -79,6 +81,7 @@ export async function startProxy(
   const { logger } = deps;
   // Refusals are caused at will by whoever reaches the client port: one line, then a count a minute.
   const registrationWarnings = new WarnAggregator({ logger, msg: 'Refused a new client: --registration.max-clients reached' });
+  const metaWarnings = new WarnAggregator({ logger, msg: 'Client metadata not stored: its memory budget is spent; the client is listed without labels or modules' });
   const coordinator = new Coordinator({
     clock: deps.clock ?? systemClock,
     registrationTimeoutMs: config.registrationTimeoutMs,
@@ -90,6 +93,8 @@ export async function startProxy(
       registrationWarnings.note('all', { fqdn, max_clients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients });
     },
     ...(deps.surplusLingerMs !== undefined && { surplusLingerMs: deps.surplusLingerMs }),
+    ...(deps.clientMetaBytes !== undefined && { maxClientMetaBytes: deps.clientMetaBytes }),
+    onClientMetaRefused: (fqdn) => metaWarnings.note('all', { fqdn }),
   });
   const metrics = new ProxyMetrics({
     clients: () => coordinator.registry.size,

@@ -1,4 +1,5 @@
-import { ERROR_CODES, PushProxError } from '@pushprox/shared';
+import { ERROR_CODES, PushProxError, type ClientMeta } from '@pushprox/shared';
+import { ClientMetaStore, type ReceivedMeta } from './client-meta-store.js';
 import type { Clock } from './clock.js';
 import { ClientRegistry } from './registry.js';
 import { Tombstones } from './tombstones.js';
@@ -6,7 +7,7 @@ import { ExpiryQueue } from './expiry-queue.js';
 import { PollLists, WaitingPoll } from './waiting-poll.js';
 import type { PollEndReason, PollOptions, PollSink, ScrapeJob, ScrapeSink, Ticket } from './types.js';
 
-export type { PollEndReason, PollOptions, PollSink, ScrapeJob, ScrapeSink, Ticket };
+export type { PollEndReason, PollOptions, PollSink, ReceivedMeta, ScrapeJob, ScrapeSink, Ticket };
 
 export interface CoordinatorOptions {
   readonly clock: Clock;
@@ -27,6 +28,10 @@ export interface CoordinatorOptions {
    * DEFAULT_SURPLUS_LINGER_MS.
    */
   readonly surplusLingerMs?: number;
+  /** Budget of distinct client metadata held (see ClientMetaStore). Default DEFAULT_CLIENT_META_BYTES (64 MiB). */
+  readonly maxClientMetaBytes?: number;
+  /** Called when a poll's metadata was not stored because that budget is spent (for a warning). */
+  readonly onClientMetaRefused?: (fqdn: string) => void;
 }
 
 /**
@@ -56,6 +61,7 @@ export class Coordinator {
   readonly #opts: CoordinatorOptions;
   readonly #clock: Clock;
   readonly registry: ClientRegistry;
+  readonly #meta: ClientMetaStore;
   readonly #polls = new PollLists();
   readonly #pending = new Map<string, Scrape[]>();
   readonly #scrapes = new Map<string, Scrape>();
@@ -81,7 +87,14 @@ export class Coordinator {
     this.#opts = opts;
     this.#clock = opts.clock;
     // A client with a poll waiting is connected: the registry asks the waiting polls.
-    this.registry = new ClientRegistry(opts.clock, opts.registrationTimeoutMs, (key) => this.#polls.has(key), opts.maxClients);
+    this.#meta = new ClientMetaStore(opts.maxClientMetaBytes);
+    this.registry = new ClientRegistry(
+      opts.clock,
+      opts.registrationTimeoutMs,
+      (key) => this.#polls.has(key),
+      opts.maxClients,
+      (key) => this.#meta.delete(key),
+    );
     this.#expired = new Tombstones(opts.clock);
     this.#idle = new ExpiryQueue<WaitingPoll>(
       opts.clock,
@@ -124,9 +137,29 @@ export class Coordinator {
     );
   }
 
+  /**
+   * Decodes an X-Pushprox-Client-Meta value (identical values are decoded
+   * once while any FQDN holds them); throws ClientMetaError (400) naming the
+   * fault. Edges call it before they register the poll.
+   */
+  decodeMeta(raw: string): ReceivedMeta {
+    return this.#meta.decode(raw);
+  }
+
+  /** What the client of `fqdn` said about itself on its newest poll: empty for an upstream client or an unknown FQDN. */
+  clientMeta(fqdn: string): ClientMeta {
+    return this.#meta.get(fqdn.toLowerCase());
+  }
+
+  /** True when some registered FQDN has labels or modules (then /clients groups by them). */
+  get hasClientMeta(): boolean {
+    return !this.#meta.empty;
+  }
+
   poll(fqdn: string, opts: PollOptions, sink: PollSink): Ticket {
     const key = fqdn.toLowerCase();
     this.registry.touch(key, fqdn);
+    if (!this.#meta.set(key, opts.meta)) this.#opts.onClientMetaRefused?.(fqdn);
     if (this.#dispatchPending(key, sink)) return NO_TICKET;
     if (opts.hello) {
       sink.end('idle');

@@ -23,7 +23,17 @@ export class ClientRegistry {
   /** clock.now() of the last sweep of expired entries made to find room (at most one a second). */
   #sweptAt = -Infinity;
 
-  constructor(clock: Clock, registrationTimeoutMs: number, connected: (key: string) => boolean, maxClients = Infinity) {
+  /** Told of every name the sweep drops, so state kept beside the registry (client metadata) is dropped with it. */
+  readonly #onForget: ((key: string) => void) | undefined;
+
+  constructor(
+    clock: Clock,
+    registrationTimeoutMs: number,
+    connected: (key: string) => boolean,
+    maxClients = Infinity,
+    onForget?: (key: string) => void,
+  ) {
+    this.#onForget = onForget;
     this.#clock = clock;
     this.#timeoutMs = registrationTimeoutMs;
     this.#connected = connected;
@@ -79,6 +89,7 @@ export class ClientRegistry {
       if (this.#connected(key) || at >= limit) continue;
       this.#lastSeen.delete(key);
       this.#spelling.delete(key);
+      this.#onForget?.(key);
     }
   }
 

@@ -1,4 +1,5 @@
 import type { PushProxError } from '@pushprox/shared';
+import type { ReceivedMeta } from './client-meta-store.js';
 
 /**
  * The routing state's contracts with the edges that wait on it: a poll
@@ -51,6 +52,12 @@ export interface PollOptions {
    * the proxy can end one without racing a scrape handed to it. Default false.
    */
   readonly persistent?: boolean;
+  /**
+   * The poll's X-Pushprox-Client-Meta, decoded by Coordinator.decodeMeta();
+   * undefined when it carried none (an upstream client). The newest poll of
+   * an FQDN sets its metadata. Default undefined.
+   */
+  readonly meta?: ReceivedMeta | undefined;
 }
 
 export interface Ticket {

@@ -22,7 +22,7 @@ const ARGV = new WeakMap<object, readonly string[]>();
 export function baseCli(argv: readonly string[], scriptName: string, version: string): Argv {
   const parser = yargs([...argv])
     .scriptName(scriptName)
-    .parserConfiguration({ 'dot-notation': false, 'camel-case-expansion': false, 'duplicate-arguments-array': false })
+    .parserConfiguration({ 'dot-notation': false, 'camel-case-expansion': false, 'duplicate-arguments-array': true })
     .strict()
     .version(version)
     .help()
@@ -42,6 +42,25 @@ export function baseCli(argv: readonly string[], scriptName: string, version: st
     });
   ARGV.set(parser, argv);
   return parser;
+}
+
+/** Flags a parser lets the user repeat (allowRepeated); parseOrExit refuses any other flag given twice. */
+const REPEATABLE = new WeakMap<object, ReadonlySet<string>>();
+
+/**
+ * Lets `flags` be given more than once (`--label a=1 --label b=2`): yargs
+ * then hands their coerce a string[] instead of a string (see listFlag).
+ * Every other flag given twice is still refused by parseOrExit.
+ */
+export function allowRepeated<T>(parser: Argv<T>, ...flags: string[]): Argv<T> {
+  REPEATABLE.set(parser, new Set([...(REPEATABLE.get(parser) ?? []), ...flags]));
+  return parser;
+}
+
+/** A yargs `coerce` for a repeatable flag: each value parsed by `parse` (naming the flag on failure), in order. */
+export function listFlag<T>(flag: string, parse: (s: string) => T): (v: unknown) => T[] {
+  const one = coerceWith(flag, parse);
+  return (v: unknown) => (Array.isArray(v) ? v : [v]).map((x) => one(x));
 }
 
 /** Names of flags that occur more than once in argv (`--a=1 --a 2`), before a `--`. */
@@ -66,7 +85,8 @@ function flagError(flag: string, err: unknown): Error {
 /**
  * A yargs `coerce` that parses a flag's string value and, on failure, names
  * the flag, what was expected and what arrived. Repeated flags never reach it
- * (baseCli refuses them), so the value is a single string.
+ * (parseOrExit refuses them) unless allowed, and those use listFlag, so the
+ * value is a single string.
  */
 export function coerceWith<T>(flag: string, parse: (s: string) => T): (v: unknown) => T {
   return (v: unknown) => {
@@ -127,7 +147,8 @@ export async function parseOrExit<T>(parser: Argv<T>): Promise<T> {
     const flags = end < 0 ? argv : argv.slice(0, end);
     const unknown = flags.includes('--help') || flags.includes('-h') ? undefined : unknownFlagMessage(argv, known);
     if (unknown !== undefined) exitUsage(unknown);
-    const repeated = repeatedFlags(argv);
+    const allowed = REPEATABLE.get(parser) ?? new Set<string>();
+    const repeated = repeatedFlags(argv).filter((f) => !allowed.has(f));
     if (repeated.length > 0) exitUsage(`flag ${repeated.map((f) => `--${f}`).join(', ')} given more than once; give each flag once`);
   }
   parser.fail((msg, err) => exitUsage(err?.message ?? msg));

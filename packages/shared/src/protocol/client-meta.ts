@@ -16,6 +16,8 @@
  * - every count and length is bounded (CLIENT_META_LIMITS).
  */
 
+import { ERROR_CODES, PushProxError } from './errors.js';
+
 export const HEADER_CLIENT_META = 'X-Pushprox-Client-Meta';
 export const CLIENT_META_VERSION = 1;
 
@@ -51,8 +53,12 @@ export const MODULE_NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
 export const EMPTY_CLIENT_META: ClientMeta = Object.freeze({ labels: Object.freeze({}), modules: Object.freeze([]) });
 
-export class ClientMetaError extends Error {
-  readonly code = 'PUSHPROX_CLIENT_META_INVALID';
+/** Its message names the fault; as a PushProxError it answers 400 (CLIENT_META_INVALID). */
+export class ClientMetaError extends PushProxError {
+  constructor(message: string) {
+    super(ERROR_CODES.CLIENT_META_INVALID, message);
+    this.name = 'ClientMetaError';
+  }
 }
 
 /** Throws ClientMetaError when `meta` breaks an invariant (so a client fails at start, not at the proxy). */

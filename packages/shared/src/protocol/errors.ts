@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   SHUTTING_DOWN: 'PUSHPROX_SHUTTING_DOWN',
   CLIENT_UNAUTHENTICATED: 'PUSHPROX_CLIENT_UNAUTHENTICATED',
   CLIENT_FORBIDDEN: 'PUSHPROX_CLIENT_FORBIDDEN',
+  /** An X-Pushprox-Client-Meta header that breaks client-meta.ts' rules: the poll is refused. */
+  CLIENT_META_INVALID: 'PUSHPROX_CLIENT_META_INVALID',
   /** Too many failed authentication attempts (basic auth, enrollment) from one source: refused unchecked. */
   AUTH_THROTTLED: 'PUSHPROX_AUTH_THROTTLED',
   /** Too many password checks in progress: refused unchecked rather than queued. */
@@ -88,6 +90,7 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = Object.freeze({
   [ERROR_CODES.SHUTTING_DOWN]: 503,
   [ERROR_CODES.CLIENT_UNAUTHENTICATED]: 401,
   [ERROR_CODES.CLIENT_FORBIDDEN]: 403,
+  [ERROR_CODES.CLIENT_META_INVALID]: 400,
   [ERROR_CODES.AUTH_THROTTLED]: 429,
   [ERROR_CODES.AUTH_BUSY]: 503,
   [ERROR_CODES.WRONG_LISTENER]: 404,

@@ -1,0 +1,81 @@
+import { BufferReclaimer, type Logger } from '@pushprox/shared';
+import type { ClientDispatchers } from '../http/reloadable-dispatchers.js';
+import type { ClientConfig } from '../config.js';
+import type { ClientMetrics } from '../metrics.js';
+import { FALLBACK_SCRAPE_TIMEOUT_MS } from '../scraping/job.js';
+import { ScrapeScheduler } from '../scraping/scheduler.js';
+import { TokenFile } from '../http/token-file.js';
+import { DEFAULT_POLL_HEADERS_TIMEOUT_MS } from '../transport/poller.js';
+import { ProxyTransport } from '../transport/transport.js';
+import type { ClientTarget } from './targets.js';
+
+/**
+ * The scrapes of one FQDN: its scheduler (at most --scrape.concurrency
+ * scrapes, checked against this FQDN's policy) and its transport (polls or
+ * channels that say this FQDN and carry its client metadata). A gateway runs
+ * one per FQDN over the client's shared dispatchers and metrics.
+ */
+export interface TargetRunner {
+  readonly fqdn: string;
+  readonly scheduler: ScrapeScheduler;
+  readonly transport: ProxyTransport;
+}
+
+/** The parts of StartClientOptions a target uses (see there for defaults). */
+export interface TargetRunnerOptions {
+  readonly fallbackScrapeTimeoutMs?: number;
+  readonly channelRetryAfterMs?: number;
+  readonly pollHeadersTimeoutMs?: number;
+  readonly pollCutAfterMs?: number;
+  readonly backoffRandom?: () => number;
+  readonly channelLingerMs?: number;
+}
+
+export function startTarget(
+  target: ClientTarget,
+  clientMeta: string,
+  config: ClientConfig,
+  deps: { readonly dispatchers: ClientDispatchers; readonly metrics: ClientMetrics; readonly logger: Logger; readonly opts: TargetRunnerOptions },
+): TargetRunner {
+  const { dispatchers, metrics, logger, opts } = deps;
+  const pushUrl = new URL(config.pushUrl);
+  const scheduler = new ScrapeScheduler(config.scrapeConcurrency, {
+    fqdn: target.fqdn,
+    policy: config.scrapePolicy,
+    dispatcher: dispatchers.target,
+    targetToken: config.tokenPath === undefined ? undefined : new TokenFile(config.tokenPath),
+    push: { origin: pushUrl.origin, path: pushUrl.pathname + pushUrl.search, dispatcher: dispatchers.proxy, authorization: config.authorization },
+    metrics,
+    logger,
+    fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
+    reclaimer: new BufferReclaimer(),
+  });
+  const transport = new ProxyTransport({
+    ...(opts.channelRetryAfterMs !== undefined && { channelRetryAfterMs: opts.channelRetryAfterMs }),
+    poller: {
+      pollUrl: config.pollUrl,
+      authorization: config.authorization,
+      fqdn: target.fqdn,
+      clientMeta,
+      capacity: config.scrapeConcurrency,
+      dispatcher: dispatchers.proxy,
+      retryInitialWaitMs: config.retryInitialWaitMs,
+      retryMaxWaitMs: config.retryMaxWaitMs,
+      logger,
+      onScrape: (request, ask) => scheduler.submit(request, ask),
+      onPollError: () => metrics.pollErrors.inc(),
+      headersTimeoutMs: opts.pollHeadersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
+      ...(opts.pollCutAfterMs !== undefined && { cutAfterMs: opts.pollCutAfterMs }),
+      ...(opts.backoffRandom && { random: opts.backoffRandom }),
+    },
+    ...(config.channel && {
+      channel: {
+        onScrape: (request, via) => scheduler.submit(request, via),
+        // As a non-2xx answer to POST /push would be.
+        onPushRefused: () => metrics.pushErrors.inc(),
+        ...(opts.channelLingerMs !== undefined && { lingerMs: opts.channelLingerMs }),
+      },
+    }),
+  });
+  return { fqdn: target.fqdn, scheduler, transport };
+}
