@@ -16,6 +16,11 @@ import { ClientAuthenticator, type TokenTable } from '../auth/client-auth.js';
 import { sendText } from './respond.js';
 import { createListener, listen, localUrl, type ReadTimeouts } from './listen.js';
 import type { WebConfig } from '../auth/web-config.js';
+import { PROXY_VERSION } from '../cli.js';
+import { FleetHistory } from '../status/history.js';
+import { createStatusRoutes } from '../status/routes.js';
+import type { ListenerInfo, ReloadState } from '../status/status-info.js';
+import type { ExtraRoute } from './app.js';
 
 export interface RunningProxy {
   readonly coordinator: Coordinator;
@@ -59,6 +64,14 @@ export interface StartProxyDeps {
   readonly surplusLingerMs?: number;
   /** Basic auth's caches, worker queue and per-source limit (defaults in basic-auth.ts); overrides `authMaxFailures`. */
   readonly basicAuth?: BasicAuthOptions;
+  /** More origin-form routes by exact path (the lifecycle endpoints); `guarded` ones need basic auth as /clients. */
+  readonly routes?: ReadonlyMap<string, ExtraRoute>;
+  /** What the status page shows of the last configuration reload; default: loaded once at start. */
+  readonly reloadState?: () => ReloadState;
+  /** Whether --web.enable-lifecycle is on, for the status page. Default false. */
+  readonly lifecycle?: boolean;
+  /** Whether enrollment is on, for the status page. Default: whether `enroll` is given. */
+  readonly enrollment?: boolean;
 }
 
 export async function startProxy(
@@ -77,10 +90,15 @@ export async function startProxy(
   deps: StartProxyDeps,
 ): Promise<RunningProxy> {
   const { logger } = deps;
+  const clock = deps.clock ?? systemClock;
+  const startedAt = clock.now();
+  const maxClients = config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients;
+  // Created before the coordinator it asks, called only once both exist.
+  const history = new FleetHistory({ clock, isKnown: (key) => coordinator.registry.isKnown(key), maxClients });
   // Refusals are caused at will by whoever reaches the client port: one line, then a count a minute.
   const registrationWarnings = new WarnAggregator({ logger, msg: 'Refused a new client: --registration.max-clients reached' });
   const coordinator = new Coordinator({
-    clock: deps.clock ?? systemClock,
+    clock,
     registrationTimeoutMs: config.registrationTimeoutMs,
     pollIdleTimeoutMs: config.pollIdleTimeoutMs,
     maxPollsPerFqdn: config.pollMaxPerFqdn,
@@ -90,6 +108,7 @@ export async function startProxy(
       registrationWarnings.note('all', { fqdn, max_clients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients });
     },
     ...(deps.surplusLingerMs !== undefined && { surplusLingerMs: deps.surplusLingerMs }),
+    onPoll: (fqdn, opts) => history.polled(fqdn, opts.persistent === true ? 'channel' : opts.capacity !== undefined ? 'polling' : 'upstream'),
   });
   const metrics = new ProxyMetrics({
     clients: () => coordinator.registry.size,
@@ -114,8 +133,33 @@ export async function startProxy(
     // a client role request must then prove who it is (certificate or token).
     requireIdentity: clientTls?.ca !== undefined && clientTls.clientAuth !== 'NoClientCert',
   });
+  const listenerInfo: ListenerInfo[] = [];
+  const statusRoutes = createStatusRoutes({
+    clock,
+    history,
+    clientMeta: (fqdn) => coordinator.clientMeta(fqdn),
+    info: {
+      version: PROXY_VERSION,
+      startedAt,
+      listeners: () => listenerInfo,
+      basicAuth: () => auth.enabled,
+      clientTokens: () => deps.clientTokens !== undefined,
+      enrollment: deps.enrollment ?? deps.enroll !== undefined,
+      lifecycle: deps.lifecycle ?? false,
+      config: config as unknown as Readonly<Record<string, unknown>>,
+      maxClients,
+      maxPollsPerFqdn: config.pollMaxPerFqdn,
+      pushMaxBodyBytes: config.pushMaxBodyBytes,
+      history,
+      registered: () => coordinator.registry.size,
+      waitingPollsOf: (fqdn) => coordinator.waitingPollsOf(fqdn),
+      reload: deps.reloadState ?? (() => ({ lastSuccess: true, lastSuccessAt: startedAt, lastError: '' })),
+    },
+  });
+  const routes = new Map<string, ExtraRoute>(deps.routes);
+  for (const [path, handler] of statusRoutes) routes.set(path, { handler, guarded: true });
   const apiOptions = {
-    auth, clientAuth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes,
+    auth, clientAuth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes, routes,
     ...(deps.enroll && { enroll: deps.enroll }),
   };
   const scrape = createScrapeHandler(
@@ -125,6 +169,7 @@ export async function startProxy(
       scrapeDefaultTimeoutMs: config.scrapeDefaultTimeoutMs,
       scrapeMaxTimeoutMs: config.scrapeMaxTimeoutMs,
       onDone: (status) => metrics.observeProxied(status),
+      onResult: (fqdn, result) => history.record(fqdn, result),
       reclaimer: new BufferReclaimer(),
     },
     responders,
@@ -202,6 +247,12 @@ export async function startProxy(
     servers.push(server);
     const bound = await listen(server, addr);
     logger.info('Listening', { address: formatHostPort(bound.address, bound.port), role, tls: tls !== undefined });
+    listenerInfo.push({
+      address: formatHostPort(bound.address, bound.port),
+      role,
+      tls: tls !== undefined,
+      ...(tls && { clientAuth: tls.clientAuth }),
+    });
     return { bound, url: localUrl(tls !== undefined, addr, bound) };
   };
   let main: Awaited<ReturnType<typeof open>>;

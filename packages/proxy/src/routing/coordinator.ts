@@ -1,4 +1,4 @@
-import { ERROR_CODES, PushProxError } from '@pushprox/shared';
+import { EMPTY_CLIENT_META, ERROR_CODES, PushProxError, type ClientMeta } from '@pushprox/shared';
 import type { Clock } from './clock.js';
 import { ClientRegistry } from './registry.js';
 import { Tombstones } from './tombstones.js';
@@ -27,6 +27,8 @@ export interface CoordinatorOptions {
    * DEFAULT_SURPLUS_LINGER_MS.
    */
   readonly surplusLingerMs?: number;
+  /** Told of each poll (a /poll, a push-poll, a channel's wait) once admitted, for the status page's history. */
+  readonly onPoll?: (fqdn: string, opts: PollOptions) => void;
 }
 
 /**
@@ -103,6 +105,16 @@ export class Coordinator {
     );
   }
 
+  /** What the client serving `fqdn` said about itself (labels, modules, version). */
+  clientMeta(_fqdn: string): ClientMeta {
+    return EMPTY_CLIENT_META;
+  }
+
+  /** Polls waiting for `fqdn` now (a channel counts as one). */
+  waitingPollsOf(fqdn: string): number {
+    return this.#polls.count(fqdn.toLowerCase());
+  }
+
   /** Counts for metrics and tests. */
   stats(): { waitingPolls: number; pendingScrapes: number; activeScrapes: number } {
     let pendingScrapes = 0;
@@ -127,6 +139,7 @@ export class Coordinator {
   poll(fqdn: string, opts: PollOptions, sink: PollSink): Ticket {
     const key = fqdn.toLowerCase();
     this.registry.touch(key, fqdn);
+    this.#opts.onPoll?.(fqdn, opts);
     if (this.#dispatchPending(key, sink)) return NO_TICKET;
     if (opts.hello) {
       sink.end('idle');
