@@ -15,6 +15,9 @@ import { ChannelServer } from '../channel/channel-server.js';
 import { ClientAuthenticator, type TokenTable } from '../auth/client-auth.js';
 import { sendText } from './respond.js';
 import { createListener, listen, localUrl, type ReadTimeouts } from './listen.js';
+import { checkTlsReload, secureContextOptions } from './tls.js';
+import { createLifecycleRoutes } from '../lifecycle/endpoints.js';
+import type { Server as TlsServer } from 'node:tls';
 import type { WebConfig } from '../auth/web-config.js';
 import { PROXY_VERSION } from '../cli.js';
 import { FleetHistory } from '../status/history.js';
@@ -35,6 +38,19 @@ export interface RunningProxy {
   readonly clientUrl: string;
   /** Stops accepting, drains waiting polls and pending scrapes, waits (bounded) for scrapes being answered. */
   close(): Promise<void>;
+  /** Throws unless re-read web config files can replace the running ones without a restart (see checkTlsReload). */
+  checkWebConfig(next: ReloadedWebConfig): void;
+  /** Puts re-read web config files in use: basic_auth_users and the listeners' TLS material. Check first. */
+  applyWebConfig(next: ReloadedWebConfig): void;
+  /** Puts a re-read --client.token-file in use. */
+  setClientTokens(tokens: TokenTable): void;
+}
+
+export interface ReloadedWebConfig {
+  /** --web.config.file; undefined when not given. */
+  readonly web: WebConfig | undefined;
+  /** --web.client-config.file; undefined when not given. */
+  readonly clientWeb: WebConfig | undefined;
 }
 
 /** Absolute-form request-target (RFC 9112 §3.2.2): what Prometheus sends through proxy_url. */
@@ -64,12 +80,11 @@ export interface StartProxyDeps {
   readonly surplusLingerMs?: number;
   /** Basic auth's caches, worker queue and per-source limit (defaults in basic-auth.ts); overrides `authMaxFailures`. */
   readonly basicAuth?: BasicAuthOptions;
-  /** More origin-form routes by exact path (the lifecycle endpoints); `guarded` ones need basic auth as /clients. */
-  readonly routes?: ReadonlyMap<string, ExtraRoute>;
-  /** What the status page shows of the last configuration reload; default: loaded once at start. */
-  readonly reloadState?: () => ReloadState;
-  /** Whether --web.enable-lifecycle is on, for the status page. Default false. */
-  readonly lifecycle?: boolean;
+  /**
+   * --web.enable-lifecycle and what /-/reload runs (lifecycle/reloader.ts);
+   * default: disabled, and /-/reload answers 403.
+   */
+  readonly lifecycle?: { readonly enabled: boolean; reload(): Promise<void>; state(): ReloadState };
   /** Whether enrollment is on, for the status page. Default: whether `enroll` is given. */
   readonly enrollment?: boolean;
 }
@@ -133,6 +148,8 @@ export async function startProxy(
     // a client role request must then prove who it is (certificate or token).
     requireIdentity: clientTls?.ca !== undefined && clientTls.clientAuth !== 'NoClientCert',
   });
+  // Set once close() starts; /-/ready answers 503 from then on.
+  let closing: Promise<void> | undefined;
   const listenerInfo: ListenerInfo[] = [];
   const statusRoutes = createStatusRoutes({
     clock,
@@ -145,7 +162,7 @@ export async function startProxy(
       basicAuth: () => auth.enabled,
       clientTokens: () => deps.clientTokens !== undefined,
       enrollment: deps.enrollment ?? deps.enroll !== undefined,
-      lifecycle: deps.lifecycle ?? false,
+      lifecycle: deps.lifecycle?.enabled ?? false,
       config: config as unknown as Readonly<Record<string, unknown>>,
       maxClients,
       maxPollsPerFqdn: config.pollMaxPerFqdn,
@@ -153,10 +170,16 @@ export async function startProxy(
       history,
       registered: () => coordinator.registry.size,
       waitingPollsOf: (fqdn) => coordinator.waitingPollsOf(fqdn),
-      reload: deps.reloadState ?? (() => ({ lastSuccess: true, lastSuccessAt: startedAt, lastError: '' })),
+      reload: () => deps.lifecycle?.state() ?? { lastSuccess: true, lastSuccessAt: startedAt, lastError: '' },
     },
   });
-  const routes = new Map<string, ExtraRoute>(deps.routes);
+  const routes = new Map<string, ExtraRoute>(
+    createLifecycleRoutes({
+      enabled: deps.lifecycle?.enabled ?? false,
+      ready: () => closing === undefined,
+      reload: () => deps.lifecycle?.reload() ?? Promise.resolve(),
+    }),
+  );
   for (const [path, handler] of statusRoutes) routes.set(path, { handler, guarded: true });
   const apiOptions = {
     auth, clientAuth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes, routes,
@@ -240,11 +263,14 @@ export async function startProxy(
     observe: (path, status, seconds) => metrics.observeApi(path, status, seconds),
   });
   const servers: http.Server[] = [];
+  /** The listeners that speak TLS, with the settings they run on now. */
+  const secured = new Map<ListenerRole, { readonly server: http.Server; tls: NonNullable<typeof mainTls> }>();
   const open = async (role: ListenerRole, addr: ListenAddress, tls: typeof mainTls) => {
     const server = createListener(tls, handlerFor(role), timeouts);
     server.on('connect', refuseConnect);
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => channels.upgrade(req, socket, head, role));
     servers.push(server);
+    if (tls) secured.set(role, { server, tls });
     const bound = await listen(server, addr);
     logger.info('Listening', { address: formatHostPort(bound.address, bound.port), role, tls: tls !== undefined });
     listenerInfo.push({
@@ -265,7 +291,6 @@ export async function startProxy(
     throw err;
   }
 
-  let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       for (const s of servers) s.close();
@@ -281,7 +306,26 @@ export async function startProxy(
     })();
     return closing;
   };
+  const tlsFor = (next: ReloadedWebConfig) => ({ main: next.web?.tls, client: split ? (next.clientWeb?.tls ?? next.web?.tls) : next.web?.tls });
+  const checkWebConfig = (next: ReloadedWebConfig): void => {
+    const tls = tlsFor(next);
+    checkTlsReload(split ? 'the scraper listener' : 'the listener', mainTls, tls.main);
+    if (split) checkTlsReload('the client listener', clientTls, tls.client);
+  };
   return {
+    checkWebConfig,
+    applyWebConfig: (next) => {
+      checkWebConfig(next);
+      auth.setUsers(next.web?.users ?? new Map());
+      const tls = tlsFor(next);
+      for (const [role, entry] of secured) {
+        const settings = role === 'client' ? tls.client : tls.main;
+        if (!settings) continue;
+        (entry.server as unknown as TlsServer).setSecureContext(secureContextOptions(settings));
+        entry.tls = settings;
+      }
+    },
+    setClientTokens: (tokens) => clientAuth.setTokens(tokens),
     coordinator,
     metrics,
     address: main.bound,
