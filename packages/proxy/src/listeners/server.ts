@@ -15,14 +15,12 @@ import { ChannelServer } from '../channel/channel-server.js';
 import { ClientAuthenticator, type TokenTable } from '../auth/client-auth.js';
 import { sendText } from './respond.js';
 import { createListener, listen, localUrl, type ReadTimeouts } from './listen.js';
-import { checkTlsReload, secureContextOptions } from './tls.js';
+import { WebReload, type ReloadedWebConfig } from './web-reload.js';
 import { createLifecycleRoutes } from '../lifecycle/endpoints.js';
-import type { Server as TlsServer } from 'node:tls';
 import type { WebConfig } from '../auth/web-config.js';
 import { PROXY_VERSION } from '../cli.js';
-import { FleetHistory } from '../status/history.js';
-import { createStatusRoutes } from '../status/routes.js';
-import type { ListenerInfo, ReloadState } from '../status/status-info.js';
+import { ProxyStatus } from '../status/proxy-status.js';
+import type { ReloadState } from '../status/status-info.js';
 import type { ExtraRoute } from './app.js';
 
 export interface RunningProxy {
@@ -46,12 +44,7 @@ export interface RunningProxy {
   setClientTokens(tokens: TokenTable): void;
 }
 
-export interface ReloadedWebConfig {
-  /** --web.config.file; undefined when not given. */
-  readonly web: WebConfig | undefined;
-  /** --web.client-config.file; undefined when not given. */
-  readonly clientWeb: WebConfig | undefined;
-}
+export type { ReloadedWebConfig };
 
 /** Absolute-form request-target (RFC 9112 §3.2.2): what Prometheus sends through proxy_url. */
 const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
@@ -106,10 +99,23 @@ export async function startProxy(
 ): Promise<RunningProxy> {
   const { logger } = deps;
   const clock = deps.clock ?? systemClock;
-  const startedAt = clock.now();
   const maxClients = config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients;
-  // Created before the coordinator it asks, called only once both exist.
-  const history = new FleetHistory({ clock, isKnown: (key) => coordinator.registry.isKnown(key), maxClients });
+  const startedAt = clock.now();
+  // Its closures ask the coordinator, auth and deps only once requests arrive.
+  const status = new ProxyStatus({
+    clock,
+    coordinator: () => coordinator,
+    version: PROXY_VERSION,
+    basicAuth: () => auth.enabled,
+    clientTokens: () => deps.clientTokens !== undefined,
+    enrollment: deps.enrollment ?? deps.enroll !== undefined,
+    lifecycle: deps.lifecycle?.enabled ?? false,
+    config: config as unknown as Readonly<Record<string, unknown>>,
+    maxClients,
+    maxPollsPerFqdn: config.pollMaxPerFqdn,
+    pushMaxBodyBytes: config.pushMaxBodyBytes,
+    reload: () => deps.lifecycle?.state() ?? { lastSuccess: true, lastSuccessAt: startedAt, lastError: '' },
+  });
   // Refusals are caused at will by whoever reaches the client port: one line, then a count a minute.
   const registrationWarnings = new WarnAggregator({ logger, msg: 'Refused a new client: --registration.max-clients reached' });
   const coordinator = new Coordinator({
@@ -117,13 +123,13 @@ export async function startProxy(
     registrationTimeoutMs: config.registrationTimeoutMs,
     pollIdleTimeoutMs: config.pollIdleTimeoutMs,
     maxPollsPerFqdn: config.pollMaxPerFqdn,
-    maxClients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients,
+    maxClients,
     onRegistrationRefused: (fqdn) => {
       metrics.registrationsRefused.inc();
       registrationWarnings.note('all', { fqdn, max_clients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients });
     },
     ...(deps.surplusLingerMs !== undefined && { surplusLingerMs: deps.surplusLingerMs }),
-    onPoll: (fqdn, opts) => history.polled(fqdn, opts.persistent === true ? 'channel' : opts.capacity !== undefined ? 'polling' : 'upstream'),
+    onPoll: (fqdn, opts) => status.history.polled(fqdn, opts.persistent === true ? 'channel' : opts.capacity !== undefined ? 'polling' : 'upstream'),
   });
   const metrics = new ProxyMetrics({
     clients: () => coordinator.registry.size,
@@ -131,7 +137,7 @@ export async function startProxy(
     pendingScrapes: () => coordinator.stats().pendingScrapes,
     activeScrapes: () => coordinator.stats().activeScrapes,
     channels: () => channels.size,
-    maxClients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients,
+    maxClients,
   });
   const split = config.clientListen !== undefined;
   const mainTls = deps.web?.tls;
@@ -150,29 +156,6 @@ export async function startProxy(
   });
   // Set once close() starts; /-/ready answers 503 from then on.
   let closing: Promise<void> | undefined;
-  const listenerInfo: ListenerInfo[] = [];
-  const statusRoutes = createStatusRoutes({
-    clock,
-    history,
-    clientMeta: (fqdn) => coordinator.clientMeta(fqdn),
-    info: {
-      version: PROXY_VERSION,
-      startedAt,
-      listeners: () => listenerInfo,
-      basicAuth: () => auth.enabled,
-      clientTokens: () => deps.clientTokens !== undefined,
-      enrollment: deps.enrollment ?? deps.enroll !== undefined,
-      lifecycle: deps.lifecycle?.enabled ?? false,
-      config: config as unknown as Readonly<Record<string, unknown>>,
-      maxClients,
-      maxPollsPerFqdn: config.pollMaxPerFqdn,
-      pushMaxBodyBytes: config.pushMaxBodyBytes,
-      history,
-      registered: () => coordinator.registry.size,
-      waitingPollsOf: (fqdn) => coordinator.waitingPollsOf(fqdn),
-      reload: () => deps.lifecycle?.state() ?? { lastSuccess: true, lastSuccessAt: startedAt, lastError: '' },
-    },
-  });
   const routes = new Map<string, ExtraRoute>(
     createLifecycleRoutes({
       enabled: deps.lifecycle?.enabled ?? false,
@@ -180,7 +163,7 @@ export async function startProxy(
       reload: () => deps.lifecycle?.reload() ?? Promise.resolve(),
     }),
   );
-  for (const [path, handler] of statusRoutes) routes.set(path, { handler, guarded: true });
+  for (const [path, route] of status.routes) routes.set(path, route);
   const apiOptions = {
     auth, clientAuth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes, routes,
     ...(deps.enroll && { enroll: deps.enroll }),
@@ -192,7 +175,7 @@ export async function startProxy(
       scrapeDefaultTimeoutMs: config.scrapeDefaultTimeoutMs,
       scrapeMaxTimeoutMs: config.scrapeMaxTimeoutMs,
       onDone: (status) => metrics.observeProxied(status),
-      onResult: (fqdn, result) => history.record(fqdn, result),
+      onResult: (fqdn, result) => status.history.record(fqdn, result),
       reclaimer: new BufferReclaimer(),
     },
     responders,
@@ -263,17 +246,16 @@ export async function startProxy(
     observe: (path, status, seconds) => metrics.observeApi(path, status, seconds),
   });
   const servers: http.Server[] = [];
-  /** The listeners that speak TLS, with the settings they run on now. */
-  const secured = new Map<ListenerRole, { readonly server: http.Server; tls: NonNullable<typeof mainTls> }>();
+  const webReload = new WebReload(split, { web: deps.web, clientWeb: deps.clientWeb }, auth);
   const open = async (role: ListenerRole, addr: ListenAddress, tls: typeof mainTls) => {
     const server = createListener(tls, handlerFor(role), timeouts);
     server.on('connect', refuseConnect);
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => channels.upgrade(req, socket, head, role));
     servers.push(server);
-    if (tls) secured.set(role, { server, tls });
+    if (tls) webReload.secured(server, role === 'client');
     const bound = await listen(server, addr);
     logger.info('Listening', { address: formatHostPort(bound.address, bound.port), role, tls: tls !== undefined });
-    listenerInfo.push({
+    status.listeners.push({
       address: formatHostPort(bound.address, bound.port),
       role,
       tls: tls !== undefined,
@@ -306,25 +288,9 @@ export async function startProxy(
     })();
     return closing;
   };
-  const tlsFor = (next: ReloadedWebConfig) => ({ main: next.web?.tls, client: split ? (next.clientWeb?.tls ?? next.web?.tls) : next.web?.tls });
-  const checkWebConfig = (next: ReloadedWebConfig): void => {
-    const tls = tlsFor(next);
-    checkTlsReload(split ? 'the scraper listener' : 'the listener', mainTls, tls.main);
-    if (split) checkTlsReload('the client listener', clientTls, tls.client);
-  };
   return {
-    checkWebConfig,
-    applyWebConfig: (next) => {
-      checkWebConfig(next);
-      auth.setUsers(next.web?.users ?? new Map());
-      const tls = tlsFor(next);
-      for (const [role, entry] of secured) {
-        const settings = role === 'client' ? tls.client : tls.main;
-        if (!settings) continue;
-        (entry.server as unknown as TlsServer).setSecureContext(secureContextOptions(settings));
-        entry.tls = settings;
-      }
-    },
+    checkWebConfig: (next) => webReload.check(next),
+    applyWebConfig: (next) => webReload.apply(next),
     setClientTokens: (tokens) => clientAuth.setTokens(tokens),
     coordinator,
     metrics,
