@@ -206,3 +206,48 @@ test('status page in chromium with 10,000 registered clients: first render and A
   await page.waitForFunction(() => document.querySelectorAll('#rows tr').length === 100, undefined, { timeout: 5000 });
   await page.screenshot({ path: path.join(IMG, 'status-page-10k.png') });
 });
+
+test('client status page in chromium: its proxy, the connection state and why it backs off, recent scrapes and refusals', async (t) => {
+  if (!requireBinaries(t, 'chromium')) return;
+  mkdirSync(IMG, { recursive: true });
+  const proxy = await startProxy(await resolveProxyConfig(['--web.listen-address=127.0.0.1:0']), { logger: silentLogger });
+  let proxyClosed = false;
+  t.after(() => (proxyClosed ? undefined : proxy.close()));
+  const exporter = await startExporter();
+  t.after(() => exporter.close());
+  const args = await parseClientArgs(
+    [`--proxy-url=${proxy.url}`, '--fqdn=127.0.0.1', '--metrics-addr=127.0.0.1:0', `--allow-port=${exporter.port}`, '--proxy.retry.max-wait=1s'],
+    'test',
+  );
+  const running = await startClient(await resolveConfig(args), { version: '9.9.9-test' });
+  t.after(() => running.stop());
+  const statusUrl = `http://127.0.0.1:${running.metricsAddress!.port}/`;
+  await until(() => proxy.coordinator.registry.isKnown('127.0.0.1'), 10_000, 'the first poll');
+  assert.equal((await scrapeVia(proxy.address.port, `${exporter.url}/metrics`, { timeoutSecs: 10 })).status, 200);
+  assert.equal((await scrapeVia(proxy.address.port, 'http://127.0.0.1:1/metrics', { timeoutSecs: 10 })).status, 403);
+  // Prometheus' scrape of any path still gets the metrics, as upstream's client serves them.
+  const scrape = await request(statusUrl, { headers: { accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5' } });
+  assert.match(await scrape.body.text(), /^# HELP /m);
+
+  const browser = await launchChromium({ height: 700 });
+  t.after(() => browser.close());
+  const { page } = browser;
+  const answer = await page.goto(statusUrl);
+  assert.match(answer!.headers()['content-security-policy'] ?? '', /script-src 'self'/);
+  await page.waitForFunction(() => document.getElementById('state')?.className === 'channel', undefined, { timeout: 5000 });
+  assert.equal(await page.locator('#proxy').textContent(), `${proxy.url}/`);
+  assert.equal(await page.locator('#version').textContent(), '9.9.9-test');
+  await page.waitForFunction(() => document.querySelectorAll('#scrapes tr').length >= 1 && document.querySelectorAll('#refusals tr').length >= 1, undefined, { timeout: 5000 });
+  assert.equal(await page.locator('#scrapes tr').first().locator('td').nth(2).textContent(), '200');
+  assert.equal(await page.locator('#refusals tr').first().locator('td').nth(2).textContent(), 'port');
+  assert.match((await page.locator('#refusals tr').first().locator('td.reason').textContent()) ?? '', /port 1 is not allowed/);
+
+  proxyClosed = true;
+  await proxy.close();
+  await page.waitForFunction(() => document.getElementById('state')?.className === 'backing-off', undefined, { timeout: 10_000 });
+  assert.match((await page.locator('#state').textContent()) ?? '', /backing off, next poll in \d+ s: connect ECONNREFUSED/);
+  await page.screenshot({ path: path.join(IMG, 'client-status-page.png'), fullPage: true });
+  const script = await (await request(`${statusUrl}assets/client-status.js`)).body.text();
+  assert.doesNotMatch(script, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/);
+  assert.deepEqual(browser.console.filter((l) => l.startsWith('pageerror')), []);
+});

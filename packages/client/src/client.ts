@@ -10,6 +10,9 @@ import { ProxyTransport } from './transport/transport.js';
 import { ScrapeScheduler } from './scraping/scheduler.js';
 import { loadTlsFiles } from './http/tls-files.js';
 import { TokenFile } from './http/token-file.js';
+import { ClientStatusLog } from './status/recorder.js';
+import { createClientStatusHandler } from './status/routes.js';
+import { describeProxyError } from './transport/proxy-error.js';
 
 export interface StartClientOptions {
   /** Default silentLogger. */
@@ -32,6 +35,8 @@ export interface StartClientOptions {
   readonly channelRetryAfterMs?: number;
   /** After a TLS reload, how long the old connections may finish their requests. Default 30 s (DEFAULT_RETIRE_GRACE_MS). */
   readonly tlsReloadGraceMs?: number;
+  /** Shown on the status page. Default ''. */
+  readonly version?: string;
 }
 
 export interface RunningClient {
@@ -75,8 +80,18 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     env: opts.env,
     retireGraceMs: opts.tlsReloadGraceMs,
   });
+  const log = new ClientStatusLog();
+  // Asked only by requests, once `transport` and `scheduler` exist (nothing awaits between here and there).
+  const statusPage = createClientStatusHandler(() => ({
+    version: opts.version ?? '',
+    proxyUrl: config.proxyUrl,
+    fqdn: config.fqdn,
+    connection: log.connection({ mode: transport.mode, loops: transport.loops }),
+    scrapes: { running: scheduler.running, waiting: scheduler.waiting },
+    history: log.history(),
+  }));
   const metricsServer: MetricsServer | undefined = config.metricsAddr
-    ? await startMetricsServer(config.metricsAddr, metrics.registry, logger)
+    ? await startMetricsServer(config.metricsAddr, metrics.registry, logger, statusPage)
     : undefined;
 
   logger.info('URL and FQDN info', { proxy_url: config.proxyUrl, fqdn: config.fqdn });
@@ -105,9 +120,11 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     logger,
     fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
     reclaimer: new BufferReclaimer(),
+    onOutcome: (o) => log.scrape(o),
   });
   const transport = new ProxyTransport({
     ...(opts.channelRetryAfterMs !== undefined && { channelRetryAfterMs: opts.channelRetryAfterMs }),
+    onChannelDown: (err, retryMs) => log.channelDown(describeProxyError(err), retryMs),
     poller: {
       pollUrl: config.pollUrl,
       authorization: config.authorization,
@@ -119,6 +136,8 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
       logger,
       onScrape: (request, ask) => scheduler.submit(request, ask),
       onPollError: () => metrics.pollErrors.inc(),
+      onBackoff: (err, waitMs) => log.backoff(describeProxyError(err), waitMs),
+      onPollOk: () => log.pollOk(),
       headersTimeoutMs: opts.pollHeadersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
       ...(opts.pollCutAfterMs !== undefined && { cutAfterMs: opts.pollCutAfterMs }),
       ...(opts.backoffRandom && { random: opts.backoffRandom }),

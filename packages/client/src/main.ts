@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     process.stderr.write(`error: ${messageOf(err)}\n`);
     process.exit(1);
   }
-  const client = await startClient(config, { logger });
+  const client = await startClient(config, { logger, version });
   const renewal = config.autoRenew
     ? (await import('./enroll/renew.js')).startRenewal({
         certFile: config.tlsFiles!.cert!,
