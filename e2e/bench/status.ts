@@ -3,7 +3,8 @@ import { runInNewContext } from 'node:vm';
 import { performance } from 'node:perf_hooks';
 import { Pool } from 'undici';
 import { HEADER_HELLO, HEADER_POLL_CAPACITY } from '@pushprox/shared';
-import { ClientHistory, HISTORY_LENGTH } from '@pushprox/proxy';
+import { ClientHistory, HISTORY_LENGTH, parseClientsQuery, queryClients, type ClientView } from '@pushprox/proxy';
+import { EMPTY_CLIENT_META } from '@pushprox/shared';
 import { startProxyProc } from '../src/procs.js';
 import { median } from './stats.js';
 
@@ -19,6 +20,9 @@ import { median } from './stats.js';
  * Latency: a real proxy process; 10,000 FQDNs registered by real hello polls
  * over loopback; the median of 21 requests of each endpoint, with upstream's
  * /clients (which sorts the same 10,000 names) as the baseline of the same run.
+ * Those clients were never scraped; what a full history adds to a query is
+ * timed in this process: the handler's work (filter, sort, one page as JSON)
+ * over 10,000 clients with full rings, one in ten failing.
  */
 
 setFlagsFromString('--expose-gc');
@@ -50,6 +54,27 @@ function historyBytesPerClient(n: number, fill: 'idle' | 'ok' | 'quarter-failed'
   return (after - before) / n;
 }
 
+function fullHistoryQueryMs(n: number, query: string): number {
+  const views: ClientView[] = [];
+  for (let i = 0; i < n; i++) {
+    const h = new ClientHistory(`host-${String(i).padStart(5, '0')}.fleet.example`, 0, 'channel');
+    const now = Date.now();
+    for (let k = 0; k < HISTORY_LENGTH; k++) {
+      const failed = i % 10 === 0 && k === HISTORY_LENGTH - 1;
+      h.record({ at: now - (HISTORY_LENGTH - k) * 5_000, durationMs: 5 + ((i * 7 + k * 13) % 50), status: failed ? 503 : 200, bytes: 40_000, ...(failed && { error: 'collector failed' }) });
+    }
+    views.push({ history: h, meta: EMPTY_CLIENT_META, waitingPolls: 1 });
+  }
+  const q = parseClientsQuery(new URLSearchParams(query));
+  const ms: number[] = [];
+  for (let i = 0; i < 21; i++) {
+    const s = performance.now();
+    JSON.stringify(queryClients(views, q, Date.now()));
+    ms.push(performance.now() - s);
+  }
+  return median(ms);
+}
+
 async function latencyMs(url: string, times = 21): Promise<number> {
   const ms: number[] = [];
   for (let i = 0; i < times; i++) {
@@ -67,6 +92,12 @@ export async function statusScenario(n = 10_000): Promise<Record<string, unknown
     idle: historyBytesPerClient(n, 'idle'),
     ok: historyBytesPerClient(n, 'ok'),
     quarterFailed: historyBytesPerClient(n, 'quarter-failed'),
+  };
+  const handler = {
+    page: fullHistoryQueryMs(n, 'limit=100'),
+    failing: fullHistoryQueryMs(n, 'limit=100&failing=true'),
+    sortP99: fullHistoryQueryMs(n, 'limit=100&sort=p99&order=desc'),
+    sortErrors: fullHistoryQueryMs(n, 'limit=100&sort=errors&order=desc'),
   };
   const proxy = await startProxyProc();
   const pool = new Pool(proxy.url, { connections: 16 });
@@ -96,6 +127,7 @@ export async function statusScenario(n = 10_000): Promise<Record<string, unknown
       scenario: `status: ${n} registered clients`,
       history_bytes_per_client: { idle: Math.round(memory.idle), full_ring_ok: Math.round(memory.ok), full_ring_quarter_failed: Math.round(memory.quarterFailed) },
       median_ms: { clients_baseline: baseline, api_clients_page: page, api_clients_search: search, api_clients_sort_p99: sorted, api_status: status },
+      full_history_handler_ms: { page: handler.page, failing: handler.failing, sort_p99: handler.sortP99, sort_errors: handler.sortErrors },
       ratio_to_clients: { api_clients_page: page / baseline, api_clients_search: search / baseline, api_status: status / baseline },
     };
     console.log(`JSON ${JSON.stringify(row)}`);

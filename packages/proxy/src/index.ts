@@ -7,3 +7,4 @@ export { scrapeTimeoutMs, canonicalHeaderName, buildScrapeRequest } from './exch
 export { parseFqdn } from './exchanges/fqdn.js';
 export { FleetHistory } from './status/history.js';
 export { ClientHistory, HISTORY_LENGTH, MAX_REASON_CHARS } from './status/client-history.js';
+export { parseClientsQuery, queryClients, type ClientView } from './status/clients-query.js';

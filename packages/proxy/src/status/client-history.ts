@@ -121,13 +121,13 @@ export class ClientHistory {
     return this.recent(1)[0];
   }
 
-  /** Counts over the last WINDOW_MS (by whole minutes) and latency quantiles of the ring's scrapes in it. */
-  summary(now: number): WindowSummary {
+  /** Scrapes and failed scrapes over the last WINDOW_MS, by whole minutes (no allocation: the idle filter and the errors sort ask every client). */
+  counts(now: number): { scrapes: number; errors: number } {
     const ring = this.#ring;
-    if (!ring) return { scrapes: 0, errors: 0, p50Ms: undefined, p99Ms: undefined };
-    const minute = Math.floor(now / MINUTE_MS);
     let scrapes = 0;
     let errors = 0;
+    if (!ring) return { scrapes, errors };
+    const minute = Math.floor(now / MINUTE_MS);
     for (let k = 0; k < BUCKETS; k++) {
       const b = BUCKET_BASE + k * 3;
       if (minute - ring[b]! < BUCKETS) {
@@ -135,11 +135,31 @@ export class ClientHistory {
         errors += ring[b + 2]!;
       }
     }
+    return { scrapes, errors };
+  }
+
+  /** counts() and the latency quantiles of the ring's scrapes within the window. */
+  summary(now: number): WindowSummary {
+    const ring = this.#ring;
+    const { scrapes, errors } = this.counts(now);
+    if (!ring) return { scrapes, errors, p50Ms: undefined, p99Ms: undefined };
     const durations: number[] = [];
     const count = Math.min(this.#total, HISTORY_LENGTH);
     for (let i = 0; i < count; i++) if (now - ring[i * FIELDS]! <= WINDOW_MS) durations.push(ring[i * FIELDS + 1]!);
     durations.sort((a, b) => a - b);
     return { scrapes, errors, p50Ms: quantile(durations, 0.5), p99Ms: quantile(durations, 0.99) };
+  }
+
+  /** The p99 alone: the largest of the ring's durations within the window when it holds fewer than 100. */
+  p99(now: number): number | undefined {
+    const ring = this.#ring;
+    if (!ring) return undefined;
+    const count = Math.min(this.#total, HISTORY_LENGTH);
+    let max: number | undefined;
+    for (let i = 0; i < count; i++) {
+      if (now - ring[i * FIELDS]! <= WINDOW_MS && (max === undefined || ring[i * FIELDS + 1]! > max)) max = ring[i * FIELDS + 1]!;
+    }
+    return max;
   }
 }
 

@@ -117,7 +117,7 @@ function matches(v: ClientView, q: ClientsQuery, now: number): boolean {
     const last = h.last();
     if (!last || !isFailure(last)) return false;
   }
-  if (q.idle && h.summary(now).scrapes > 0) return false;
+  if (q.idle && h.counts(now).scrapes > 0) return false;
   if (q.label) {
     const value = v.meta.labels[q.label.name];
     if (value === undefined || (q.label.value !== undefined && value !== q.label.value)) return false;
@@ -139,9 +139,9 @@ function sortValue(v: ClientView, key: SortKey, now: number): number | string {
     case 'lastScrape':
       return h.last()?.at ?? -1;
     case 'errors':
-      return h.summary(now).errors;
+      return h.counts(now).errors;
     case 'p99':
-      return h.summary(now).p99Ms ?? -1;
+      return h.p99(now) ?? -1;
   }
 }
 

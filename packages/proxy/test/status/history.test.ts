@@ -33,6 +33,8 @@ test('the 5-minute counts drop scrapes older than five whole minutes; p50/p99 co
   for (let i = 1; i <= 10; i++) h.record({ at: t0 + 6 * 60_000 + i, durationMs: i * 10, status: 200, bytes: 1 });
   const s = h.summary(t0 + 6 * 60_000 + 100);
   assert.deepEqual(s, { scrapes: 10, errors: 0, p50Ms: 50, p99Ms: 100 });
+  assert.equal(h.p99(t0 + 6 * 60_000 + 100), s.p99Ms, 'the fast p99 used for sorting is the summary\'s');
+  assert.deepEqual(h.counts(t0 + 6 * 60_000 + 100), { scrapes: 10, errors: 0 });
   assert.deepEqual(h.summary(t0 + 30 * 60_000), { scrapes: 0, errors: 0, p50Ms: undefined, p99Ms: undefined });
   assert.equal(quantile([], 0.5), undefined);
 });
