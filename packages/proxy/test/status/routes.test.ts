@@ -67,3 +67,30 @@ test('with a separate client listener, the client port serves no status page nor
     assert.equal((await get(proxy.address.port, '/')).head.status, 200);
   });
 });
+
+test('hostile API parameters (bad escapes, huge values, NULs, repeats) get 200 or a 400 saying what was expected, and the proxy keeps serving', async () => {
+  await withProxy({}, async (proxy) => {
+    const port = proxy.address.port;
+    const targets = [
+      '/api/v1/clients?search=%zz%',
+      `/api/v1/clients?search=${'a'.repeat(8000)}`,
+      '/api/v1/clients?limit=99999999999',
+      '/api/v1/clients?offset=999999999&limit=1000',
+      '/api/v1/clients?label==&failing=true&idle=true',
+      '/api/v1/clients?label=%00%ff&sort=fqdn&sort=nope',
+      '/api/v1/clients?order=desc&order=asc&sort=p99',
+      `/api/v1/client?fqdn=${'%ff'.repeat(2000)}`,
+      '/api/v1/client?fqdn=',
+      '/api/v1/status?x=%',
+    ];
+    for (const target of targets) {
+      const { head, body } = await get(port, target);
+      assert.ok([200, 400, 404].includes(head.status), `${target.slice(0, 60)}: ${head.status}`);
+      const json = JSON.parse(body.toString());
+      if (head.status === 200) assert.equal(json.status, 'success');
+      else assert.match(json.error, /expected|no registered client/, target.slice(0, 60));
+      assert.ok(body.length < 64 * 1024, 'an error never echoes a huge parameter whole');
+    }
+    assert.equal((await get(port, '/-/healthy')).head.status, 200);
+  });
+});
