@@ -138,8 +138,9 @@ export class Coordinator {
 
   poll(fqdn: string, opts: PollOptions, sink: PollSink): Ticket {
     const key = fqdn.toLowerCase();
-    this.registry.touch(key, fqdn);
+    // Told before the registry is refreshed, so that it can tell a new registration from a renewed one.
     this.#opts.onPoll?.(fqdn, opts);
+    this.registry.touch(key, fqdn);
     if (this.#dispatchPending(key, sink)) return NO_TICKET;
     if (opts.hello) {
       sink.end('idle');

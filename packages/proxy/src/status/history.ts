@@ -26,11 +26,18 @@ export class FleetHistory {
     this.#opts = opts;
   }
 
-  /** A poll or channel for `fqdn` arrived (after the registry admitted it). */
+  /**
+   * A poll or channel for `fqdn` arrived (admitted, before the registry
+   * records it): an entry whose registration lapsed starts over.
+   */
   polled(fqdn: string, transport: Transport): void {
     const key = fqdn.toLowerCase();
     const now = this.#opts.clock.now();
-    const entry = this.#clients.get(key);
+    let entry = this.#clients.get(key);
+    if (entry && !this.#opts.isKnown(key)) {
+      this.#clients.delete(key);
+      entry = undefined;
+    }
     if (entry) {
       entry.lastPollAt = now;
       entry.transport = transport;

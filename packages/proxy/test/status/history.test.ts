@@ -83,3 +83,21 @@ test('/api/v1/clients queries: search, failing, idle, label, sort, pagination; b
   }
   assert.equal(parseClientsQuery(new URLSearchParams('limit=999999')).limit, 1000);
 });
+
+test('a client whose registration lapsed starts a new history when it polls again', () => {
+  const clock = new FakeClock();
+  const known = new Set<string>();
+  const fleet = new FleetHistory({ clock, isKnown: (k) => known.has(k), maxClients: 10 });
+  fleet.polled('a', 'polling');
+  known.add('a');
+  fleet.record('a', { durationMs: 1, status: 200, bytes: 1 });
+  clock.advance(60_000);
+  fleet.polled('a', 'channel');
+  assert.equal(fleet.get('a')!.total, 1, 'a renewed registration keeps its history');
+  known.delete('a');
+  clock.advance(600_000);
+  fleet.polled('a', 'channel');
+  known.add('a');
+  assert.equal(fleet.get('a')!.total, 0);
+  assert.equal(fleet.get('a')!.since, clock.now());
+});
