@@ -24,6 +24,7 @@ tr.down { background: #fde8e8; }
 tr.down:hover { background: #fbd5d5; }
 tr.down td.reason { color: #b71c1c; font-weight: 600; }
 tr.unknown { color: #667; }
+td.fqdn { white-space: nowrap; }
 td.reason { max-width: 32rem; overflow-wrap: anywhere; white-space: pre-wrap; }
 .chip { display: inline-block; background: #eef1f7; border-radius: .2rem; padding: 0 .3rem; margin: 0 .2rem .1rem 0; font-size: .85em; }
 .error { color: #b71c1c; font-weight: 600; }
