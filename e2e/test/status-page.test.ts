@@ -120,6 +120,11 @@ test('status page in chromium: lists clients live, shows failures and their reas
     assert.equal(await page.locator('#rows tr').getAttribute('data-fqdn'), '127.0.0.1');
     await page.uncheck('#failing');
     await page.waitForFunction(() => document.querySelectorAll('#rows tr').length === 2, undefined, { timeout: 5000 });
+    // Sorting by a column's header: FQDN is the current sort, so a click reverses it.
+    await page.click('#clients th[data-sort="fqdn"]');
+    await page.waitForFunction(() => document.querySelector('#rows tr')?.getAttribute('data-fqdn') === '127.0.0.2', undefined, { timeout: 5000 });
+    await page.click('#clients th[data-sort="fqdn"]');
+    await page.waitForFunction(() => document.querySelector('#rows tr')?.getAttribute('data-fqdn') === '127.0.0.1', undefined, { timeout: 5000 });
     await page.screenshot({ path: path.join(IMG, 'status-page.png'), fullPage: true });
   });
 

@@ -40,9 +40,9 @@ export const PAGE_HTML = `<!doctype html>
 <p id="count"></p>
 <table id="clients">
 <thead><tr>
-  <th>FQDN</th><th>Labels</th><th>Modules</th><th>Transport</th><th>Version</th><th>Connected since</th>
-  <th>Last scrape</th><th>Status</th><th>Duration</th><th>Size</th><th>Error</th>
-  <th>Scrapes 5 m</th><th>Errors 5 m</th><th>p50</th><th>p99</th>
+  <th data-sort="fqdn">FQDN</th><th>Labels</th><th>Modules</th><th>Transport</th><th>Version</th><th data-sort="since">Connected since</th>
+  <th data-sort="lastScrape">Last scrape</th><th>Status</th><th>Duration</th><th>Size</th><th>Error</th>
+  <th>Scrapes 5 m</th><th data-sort="errors">Errors 5 m</th><th>p50</th><th data-sort="p99">p99</th>
 </tr></thead>
 <tbody id="rows"></tbody>
 </table>

@@ -188,6 +188,14 @@ export const PAGE_SCRIPT = String.raw`'use strict';
       state.detail = tr.dataset.fqdn;
       refresh();
     });
+    // A sortable column's header sorts by it; a second click reverses the order.
+    document.querySelector('#clients thead').addEventListener('click', function (e) {
+      var th = e.target.closest('th[data-sort]');
+      if (!th) return;
+      if ($('sort').value === th.dataset.sort) $('order').value = $('order').value === 'asc' ? 'desc' : 'asc';
+      else $('sort').value = th.dataset.sort;
+      restart();
+    });
     $('detail-close').addEventListener('click', function () { state.detail = null; $('detail').hidden = true; });
     refresh();
   });

@@ -18,6 +18,7 @@ form#filters { display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: cen
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid #e4e7ee; vertical-align: top; }
 th { background: #f3f5f9; position: sticky; top: 0; }
+th[data-sort] { cursor: pointer; text-decoration: underline dotted; }
 tbody#rows tr { cursor: pointer; }
 tbody#rows tr:hover { background: #f7f9fc; }
 tr.down { background: #fde8e8; }
