@@ -49,7 +49,7 @@ export function createLifecycleRoutes(opts: LifecycleOptions): ReadonlyMap<strin
       {
         guarded: true,
         handler: (req, res) => {
-          if (req.method !== 'POST' && req.method !== 'PUT') return text(req, res, 405, 'Only POST or PUT requests allowed\n', { Allow: 'POST, PUT' });
+          if (req.method !== 'POST' && req.method !== 'PUT') return text(req, res, 405, 'Only POST or PUT requests allowed', { Allow: 'POST, PUT' });
           if (!opts.enabled) return text(req, res, 403, 'Lifecycle API is not enabled.');
           opts.reload().then(
             () => text(req, res, 200, ''),

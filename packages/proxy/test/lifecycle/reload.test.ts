@@ -25,7 +25,7 @@ test('/-/healthy, /-/ready and /-/reload answer with Prometheus\' codes and text
       ['GET', '/-/healthy', 200, 'PushProx Proxy is Healthy.\n'],
       ['GET', '/-/ready', 200, 'PushProx Proxy is Ready.\n'],
       ['POST', '/-/healthy', 405, 'Method Not Allowed\n'],
-      ['GET', '/-/reload', 405, 'Only POST or PUT requests allowed\n'],
+      ['GET', '/-/reload', 405, 'Only POST or PUT requests allowed'],
       ['POST', '/-/reload', 403, 'Lifecycle API is not enabled.'],
       ['PUT', '/-/reload', 403, 'Lifecycle API is not enabled.'],
     ];
