@@ -12,6 +12,7 @@ import { idleRealClients } from './idle-real.js';
 import { benchExporter } from './bench-exporter.js';
 import { leakScenario } from './leak.js';
 import { authFloodScenario } from './auth-flood.js';
+import { statusScenario } from './status.js';
 import { mergeResults, readResults, writeCharts, type Row } from './charts.js';
 
 /**
@@ -409,6 +410,10 @@ async function main() {
     keep(await idleClients(10_000, 40, ['--poll.idle-timeout=30s'], 1000));
     keep(await idleRealClients(40));
     keep(await idleRealClients(40, 20, NO_CHANNEL));
+  }
+  if (!ONLY || ONLY.some((x) => x.startsWith('status'))) {
+    // Issue #27: the status page's history memory per client and its API's latency at 10,000 clients.
+    rows.push((await statusScenario()) as Row);
   }
   if (!ONLY || ONLY.some((x) => x.startsWith('auth-flood'))) {
     // Issue #22: a legitimate scrape during a wrong-password flood; with and without the per-source limit.

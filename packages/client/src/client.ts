@@ -8,6 +8,8 @@ import type { PollMode } from './transport/poller.js';
 import { loadTlsFiles } from './http/tls-files.js';
 import { startTarget } from './targets/target-runner.js';
 import { clientMetaHeader } from './targets/targets.js';
+import { ClientStatusLog } from './status/recorder.js';
+import { createClientStatusHandler } from './status/routes.js';
 
 export interface StartClientOptions {
   /** Default silentLogger. */
@@ -30,7 +32,7 @@ export interface StartClientOptions {
   readonly channelRetryAfterMs?: number;
   /** After a TLS reload, how long the old connections may finish their requests. Default 30 s (DEFAULT_RETIRE_GRACE_MS). */
   readonly tlsReloadGraceMs?: number;
-  /** This client's version, sent in X-Pushprox-Client-Meta. Default none. */
+  /** This client's version, sent in X-Pushprox-Client-Meta and shown on the status page. Default none. */
   readonly version?: string;
 }
 
@@ -81,8 +83,18 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     env: opts.env,
     retireGraceMs: opts.tlsReloadGraceMs,
   });
+  const log = new ClientStatusLog();
+  // Asked only by requests, once `transport` and `scheduler` exist (nothing awaits between here and there).
+  const statusPage = createClientStatusHandler(() => ({
+    version: opts.version ?? '',
+    proxyUrl: config.proxyUrl,
+    fqdn: config.fqdn,
+    connection: log.connection({ mode: runners[0]!.transport.mode, loops: sum(runners, (r) => r.transport.loops) }),
+    scrapes: { running: sum(runners, (r) => r.scheduler.running), waiting: sum(runners, (r) => r.scheduler.waiting) },
+    history: log.history(),
+  }));
   const metricsServer: MetricsServer | undefined = config.metricsAddr
-    ? await startMetricsServer(config.metricsAddr, metrics.registry, logger)
+    ? await startMetricsServer(config.metricsAddr, metrics.registry, logger, statusPage)
     : undefined;
 
   logger.info('URL and FQDN info', { proxy_url: config.proxyUrl, fqdn: config.fqdn });
@@ -105,7 +117,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
   // A gateway's lines name the FQDN they are about; a plain client's stay as they were.
   const loggerOf = (fqdn: string): Logger => (targets.length > 1 ? logger.child({ fqdn }) : logger);
   const runners = targets.map((t) =>
-    startTarget(t, clientMetaHeader(t, opts.version), config, { dispatchers, metrics, logger: loggerOf(t.fqdn), opts }),
+    startTarget(t, clientMetaHeader(t, opts.version), config, { dispatchers, metrics, logger: loggerOf(t.fqdn), opts, status: log }),
   );
   const first = runners[0]!;
   metrics.watchChannels(() => sum(runners, (r) => (r.transport.mode === 'channel' ? r.transport.loops : 0)));

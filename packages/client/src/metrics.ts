@@ -73,8 +73,11 @@ export async function startMetricsServer(
   addr: ListenAddress,
   registry: Registry,
   logger: Logger,
+  /** Answers the requests it takes (the status page, status/routes.ts) and returns true; the rest get the metrics. */
+  other?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,
 ): Promise<MetricsServer | undefined> {
   const server = http.createServer((req, res) => {
+    if (other?.(req, res)) return;
     registry.metrics().then(
       (text) => {
         res.writeHead(200, { 'Content-Type': registry.contentType, 'Content-Length': Buffer.byteLength(text) });

@@ -43,6 +43,11 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
       describe:
         'TLS of the client listener (tls_server_config in exporter-toolkit format; basic_auth_users does not apply to clients). Default: the tls_server_config of --web.config.file.',
     })
+    .option('web.enable-lifecycle', {
+      type: 'boolean',
+      default: false,
+      describe: 'Enable reloading the configuration files over HTTP (POST or PUT /-/reload), as Prometheus. SIGHUP reloads them either way.',
+    })
     .option('web.read-header-timeout', {
       type: 'string',
       default: PROXY_DEFAULTS.readHeaderTimeout,
@@ -150,6 +155,7 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
     webConfigFile: (a['web.config.file'] as string | undefined) || undefined,
     clientListen: a['web.client-listen-address'] as ListenAddress | undefined,
     clientWebConfigFile: (a['web.client-config.file'] as string | undefined) || undefined,
+    webEnableLifecycle: a['web.enable-lifecycle'] === true,
     readHeaderTimeoutMs: a['web.read-header-timeout'] as number,
     readIdleTimeoutMs: a['web.read-idle-timeout'] as number,
     authMaxFailures: a['web.max-auth-failures'] as number,

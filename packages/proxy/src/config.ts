@@ -7,6 +7,8 @@ export interface ProxyConfig {
   readonly clientListen: ListenAddress | undefined;
   /** --web.client-config.file: TLS of the client listener; undefined: the main listener's TLS. */
   readonly clientWebConfigFile: string | undefined;
+  /** --web.enable-lifecycle: POST/PUT /-/reload reloads the files (else 403, as Prometheus); default false. */
+  readonly webEnableLifecycle: boolean;
   /** --web.read-header-timeout: a request head must arrive within this. */
   readonly readHeaderTimeoutMs: number;
   /** --web.read-idle-timeout: longest silence while a request body arrives. */

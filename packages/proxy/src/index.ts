@@ -5,3 +5,6 @@ export { Coordinator, type PollSink, type ScrapeSink, type ScrapeJob } from './r
 export { systemClock, type Clock } from './routing/clock.js';
 export { scrapeTimeoutMs, canonicalHeaderName, buildScrapeRequest } from './exchanges/forward.js';
 export { parseFqdn } from './exchanges/fqdn.js';
+export { FleetHistory } from './status/history.js';
+export { ClientHistory, HISTORY_LENGTH, MAX_REASON_CHARS } from './status/client-history.js';
+export { parseClientsQuery, queryClients, type ClientView } from './status/clients-query.js';

@@ -3,6 +3,8 @@ import { resolveProxyConfig } from './cli.js';
 import { startProxy } from './listeners/server.js';
 import { loadWebConfig } from './auth/web-config.js';
 import { loadTokenFile } from './auth/client-auth.js';
+import { ConfigReloader, reloadOnSighup } from './lifecycle/reloader.js';
+import { addProxyReloadSteps } from './lifecycle/reload-steps.js';
 
 /**
  * `pushprox-proxy` entry, a function rather than top-level await so that the
@@ -22,20 +24,26 @@ async function main(): Promise<void> {
       config.clientWebConfigFile === undefined ? undefined : loadWebConfig(config.clientWebConfigFile, 'web.client-config.file');
     const clientTokens = config.clientTokenFile === undefined ? undefined : loadTokenFile(config.clientTokenFile);
     // Imported only when enabled: enrollment signs with node-forge, which the proxy alone never loads.
-    const enroll = config.enroll
+    const enrollment = config.enroll
       ? (await import('./enroll/index.js')).createEnrollment({
           ...config.enroll,
           tls: Boolean(config.clientListen !== undefined ? (clientWeb ?? web)?.tls : web?.tls),
           logger,
-        }).handler
+        })
       : undefined;
+    const enroll = enrollment?.handler;
+    const reloader = new ConfigReloader({ logger });
     const proxy = await startProxy(config, {
       logger,
+      lifecycle: { enabled: config.webEnableLifecycle, reload: () => reloader.reload(), state: () => reloader.state() },
       ...(web && { web }),
       ...(clientWeb && { clientWeb }),
       ...(clientTokens && { clientTokens }),
       ...(enroll && { enroll }),
     });
+    addProxyReloadSteps(reloader, config, proxy, enrollment);
+    reloader.register(proxy.metrics.registry);
+    reloadOnSighup(reloader);
     let stopping = false;
     const stop = (signal: string) => {
       if (stopping) return;

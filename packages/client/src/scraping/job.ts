@@ -47,6 +47,19 @@ export function pushReserveMs(timeoutMs: number): number {
   return Math.min(timeoutMs * 0.1, 500);
 }
 
+/** How one scrape ended at this client. */
+export interface ScrapeOutcome {
+  /** The request target as the proxy sent it. */
+  readonly target: string;
+  /** The exporter's status; for a failed or refused scrape, the status pushed instead. */
+  readonly status: number;
+  readonly durationMs: number;
+  /** Why the scrape failed or was refused; undefined when the exporter answered. */
+  readonly error?: string;
+  /** The policy's reason (scrape-policy.ts) when the scrape was refused. */
+  readonly refused?: string;
+}
+
 export interface JobDeps {
   readonly fqdn: string;
   /** What may be scraped. Default DEFAULT_SCRAPE_POLICY (anything upstream would, GET and HEAD only). */
@@ -58,6 +71,8 @@ export interface JobDeps {
   readonly push: PushOptions;
   readonly metrics: ClientMetrics;
   readonly logger: Logger;
+  /** Told how each scrape ended (the status page). Default none. */
+  readonly onOutcome?: (outcome: ScrapeOutcome) => void;
   /** Default FALLBACK_SCRAPE_TIMEOUT_MS. */
   readonly fallbackTimeoutMs?: number;
   /** Frees relayed socket buffers as bodies stream through; shared by all jobs. */
@@ -184,6 +199,7 @@ export class ScrapeJob {
       this.#awaitingHead = false;
     }
     if (logger.debugEnabled) logger.debug('Retrieved scrape response', { scrape_id: this.id, status: res.statusCode });
+    this.#deps.onOutcome?.({ target: head.target, status: res.statusCode, durationMs: performance.now() - this.request.receivedAt });
     const reclaimer = this.#deps.reclaimer;
     let payload;
     try {
@@ -219,6 +235,7 @@ export class ScrapeJob {
     const { logger, metrics } = this.#deps;
     const message = messageOf(err);
     metrics.scrapeErrors.inc();
+    this.#deps.onOutcome?.({ target: this.request.head.target, status: statusOf(err), durationMs: performance.now() - this.request.receivedAt, error: message });
     logger.warn('Scrape failed', { scrape_id: this.id, err: message });
     return this.#pushError(err, message, route);
   }
@@ -231,6 +248,13 @@ export class ScrapeJob {
   async refuse(refusal: Refusal, route?: PushRoute): Promise<PushPollWait | undefined> {
     const { logger, metrics } = this.#deps;
     metrics.scrapesRefused.inc({ reason: refusal.reason });
+    this.#deps.onOutcome?.({
+      target: this.request.head.target,
+      status: statusOf(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_REFUSED, refusal.message)),
+      durationMs: performance.now() - this.request.receivedAt,
+      error: refusal.message,
+      refused: refusal.reason,
+    });
     logger.warn('Scrape refused', { scrape_id: this.id, reason: refusal.reason, err: refusal.message });
     return this.#pushError(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_REFUSED, refusal.message), refusal.message, route);
   }

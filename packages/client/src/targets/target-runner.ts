@@ -8,6 +8,8 @@ import { TokenFile } from '../http/token-file.js';
 import { DEFAULT_POLL_HEADERS_TIMEOUT_MS } from '../transport/poller.js';
 import { ProxyTransport } from '../transport/transport.js';
 import type { ClientTarget } from './targets.js';
+import type { ClientStatusLog } from '../status/recorder.js';
+import { describeProxyError } from '../transport/proxy-error.js';
 
 /**
  * The scrapes of one FQDN: its scheduler (at most --scrape.concurrency
@@ -35,9 +37,9 @@ export function startTarget(
   target: ClientTarget,
   clientMeta: string,
   config: ClientConfig,
-  deps: { readonly dispatchers: ClientDispatchers; readonly metrics: ClientMetrics; readonly logger: Logger; readonly opts: TargetRunnerOptions },
+  deps: { readonly dispatchers: ClientDispatchers; readonly metrics: ClientMetrics; readonly logger: Logger; readonly opts: TargetRunnerOptions; readonly status?: ClientStatusLog },
 ): TargetRunner {
-  const { dispatchers, metrics, logger, opts } = deps;
+  const { dispatchers, metrics, logger, opts, status } = deps;
   const pushUrl = new URL(config.pushUrl);
   const scheduler = new ScrapeScheduler(config.scrapeConcurrency, {
     fqdn: target.fqdn,
@@ -49,9 +51,11 @@ export function startTarget(
     logger,
     fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
     reclaimer: new BufferReclaimer(),
+    ...(status && { onOutcome: (o) => status.scrape(o) }),
   });
   const transport = new ProxyTransport({
     ...(opts.channelRetryAfterMs !== undefined && { channelRetryAfterMs: opts.channelRetryAfterMs }),
+    ...(status && { onChannelDown: (err, retryMs) => status.channelDown(describeProxyError(err), retryMs) }),
     poller: {
       pollUrl: config.pollUrl,
       authorization: config.authorization,
@@ -64,6 +68,7 @@ export function startTarget(
       logger,
       onScrape: (request, ask) => scheduler.submit(request, ask),
       onPollError: () => metrics.pollErrors.inc(),
+      ...(status && { onBackoff: (err, waitMs) => status.backoff(describeProxyError(err), waitMs), onPollOk: () => status.pollOk() }),
       headersTimeoutMs: opts.pollHeadersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
       ...(opts.pollCutAfterMs !== undefined && { cutAfterMs: opts.pollCutAfterMs }),
       ...(opts.backoffRandom && { random: opts.backoffRandom }),

@@ -69,6 +69,10 @@ export interface PollerOptions {
   readonly onChannelOffered?: () => Promise<void> | undefined;
   /** Called once per poll error (the metric). */
   readonly onPollError: (err: unknown) => void;
+  /** A loop waits `waitMs` after a poll error before polling again (the status page). Default none. */
+  readonly onBackoff?: (err: unknown, waitMs: number) => void;
+  /** A poll was answered (the status page). Default none. */
+  readonly onPollOk?: () => void;
   /** Default DEFAULT_POLL_HEADERS_TIMEOUT_MS (10 min). */
   readonly headersTimeoutMs?: number;
   /** Default DEFAULT_POLL_BODY_TIMEOUT_MS (60 s). */
@@ -239,6 +243,7 @@ export class Poller {
           const outcome: PollOutcome = carried ?? (await this.#pollOnce(hello));
           if (outcome.kind === 'stopped') break;
           backoff.reset();
+          this.#opts.onPollOk?.();
           if (outcome.kind === 'again') {
             if (this.#surplus) break;
             continue;
@@ -307,6 +312,7 @@ export class Poller {
           const waitMs = surplus ? 0 : backoff.next();
           logger.warn('Error polling', { err: describeProxyError(err), ...(surplus ? { poll_loops_left: this.#running - 1 } : { retry_in: formatDuration(Math.round(waitMs)) }) });
           if (surplus) break;
+          this.#opts.onBackoff?.(err, waitMs);
           hello = true;
           await sleep(waitMs, this.#stopCtl.signal);
         }

@@ -23,6 +23,8 @@ export interface TransportOptions {
   readonly channel?: Pick<ChannelPoolOptions, 'onScrape' | 'onPushRefused' | 'lingerMs' | 'silenceMs' | 'openTimeoutMs'>;
   /** First wait before a channel is tried again. Default CHANNEL_RETRY_AFTER_MS. */
   readonly channelRetryAfterMs?: number;
+  /** A channel could not be opened or every channel was lost; polling until `retryMs` has passed (the status page). */
+  readonly onChannelDown?: (err: unknown, retryMs: number) => void;
 }
 
 /**
@@ -128,6 +130,7 @@ export class ProxyTransport {
       (err: unknown) => {
         this.#attempt = undefined;
         const retryMs = this.#backOff();
+        this.#opts.onChannelDown?.(err, retryMs);
         // Most often a reverse or forward proxy on the way that does not pass upgrades on.
         p.logger.warn('Proxy offers a channel but it could not be opened; polling instead', {
           err: describeProxyError(err),
@@ -143,6 +146,7 @@ export class ProxyTransport {
     this.#pool = undefined;
     const retryMs = this.#backOff();
     if (this.#stopped) return;
+    this.#opts.onChannelDown?.(err, retryMs);
     this.#opts.poller.logger.warn(message, { err: describeProxyError(err), channel_retry_in: formatDuration(retryMs) });
     this.#startPoller();
   }

@@ -42,7 +42,7 @@ const DENIED: AuthOutcome = { kind: 'denied' };
  *   window ends.
  */
 export class BasicAuth {
-  readonly #users: ReadonlyMap<string, string>;
+  #users: ReadonlyMap<string, string>;
   readonly #passed = new Map<string, true>();
   readonly #failed = new Map<string, true>();
   readonly #cacheEntries: number;
@@ -91,6 +91,17 @@ export class BasicAuth {
         },
       });
     }
+  }
+
+  /**
+   * New basic_auth_users from a reloaded web config. The remembered results
+   * go too (their keys include the hash, so none could outlive its user, but
+   * they would only take room).
+   */
+  setUsers(users: ReadonlyMap<string, string>): void {
+    this.#users = users;
+    this.#passed.clear();
+    this.#failed.clear();
   }
 
   get enabled(): boolean {

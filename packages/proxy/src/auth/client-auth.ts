@@ -48,12 +48,17 @@ export interface ClientAuthOptions {
 }
 
 export class ClientAuthenticator {
-  readonly #tokens: TokenTable | undefined;
+  #tokens: TokenTable | undefined;
   readonly #requireIdentity: boolean;
 
   constructor(tokens: TokenTable | undefined, opts: ClientAuthOptions = {}) {
     this.#tokens = tokens;
     this.#requireIdentity = opts.requireIdentity ?? false;
+  }
+
+  /** A reloaded --client.token-file; requests already identified keep their identity. */
+  setTokens(tokens: TokenTable): void {
+    this.#tokens = tokens;
   }
 
   /** Throws CLIENT_UNAUTHENTICATED (401) when a token is required and missing or unknown. */

@@ -25,7 +25,8 @@ import { tokenAllows, type EnrollTokenTable } from './tokens.js';
 
 export interface EnrollHandlerOptions {
   readonly ca: CertAndKey;
-  readonly tokens: EnrollTokenTable;
+  /** The bootstrap tokens, or a function returning the current ones (reloaded on SIGHUP). */
+  readonly tokens: EnrollTokenTable | (() => EnrollTokenTable);
   readonly state: EnrollState;
   /** Lifetime of issued certificates in ms (capped at the CA's expiry by the signer). */
   readonly certValidityMs: number;
@@ -92,7 +93,8 @@ function bearer(req: IncomingMessage): string | undefined | null {
  * signCsr, which takes only its public key.
  */
 export function createEnrollHandler(opts: EnrollHandlerOptions): Handler {
-  const { ca, tokens, state, logger } = opts;
+  const { ca, state, logger } = opts;
+  const tokensNow = typeof opts.tokens === 'function' ? opts.tokens : ((t) => () => t)(opts.tokens);
   const now = opts.now ?? Date.now;
   const caX509 = new X509Certificate(ca.certPem);
   const caBody = Buffer.from(ca.certPem);
@@ -136,7 +138,7 @@ export function createEnrollHandler(opts: EnrollHandlerOptions): Handler {
       return undefined;
     }
     if (given === null) throw fail(ERROR_CODES.ENROLL_UNAUTHENTICATED, 'expected "Authorization: Bearer <bootstrap token>", got another scheme');
-    const token = tokens.get(hashToken(given));
+    const token = tokensNow().get(hashToken(given));
     if (!token) throw fail(ERROR_CODES.ENROLL_UNAUTHENTICATED, 'expected a bootstrap token from --enroll.token-file, got an unknown one');
     caller.who = token.label;
     if (token.expires && now() >= token.expires.getTime()) {

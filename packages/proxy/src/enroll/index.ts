@@ -6,7 +6,7 @@ import { fingerprintSha256 } from '../pki/ca.js';
 import { loadCa } from '../pki/store.js';
 import { createEnrollHandler } from './handler.js';
 import { EnrollState } from './state.js';
-import { loadEnrollTokens } from './tokens.js';
+import { loadEnrollTokens, type EnrollTokenTable } from './tokens.js';
 
 /**
  * Certificate enrollment, loaded by main only when --enroll.token-file is
@@ -32,6 +32,9 @@ export interface Enrollment {
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
   /** SHA-256 fingerprint of the CA certificate, `AB:CD:…`, what clients pin. */
   readonly caFingerprint: string;
+  /** Re-reads --enroll.token-file (throws on a bad file); apply with setTokens. */
+  loadTokens(): EnrollTokenTable;
+  setTokens(tokens: EnrollTokenTable): void;
 }
 
 export const DEFAULT_STATE_FILE = 'enroll-state.json';
@@ -50,7 +53,7 @@ export function createEnrollment(opts: EnrollmentOptions): Enrollment {
   if (Date.parse(caCert.validTo) <= Date.now()) {
     throw new Error(`--enroll.ca-dir ${opts.caDir}: the CA expired at ${new Date(caCert.validTo).toISOString()}`);
   }
-  const tokens = loadEnrollTokens(opts.tokenFile);
+  let tokens = loadEnrollTokens(opts.tokenFile);
   const stateFile = opts.stateFile ?? path.join(opts.caDir, DEFAULT_STATE_FILE);
   const state = EnrollState.load(stateFile);
   const caFingerprint = fingerprintSha256(ca.certPem);
@@ -65,11 +68,18 @@ export function createEnrollment(opts: EnrollmentOptions): Enrollment {
   }
   const handler = createEnrollHandler({
     ca,
-    tokens,
+    tokens: () => tokens,
     state,
     certValidityMs: opts.certValidityMs,
     logger: opts.logger,
     ...(opts.maxFailures !== undefined && { maxFailures: opts.maxFailures }),
   });
-  return { handler, caFingerprint };
+  return {
+    handler,
+    caFingerprint,
+    loadTokens: () => loadEnrollTokens(opts.tokenFile),
+    setTokens: (next) => {
+      tokens = next;
+    },
+  };
 }

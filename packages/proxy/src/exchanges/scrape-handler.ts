@@ -27,7 +27,22 @@ export interface ScrapeHandlerOptions {
   readonly onDone: (status: number) => void;
   /** Told of every relayed body chunk, so dead socket buffers are freed as they pile up. */
   readonly reclaimer: BufferReclaimer;
+  /** Called once per scrape with a valid target, for the status page's history. */
+  readonly onResult?: (fqdn: string, result: ScrapeOutcome) => void;
 }
+
+/** How one scrape ended, as the status page shows it. */
+export interface ScrapeOutcome {
+  readonly status: number;
+  readonly durationMs: number;
+  /** Body bytes relayed to Prometheus. */
+  readonly bytes: number;
+  /** Why it failed; undefined when the client's answer was relayed whole. */
+  readonly error?: string;
+}
+
+/** Longest part of a failed answer's body kept as its reason. */
+const REASON_BYTES = 512;
 
 /** What the /push handler hands to a waiting scrape. */
 export interface PushedResponse {
@@ -49,6 +64,7 @@ export type Responders = Map<string, (pushed: PushedResponse) => Promise<void>>;
 export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Responders) {
   const { coordinator, logger } = opts;
   return (req: IncomingMessage, res: ServerResponse): void => {
+    const started = performance.now();
     const target = req.url ?? '';
     let url: URL;
     try {
@@ -59,13 +75,18 @@ export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Resp
     }
     // URL.hostname keeps IPv6 brackets; Go's URL.Hostname() (the routing key upstream) drops them.
     const fqdn = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    let relayed = 0;
+    const result = (status: number, error: string | undefined): void =>
+      opts.onResult?.(fqdn, { status, durationMs: performance.now() - started, bytes: relayed, ...(error !== undefined && { error }) });
     const fail = (err: unknown): void => {
       if (!res.headersSent) {
         // Prometheus shows only the status line on its targets page, so the reason says why.
         finish(res, statusOf(err), `Error scraping ${JSON.stringify(target)}: ${messageOf(err)}`, messageOf(err));
+        result(statusOf(err), messageOf(err));
       } else {
         res.destroy();
         opts.onDone(res.statusCode);
+        result(res.statusCode, `cut short after ${relayed} bytes: ${messageOf(err)}`);
       }
     };
     // Node parses `GET http://host\nX: y HTTP/1.1` (a bare LF in the target) as
@@ -125,16 +146,31 @@ export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Resp
     responders.set(id, async ({ head, body }) => {
       responders.delete(id);
       res.writeHead(head.status, head.reason, relayHeaders(head.headers));
+      // A failed answer's reason: the start of its body (upstream's client pushes the error text), else its reason phrase.
+      let reason = '';
+      const keepReason = (chunk: Buffer): void => {
+        if (head.status >= 400 && reason.length < REASON_BYTES) reason += chunk.subarray(0, REASON_BYTES - reason.length).toString('utf8');
+      };
       try {
         if (Buffer.isBuffer(body)) {
           // Head and body in one write; a small whole body needs no stream (see relayWholePushed).
           opts.reclaimer.account(body.length);
+          keepReason(body);
+          relayed = body.length;
           res.end(body);
         } else {
-          body.on('data', (chunk: Buffer) => opts.reclaimer.account(chunk.length));
+          body.on('data', (chunk: Buffer) => {
+            opts.reclaimer.account(chunk.length);
+            keepReason(chunk);
+            relayed += chunk.length;
+          });
           await relay(body, res);
         }
         opts.onDone(head.status);
+        result(head.status, head.status >= 400 ? reason.trim() || head.reason || `HTTP ${head.status}` : undefined);
+      } catch (err) {
+        result(head.status, `cut short after ${relayed} bytes: ${messageOf(err)}`);
+        throw err;
       } finally {
         coordinator.complete(id);
       }

@@ -50,9 +50,18 @@ export interface AppOptions {
    * service; undefined when disabled, and those paths answer 404 like any other.
    */
   readonly enroll?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** More routes by exact path; default none. */
+  readonly routes?: ReadonlyMap<string, ExtraRoute>;
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** An origin-form route served by exact path on the scraper-role listener (status page, API, lifecycle). */
+export interface ExtraRoute {
+  readonly handler: Handler;
+  /** Behind basic_auth_users, as /clients. */
+  readonly guarded: boolean;
+}
 
 /** Counts and times an API request once its response has finished, under upstream's path label. */
 function instrumented(
@@ -117,7 +126,8 @@ export function createApi(opts: AppOptions, role: ListenerRole = 'all'): Handler
   // /clients and /metrics belong to the scraper role (Prometheus, operators'
   // cron); /poll and /push to the client role, which basic_auth_users does not cover.
   app.use((req: Request, res: Response, next: NextFunction) => {
-    if (!opts.auth.enabled || (req.path !== PATH_CLIENTS && req.path !== PATH_METRICS)) return next();
+    const guarded = req.path === PATH_CLIENTS || req.path === PATH_METRICS || opts.routes?.get(req.path)?.guarded === true;
+    if (!opts.auth.enabled || !guarded) return next();
     opts.auth.check(req.headers.authorization, req.socket.remoteAddress).then((outcome) => {
       if (outcome.kind === 'ok') next();
       else if (outcome.kind === 'refused') sendAuthRefusal(res, outcome);
@@ -143,6 +153,11 @@ export function createApi(opts: AppOptions, role: ListenerRole = 'all'): Handler
       res.end(text);
     }),
   );
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    const route = opts.routes?.get(req.path);
+    if (route) route.handler(req, res);
+    else next();
+  });
   app.use((_req: Request, res: Response) => sendText(res, 404, '404 page not found'));
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     logger.error('Unhandled error in API handler', { err: err instanceof Error ? err.message : String(err) });

@@ -15,7 +15,13 @@ import { ChannelServer } from '../channel/channel-server.js';
 import { ClientAuthenticator, type TokenTable } from '../auth/client-auth.js';
 import { sendText } from './respond.js';
 import { createListener, listen, localUrl, type ReadTimeouts } from './listen.js';
+import { WebReload, type ReloadedWebConfig } from './web-reload.js';
+import { createLifecycleRoutes } from '../lifecycle/endpoints.js';
 import type { WebConfig } from '../auth/web-config.js';
+import { PROXY_VERSION } from '../cli.js';
+import { ProxyStatus } from '../status/proxy-status.js';
+import type { ReloadState } from '../status/status-info.js';
+import type { ExtraRoute } from './app.js';
 
 export interface RunningProxy {
   readonly coordinator: Coordinator;
@@ -30,7 +36,15 @@ export interface RunningProxy {
   readonly clientUrl: string;
   /** Stops accepting, drains waiting polls and pending scrapes, waits (bounded) for scrapes being answered. */
   close(): Promise<void>;
+  /** Throws unless re-read web config files can replace the running ones without a restart (see checkTlsReload). */
+  checkWebConfig(next: ReloadedWebConfig): void;
+  /** Puts re-read web config files in use: basic_auth_users and the listeners' TLS material. Check first. */
+  applyWebConfig(next: ReloadedWebConfig): void;
+  /** Puts a re-read --client.token-file in use. */
+  setClientTokens(tokens: TokenTable): void;
 }
+
+export type { ReloadedWebConfig };
 
 /** Absolute-form request-target (RFC 9112 §3.2.2): what Prometheus sends through proxy_url. */
 const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
@@ -61,6 +75,13 @@ export interface StartProxyDeps {
   readonly clientMetaBytes?: number;
   /** Basic auth's caches, worker queue and per-source limit (defaults in basic-auth.ts); overrides `authMaxFailures`. */
   readonly basicAuth?: BasicAuthOptions;
+  /**
+   * --web.enable-lifecycle and what /-/reload runs (lifecycle/reloader.ts);
+   * default: disabled, and /-/reload answers 403.
+   */
+  readonly lifecycle?: { readonly enabled: boolean; reload(): Promise<void>; state(): ReloadState };
+  /** Whether enrollment is on, for the status page. Default: whether `enroll` is given. */
+  readonly enrollment?: boolean;
 }
 
 export async function startProxy(
@@ -79,15 +100,33 @@ export async function startProxy(
   deps: StartProxyDeps,
 ): Promise<RunningProxy> {
   const { logger } = deps;
+  const clock = deps.clock ?? systemClock;
+  const maxClients = config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients;
+  const startedAt = clock.now();
+  // Its closures ask the coordinator, auth and deps only once requests arrive.
+  const status = new ProxyStatus({
+    clock,
+    coordinator: () => coordinator,
+    version: PROXY_VERSION,
+    basicAuth: () => auth.enabled,
+    clientTokens: () => deps.clientTokens !== undefined,
+    enrollment: deps.enrollment ?? deps.enroll !== undefined,
+    lifecycle: deps.lifecycle?.enabled ?? false,
+    config: config as unknown as Readonly<Record<string, unknown>>,
+    maxClients,
+    maxPollsPerFqdn: config.pollMaxPerFqdn,
+    pushMaxBodyBytes: config.pushMaxBodyBytes,
+    reload: () => deps.lifecycle?.state() ?? { lastSuccess: true, lastSuccessAt: startedAt, lastError: '' },
+  });
   // Refusals are caused at will by whoever reaches the client port: one line, then a count a minute.
   const registrationWarnings = new WarnAggregator({ logger, msg: 'Refused a new client: --registration.max-clients reached' });
   const metaWarnings = new WarnAggregator({ logger, msg: 'Client metadata not stored: its memory budget is spent; the client is listed without labels or modules' });
   const coordinator = new Coordinator({
-    clock: deps.clock ?? systemClock,
+    clock,
     registrationTimeoutMs: config.registrationTimeoutMs,
     pollIdleTimeoutMs: config.pollIdleTimeoutMs,
     maxPollsPerFqdn: config.pollMaxPerFqdn,
-    maxClients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients,
+    maxClients,
     onRegistrationRefused: (fqdn) => {
       metrics.registrationsRefused.inc();
       registrationWarnings.note('all', { fqdn, max_clients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients });
@@ -95,6 +134,7 @@ export async function startProxy(
     ...(deps.surplusLingerMs !== undefined && { surplusLingerMs: deps.surplusLingerMs }),
     ...(deps.clientMetaBytes !== undefined && { maxClientMetaBytes: deps.clientMetaBytes }),
     onClientMetaRefused: (fqdn) => metaWarnings.note('all', { fqdn }),
+    onPoll: (fqdn, opts) => status.history.polled(fqdn, opts.persistent === true ? 'channel' : opts.capacity !== undefined ? 'polling' : 'upstream'),
   });
   const metrics = new ProxyMetrics({
     clients: () => coordinator.registry.size,
@@ -102,7 +142,7 @@ export async function startProxy(
     pendingScrapes: () => coordinator.stats().pendingScrapes,
     activeScrapes: () => coordinator.stats().activeScrapes,
     channels: () => channels.size,
-    maxClients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients,
+    maxClients,
   });
   const split = config.clientListen !== undefined;
   const mainTls = deps.web?.tls;
@@ -119,8 +159,18 @@ export async function startProxy(
     // a client role request must then prove who it is (certificate or token).
     requireIdentity: clientTls?.ca !== undefined && clientTls.clientAuth !== 'NoClientCert',
   });
+  // Set once close() starts; /-/ready answers 503 from then on.
+  let closing: Promise<void> | undefined;
+  const routes = new Map<string, ExtraRoute>(
+    createLifecycleRoutes({
+      enabled: deps.lifecycle?.enabled ?? false,
+      ready: () => closing === undefined,
+      reload: () => deps.lifecycle?.reload() ?? Promise.resolve(),
+    }),
+  );
+  for (const [path, route] of status.routes) routes.set(path, route);
   const apiOptions = {
-    auth, clientAuth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes,
+    auth, clientAuth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes, routes,
     ...(deps.enroll && { enroll: deps.enroll }),
   };
   const scrape = createScrapeHandler(
@@ -130,6 +180,7 @@ export async function startProxy(
       scrapeDefaultTimeoutMs: config.scrapeDefaultTimeoutMs,
       scrapeMaxTimeoutMs: config.scrapeMaxTimeoutMs,
       onDone: (status) => metrics.observeProxied(status),
+      onResult: (fqdn, result) => status.history.record(fqdn, result),
       reclaimer: new BufferReclaimer(),
     },
     responders,
@@ -200,13 +251,21 @@ export async function startProxy(
     observe: (path, status, seconds) => metrics.observeApi(path, status, seconds),
   });
   const servers: http.Server[] = [];
+  const webReload = new WebReload(split, { web: deps.web, clientWeb: deps.clientWeb }, auth);
   const open = async (role: ListenerRole, addr: ListenAddress, tls: typeof mainTls) => {
     const server = createListener(tls, handlerFor(role), timeouts);
     server.on('connect', refuseConnect);
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => channels.upgrade(req, socket, head, role));
     servers.push(server);
+    if (tls) webReload.secured(server, role === 'client');
     const bound = await listen(server, addr);
     logger.info('Listening', { address: formatHostPort(bound.address, bound.port), role, tls: tls !== undefined });
+    status.listeners.push({
+      address: formatHostPort(bound.address, bound.port),
+      role,
+      tls: tls !== undefined,
+      ...(tls && { clientAuth: tls.clientAuth }),
+    });
     return { bound, url: localUrl(tls !== undefined, addr, bound) };
   };
   let main: Awaited<ReturnType<typeof open>>;
@@ -219,7 +278,6 @@ export async function startProxy(
     throw err;
   }
 
-  let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       for (const s of servers) s.close();
@@ -236,6 +294,9 @@ export async function startProxy(
     return closing;
   };
   return {
+    checkWebConfig: (next) => webReload.check(next),
+    applyWebConfig: (next) => webReload.apply(next),
+    setClientTokens: (tokens) => clientAuth.setTokens(tokens),
     coordinator,
     metrics,
     address: main.bound,

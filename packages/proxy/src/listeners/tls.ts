@@ -1,6 +1,6 @@
 import https from 'node:https';
 import type { RequestListener, ServerOptions } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import type { SecureContextOptions, TLSSocket } from 'node:tls';
 import type { TlsSettings } from '../auth/web-config.js';
 
 /**
@@ -14,16 +14,9 @@ export function createTlsServer(tls: TlsSettings, handler: RequestListener, serv
   const request = tls.clientAuth !== 'NoClientCert';
   const server = https.createServer(
     {
-      cert: tls.cert,
-      key: tls.key,
-      ...(tls.ca && { ca: tls.ca }),
+      ...secureContextOptions(tls),
       requestCert: request,
       rejectUnauthorized: tls.clientAuth === 'RequireAndVerifyClientCert',
-      minVersion: tls.minVersion,
-      ...(tls.maxVersion && { maxVersion: tls.maxVersion }),
-      ...(tls.ciphers && { ciphers: tls.ciphers }),
-      honorCipherOrder: tls.honorCipherOrder,
-      ...(tls.ecdhCurve && { ecdhCurve: tls.ecdhCurve }),
       ...serverOptions,
     },
     handler,
@@ -36,4 +29,32 @@ export function createTlsServer(tls: TlsSettings, handler: RequestListener, serv
     });
   }
   return server;
+}
+
+/** What a re-read tls_server_config changes on a running server (certificate, key, CA, versions, ciphers, curves). */
+export function secureContextOptions(tls: TlsSettings): SecureContextOptions {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    ...(tls.ca && { ca: tls.ca }),
+    minVersion: tls.minVersion,
+    ...(tls.maxVersion && { maxVersion: tls.maxVersion }),
+    ...(tls.ciphers && { ciphers: tls.ciphers }),
+    honorCipherOrder: tls.honorCipherOrder,
+    ...(tls.ecdhCurve && { ecdhCurve: tls.ecdhCurve }),
+  };
+}
+
+/**
+ * Throws unless `next` can replace `current` on a running listener: TLS on
+ * or off and client_auth_type are fixed when the listener starts (a change
+ * needs a restart); everything else is swapped by setSecureContext.
+ */
+export function checkTlsReload(what: string, current: TlsSettings | undefined, next: TlsSettings | undefined): void {
+  if ((current === undefined) !== (next === undefined)) {
+    throw new Error(`${what}: turning TLS ${next ? 'on' : 'off'} needs a restart; expected tls_server_config to stay ${current ? 'set' : 'absent'}`);
+  }
+  if (current && next && current.clientAuth !== next.clientAuth) {
+    throw new Error(`${what}: changing client_auth_type from ${current.clientAuth} to ${next.clientAuth} needs a restart`);
+  }
 }

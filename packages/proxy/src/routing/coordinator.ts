@@ -32,6 +32,8 @@ export interface CoordinatorOptions {
   readonly maxClientMetaBytes?: number;
   /** Called when a poll's metadata was not stored because that budget is spent (for a warning). */
   readonly onClientMetaRefused?: (fqdn: string) => void;
+  /** Told of each poll (a /poll, a push-poll, a channel's wait) once admitted, for the status page's history. */
+  readonly onPoll?: (fqdn: string, opts: PollOptions) => void;
 }
 
 /**
@@ -116,6 +118,11 @@ export class Coordinator {
     );
   }
 
+  /** Polls waiting for `fqdn` now (a channel counts as one). */
+  waitingPollsOf(fqdn: string): number {
+    return this.#polls.count(fqdn.toLowerCase());
+  }
+
   /** Counts for metrics and tests. */
   stats(): { waitingPolls: number; pendingScrapes: number; activeScrapes: number } {
     let pendingScrapes = 0;
@@ -158,6 +165,8 @@ export class Coordinator {
 
   poll(fqdn: string, opts: PollOptions, sink: PollSink): Ticket {
     const key = fqdn.toLowerCase();
+    // Told before the registry is refreshed, so that it can tell a new registration from a renewed one.
+    this.#opts.onPoll?.(fqdn, opts);
     this.registry.touch(key, fqdn);
     if (!this.#meta.set(key, opts.meta)) this.#opts.onClientMetaRefused?.(fqdn);
     if (this.#dispatchPending(key, sink)) return NO_TICKET;
