@@ -75,7 +75,7 @@ after(async () => {
 describe('release artifacts', () => {
   test('npm run release builds the linux-x64, linux-arm64 and windows-x64 executables, two .debs, an npm tarball and SHA256SUMS covering them', async (t) => {
     if (!requireTools(t, BUILD_TOOLS)) return;
-    // tsc -b already ran (npm test builds first); --fast: xz -1 for the .debs, the same files inside.
+    // tsc -b already ran (npm test builds first); --fast: gzip -1 for the .debs, the same files inside.
     built = await run(process.execPath, [path.join(ROOT, 'scripts/release/build.mjs'), '--skip-tsc', '--fast', '--out', out], {
       cwd: ROOT,
       timeoutMs: 480_000,

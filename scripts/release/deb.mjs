@@ -9,6 +9,13 @@ import { copyrightText } from './copyright.mjs';
 import { run } from './sea.mjs';
 
 export const DEB_PACKAGE = 'pushprox-ts';
+/** xz -6 (dpkg's default): 45 MB for 180 MB of executables, in a minute or more on 2 cores. */
+export const RELEASE_DEB_COMPRESSION = Object.freeze(['-Zxz', '-z6']);
+/**
+ * gzip -1, `--fast` (the release test): 70 MB in 2 s. Not zstd, which is
+ * faster still: lintian refuses a data.tar.zst (malformed-deb-archive).
+ */
+export const FAST_DEB_COMPRESSION = Object.freeze(['-Zgzip', '-z1']);
 const PROGRAMS = ['pushprox-proxy', 'pushprox-client'];
 const CONFFILES = PROGRAMS.map((p) => `/etc/default/${p}`);
 
@@ -123,10 +130,10 @@ export function crossDepends(referenceDepends, pairs) {
  * (program name to file) and returns its path. `arch`: the Debian
  * architecture; `depends`: the executables' library dependencies
  * (shlibsDepends, crossDepends). `bundled` lists the npm packages inside the
- * executables, for the copyright file. `xzLevel`: dpkg-deb's xz compression
- * level, default 6.
+ * executables, for the copyright file. `compression`: dpkg-deb's -Z and -z
+ * options, default RELEASE_DEB_COMPRESSION.
  */
-export function buildDeb({ root, version, arch, depends, executables, outDir, workDir, bundled, xzLevel = 6 }) {
+export function buildDeb({ root, version, arch, depends, executables, outDir, workDir, bundled, compression = RELEASE_DEB_COMPRESSION }) {
   const here = path.join(root, 'scripts/release/debian');
   const changelog = readFileSync(path.join(here, 'changelog'), 'utf8');
   const top = /^pushprox-ts \(([^)]+)\)/.exec(changelog)?.[1];
@@ -165,9 +172,7 @@ export function buildDeb({ root, version, arch, depends, executables, outDir, wo
   }
 
   const deb = path.join(outDir, `${DEB_PACKAGE}_${version}_${arch}.deb`);
-  // xz -6 (dpkg's default): 45 MB for 180 MB of executables, in minutes on
-  // 2 cores; xz -1: 52 MB in seconds (the release test's --fast).
-  run('dpkg-deb', ['--root-owner-group', '-Zxz', `-z${xzLevel}`, '--build', stage, deb]);
+  run('dpkg-deb', ['--root-owner-group', ...compression, '--build', stage, deb]);
   rmSync(stage, { recursive: true, force: true });
   return deb;
 }
