@@ -84,7 +84,7 @@ async function main() {
         const blob = path.join(workDir, `${program}${target.codeCache ? '.cached' : ''}.blob`);
         if (!existsSync(blob)) prepareBlob({ node: nodes['linux-x64'], bundle: bundles[program], blob, codeCache: target.codeCache });
         const outfile = path.join(outDir, target.artifact(program));
-        buildExecutable({ root, node: nodes[target.name], blob, outfile, strip: target.strip, pe: target.name.startsWith('windows') });
+        buildExecutable({ root, node: nodes[target.name], blob, outfile, strip: target.strip, pe: target.pe });
         executables[target.name][program] = outfile;
         log(`${path.basename(outfile)}: executable ${statSync(outfile).size} bytes`);
       }

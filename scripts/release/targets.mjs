@@ -18,6 +18,7 @@ export const NODE_VERSION = '20.20.2';
  *   sha512 (npm's dist.integrity), `binary` the node binary inside;
  * - `programs`: what is built for it, `artifact(program)` the file name in release/;
  * - `strip`: the binutils strip that reads its ELF files (none for PE);
+ * - `pe`: a Windows (PE) executable rather than ELF;
  * - `codeCache`: whether the SEA blob carries V8's code cache, which only the
  *   architecture and build that prepared it can use (linux-x64 prepares all blobs);
  * - `deb`: the Debian architecture of its .deb, if it has one;
@@ -30,6 +31,7 @@ export const TARGETS = Object.freeze([
     programs: ['pushprox-proxy', 'pushprox-client'],
     artifact: (program) => program,
     strip: 'strip',
+    pe: false,
     codeCache: true,
     deb: 'amd64',
   }),
@@ -39,6 +41,7 @@ export const TARGETS = Object.freeze([
     programs: ['pushprox-proxy', 'pushprox-client'],
     artifact: (program) => `${program}-linux-arm64`,
     strip: 'aarch64-linux-gnu-strip',
+    pe: false,
     codeCache: false,
     deb: 'arm64',
   }),
@@ -49,6 +52,7 @@ export const TARGETS = Object.freeze([
     programs: ['pushprox-client'],
     artifact: (program) => `${program}.exe`,
     strip: undefined,
+    pe: true,
     codeCache: false,
     deb: undefined,
   }),
