@@ -2,10 +2,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { constants, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { initWinePrefix, QEMU_ARM64, QEMU_TOOLS, runUnderWine, stopWine, WINE_TOOLS, wineRunner } from '../src/cross.js';
 import { startExporter, type TestExporter } from '../src/exporter.js';
 import { scrapeVia } from '../src/http.js';
 import { killAll } from '../src/procs.js';
@@ -17,6 +19,8 @@ import { run, type Ran } from '../src/run.js';
  * temporary directory and used as a user would: the single executables with
  * no Node on PATH, the .deb installed with dpkg and purged, the npm tarball
  * installed into an empty prefix. Every program listens on 127.0.0.1 only.
+ * The linux-arm64 executables run under qemu-user, the Windows one under
+ * wine (e2e/src/cross.ts).
  */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -29,9 +33,23 @@ const artifact = {
   client: path.join(out, 'pushprox-client'),
   deb: path.join(out, `pushprox-ts_${VERSION}_amd64.deb`),
   tgz: path.join(out, `pushprox-ts-${VERSION}.tgz`),
+  proxyArm64: path.join(out, 'pushprox-proxy-linux-arm64'),
+  clientArm64: path.join(out, 'pushprox-client-linux-arm64'),
+  debArm64: path.join(out, `pushprox-ts_${VERSION}_arm64.deb`),
+  clientExe: path.join(out, 'pushprox-client.exe'),
 };
 /** What the build needs, with the Debian package that brings each. */
-const BUILD_TOOLS = { '/usr/bin/strip': 'binutils', '/usr/bin/dpkg-deb': 'dpkg', '/usr/bin/dpkg-shlibdeps': 'dpkg-dev' };
+const BUILD_TOOLS = {
+  '/usr/bin/strip': 'binutils',
+  '/usr/bin/readelf': 'binutils',
+  '/usr/bin/aarch64-linux-gnu-strip': 'binutils-aarch64-linux-gnu',
+  '/usr/bin/dpkg-deb': 'dpkg',
+  '/usr/bin/dpkg-shlibdeps': 'dpkg-dev',
+};
+/** ELF e_machine (offset 18) of each Linux executable; PE machine of the Windows one. */
+const EM_X86_64 = 0x3e;
+const EM_AARCH64 = 0xb7;
+const PE_AMD64 = 0x8664;
 
 const PASSWORD = 'release-test-password';
 /** Basic auth for both kinds of request: scrapes (Proxy-Authorization) and /clients (Authorization). */
@@ -55,12 +73,12 @@ after(async () => {
 });
 
 describe('release artifacts', () => {
-  test('npm run release builds two executables, a .deb, an npm tarball and SHA256SUMS covering them', async (t) => {
+  test('npm run release builds the linux-x64, linux-arm64 and windows-x64 executables, two .debs, an npm tarball and SHA256SUMS covering them', async (t) => {
     if (!requireTools(t, BUILD_TOOLS)) return;
-    // tsc -b already ran (npm test builds first); --fast: xz -1 for the .deb, the same files inside.
+    // tsc -b already ran (npm test builds first); --fast: gzip -1 for the .debs, the same files inside.
     built = await run(process.execPath, [path.join(ROOT, 'scripts/release/build.mjs'), '--skip-tsc', '--fast', '--out', out], {
       cwd: ROOT,
-      timeoutMs: 240_000,
+      timeoutMs: 480_000,
     });
     assert.equal(built.code, 0, `${built.stdout}\n${built.stderr}`);
     for (const file of Object.values(artifact)) assert.ok(existsSync(file), `${file}\n${built.stdout}`);
@@ -68,11 +86,23 @@ describe('release artifacts', () => {
     const check = await run('/usr/bin/sha256sum', ['--check', '--strict', 'SHA256SUMS'], { cwd: out });
     assert.equal(check.code, 0, check.stdout + check.stderr);
     for (const file of Object.values(artifact)) assert.match(sums, new RegExp(`^[0-9a-f]{64}  ${path.basename(file).replace(/\./g, '\\.')}$`, 'm'));
-    // Each executable is node with the program inside: tens of MB, never a script.
-    for (const exe of [artifact.proxy, artifact.client]) {
+    // Each executable is node with the program inside: tens of MB, never a script, for the machine its name says.
+    const elf: Array<[string, number]> = [[artifact.proxy, EM_X86_64], [artifact.client, EM_X86_64], [artifact.proxyArm64, EM_AARCH64], [artifact.clientArm64, EM_AARCH64]];
+    for (const [exe, machine] of elf) {
+      const head = readFileSync(exe).subarray(0, 20);
       assert.ok(statSync(exe).size > 40e6, `${exe}: ${statSync(exe).size} bytes`);
-      assert.equal(readFileSync(exe).subarray(0, 4).toString('latin1'), '\x7fELF');
+      assert.equal(head.subarray(0, 4).toString('latin1'), '\x7fELF', exe);
+      assert.equal(head.readUInt16LE(18), machine, `${exe}: ELF machine`);
     }
+    const exe = readFileSync(artifact.clientExe);
+    assert.ok(exe.length > 40e6, `${artifact.clientExe}: ${exe.length} bytes`);
+    assert.equal(exe.subarray(0, 2).toString('latin1'), 'MZ');
+    const pe = exe.readUInt32LE(0x3c);
+    assert.equal(exe.subarray(pe, pe + 4).toString('latin1'), 'PE\0\0');
+    assert.equal(exe.readUInt16LE(pe + 4), PE_AMD64, 'PE machine');
+    // node.exe's Authenticode signature is removed, not left broken by the injection (data directory 4 of the PE32+ header).
+    assert.equal(exe.readUInt32LE(pe + 24 + 112 + 4 * 8 + 4), 0, 'no certificate table');
+    t.diagnostic(`sizes: ${Object.values(artifact).map((f) => `${path.basename(f)} ${statSync(f).size}`).join(', ')}`);
   });
 
   test('the executables run with no Node on PATH: --help, --version, pki init, and enroll against the proxy executable', async (t) => {
@@ -131,9 +161,9 @@ describe('release artifacts', () => {
 describe('Debian package', () => {
   const DPKG_TOOLS = { '/usr/bin/dpkg': 'dpkg', '/usr/bin/lintian': 'lintian' };
 
-  test('lintian: no error or warning that is not overridden with a reason', async (t) => {
+  test('lintian (amd64 and arm64): no error or warning that is not overridden with a reason', async (t) => {
     if (!needBuild(t) || !requireTools(t, DPKG_TOOLS)) return;
-    const r = await run('/usr/bin/lintian', ['--fail-on', 'error,warning', artifact.deb], { timeoutMs: 120_000 });
+    const r = await run('/usr/bin/lintian', ['--fail-on', 'error,warning', artifact.deb, artifact.debArm64], { timeoutMs: 240_000 });
     assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
     assert.doesNotMatch(r.stdout, /^[EW]: /m);
   });
@@ -196,6 +226,72 @@ describe('Debian package', () => {
     } finally {
       await dpkg('--purge', 'pushprox-ts');
     }
+  });
+});
+
+describe('linux-arm64 under qemu-user', () => {
+  test('both arm64 executables answer --help and --version with no Node on PATH', async (t) => {
+    if (!needBuild(t) || !requireTools(t, QEMU_TOOLS, constants.F_OK)) return;
+    for (const exe of [artifact.proxyArm64, artifact.clientArm64]) {
+      const started = performance.now();
+      const help = await runBare(exe, ['--help'], { runner: QEMU_ARM64 });
+      t.diagnostic(`${path.basename(exe)} --help under qemu: ${Math.round(performance.now() - started)} ms`);
+      assert.equal(help.code, 0, help.stderr);
+      assert.match(help.stdout, /--log\.level/);
+      assert.equal(help.stderr, '', 'no warning on stderr');
+      const version = await runBare(exe, ['--version'], { runner: QEMU_ARM64 });
+      assert.equal(version.stdout.trim(), VERSION, version.stderr);
+    }
+  });
+
+  test('an arm64 proxy and an arm64 client carry a scrape of a real exporter on loopback', async (t) => {
+    if (!needBuild(t) || !requireTools(t, QEMU_TOOLS, constants.F_OK)) return;
+    const started = performance.now();
+    const proxy = await startBareProxy(artifact.proxyArm64, [], undefined, QEMU_ARM64);
+    const client = startBareClient(artifact.clientArm64, proxy.url, [], undefined, QEMU_ARM64);
+    try {
+      assert.match(await scrapeThroughPair(proxy, client, `${exporter.url}/metrics`), /^demo_metric\{i="199"\} 199$/m);
+    } finally {
+      await Promise.all([client.stop('SIGTERM', 60_000), proxy.stop('SIGTERM', 60_000)]);
+    }
+    t.diagnostic(`start of both, registration and one scrape under qemu: ${Math.round(performance.now() - started)} ms`);
+    assert.doesNotMatch(proxy.output + client.output, /level=error/);
+  });
+
+  test('the arm64 .deb has the files, modes and Depends of the amd64 one, Architecture arm64, and its programs run', async (t) => {
+    if (!needBuild(t) || !requireTools(t, QEMU_TOOLS, constants.F_OK)) return;
+    // Path, mode and owner of each member (sizes differ: other machine code).
+    const members = async (deb: string) => (await run('/usr/bin/dpkg-deb', ['-c', deb])).stdout.split('\n').filter(Boolean).map((l) => l.split(/\s+/)).map((f) => `${f[0]} ${f[1]} ${f[5]}`);
+    assert.deepEqual(await members(artifact.debArm64), await members(artifact.deb));
+    const field = async (deb: string, name: string) => (await run('/usr/bin/dpkg-deb', ['-f', deb, name])).stdout.trim();
+    assert.equal(await field(artifact.debArm64, 'Architecture'), 'arm64');
+    assert.equal(await field(artifact.debArm64, 'Depends'), await field(artifact.deb, 'Depends'));
+    const root = f('arm64-deb');
+    assert.equal((await run('/usr/bin/dpkg-deb', ['-x', artifact.debArm64, root])).code, 0);
+    for (const program of ['pushprox-proxy', 'pushprox-client']) {
+      const version = await runBare(path.join(root, 'usr/bin', program), ['--version'], { runner: QEMU_ARM64 });
+      assert.equal(version.stdout.trim(), VERSION, `${program}: ${version.stderr}`);
+    }
+  });
+});
+
+describe('windows-x64 client under wine', () => {
+  const wine = wineRunner(dir);
+  after(() => stopWine(wine));
+
+  test('pushprox-client.exe answers --help and --version with no Node on PATH', async (t) => {
+    if (!needBuild(t) || !requireTools(t, WINE_TOOLS)) return;
+    const init = await initWinePrefix(wine);
+    assert.equal(init.code, 0, init.stdout + init.stderr);
+    const started = performance.now();
+    const help = await runUnderWine(wine, artifact.clientExe, ['--help']);
+    t.diagnostic(`pushprox-client.exe --help under wine: ${Math.round(performance.now() - started)} ms`);
+    assert.equal(help.code, 0, help.stdout + help.stderr);
+    assert.match(help.stdout, /^pushprox-client --proxy-url=<url>/m);
+    assert.match(help.stdout, /--log\.level/);
+    assert.equal(help.stderr, '', 'no warning on stderr');
+    const version = await runUnderWine(wine, artifact.clientExe, ['--version']);
+    assert.equal(version.stdout.trim(), VERSION, version.stderr);
   });
 });
 

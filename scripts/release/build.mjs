@@ -2,14 +2,21 @@
 // `npm run release`: every release artifact into release/, from a clean
 // clone after `npm ci`:
 //   pushprox-proxy, pushprox-client    single executables (linux-x64)
-//   pushprox-ts_<version>_amd64.deb    both, with systemd units (dpkg-deb)
+//   pushprox-proxy-linux-arm64,
+//   pushprox-client-linux-arm64        the same for linux-arm64
+//   pushprox-client.exe                the client for windows-x64
+//   pushprox-ts_<version>_amd64.deb,
+//   pushprox-ts_<version>_arm64.deb    both programs, with systemd units (dpkg-deb)
 //   pushprox-ts-<version>.tgz          npm package of the bundles (npm pack)
 //   SHA256SUMS                         of all the above
-// Needs node (the binary the executables are made from), strip (binutils),
-// dpkg-deb and dpkg-shlibdeps (dpkg-dev), npm. Flags: --skip-tsc when the
-// workspace was just built; --fast compresses the .deb with xz -1 instead of
-// -6 (seconds instead of minutes, 15% larger; the same files inside);
-// --out DIR writes to DIR instead of release/ (the release test's).
+// All executables are made from the same bundles and the Node.js version
+// pinned in targets.mjs, whose builds npm fetches (once, into
+// .cache/node-builds/; verified on every use). Needs npm, tar, strip and
+// readelf (binutils), aarch64-linux-gnu-strip (binutils-aarch64-linux-gnu),
+// dpkg-deb and dpkg-shlibdeps (dpkg-dev), a linux-x64 machine. Flags:
+// --skip-tsc when the workspace was just built; --fast compresses the .debs
+// with gzip -1 instead of xz -6 (2 s instead of minutes each, 60% larger; the
+// same files inside); --out DIR writes to DIR instead of release/ (the release test's).
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -17,9 +24,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleProgram, PROGRAMS } from './bundle.mjs';
 import { bundledPackages } from './copyright.mjs';
-import { buildDeb } from './deb.mjs';
+import { buildDeb, crossDepends, FAST_DEB_COMPRESSION, shlibsDepends } from './deb.mjs';
 import { buildNpmPackage } from './npm-package.mjs';
-import { buildExecutable, run } from './sea.mjs';
+import { buildExecutable, prepareBlob, run } from './sea.mjs';
+import { extractNode, nodeTarball, NODE_VERSION, TARGETS } from './targets.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -42,7 +50,7 @@ function log(message) {
 
 async function main() {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new Error(`expected linux-x64 (the executables are copies of this node), got ${process.platform}-${process.arch}`);
+    throw new Error(`expected linux-x64 (the linux-x64 node build prepares every executable's blob), got ${process.platform}-${process.arch}`);
   }
   const outDir = path.resolve(flagValue('--out', path.join(root, 'release')));
   const version = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')).version;
@@ -56,22 +64,41 @@ async function main() {
   mkdirSync(outDir, { recursive: true });
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'pushprox-release-'));
   try {
+    const nodes = {};
+    for (const target of TARGETS) {
+      nodes[target.name] = extractNode(target, nodeTarball(target, path.join(root, '.cache/node-builds')), path.join(workDir, 'node'));
+    }
+    log(`node ${NODE_VERSION} for ${TARGETS.map((t) => t.name).join(', ')} (integrity checked)`);
     const bundles = {};
-    const executables = {};
     const metafiles = [];
     for (const program of Object.keys(PROGRAMS)) {
-      const bundle = path.join(workDir, `${program}.cjs`);
-      metafiles.push(await bundleProgram(root, program, bundle));
-      bundles[program] = bundle;
-      log(`${program}: bundle ${statSync(bundle).size} bytes`);
-      executables[program] = path.join(outDir, program);
-      buildExecutable({ root, bundle, outfile: executables[program], workDir });
-      log(`${program}: executable ${statSync(executables[program]).size} bytes`);
+      bundles[program] = path.join(workDir, `${program}.cjs`);
+      metafiles.push(await bundleProgram(root, program, bundles[program]));
+      log(`${program}: bundle ${statSync(bundles[program]).size} bytes`);
+    }
+    /** target name -> program -> executable */
+    const executables = {};
+    for (const target of TARGETS) {
+      executables[target.name] = {};
+      for (const program of target.programs) {
+        const blob = path.join(workDir, `${program}${target.codeCache ? '.cached' : ''}.blob`);
+        if (!existsSync(blob)) prepareBlob({ node: nodes['linux-x64'], bundle: bundles[program], blob, codeCache: target.codeCache });
+        const outfile = path.join(outDir, target.artifact(program));
+        buildExecutable({ root, node: nodes[target.name], blob, outfile, strip: target.strip, pe: target.pe });
+        executables[target.name][program] = outfile;
+        log(`${path.basename(outfile)}: executable ${statSync(outfile).size} bytes`);
+      }
     }
     const bundled = bundledPackages(root, metafiles);
-    const xzLevel = process.argv.includes('--fast') ? 1 : 6;
-    const deb = buildDeb({ root, version, executables, outDir, workDir, bundled, xzLevel });
-    log(`${path.basename(deb)}: ${statSync(deb).size} bytes`);
+    const compression = process.argv.includes('--fast') ? FAST_DEB_COMPRESSION : undefined;
+    const x64 = executables['linux-x64'];
+    const amd64Depends = shlibsDepends(workDir, Object.values(x64));
+    for (const target of TARGETS.filter((t) => t.deb !== undefined)) {
+      const own = executables[target.name];
+      const depends = target.deb === 'amd64' ? amd64Depends : crossDepends(amd64Depends, Object.keys(own).map((p) => [x64[p], own[p]]));
+      const deb = buildDeb({ root, version, arch: target.deb, depends, executables: own, outDir, workDir, bundled, compression });
+      log(`${path.basename(deb)}: ${statSync(deb).size} bytes`);
+    }
     const tgz = buildNpmPackage({ root, version, bundles, outDir, workDir, bundled });
     log(`${path.basename(tgz)}: ${statSync(tgz).size} bytes`);
 

@@ -9,6 +9,13 @@ import { copyrightText } from './copyright.mjs';
 import { run } from './sea.mjs';
 
 export const DEB_PACKAGE = 'pushprox-ts';
+/** xz -6 (dpkg's default): 45 MB for 180 MB of executables, in a minute or more on 2 cores. */
+export const RELEASE_DEB_COMPRESSION = Object.freeze(['-Zxz', '-z6']);
+/**
+ * gzip -1, `--fast` (the release test): 70 MB in 2 s. Not zstd, which is
+ * faster still: lintian refuses a data.tar.zst (malformed-deb-archive).
+ */
+export const FAST_DEB_COMPRESSION = Object.freeze(['-Zgzip', '-z1']);
 const PROGRAMS = ['pushprox-proxy', 'pushprox-client'];
 const CONFFILES = PROGRAMS.map((p) => `/etc/default/${p}`);
 
@@ -78,8 +85,8 @@ function duKiB(dir) {
   return Math.ceil(bytes / 1024);
 }
 
-/** The shared-library dependencies of the executables, as dpkg-shlibdeps computes them. */
-function shlibsDepends(workDir, executables) {
+/** The shared-library dependencies of linux-x64 executables, as dpkg-shlibdeps computes them. */
+export function shlibsDepends(workDir, executables) {
   const dir = path.join(workDir, 'shlibdeps');
   mkdirSync(path.join(dir, 'debian'), { recursive: true });
   writeFileSync(path.join(dir, 'debian/control'), `Source: ${DEB_PACKAGE}\n\nPackage: ${DEB_PACKAGE}\nArchitecture: amd64\n`);
@@ -89,19 +96,50 @@ function shlibsDepends(workDir, executables) {
   return m[1].trim();
 }
 
+/** The libraries an ELF file needs (the dynamic loader aside, whose name is per architecture) and the symbol versions it asks of them (readelf reads any architecture). */
+function libraryNeeds(file) {
+  const needed = [...run('readelf', ['-d', '--wide', file]).matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)]
+    .map((m) => m[1])
+    .filter((lib) => !lib.startsWith('ld-linux'))
+    .sort();
+  const versions = new Set([...run('readelf', ['-V', '--wide', file]).matchAll(/Name: (GLIBC\w*_[\d.]+)/g)].map((m) => m[1]));
+  return { needed, versions };
+}
+
 /**
- * Builds `<outDir>/pushprox-ts_<version>_amd64.deb` from the executables
- * (program name to file) and returns its path. `bundled` lists the npm
- * packages inside the executables, for the copyright file. `xzLevel`:
- * dpkg-deb's xz compression level, default 6.
+ * The Depends of executables for another architecture, which
+ * dpkg-shlibdeps cannot compute without that architecture's libraries
+ * installed: the linux-x64 executables' Depends (Debian's library packages
+ * have the same names on every architecture), provided each executable needs
+ * the same libraries as its linux-x64 counterpart and no symbol version that
+ * the counterpart does not need. Otherwise the build fails and says what differs.
  */
-export function buildDeb({ root, version, executables, outDir, workDir, bundled, xzLevel = 6 }) {
+export function crossDepends(referenceDepends, pairs) {
+  for (const [reference, other] of pairs) {
+    const want = libraryNeeds(reference);
+    const got = libraryNeeds(other);
+    if (want.needed.join() !== got.needed.join()) throw new Error(`${other}: expected the libraries of ${reference} (${want.needed.join(', ')}), got ${got.needed.join(', ')}`);
+    const extra = [...got.versions].filter((v) => !want.versions.has(v));
+    if (extra.length > 0) throw new Error(`${other}: needs symbol versions that ${reference} does not (${extra.join(', ')}); its Depends cannot be derived from linux-x64's`);
+  }
+  return referenceDepends;
+}
+
+/**
+ * Builds `<outDir>/pushprox-ts_<version>_<arch>.deb` from the executables
+ * (program name to file) and returns its path. `arch`: the Debian
+ * architecture; `depends`: the executables' library dependencies
+ * (shlibsDepends, crossDepends). `bundled` lists the npm packages inside the
+ * executables, for the copyright file. `compression`: dpkg-deb's -Z and -z
+ * options, default RELEASE_DEB_COMPRESSION.
+ */
+export function buildDeb({ root, version, arch, depends, executables, outDir, workDir, bundled, compression = RELEASE_DEB_COMPRESSION }) {
   const here = path.join(root, 'scripts/release/debian');
   const changelog = readFileSync(path.join(here, 'changelog'), 'utf8');
   const top = /^pushprox-ts \(([^)]+)\)/.exec(changelog)?.[1];
   if (top !== version) throw new Error(`scripts/release/debian/changelog: expected a first entry for ${version}, got ${top}`);
 
-  const stage = path.join(workDir, 'deb');
+  const stage = path.join(workDir, `deb-${arch}`);
   rmSync(stage, { recursive: true, force: true });
   const dirs = ['DEBIAN', 'usr/bin', 'lib/systemd/system', 'etc/default', `usr/share/doc/${DEB_PACKAGE}`, 'usr/share/lintian/overrides'];
   for (const d of dirs) mkdirSync(path.join(stage, d), { recursive: true, mode: 0o755 });
@@ -123,7 +161,8 @@ export function buildDeb({ root, version, executables, outDir, workDir, bundled,
   const control = readFileSync(path.join(here, 'control.in'), 'utf8')
     .replace('@VERSION@', version)
     .replace('@INSTALLED_SIZE@', String(duKiB(stage)))
-    .replace('@SHLIBS@', shlibsDepends(workDir, PROGRAMS.map((p) => path.join(stage, 'usr/bin', p))));
+    .replace('@ARCH@', arch)
+    .replace('@SHLIBS@', depends);
   writeFileSync(path.join(stage, 'DEBIAN/control'), control, { mode: 0o644 });
   writeFileSync(path.join(stage, 'DEBIAN/conffiles'), CONFFILES.join('\n') + '\n', { mode: 0o644 });
   writeFileSync(path.join(stage, 'DEBIAN/md5sums'), md5sums(stage), { mode: 0o644 });
@@ -132,10 +171,8 @@ export function buildDeb({ root, version, executables, outDir, workDir, bundled,
     chmodSync(path.join(stage, 'DEBIAN', script), 0o755);
   }
 
-  const deb = path.join(outDir, `${DEB_PACKAGE}_${version}_amd64.deb`);
-  // xz -6 (dpkg's default): 45 MB for 180 MB of executables, in minutes on
-  // 2 cores; xz -1: 52 MB in seconds (the release test's --fast).
-  run('dpkg-deb', ['--root-owner-group', '-Zxz', `-z${xzLevel}`, '--build', stage, deb]);
+  const deb = path.join(outDir, `${DEB_PACKAGE}_${version}_${arch}.deb`);
+  run('dpkg-deb', ['--root-owner-group', ...compression, '--build', stage, deb]);
   rmSync(stage, { recursive: true, force: true });
   return deb;
 }

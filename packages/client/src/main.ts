@@ -1,12 +1,13 @@
-import { createLogger, messageOf, readVersion } from '@pushprox/shared';
+import { createLogger, messageOf, readVersion, signalPlan } from '@pushprox/shared';
 import { parseClientArgs } from './cli.js';
 import { startClient } from './client.js';
 import { resolveConfig } from './config.js';
 
 /**
  * `pushprox-client` entry. Exit codes: 2 usage error (bad or unknown flag),
- * 1 configuration or startup error, 0 after a clean SIGTERM/SIGINT shutdown.
- * A second signal during shutdown exits 1 at once.
+ * 1 configuration or startup error, 0 after a clean shutdown on a stop
+ * signal (SIGTERM/SIGINT; on Windows Ctrl-C, Ctrl-Break or closing the
+ * console: signalPlan). A second signal during shutdown exits 1 at once.
  */
 async function main(): Promise<void> {
   // From dist/src/main.js the package root is two levels up.
@@ -58,10 +59,10 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  const signals = signalPlan();
+  for (const signal of signals.stop) process.on(signal, onSignal);
   // SIGHUP re-reads the --tls.* files (renewed certificates) without a restart; reloadTls logs its own failure.
-  process.on('SIGHUP', () => void client.reloadTls().catch(() => undefined));
+  if (signals.reload) process.on(signals.reload, () => void client.reloadTls().catch(() => undefined));
 }
 
 main().catch((err: unknown) => {

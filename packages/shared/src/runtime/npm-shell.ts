@@ -11,6 +11,8 @@
  * changed: reparented to init or a subreaper), it sends itself SIGTERM and
  * shuts down as if signalled. Outside npm nothing is watched, so a program
  * started with `nohup ... &` or by systemd outlives its parent as before.
+ * Nor on Windows: npm runs bins through cmd.exe there, not dash, and a
+ * SIGTERM sent to itself would end the process without running any handler.
  */
 
 export interface NpmShellWatchOptions {
@@ -20,14 +22,16 @@ export interface NpmShellWatchOptions {
   readonly intervalMs?: number;
   /** Called once the parent is gone. Default: SIGTERM to this process, so its own handlers shut it down. */
   readonly onOrphaned?: () => void;
+  /** Default process.platform; nothing is watched on 'win32'. */
+  readonly platform?: NodeJS.Platform;
 }
 
 /** Starts the watch when run under npm; returns a function that stops it (a no-op otherwise). */
 export function followNpmParent(opts: NpmShellWatchOptions = {}): () => void {
   const env = opts.env ?? process.env;
   const parent = process.ppid;
-  // Already orphaned (parent 1) or not started by npm: nothing to follow.
-  if (env['npm_lifecycle_event'] === undefined || parent <= 1) return () => undefined;
+  // Already orphaned (parent 1), not started by npm, or on Windows: nothing to follow.
+  if (env['npm_lifecycle_event'] === undefined || parent <= 1 || (opts.platform ?? process.platform) === 'win32') return () => undefined;
   const onOrphaned = opts.onOrphaned ?? (() => process.kill(process.pid, 'SIGTERM'));
   const timer = setInterval(() => {
     if (process.ppid === parent) return;
