@@ -1,9 +1,10 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { Pool, request } from 'undici';
@@ -18,10 +19,14 @@ import { scrapeVia } from '../src/http.js';
 /**
  * The proxy's status page (issue #27) in Debian's chromium, against a real
  * proxy, real clients polling over loopback and real exporters. Screenshots
- * go to docs/img/, where the README shows them.
+ * go to a temporary folder, so a test run leaves the tree clean; with
+ * PUSHPROX_SCREENSHOTS=docs/img (from the project root) they refresh the
+ * ones the README shows.
  */
 
-const IMG = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'docs', 'img');
+const IMG = process.env['PUSHPROX_SCREENSHOTS']
+  ? path.resolve(process.env['PUSHPROX_SCREENSHOTS'])
+  : mkdtempSync(path.join(tmpdir(), 'pushprox-screenshots-'));
 const XSS = `<script>window.__pushproxXss=1</script>"><img src=x onerror="window.__pushproxXss=2">`;
 
 // Run inside the page by playwright (passed as functions: the page's CSP forbids evaluating strings).
