@@ -20,6 +20,7 @@ import {
   USE_LOCALHOST_NEEDS_ALLOW_PORT,
   type ScrapePattern,
 } from './scraping/scrape-policy.js';
+import { moduleFlags } from './modules/flags.js';
 
 /** Upper bound of --scrape.concurrency: each unit may hold a socket to the proxy. */
 export const MAX_SCRAPE_CONCURRENCY = 1024;
@@ -62,6 +63,9 @@ export interface ClientArgs {
   readonly 'scrape.methods': readonly string[];
   readonly 'log.level': LogLevel;
   readonly 'log.format': LogFormat;
+  /** --config.file, --config.dirs (modules/flags.ts). Default none. */
+  readonly 'config.file'?: readonly string[];
+  readonly 'config.dirs'?: readonly string[];
 }
 
 /**
@@ -72,7 +76,7 @@ export interface ClientArgs {
  */
 export function clientCli(argv: readonly string[], version: string): Argv {
   const metricsAddr = listenAddressFlag('metrics-addr');
-  return baseCli(argv, 'pushprox-client', version)
+  return moduleFlags(baseCli(argv, 'pushprox-client', version))
     .usage('$0 --proxy-url=<url> [flags]\n\nPolls a PushProx proxy for scrape requests and answers them by scraping local targets.')
     // Listed for --help only: main.ts hands `enroll ...` to enroll/cli.ts before this parser runs.
     .command('enroll', 'Get a client certificate from the proxy with a bootstrap token (see "pushprox-client enroll --help").')

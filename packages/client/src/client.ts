@@ -10,6 +10,8 @@ import { ProxyTransport } from './transport/transport.js';
 import { ScrapeScheduler } from './scraping/scheduler.js';
 import { loadTlsFiles } from './http/tls-files.js';
 import { TokenFile } from './http/token-file.js';
+import { ModuleHost } from './modules/host.js';
+import { hasModuleSources } from './modules/load.js';
 
 export interface StartClientOptions {
   /** Default silentLogger. */
@@ -62,6 +64,10 @@ export interface RunningClient {
    * message naming the flag and file. Reloads run one at a time.
    */
   reloadTls(): Promise<void>;
+  /** The modules (--config.file, --config.dirs); undefined when none are configured. */
+  readonly modules: ModuleHost | undefined;
+  /** Re-reads the module files (ModuleHost.reload); resolves at once without modules. */
+  reloadModules(): Promise<void>;
 }
 
 /** Wires poller → scheduler → scrape → push over two dispatchers: the proxy's and the targets' (see ClientDispatchers). */
@@ -75,6 +81,9 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     env: opts.env,
     retireGraceMs: opts.tlsReloadGraceMs,
   });
+  const modules = hasModuleSources(config.modules)
+    ? await ModuleHost.start(config.modules, { logger, registry: metrics.registry, targets: dispatchers.target })
+    : undefined;
   const metricsServer: MetricsServer | undefined = config.metricsAddr
     ? await startMetricsServer(config.metricsAddr, metrics.registry, logger)
     : undefined;
@@ -105,6 +114,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     logger,
     fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
     reclaimer: new BufferReclaimer(),
+    modules,
   });
   const transport = new ProxyTransport({
     ...(opts.channelRetryAfterMs !== undefined && { channelRetryAfterMs: opts.channelRetryAfterMs }),
@@ -143,6 +153,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     if (!drained) logger.warn('Shutdown timeout reached; aborted the scrapes still running', { timeout: formatDuration(config.shutdownTimeoutMs) });
     await metricsServer?.close();
     await reloading.catch(() => undefined);
+    await modules?.close();
     await dispatchers.destroy();
   };
 
@@ -179,6 +190,8 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
       return scheduler.waiting;
     },
     stop: () => (stopping ??= stop()),
+    modules,
+    reloadModules: () => modules?.reload() ?? Promise.resolve(),
     reloadTls: () => {
       const next = reloading.then(reload);
       reloading = next.catch(() => undefined);

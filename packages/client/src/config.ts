@@ -13,6 +13,8 @@ import { resolveFqdn } from './scraping/fqdn.js';
 import { scrapePolicy, type ScrapePolicy } from './scraping/scrape-policy.js';
 import { configError, hasTlsFiles, loadTlsFiles, readFlagFile, type TlsFiles, type TlsMaterial } from './http/tls-files.js';
 import { firstToken, TokenFile } from './http/token-file.js';
+import { moduleSourcesOf } from './modules/flags.js';
+import type { ModuleSources } from './modules/load.js';
 
 export type { TlsFiles, TlsMaterial };
 
@@ -55,6 +57,8 @@ export interface ClientConfig {
   readonly scrapePolicy: ScrapePolicy;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
+  /** --config.file, --config.dirs: where modules are read from (at start and on reload). Default none: no modules. */
+  readonly modules?: ModuleSources | undefined;
 }
 
 /**
@@ -163,5 +167,6 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
     scrapePolicy: policy,
     logLevel: args['log.level'],
     logFormat: args['log.format'],
+    modules: moduleSourcesOf(args),
   });
 }

@@ -60,8 +60,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  // SIGHUP re-reads the --tls.* files (renewed certificates) without a restart; reloadTls logs its own failure.
-  process.on('SIGHUP', () => void client.reloadTls().catch(() => undefined));
+  // SIGHUP re-reads the --tls.* files (renewed certificates) and the module files without a restart; each reload logs its own failure.
+  process.on('SIGHUP', () => {
+    void client.reloadTls().catch(() => undefined);
+    void client.reloadModules().catch(() => undefined);
+  });
 }
 
 main().catch((err: unknown) => {
