@@ -99,7 +99,7 @@ export class ModuleHost {
   /** The answer to a module route: a listing, an error text, or the module's (verified) output. */
   async answer(route: ModuleRoute, ask: ModuleAsk): Promise<ModuleResponse> {
     const { set, agents } = this.#loaded;
-    if (route.kind === 'list') return route.style === 'expexp' ? expexpListing(set, ask.headers.get('accept')?.trim()) : oitcListing(set);
+    if (route.kind === 'list') return route.style === 'expexp' ? expexpListing(set, ask.headers.getAll('accept').some((v) => v.trim() === 'application/json')) : oitcListing(set);
     const name = route.name ?? (route.style === 'expexp' ? set.defaultModule : undefined);
     if (name === undefined) return missingModule();
     const m = set.modules.get(name);

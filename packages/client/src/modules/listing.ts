@@ -29,12 +29,12 @@ function sortedNames(set: ModuleSet): string[] {
 }
 
 /**
- * exporter_exporter's `/`. Its JSON is the module configuration; ours keeps
+ * exporter_exporter's `/`: JSON when an Accept header is exactly `application/json`, else HTML. Its JSON is the module configuration; ours keeps
  * only each module's method and timeout (nanoseconds, as Go marshals a
  * Duration), so no password or header value leaves the host.
  */
-export function expexpListing(set: ModuleSet, accept: string | undefined): ModuleResponse {
-  if (accept === 'application/json') {
+export function expexpListing(set: ModuleSet, json: boolean): ModuleResponse {
+  if (json) {
     const obj = Object.fromEntries(sortedNames(set).map((n) => {
       const m = set.modules.get(n)!;
       return [n, { method: m.method, timeout: Math.round(m.timeoutMs * 1e6) }];
