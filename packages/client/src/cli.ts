@@ -66,6 +66,10 @@ export interface ClientArgs {
   /** --config.file, --config.dirs (modules/flags.ts). Default none. */
   readonly 'config.file'?: readonly string[];
   readonly 'config.dirs'?: readonly string[];
+  /** --web.listen-address, --web.config.file, --web.enable-lifecycle (modules/flags.ts). Default none. */
+  readonly 'web.listen-address'?: ListenAddress | undefined;
+  readonly 'web.config.file'?: string | undefined;
+  readonly 'web.enable-lifecycle'?: boolean;
 }
 
 /**

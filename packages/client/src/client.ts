@@ -68,6 +68,8 @@ export interface RunningClient {
   readonly modules: ModuleHost | undefined;
   /** Re-reads the module files (ModuleHost.reload); resolves at once without modules. */
   reloadModules(): Promise<void>;
+  /** Where --web.listen-address serves the modules; undefined when not set. */
+  readonly webAddress: AddressInfo | undefined;
 }
 
 /** Wires poller → scheduler → scrape → push over two dispatchers: the proxy's and the targets' (see ClientDispatchers). */
@@ -86,6 +88,19 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     : undefined;
   const metricsServer: MetricsServer | undefined = config.metricsAddr
     ? await startMetricsServer(config.metricsAddr, metrics.registry, logger)
+    : undefined;
+
+  const reloadModules = (): Promise<void> => modules?.reload() ?? Promise.resolve();
+  // Loaded only with --web.listen-address: most clients have no listener of their own.
+  const direct = config.web
+    ? await (await import('./web/direct-server.js')).startDirectServer({
+        ...config.web,
+        webConfigFile: config.web.configFile,
+        modules,
+        registry: metrics.registry,
+        logger,
+        reload: reloadModules,
+      })
     : undefined;
 
   logger.info('URL and FQDN info', { proxy_url: config.proxyUrl, fqdn: config.fqdn });
@@ -153,6 +168,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     if (!drained) logger.warn('Shutdown timeout reached; aborted the scrapes still running', { timeout: formatDuration(config.shutdownTimeoutMs) });
     await metricsServer?.close();
     await reloading.catch(() => undefined);
+    await direct?.close();
     await modules?.close();
     await dispatchers.destroy();
   };
@@ -191,7 +207,8 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     },
     stop: () => (stopping ??= stop()),
     modules,
-    reloadModules: () => modules?.reload() ?? Promise.resolve(),
+    reloadModules,
+    webAddress: direct?.address,
     reloadTls: () => {
       const next = reloading.then(reload);
       reloading = next.catch(() => undefined);

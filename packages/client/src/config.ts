@@ -13,7 +13,7 @@ import { resolveFqdn } from './scraping/fqdn.js';
 import { scrapePolicy, type ScrapePolicy } from './scraping/scrape-policy.js';
 import { configError, hasTlsFiles, loadTlsFiles, readFlagFile, type TlsFiles, type TlsMaterial } from './http/tls-files.js';
 import { firstToken, TokenFile } from './http/token-file.js';
-import { moduleSourcesOf } from './modules/flags.js';
+import { directWebOf, moduleSourcesOf, type DirectWebConfig } from './modules/flags.js';
 import type { ModuleSources } from './modules/load.js';
 
 export type { TlsFiles, TlsMaterial };
@@ -59,6 +59,8 @@ export interface ClientConfig {
   readonly logFormat: LogFormat;
   /** --config.file, --config.dirs: where modules are read from (at start and on reload). Default none: no modules. */
   readonly modules?: ModuleSources | undefined;
+  /** --web.listen-address and its --web.* flags: the modules served directly. Default undefined: not served. */
+  readonly web?: DirectWebConfig | undefined;
 }
 
 /**
@@ -142,6 +144,12 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
   } catch (err) {
     throw configError(messageOf(err), err);
   }
+  let web: DirectWebConfig | undefined;
+  try {
+    web = directWebOf(args);
+  } catch (err) {
+    throw configError(messageOf(err), err);
+  }
   const fqdn = args.fqdn ?? (await (deps.defaultFqdn ?? resolveFqdn)());
   const autoRenew = args['tls.auto-renew'] ?? false;
   const renewMissing = (['tls.cacert', 'tls.cert', 'tls.key'] as const).filter((f) => !args[f]);
@@ -168,5 +176,6 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
     logLevel: args['log.level'],
     logFormat: args['log.format'],
     modules: moduleSourcesOf(args),
+    web,
   });
 }
