@@ -128,3 +128,49 @@ ${extra}`;
     assert.equal(client.running, true);
   });
 });
+
+describe('direct mode with a real Prometheus', () => {
+  test('Prometheus scrapes the client as it scrapes exporter_exporter (metrics_path /proxy, params module) and the agent (/prometheus, params exporter)', { timeout: 60_000 }, async (t) => {
+    if (!requireBinaries(t, 'prometheus', 'nodeExporter')) return;
+    const dir = mkdtempSync(path.join(tmpdir(), 'pushprox-e2e-direct-'));
+    const nePort = await freePort();
+    const ne = await startNodeExporter('127.0.0.1', nePort);
+    cleanups.push(() => ne.stop());
+    writeFileSync(path.join(dir, 'expexp.yaml'), `modules:\n  node:\n    method: http\n    http:\n      port: ${nePort}\n`);
+    writeFileSync(path.join(dir, 'prometheus_exporters.ini'), `[node_exporter]\nenabled = True\nmethod = http\nport = ${nePort}\npath = /metrics\n`);
+    const proxy = await startProxyProc();
+    cleanups.push(() => proxy.stop('SIGKILL'));
+    const webPort = await freePort();
+    const client = startClientProc(proxy.url, '127.0.0.1', [
+      `--config.file=${path.join(dir, 'expexp.yaml')},${path.join(dir, 'prometheus_exporters.ini')}`,
+      `--web.listen-address=127.0.0.1:${webPort}`,
+    ]);
+    cleanups.push(() => client.stop('SIGKILL'));
+    await client.waitFor(/Serving modules directly/);
+    // exporter_exporter's README job, unchanged but for the address.
+    const prom = await Prometheus.start(`global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+scrape_configs:
+  - job_name: 'node'
+    metrics_path: /proxy
+    params:
+      module:
+        - node
+    static_configs:
+      - targets: ['127.0.0.1:${webPort}']
+  - job_name: 'oitc'
+    metrics_path: /prometheus
+    params:
+      exporter: [node_exporter]
+    static_configs:
+      - targets: ['127.0.0.1:${webPort}']
+`);
+    cleanups.push(() => prom.stop());
+    for (const job of ['node', 'oitc']) {
+      await prom.waitFor(`${job} up`, 30_000, async () => ((await prom.query(`up{job="${job}"}`))[0]?.value === 1 ? true : undefined));
+    }
+    assert.equal((await prom.query('node_exporter_build_info{job="node"}')).length, 1);
+    assert.equal((await prom.query('node_exporter_build_info{job="oitc"}')).length, 1);
+  });
+});
