@@ -5,7 +5,7 @@ import { startClientProc, startProxyProc } from '../src/procs.js';
 import { waitRegistered } from '../src/proxy-api.js';
 import { benchExporter } from './bench-exporter.js';
 import { runLoad } from './load.js';
-import { cpuSecondsOf, PeakSampler } from './procstat.js';
+import { cpuSecondsOf, PeakSampler, rssOf } from './procstat.js';
 import { median, spread, summarize } from './stats.js';
 
 const MB = 1024 * 1024;
@@ -36,6 +36,8 @@ export async function modulesScenario(reps: number): Promise<Record<string, unkn
   const rows: Record<string, unknown>[] = [];
   try {
     await waitRegistered(proxy.url, ['127.0.0.1'], { timeoutMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    const idleRssMb = rssOf(client.pid) / MB;
     const load = { proxyPort: proxy.port, concurrency: 1, maxRequests: 2000, maxSeconds: 5 };
     const targets = {
       plain: `http://127.0.0.1:${small.port}/metrics`,
@@ -73,11 +75,16 @@ export async function modulesScenario(reps: number): Promise<Record<string, unkn
     rows.push(row);
 
     const bigLoad = { proxyPort: proxy.port, concurrency: 1, maxRequests: 3, maxSeconds: 60, timeoutSecs: 60 };
-    const cpuPerMb: Record<string, number[]> = { verify: [], noverify: [] };
-    const peakMb: Record<string, number[]> = { verify: [], noverify: [] };
-    const bigErrors: Record<string, number> = { verify: 0, noverify: 0 };
+    const cpuPerMb: Record<string, number[]> = { plain: [], verify: [], noverify: [] };
+    const peakMb: Record<string, number[]> = { plain: [], verify: [], noverify: [] };
+    const bigErrors: Record<string, number> = { plain: 0, verify: 0, noverify: 0 };
     for (let i = 0; i < reps; i++) {
-      for (const [k, target] of [['noverify', 'http://127.0.0.1/proxy?module=big-noverify'], ['verify', 'http://127.0.0.1/proxy?module=big']] as const) {
+      const kinds = [
+        ['plain', `http://127.0.0.1:${big.port}/metrics`],
+        ['noverify', 'http://127.0.0.1/proxy?module=big-noverify'],
+        ['verify', 'http://127.0.0.1/proxy?module=big'],
+      ] as const;
+      for (const [k, target] of kinds) {
         const cpu0 = cpuSecondsOf(client.pid);
         const sampler = new PeakSampler({ client: client.pid });
         const r = await runLoad({ ...bigLoad, target });
@@ -97,12 +104,16 @@ export async function modulesScenario(reps: number): Promise<Record<string, unkn
       verify_cost_ms_per_mb: verifyCost,
       client_peak_rss_mb_verify: spread(peakMb['verify']!),
       client_peak_rss_mb_noverify: spread(peakMb['noverify']!),
+      client_cpu_ms_per_mb_plain: spread(cpuPerMb['plain']!),
+      client_peak_rss_mb_plain: spread(peakMb['plain']!),
+      client_idle_rss_mb: idleRssMb,
       errors: bigErrors,
     };
     console.log(
       `${bigRow.scenario}: client CPU ${bigRow.client_cpu_ms_per_mb_verify.median.toFixed(2)} ms/MB verified vs ` +
         `${bigRow.client_cpu_ms_per_mb_noverify.median.toFixed(2)} ms/MB not (verification ${verifyCost.toFixed(2)} ms/MB); ` +
-        `client peak RSS ${bigRow.client_peak_rss_mb_verify.median.toFixed(0)} MB verified vs ${bigRow.client_peak_rss_mb_noverify.median.toFixed(0)} MB not; errors ${JSON.stringify(bigErrors)}`,
+        `client peak RSS ${bigRow.client_peak_rss_mb_verify.median.toFixed(0)} MB verified vs ${bigRow.client_peak_rss_mb_noverify.median.toFixed(0)} MB not, ` +
+        `${bigRow.client_peak_rss_mb_plain.median.toFixed(0)} MB for a plain 100 MB scrape (${bigRow.client_cpu_ms_per_mb_plain.median.toFixed(2)} ms/MB), idle ${idleRssMb.toFixed(0)} MB; errors ${JSON.stringify(bigErrors)}`,
     );
     console.log(`JSON ${JSON.stringify(bigRow)}`);
     rows.push(bigRow);

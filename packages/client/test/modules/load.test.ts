@@ -157,3 +157,9 @@ test('module routes: exporter_exporter and openITCOCKPIT forms; args only as dec
   assert.equal(onVirtualHost({ origin: 'http://host.example:9100' }), false);
   assert.equal(onVirtualHost({ origin: 'https://host.example' }), false);
 });
+
+test('the example module files of the README load as they are', async () => {
+  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../../../..');
+  const set = await loadModuleSet({ files: [path.join(root, 'examples/modules/expexp.yaml'), path.join(root, 'examples/modules/prometheus_exporters.ini')], dirs: [] });
+  assert.deepEqual([...set.modules.keys()].sort(), ['mtail', 'mysqld_exporter', 'netdata', 'node', 'node_exporter', 'somescript', 'textfile']);
+});
