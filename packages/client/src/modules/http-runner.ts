@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
+import { undici } from '../http/undici-parts.js';
 import { messageOf, type WireHeaders } from '@pushprox/shared';
 import { ExporterBodyError } from '../scraping/exporter-body.js';
 import { describeError, forwardedHeaders } from '../scraping/scrape.js';
@@ -28,11 +29,20 @@ function requestPath(m: HttpModule, extraQuery: string): string {
   return `${m.path}${m.path.includes('?') ? '&' : '?'}${extraQuery}`;
 }
 
+/** With `verify`, an Accept that offers protobuf keeps only its text formats: the check reads text. */
+function textAccept(value: string): string {
+  const kept = value.split(',').filter((part) => !/protobuf/i.test(part));
+  return kept.length > 0 ? kept.join(',') : 'text/plain;version=0.0.4';
+}
+
 function moduleHeaders(m: HttpModule, headers: WireHeaders): string[] {
   const out = forwardedHeaders(headers).filter((_, i, a) => {
     const name = (i % 2 === 0 ? a[i] : a[i - 1])!.toLowerCase();
     return !(m.verify && name === 'accept-encoding') && !(m.basicAuth && name === 'authorization');
   });
+  if (m.verify) {
+    for (let i = 0; i + 1 < out.length; i += 2) if (out[i]!.toLowerCase() === 'accept') out[i + 1] = textAccept(out[i + 1]!);
+  }
   for (let i = 0; i + 1 < m.headers.length; i += 2) out.push(m.headers[i]!, m.headers[i + 1]!);
   if (m.basicAuth) out.push('Authorization', `Basic ${Buffer.from(`${m.basicAuth.username}:${m.basicAuth.password}`).toString('base64')}`);
   return out;
@@ -85,7 +95,7 @@ export async function moduleDispatcher(m: HttpModule): Promise<Agent> {
     read(m.tls.certFile, 'tls_cert_file'),
     read(m.tls.keyFile, 'tls_key_file'),
   ]);
-  return new Agent({
+  return new undici.Agent({
     connect: {
       ...(ca && { ca }),
       ...(cert && { cert }),

@@ -150,3 +150,44 @@ test('reload adds a module; a bad file keeps the old modules and sets the reload
   assert.equal(await gauge(), 'pushprox_client_config_last_reload_successful 0');
   assert.deepEqual(client.modules!.meta().map((m) => m.name), ['extra', 'node']);
 });
+
+test('gateway use: an http module may name another host of the client\'s network (address), reached only through the module', { timeout: 30_000 }, async (t) => {
+  const http = await import('node:http');
+  const other = http.createServer((_req, res) => res.end('other_host_metric 1\n'));
+  await new Promise<void>((r) => other.listen(0, '127.0.0.2', r));
+  t.after(() => new Promise((r) => other.close(r)));
+  const port = (other.address() as { port: number }).port;
+  const { scrape } = await rig(t, () => ({ 'expexp.yaml': `modules:\n  other: { method: http, http: { address: 127.0.0.2, port: ${port} } }\n` }));
+  const res = await scrape('/proxy?module=other');
+  assert.equal(res.head.status, 200);
+  assert.equal(res.body.toString(), 'other_host_metric 1\n');
+});
+
+test('an http module whose exporter resets mid-body or lies about its length fails the scrape with the reason', { timeout: 30_000 }, async (t) => {
+  const net = await import('node:net');
+  const liar = net.createServer((s) => {
+    s.on('error', () => undefined);
+    s.once('data', () => s.end('HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nshort_metric 1\n'));
+  });
+  await new Promise<void>((r) => liar.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise((r) => liar.close(r)));
+  const resetter = net.createServer((s) => {
+    s.on('error', () => undefined);
+    s.once('data', () => {
+      s.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nreset_metric 1\n\r\n');
+      setTimeout(() => s.resetAndDestroy(), 20);
+    });
+  });
+  await new Promise<void>((r) => resetter.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise((r) => resetter.close(r)));
+  const lp = (liar.address() as { port: number }).port;
+  const rp = (resetter.address() as { port: number }).port;
+  const { scrape, client } = await rig(t, () => ({ 'expexp.yaml': `modules:\n  liar: { method: http, http: { port: ${lp} } }\n  reset: { method: http, http: { port: ${rp} } }\n` }));
+  const l = await scrape('/proxy?module=liar');
+  assert.equal(l.head.status, 500);
+  assert.match(l.head.reason, /ended after \d+ of 1000 bytes|broke/);
+  const r = await scrape('/proxy?module=reset');
+  assert.equal(r.head.status, 500);
+  assert.match(r.head.reason, /broke after|ended after/);
+  await waitFor(() => client.scrapesRunning === 0, 5000, 'no scrape left running');
+});
