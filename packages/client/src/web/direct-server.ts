@@ -1,6 +1,6 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import type { Registry } from 'prom-client';
 import { formatHostPort, HOP_BY_HOP_HEADERS, messageOf, WireHeaders, type ListenAddress, type Logger } from '@pushprox/shared';
 import { BasicAuth, createTlsServer, loadWebConfig, sendAuthRefusal, sendText } from '@pushprox/shared/web';
@@ -75,17 +75,31 @@ export async function startDirectServer(o: DirectServerOptions): Promise<DirectS
     for (let i = 0; i + 1 < answer.headers.length; i += 2) {
       if (!DROPPED.has(answer.headers[i]!.toLowerCase())) flat.push(answer.headers[i]!, answer.headers[i + 1]!);
     }
-    if (res.destroyed) {
+    // As on the push path: the head waits for the body's first bytes, so a module that fails
+    // before any of its output leaves (verification holds the first 256 KiB) is a complete 500.
+    const body = answer.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let first: IteratorResult<Buffer>;
+    try {
+      first = await body.next();
+    } catch (err) {
+      o.logger.warn('Module scrape failed', { url: req.url, err: messageOf(err) });
+      return sendText(res, 500, messageOf(err), undefined, messageOf(err));
+    }
+    if (res.destroyed || req.method === 'HEAD') {
       answer.body.destroy();
+      if (!res.destroyed) {
+        res.writeHead(answer.statusCode, answer.statusText, flat);
+        res.end();
+      }
       return;
     }
     res.writeHead(answer.statusCode, answer.statusText, flat);
-    if (req.method === 'HEAD') {
-      answer.body.destroy();
-      res.end();
-      return;
+    async function* rest(): AsyncGenerator<Buffer> {
+      if (!first.done) yield first.value;
+      for (let step = await body.next(); !step.done; step = await body.next()) yield step.value;
     }
-    pipeline(answer.body, res, (err) => {
+    pipeline(Readable.from(rest()), res, (err) => {
+      answer.body.destroy();
       if (!err) return;
       o.logger.warn('Module scrape failed after its head was sent; the response was cut', { url: req.url, err: messageOf(err) });
       res.destroy();

@@ -117,3 +117,29 @@ test('direct mode: garbage, resets and half-sent heads do not stop the listener'
   await waitFor(() => true, 10, 'settled');
   assert.equal((await get(`http://127.0.0.1:${port}/proxy?module=node`)).text, METRICS_TEXT);
 });
+
+test('direct mode: a flood of slow module requests is bounded; those past the limit get 503 at once', { timeout: 60_000 }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pushprox-direct-flood-'));
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  const config = path.join(dir, 'expexp.yaml');
+  await writeFile(config, 'modules:\n  slow: { method: exec, timeout: 2s, exec: { command: sleep, args: ["30"] } }\n');
+  const client = await startClient(
+    testConfig(proxy.url, { modules: { files: [config], dirs: [] }, web: { listen: { host: '127.0.0.1', port: 0 }, configFile: undefined, lifecycle: false } }),
+    { env: {} },
+  );
+  t.after(() => client.stop());
+  const dispatcher = new Agent({ connections: 100 });
+  t.after(() => dispatcher.close());
+  const started = Date.now();
+  const statuses = await Promise.all(
+    Array.from({ length: 80 }, () => get(`http://127.0.0.1:${client.webAddress!.port}/proxy?module=slow`, { dispatcher }).then((r) => r.status, () => 0)),
+  );
+  const busy = statuses.filter((s) => s === 503).length;
+  t.diagnostic(`80 requests: ${busy} answered 503, ${statuses.filter((s) => s === 500).length} 500 (module timeout), in ${Date.now() - started} ms`);
+  assert.ok(busy >= 80 - 64, `at least 16 refused at once, got ${busy}`);
+  // The others fail with the module's timeout as a complete 500, never a cut 200.
+  assert.deepEqual(statuses.filter((s) => s !== 503 && s !== 500), []);
+  assert.ok(Date.now() - started < 20_000);
+  assert.equal((await get(`http://127.0.0.1:${client.webAddress!.port}/prometheus`)).text, '["slow"]');
+});
