@@ -10,8 +10,8 @@ import { ProxyTransport } from './transport/transport.js';
 import { ScrapeScheduler } from './scraping/scheduler.js';
 import { loadTlsFiles } from './http/tls-files.js';
 import { TokenFile } from './http/token-file.js';
-import { ModuleHost } from './modules/host.js';
-import { hasModuleSources } from './modules/load.js';
+import type { ModuleHost } from './modules/host.js';
+import { hasModuleSources } from './modules/flags.js';
 
 export interface StartClientOptions {
   /** Default silentLogger. */
@@ -83,8 +83,9 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     env: opts.env,
     retireGraceMs: opts.tlsReloadGraceMs,
   });
+  // Loaded only with module files: most clients have none.
   const modules = hasModuleSources(config.modules)
-    ? await ModuleHost.start(config.modules, { logger, registry: metrics.registry, targets: dispatchers.target })
+    ? await (await import('./modules/host.js')).ModuleHost.start(config.modules, { logger, registry: metrics.registry, targets: dispatchers.target })
     : undefined;
   const metricsServer: MetricsServer | undefined = config.metricsAddr
     ? await startMetricsServer(config.metricsAddr, metrics.registry, logger)

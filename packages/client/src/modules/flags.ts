@@ -46,6 +46,10 @@ export function moduleFlags<T>(parser: Argv<T>): Argv<T> {
     }) as unknown as Argv<T>;
 }
 
+export function hasModuleSources(s: ModuleSources | undefined): s is ModuleSources {
+  return s !== undefined && (s.files.length > 0 || s.dirs.length > 0);
+}
+
 export function moduleSourcesOf(args: { readonly 'config.file'?: readonly string[]; readonly 'config.dirs'?: readonly string[] }): ModuleSources {
   return Object.freeze({ files: Object.freeze([...(args['config.file'] ?? [])]), dirs: Object.freeze([...(args['config.dirs'] ?? [])]) });
 }

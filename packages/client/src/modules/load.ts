@@ -19,10 +19,6 @@ const MAX_FILE_BYTES = MAX_INI_BYTES;
 export const MAX_DIR_FILES = 1024;
 const YAML_EXT = new Set(['.yml', '.yaml']);
 
-export function hasModuleSources(s: ModuleSources | undefined): s is ModuleSources {
-  return s !== undefined && (s.files.length > 0 || s.dirs.length > 0);
-}
-
 async function readConfigText(file: string): Promise<string> {
   try {
     const st = await stat(file);
