@@ -61,8 +61,11 @@ export class ExecRunner {
       env: { ...process.env, ...m.env },
     });
     const pid = child.pid;
+    /** 'close': the command exited and every holder of its stdout and stderr (children too) let go. */
+    let closed = false;
+    // Not `exitCode`: a command that exited may have left children in its group holding its output.
     const killGroup = (): void => {
-      if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      if (pid === undefined || closed) return;
       try {
         process.kill(-pid, 'SIGKILL');
       } catch {
@@ -85,6 +88,7 @@ export class ExecRunner {
     // The consumer stopped (push failed, body cut): nobody reads the output, so the command ends.
     body.once('close', killGroup);
     child.once('close', (code, sig) => {
+      closed = true;
       run.signal.removeEventListener('abort', onAbort);
       released();
       if (stderr !== '') run.logger.warn('Exec module wrote to stderr', { module: m.name, stderr: stderr.trimEnd() });

@@ -75,6 +75,8 @@ export class VerifyStream extends Transform {
     this.#lineNo++;
     let line = bytes.toString('latin1');
     if (line.endsWith('\r')) line = line.slice(0, -1);
+    // Leading blanks are skipped, as Prometheus' parsers do; a false failure would hide good output.
+    if (line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9) line = line.replace(/^[ \t]+/, '');
     if (this.#eof) return line === '' ? undefined : this.#fail('text after "# EOF"', line);
     if (line === '# EOF') {
       this.#eof = true;

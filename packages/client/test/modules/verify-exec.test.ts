@@ -131,3 +131,22 @@ function alive(pid: number): boolean {
     return false;
   }
 }
+
+test('exec: a command that exits but leaves a child holding its output is killed with its group when the reader stops', { timeout: 20_000 }, async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pushprox-exec-orphan-'));
+  const script = path.join(dir, 'orphan.sh');
+  // The shell starts a writer in its group, then exits 0 at once; the writer keeps stdout open.
+  await writeFile(script, `#!/bin/sh\n(echo $$ > ${path.join(dir, 'sh.pid')}; exec yes 'orphan_metric 1') &\necho $! > ${path.join(dir, 'child.pid')}\nexit 0\n`, { mode: 0o755 });
+  const res = await new ExecRunner().run(execModule(script, []), { extraArgs: [], signal: new AbortController().signal, logger: silentLogger });
+  res.body.on('error', () => undefined);
+  let read = 0;
+  await new Promise<void>((resolve) => {
+    res.body.on('data', (c: Buffer) => {
+      read += c.length;
+      if (read > 1024 * 1024) res.body.destroy();
+    });
+    res.body.on('close', resolve);
+  });
+  const child = Number((await readFile(path.join(dir, 'child.pid'), 'utf8')).trim());
+  await waitFor(() => !alive(child), 3000, `orphaned writer ${child} killed`);
+});
