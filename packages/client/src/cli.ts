@@ -29,7 +29,8 @@ export const DEFAULT_SCRAPE_CONCURRENCY = 8;
 /** Flags as parsed, before they are checked against each other and the files they name. */
 export interface ClientArgs {
   readonly fqdn: string | undefined;
-  readonly 'proxy-url': string;
+  /** Upstream requires it; ours may leave it out with --web.listen-address (modules served directly only). */
+  readonly 'proxy-url': string | undefined;
   readonly 'tls.cacert': string | undefined;
   readonly 'tls.cert': string | undefined;
   readonly 'tls.key': string | undefined;
@@ -89,7 +90,8 @@ export function clientCli(argv: readonly string[], version: string): Argv {
       describe: 'FQDN to register with',
       defaultDescription: `this machine's FQDN (hostname ${JSON.stringify(os.hostname())}, resolved via DNS if it has no dot)`,
     })
-    .option('proxy-url', { type: 'string', demandOption: true, describe: 'Push proxy to talk to.' })
+    // Required as upstream's, unless the client only serves its modules on --web.listen-address (checked below).
+    .option('proxy-url', { type: 'string', describe: 'Push proxy to talk to.', defaultDescription: 'required, unless --web.listen-address' })
     .option('tls.cacert', {
       type: 'string',
       describe: '<file> CA certificate to verify peer against (the proxy; also https targets unless --scrape.tls.* is given)',
@@ -195,6 +197,9 @@ export function clientCli(argv: readonly string[], version: string): Argv {
       coerce: coerceWith('scrape.methods', parseMethods),
     })
     .check((args) => {
+      if (args['proxy-url'] === undefined && args['web.listen-address'] === undefined) {
+        throw new Error('Missing required argument: proxy-url (without it, --web.listen-address serves the modules alone)');
+      }
       if (args['use-localhost'] === true && args['allow-port'] === undefined) throw new Error(USE_LOCALHOST_NEEDS_ALLOW_PORT);
       return true;
     });

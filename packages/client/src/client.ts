@@ -119,13 +119,15 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     logger.warn("--insecure-skip-verify is set: certificates of https targets are not verified (the proxy's still are)");
   }
 
-  const pushUrl = new URL(config.pushUrl);
+  // No --proxy-url: the modules are served on --web.listen-address only, nothing polls.
+  const polling = config.proxyUrl !== '';
+  const pushUrl = polling ? new URL(config.pushUrl) : undefined;
   const scheduler = new ScrapeScheduler(config.scrapeConcurrency, {
     fqdn: config.fqdn,
     policy: config.scrapePolicy,
     dispatcher: dispatchers.target,
     targetToken: config.tokenPath === undefined ? undefined : new TokenFile(config.tokenPath),
-    push: { origin: pushUrl.origin, path: pushUrl.pathname + pushUrl.search, dispatcher: dispatchers.proxy, authorization: config.authorization },
+    push: { origin: pushUrl?.origin ?? '', path: pushUrl ? pushUrl.pathname + pushUrl.search : '', dispatcher: dispatchers.proxy, authorization: config.authorization },
     metrics,
     logger,
     fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
@@ -159,7 +161,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     }),
   });
   metrics.watchChannels(() => (transport.mode === 'channel' ? transport.loops : 0));
-  transport.start();
+  if (polling) transport.start();
 
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {

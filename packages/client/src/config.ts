@@ -21,7 +21,11 @@ export type { TlsFiles, TlsMaterial };
 /** Everything the client needs, resolved once from the flags and frozen. */
 export interface ClientConfig {
   readonly fqdn: string;
-  /** Normalised like upstream: trailing slashes stripped, exactly one added. */
+  /**
+   * Normalised like upstream: trailing slashes stripped, exactly one added.
+   * '' (with pollUrl and pushUrl ''): no proxy, the client only serves its
+   * modules on --web.listen-address.
+   */
   readonly proxyUrl: string;
   /** `poll` resolved against proxyUrl (so a path prefix is kept). */
   readonly pollUrl: string;
@@ -131,7 +135,10 @@ export interface ResolveConfigDeps {
 
 /** Turns parsed flags into a frozen ClientConfig; throws PushProxError(CONFIG_INVALID) naming the flag. */
 export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = {}): Promise<ClientConfig> {
-  const urls = normaliseProxyUrl(args['proxy-url']);
+  if (args['proxy-url'] === undefined && args['web.listen-address'] === undefined) {
+    throw configError('--proxy-url flag must be specified (or --web.listen-address, to serve the modules alone)');
+  }
+  const urls = args['proxy-url'] === undefined ? { proxyUrl: '', pollUrl: '', pushUrl: '' } : normaliseProxyUrl(args['proxy-url']);
   if (args.fqdn === '') throw configError('invalid value for --fqdn: expected a host name, got ""');
   let policy: ScrapePolicy;
   try {
@@ -153,6 +160,7 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
   const fqdn = args.fqdn ?? (await (deps.defaultFqdn ?? resolveFqdn)());
   const autoRenew = args['tls.auto-renew'] ?? false;
   const renewMissing = (['tls.cacert', 'tls.cert', 'tls.key'] as const).filter((f) => !args[f]);
+  if (autoRenew && urls.proxyUrl === '') throw configError('--tls.auto-renew needs --proxy-url (the proxy renews the certificate)');
   if (autoRenew && renewMissing.length > 0) {
     throw configError(`--tls.auto-renew needs --tls.cacert, --tls.cert and --tls.key (the files it renews), got no ${renewMissing.map((f) => `--${f}`).join(', ')}`);
   }

@@ -143,3 +143,20 @@ test('direct mode: a flood of slow module requests is bounded; those past the li
   assert.ok(Date.now() - started < 20_000);
   assert.equal((await get(`http://127.0.0.1:${client.webAddress!.port}/prometheus`)).text, '["slow"]');
 });
+
+test('without --proxy-url, --web.listen-address serves the modules alone: nothing polls', { timeout: 30_000 }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pushprox-direct-only-'));
+  const exporter = await startExporter((_req, res) => res.end(METRICS_TEXT));
+  t.after(() => exporter.close());
+  const config = path.join(dir, 'expexp.yaml');
+  await writeFile(config, `modules:\n  node: { method: http, http: { port: ${exporter.port} } }\n`);
+  const { parseClientArgs, resolveConfig } = await import('../../src/index.js');
+  const args = await parseClientArgs([`--config.file=${config}`, '--web.listen-address=127.0.0.1:0', '--metrics-addr=', '--fqdn=host-a'], '0.0.0');
+  const resolved = await resolveConfig(args);
+  assert.equal(resolved.proxyUrl, '');
+  const client = await startClient(resolved, { env: {} });
+  t.after(() => client.stop());
+  assert.equal((await get(`http://127.0.0.1:${client.webAddress!.port}/proxy?module=node`)).text, METRICS_TEXT);
+  assert.equal(client.pollLoops, 0);
+  await assert.rejects(resolveConfig({ ...args, 'web.listen-address': undefined }), /--proxy-url flag must be specified/);
+});
