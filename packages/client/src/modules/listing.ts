@@ -50,17 +50,20 @@ export function oitcListing(set: ModuleSet): ModuleResponse {
   return fixedResponse(200, 'OK', 'application/json', JSON.stringify(sortedNames(set)));
 }
 
-/** exporter_exporter: `unknown module [NAME]` (Go's %v of the query values), 404. */
+/**
+ * exporter_exporter: `unknown module [NAME]` (Go's %v of the query values), 404; its text ends
+ * in a newline and http.Error adds another.
+ */
 export function unknownModule(name: string): ModuleResponse {
-  return fixedResponse(404, 'Not Found', TEXT, `unknown module [${name}]\n`);
+  return fixedResponse(404, 'Not Found', TEXT, `unknown module [${name}]\n\n`);
 }
 
 /** exporter_exporter: `/proxy` without `module=` (and no defaultModule), 400. */
 export function missingModule(): ModuleResponse {
-  return fixedResponse(400, 'Bad Request', TEXT, 'require parameter module is missing[]\n');
+  return fixedResponse(400, 'Bad Request', TEXT, 'require parameter module is missing[]\n\n');
 }
 
-/** The openITCOCKPIT agent's text for a name it does not know, 404. */
+/** The openITCOCKPIT agent's text for a name it does not know, without a newline; 404 where the agent answers 200, so the scrape fails. */
 export function unknownExporter(): ModuleResponse {
   return fixedResponse(404, 'Not Found', TEXT, 'Unknown exporter');
 }

@@ -45,7 +45,7 @@ test('direct mode serves /proxy?module=, / and /prometheus as exporter_exporter 
   const node = await get(`${base}/proxy?module=node`);
   assert.equal(node.status, 200);
   assert.equal(node.text, METRICS_TEXT);
-  assert.equal((await get(`${base}/proxy?module=nope`)).text, 'unknown module [nope]\n');
+  assert.equal((await get(`${base}/proxy?module=nope`)).text, 'unknown module [nope]\n\n');
   assert.equal((await get(`${base}/prometheus?exporter=nope`)).text, 'Unknown exporter');
   assert.deepEqual(JSON.parse((await get(`${base}/`, { headers: { accept: 'application/json' } })).text), { late: { method: 'exec', timeout: 0 }, node: { method: 'http', timeout: 0 } });
   assert.deepEqual(JSON.parse((await get(`${base}/prometheus`)).text), ['late', 'node']);

@@ -71,7 +71,7 @@ test('unknown modules get each tool\'s text; listings have each tool\'s shape', 
   }));
   const unknown = await scrape('/proxy?module=nope');
   assert.equal(unknown.head.status, 404);
-  assert.equal(unknown.body.toString(), 'unknown module [nope]\n');
+  assert.equal(unknown.body.toString(), 'unknown module [nope]\n\n');
   const traversal = await scrape('/proxy?module=..%2F..%2Fetc%2Fpasswd');
   assert.equal(traversal.head.status, 404);
   const oitcUnknown = await scrape('/prometheus?exporter=off');
