@@ -7,7 +7,7 @@ import { requireBinaries } from '../src/binaries.js';
 import { startExporter } from '../src/exporter.js';
 import { startNodeExporter } from '../src/node-exporter.js';
 import { freePort } from '../src/ports.js';
-import { killAll, startClientProc, startProxyProc } from '../src/procs.js';
+import { CLIENT_BIN, killAll, Proc, startClientProc, startProxyProc } from '../src/procs.js';
 import { Prometheus } from '../src/prometheus.js';
 import { waitRegistered } from '../src/proxy-api.js';
 
@@ -130,7 +130,7 @@ ${extra}`;
 });
 
 describe('direct mode with a real Prometheus', () => {
-  test('Prometheus scrapes the client as it scrapes exporter_exporter (metrics_path /proxy, params module) and the agent (/prometheus, params exporter)', { timeout: 60_000 }, async (t) => {
+  test('without a proxy, Prometheus scrapes the client as it scrapes exporter_exporter (metrics_path /proxy, params module) and the agent (/prometheus, params exporter)', { timeout: 60_000 }, async (t) => {
     if (!requireBinaries(t, 'prometheus', 'nodeExporter')) return;
     const dir = mkdtempSync(path.join(tmpdir(), 'pushprox-e2e-direct-'));
     const nePort = await freePort();
@@ -138,10 +138,11 @@ describe('direct mode with a real Prometheus', () => {
     cleanups.push(() => ne.stop());
     writeFileSync(path.join(dir, 'expexp.yaml'), `modules:\n  node:\n    method: http\n    http:\n      port: ${nePort}\n`);
     writeFileSync(path.join(dir, 'prometheus_exporters.ini'), `[node_exporter]\nenabled = True\nmethod = http\nport = ${nePort}\npath = /metrics\n`);
-    const proxy = await startProxyProc();
-    cleanups.push(() => proxy.stop('SIGKILL'));
     const webPort = await freePort();
-    const client = startClientProc(proxy.url, '127.0.0.1', [
+    // No --proxy-url: the binary swapped in for exporter_exporter serves the modules alone.
+    const client = new Proc('pushprox-client (direct only)', process.execPath, [
+      CLIENT_BIN,
+      '--metrics-addr=',
       `--config.file=${path.join(dir, 'expexp.yaml')},${path.join(dir, 'prometheus_exporters.ini')}`,
       `--web.listen-address=127.0.0.1:${webPort}`,
     ]);
