@@ -150,7 +150,11 @@ export interface ModuleHostDeps {
 }
 
 async function load(sources: ModuleSources, logger: Logger): Promise<Loaded> {
-  const set = await loadModuleSet(sources, (file) => logger.warn('Skipping non-yaml file in --config.dirs', { file }));
+  const set = await loadModuleSet(
+    sources,
+    (file) => logger.warn('Skipping non-yaml file in --config.dirs', { file }),
+    (msg) => logger.warn(msg),
+  );
   const agents = new Map<string, Agent>();
   try {
     for (const m of set.modules.values()) {

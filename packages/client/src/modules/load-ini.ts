@@ -2,11 +2,15 @@ import type { HttpModule } from './types.js';
 import { checkModuleName, moduleConfigError } from './load-yaml.js';
 
 /**
- * The openITCOCKPIT agent's `prometheus_exporters.ini`: one section per
- * exporter, the section name is the module name, `enabled = False` sections
- * are skipped. Fields: enabled, method (http or https: the scheme), port,
- * path (default /metrics), interval (Prometheus' own business here: read and
- * ignored), timeout (seconds), and our `address` for a gateway (default localhost).
+ * The openITCOCKPIT agent's `prometheus_exporters.ini`, read as the agent
+ * (viper) reads it: one section per exporter, named by the section in lower
+ * case (viper lower-cases keys); only `enabled = True` sections count (a
+ * section without `enabled` is off, as there); `[default]` is not an
+ * exporter; `method` https means https, anything else http; `path` is
+ * required; `timeout` in seconds, 15 when absent or not positive;
+ * `interval` is Prometheus' business here (read and ignored); our `address`
+ * (default localhost) serves a gateway. Keys the agent does not know are
+ * ignored as there, and reported through `onUnknown`.
  */
 
 const FIELDS = ['enabled', 'method', 'port', 'path', 'interval', 'timeout', 'address'];
@@ -49,36 +53,42 @@ export function parseIni(text: string, source: string): Map<string, Map<string, 
   return sections;
 }
 
+/** The agent's timeout when a section has none (seconds). */
+export const OITC_DEFAULT_TIMEOUT_S = 15;
+
 /** The enabled exporters of a prometheus_exporters.ini as http modules (style `oitc`). */
-export function readOitcConfig(text: string, source: string): HttpModule[] {
+export function readOitcConfig(text: string, source: string, onUnknown?: (where: string, keys: string[]) => void): HttpModule[] {
   const out: HttpModule[] = [];
-  for (const [name, fields] of parseIni(text, source)) {
-    const where = `${source}: [${name}]`;
+  const seen = new Set<string>();
+  for (const [section, fields] of parseIni(text, source)) {
+    const name = section.toLowerCase();
+    const where = `${source}: [${section}]`;
+    if (name === 'default') continue;
+    if (seen.has(name)) throw moduleConfigError(`${where}: section [${name}] is defined twice (duplicate module; names are case-insensitive)`);
+    seen.add(name);
     const unknown = [...fields.keys()].filter((k) => !FIELDS.includes(k));
-    if (unknown.length > 0) throw moduleConfigError(`${where}: unknown fields: ${unknown.join(', ')} (known: ${FIELDS.join(', ')})`);
-    if (fields.has('enabled') && !parseBool(where, fields.get('enabled')!)) continue;
+    if (unknown.length > 0) onUnknown?.(where, unknown);
+    if (!fields.has('enabled') || !parseBool(where, fields.get('enabled')!)) continue;
     checkModuleName(name, source);
-    const method = (fields.get('method') ?? 'http').toLowerCase();
-    if (method !== 'http' && method !== 'https') throw moduleConfigError(`${where}: method must be http or https, got ${JSON.stringify(method)}`);
+    const scheme = (fields.get('method') ?? '').trim().toLowerCase() === 'https' ? 'https' : 'http';
     const portText = fields.get('port') ?? '';
     const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
     if (!(port >= 1 && port <= 65535)) throw moduleConfigError(`${where}: port must be 1 to 65535, got ${JSON.stringify(portText)}`);
-    const path = fields.get('path') || '/metrics';
+    const path = (fields.get('path') ?? '').trim();
+    if (path === '') throw moduleConfigError(`${where}: missing path for prometheus exporter: ${name}`);
     if (!path.startsWith('/')) throw moduleConfigError(`${where}: path must start with "/", got ${JSON.stringify(path)}`);
     const timeoutText = fields.get('timeout');
-    const timeoutS = timeoutText === undefined ? 0 : Number(timeoutText);
-    if (!Number.isFinite(timeoutS) || timeoutS < 0 || timeoutText === '') {
-      throw moduleConfigError(`${where}: timeout must be a number of seconds, got ${JSON.stringify(timeoutText)}`);
-    }
+    const timeoutS = timeoutText === undefined || timeoutText.trim() === '' ? 0 : Number(timeoutText);
+    if (!Number.isFinite(timeoutS)) throw moduleConfigError(`${where}: timeout must be a number of seconds, got ${JSON.stringify(timeoutText)}`);
     out.push(
       Object.freeze({
         name,
         style: 'oitc' as const,
         source,
-        timeoutMs: timeoutS * 1000,
+        timeoutMs: (timeoutS > 0 ? timeoutS : OITC_DEFAULT_TIMEOUT_S) * 1000,
         verify: true,
         method: 'http' as const,
-        scheme: method,
+        scheme,
         address: fields.get('address') || 'localhost',
         port,
         path,

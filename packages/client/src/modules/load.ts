@@ -34,9 +34,9 @@ async function readConfigText(file: string): Promise<string> {
  * Reads every source into one frozen set; throws (CONFIG_INVALID, naming the
  * file and field) on any error, including a module name defined twice.
  * `onSkip` hears of directory entries that are not YAML files, as
- * exporter_exporter logs them.
+ * exporter_exporter logs them; `onWarn` of what is read but ignored.
  */
-export async function loadModuleSet(sources: ModuleSources, onSkip?: (file: string) => void): Promise<ModuleSet> {
+export async function loadModuleSet(sources: ModuleSources, onSkip?: (file: string) => void, onWarn?: (message: string) => void): Promise<ModuleSet> {
   const modules = new Map<string, ModuleConfig>();
   let defaultModule: string | undefined;
   const add = (m: ModuleConfig): void => {
@@ -47,7 +47,7 @@ export async function loadModuleSet(sources: ModuleSources, onSkip?: (file: stri
   for (const file of sources.files) {
     const text = await readConfigText(file);
     if (path.extname(file).toLowerCase() === '.ini') {
-      readOitcConfig(text, file).forEach(add);
+      readOitcConfig(text, file, (where, keys) => onWarn?.(`${where}: ignoring keys the agent does not know: ${keys.join(', ')}`)).forEach(add);
     } else {
       const cfg = readExpexpConfig(text, file);
       cfg.modules.forEach(add);

@@ -125,19 +125,30 @@ test('a missing file or directory is an error naming it', async () => {
   await assert.rejects(loadModuleSet({ files: [], dirs: ['/nonexistent/d'] }), /failed reading directory \/nonexistent\/d/);
 });
 
-test('openITCOCKPIT .ini: enabled sections become modules named after the section; enabled = False is skipped', async () => {
+test('openITCOCKPIT .ini: enabled sections become modules named after the section, read as the agent reads them', async () => {
   const dir = await tmp({
-    'prometheus_exporters.ini': '[node_exporter]\nenabled = True\nmethod = http\nport = 9100\npath = /metrics\ninterval = 15\ntimeout = 5\n\n; comment\n[mysqld_exporter]\nenabled = False\nmethod = http\nport = 9104\n\n[windows]\nmethod = https\nport = 9182\n',
+    'prometheus_exporters.ini':
+      '[node_exporter]\nenabled = True\nmethod = http\nport = 9100\npath = /metrics\ninterval = 15\ntimeout = 5\n\n; comment\n' +
+      '[mysqld_exporter]\nenabled = False\nmethod = http\nport = 9104\npath = /metrics\n\n' +
+      '[no_enabled_key]\nport = 9200\npath = /metrics\n\n' +
+      '[Windows]\nenabled = true\nmethod = https\nport = 9182\npath = /metrics\ncolour = red\n\n' +
+      '[default]\nenabled = True\nport = 1\npath = /x\n',
   });
-  const set = await loadModuleSet({ files: [path.join(dir, 'prometheus_exporters.ini')], dirs: [] });
+  const warnings: string[] = [];
+  const set = await loadModuleSet({ files: [path.join(dir, 'prometheus_exporters.ini')], dirs: [] }, undefined, (w) => warnings.push(w));
+  // Sections without enabled = True are off, as in the agent; names are lower-cased as viper does; [default] is no exporter.
   assert.deepEqual([...set.modules.keys()], ['node_exporter', 'windows']);
   const node = set.modules.get('node_exporter')!;
   assert.ok(node.method === 'http');
   assert.deepEqual([node.style, node.port, node.path, node.timeoutMs, node.scheme], ['oitc', 9100, '/metrics', 5000, 'http']);
-  assert.equal((set.modules.get('windows') as { scheme: string }).scheme, 'https');
+  const windows = set.modules.get('windows')!;
+  assert.ok(windows.method === 'http');
+  assert.deepEqual([windows.scheme, windows.timeoutMs], ['https', 15_000]);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /\[Windows\]: ignoring keys the agent does not know: colour/);
   assert.throws(() => parseIni('port = 1\n', 'x.ini'), /before any \[section\]/);
-  const bad = await tmp({ 'b.ini': '[a]\nport = 1\ncolour = red\n' });
-  await assert.rejects(loadModuleSet({ files: [path.join(bad, 'b.ini')], dirs: [] }), /unknown fields: colour/);
+  const nopath = await tmp({ 'b.ini': '[a]\nenabled = True\nport = 1\n' });
+  await assert.rejects(loadModuleSet({ files: [path.join(nopath, 'b.ini')], dirs: [] }), /missing path for prometheus exporter: a/);
 });
 
 test('module routes: exporter_exporter and openITCOCKPIT forms; args only as decoded values; only on the virtual host', () => {
