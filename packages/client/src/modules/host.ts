@@ -110,7 +110,8 @@ export class ModuleHost {
   async #run(m: ModuleConfig, route: ModuleRoute & { kind: 'module' }, ask: ModuleAsk, dispatcher: Dispatcher): Promise<ModuleResponse> {
     const ctl = new AbortController();
     const own = m.timeoutMs > 0 && m.timeoutMs < ask.budgetMs;
-    const ms = Math.max(0, own ? m.timeoutMs : ask.budgetMs);
+    // setTimeout takes at most 2^31-1 ms; a scraper may ask for more (direct mode's timeout header).
+    const ms = Math.min(Math.max(0, own ? m.timeoutMs : ask.budgetMs), 2 ** 31 - 1);
     const timer = setTimeout(() => ctl.abort(new Error(`timeout after ${formatDuration(ms)}${own ? ' (module timeout)' : ''}`)), ms);
     const onOuter = (): void => ctl.abort(ask.signal.reason ?? new Error('scrape aborted'));
     if (ask.signal.aborted) onOuter();
