@@ -15,7 +15,14 @@ const gzip = args.get('gzip') === 'true';
 
 const line = Buffer.from('bench_metric{label="aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",i="0000"} 1234.5\n');
 const body = Buffer.alloc(size);
-for (let i = 0; i < size; i += line.length) line.copy(body, i, 0, Math.min(line.length, size - i));
+const whole = Math.floor(size / line.length) * line.length;
+for (let i = 0; i < whole; i += line.length) line.copy(body, i);
+// The rest is a comment line (or a lone newline), so the body is valid exposition text at any size.
+if (size > whole) {
+  body.fill(0x20, whole, size);
+  body[whole] = size - whole > 1 ? 0x23 : 0x0a;
+  body[size - 1] = 0x0a;
+}
 const gz = gzip ? gzipSync(body) : undefined;
 
 const server = http.createServer((req, res) => {

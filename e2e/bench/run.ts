@@ -13,6 +13,7 @@ import { benchExporter } from './bench-exporter.js';
 import { leakScenario } from './leak.js';
 import { authFloodScenario } from './auth-flood.js';
 import { statusScenario } from './status.js';
+import { modulesScenario } from './modules.js';
 import { mergeResults, readResults, writeCharts, type Row } from './charts.js';
 
 /**
@@ -414,6 +415,10 @@ async function main() {
   if (!ONLY || ONLY.some((x) => x.startsWith('status'))) {
     // Issue #27: the status page's history memory per client and its API's latency at 10,000 clients.
     rows.push((await statusScenario()) as Row);
+  }
+  if (!ONLY || ONLY.some((x) => x.startsWith('modules'))) {
+    // Issue #24: a module scrape against a plain one, and what streaming verification costs.
+    for (const row of await modulesScenario(REPS)) rows.push(row as Row);
   }
   if (!ONLY || ONLY.some((x) => x.startsWith('auth-flood'))) {
     // Issue #22: a legitimate scrape during a wrong-password flood; with and without the per-source limit.

@@ -29,14 +29,17 @@ export const PROGRAMS = Object.freeze({
     entry: 'packages/client/bin/pushprox-client.js',
     // undici's index, and the modules that the client loads instead of it
     // when they are where it expects them (its own fallback is the index).
+    // yaml: module files (--config.file) and --web.config.file. bcryptjs: basic
+    // auth of the client's own listener (--web.listen-address), as the proxy's.
     lazy: [
+      'yaml',
       'undici',
       'undici/lib/dispatcher/agent.js',
       'undici/lib/dispatcher/dispatcher.js',
       'undici/lib/dispatcher/proxy-agent.js',
       'undici/lib/api/index.js',
     ],
-    embedResolved: [],
+    embedResolved: ['bcryptjs'],
   },
 });
 

@@ -23,6 +23,7 @@ import {
   type ScrapePattern,
 } from './scraping/scrape-policy.js';
 import { parseLabel } from './targets/labels.js';
+import { moduleFlags } from './modules/flags.js';
 
 /** Upper bound of --scrape.concurrency: each unit may hold a socket to the proxy. */
 export const MAX_SCRAPE_CONCURRENCY = 1024;
@@ -34,7 +35,8 @@ export interface ClientArgs {
   readonly fqdn: string | readonly string[] | undefined;
   /** --label key=value pairs, in order. Default none. */
   readonly label?: readonly (readonly [string, string])[] | undefined;
-  readonly 'proxy-url': string;
+  /** Upstream requires it; ours may leave it out with --web.listen-address (modules served directly only). */
+  readonly 'proxy-url': string | undefined;
   readonly 'tls.cacert': string | undefined;
   readonly 'tls.cert': string | undefined;
   readonly 'tls.key': string | undefined;
@@ -68,6 +70,13 @@ export interface ClientArgs {
   readonly 'scrape.methods': readonly string[];
   readonly 'log.level': LogLevel;
   readonly 'log.format': LogFormat;
+  /** --config.file, --config.dirs (modules/flags.ts). Default none. */
+  readonly 'config.file'?: readonly string[];
+  readonly 'config.dirs'?: readonly string[];
+  /** --web.listen-address, --web.config.file, --web.enable-lifecycle (modules/flags.ts). Default none. */
+  readonly 'web.listen-address'?: ListenAddress | undefined;
+  readonly 'web.config.file'?: string | undefined;
+  readonly 'web.enable-lifecycle'?: boolean;
 }
 
 /**
@@ -78,7 +87,7 @@ export interface ClientArgs {
  */
 export function clientCli(argv: readonly string[], version: string): Argv {
   const metricsAddr = listenAddressFlag('metrics-addr');
-  return allowRepeated(baseCli(argv, 'pushprox-client', version), 'fqdn', 'label')
+  return moduleFlags(allowRepeated(baseCli(argv, 'pushprox-client', version), 'fqdn', 'label'))
     .usage('$0 --proxy-url=<url> [flags]\n\nPolls a PushProx proxy for scrape requests and answers them by scraping local targets.')
     // Listed for --help only: main.ts hands `enroll ...` to enroll/cli.ts before this parser runs.
     .command('enroll', 'Get a client certificate from the proxy with a bootstrap token (see "pushprox-client enroll --help").')
@@ -95,7 +104,8 @@ export function clientCli(argv: readonly string[], version: string): Argv {
       defaultDescription: 'none',
       coerce: listFlag('label', parseLabel),
     })
-    .option('proxy-url', { type: 'string', demandOption: true, describe: 'Push proxy to talk to.' })
+    // Required as upstream's, unless the client only serves its modules on --web.listen-address (checked below).
+    .option('proxy-url', { type: 'string', describe: 'Push proxy to talk to.', defaultDescription: 'required, unless --web.listen-address' })
     .option('tls.cacert', {
       type: 'string',
       describe: '<file> CA certificate to verify peer against (the proxy; also https targets unless --scrape.tls.* is given)',
@@ -201,6 +211,9 @@ export function clientCli(argv: readonly string[], version: string): Argv {
       coerce: coerceWith('scrape.methods', parseMethods),
     })
     .check((args) => {
+      if (args['proxy-url'] === undefined && args['web.listen-address'] === undefined) {
+        throw new Error('Missing required argument: proxy-url (without it, --web.listen-address serves the modules alone)');
+      }
       if (args['use-localhost'] === true && args['allow-port'] === undefined) throw new Error(USE_LOCALHOST_NEEDS_ALLOW_PORT);
       return true;
     });

@@ -10,6 +10,8 @@ import { startTarget } from './targets/target-runner.js';
 import { clientMetaHeader } from './targets/targets.js';
 import { ClientStatusLog } from './status/recorder.js';
 import { createClientStatusHandler } from './status/routes.js';
+import type { ModuleHost } from './modules/host.js';
+import { hasModuleSources } from './modules/flags.js';
 
 export interface StartClientOptions {
   /** Default silentLogger. */
@@ -64,6 +66,12 @@ export interface RunningClient {
    * message naming the flag and file. Reloads run one at a time.
    */
   reloadTls(): Promise<void>;
+  /** The modules (--config.file, --config.dirs); undefined when none are configured. */
+  readonly modules: ModuleHost | undefined;
+  /** Re-reads the module files (ModuleHost.reload); resolves at once without modules. */
+  reloadModules(): Promise<void>;
+  /** Where --web.listen-address serves the modules; undefined when not set. */
+  readonly webAddress: AddressInfo | undefined;
 }
 
 function sum<T>(items: readonly T[], f: (item: T) => number): number {
@@ -93,8 +101,25 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     scrapes: { running: sum(runners, (r) => r.scheduler.running), waiting: sum(runners, (r) => r.scheduler.waiting) },
     history: log.history(),
   }));
+  // Loaded only with module files: most clients have none.
+  const modules = hasModuleSources(config.modules)
+    ? await (await import('./modules/host.js')).ModuleHost.start(config.modules, { logger, registry: metrics.registry, targets: dispatchers.target })
+    : undefined;
   const metricsServer: MetricsServer | undefined = config.metricsAddr
     ? await startMetricsServer(config.metricsAddr, metrics.registry, logger, statusPage)
+    : undefined;
+
+  const reloadModules = (): Promise<void> => modules?.reload() ?? Promise.resolve();
+  // Loaded only with --web.listen-address: most clients have no listener of their own.
+  const direct = config.web
+    ? await (await import('./web/direct-server.js')).startDirectServer({
+        ...config.web,
+        webConfigFile: config.web.configFile,
+        modules,
+        registry: metrics.registry,
+        logger,
+        reload: reloadModules,
+      })
     : undefined;
 
   logger.info('URL and FQDN info', { proxy_url: config.proxyUrl, fqdn: config.fqdn });
@@ -112,16 +137,25 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     logger.warn("--insecure-skip-verify is set: certificates of https targets are not verified (the proxy's still are)");
   }
 
+  // No --proxy-url: the modules are served on --web.listen-address only, nothing polls.
+  const polling = config.proxyUrl !== '';
   const targets = config.targets ?? [{ fqdn: config.fqdn, labels: {}, modules: [] }];
   if (targets.length > 1) logger.info('Gateway: polling for several FQDNs', { fqdns: targets.map((t) => t.fqdn).join(',') });
   // A gateway's lines name the FQDN they are about; a plain client's stay as they were.
   const loggerOf = (fqdn: string): Logger => (targets.length > 1 ? logger.child({ fqdn }) : logger);
   const runners = targets.map((t) =>
-    startTarget(t, clientMetaHeader(t, opts.version), config, { dispatchers, metrics, logger: loggerOf(t.fqdn), opts, status: log }),
+    startTarget(t, clientMetaHeader(modules ? { ...t, modules: modules.meta() } : t, opts.version), config, {
+      dispatchers,
+      metrics,
+      logger: loggerOf(t.fqdn),
+      opts,
+      status: log,
+      modules,
+    }),
   );
   const first = runners[0]!;
   metrics.watchChannels(() => sum(runners, (r) => (r.transport.mode === 'channel' ? r.transport.loops : 0)));
-  for (const r of runners) r.transport.start();
+  if (polling) for (const r of runners) r.transport.start();
 
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
@@ -131,6 +165,8 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     if (!drained) logger.warn('Shutdown timeout reached; aborted the scrapes still running', { timeout: formatDuration(config.shutdownTimeoutMs) });
     await metricsServer?.close();
     await reloading.catch(() => undefined);
+    await direct?.close();
+    await modules?.close();
     await dispatchers.destroy();
   };
 
@@ -167,6 +203,9 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
       return sum(runners, (r) => r.scheduler.waiting);
     },
     stop: () => (stopping ??= stop()),
+    modules,
+    reloadModules,
+    webAddress: direct?.address,
     reloadTls: () => {
       const next = reloading.then(reload);
       reloading = next.catch(() => undefined);

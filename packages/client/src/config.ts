@@ -15,6 +15,8 @@ import { configError, hasTlsFiles, loadTlsFiles, readFlagFile, type TlsFiles, ty
 import { firstToken, TokenFile } from './http/token-file.js';
 import { clientMetaHeader, targetsOf, type ClientTarget } from './targets/targets.js';
 import { labelSet } from './targets/labels.js';
+import { directWebOf, moduleSourcesOf, type DirectWebConfig } from './modules/flags.js';
+import type { ModuleSources } from './modules/load.js';
 
 export type { TlsFiles, TlsMaterial };
 
@@ -27,7 +29,11 @@ export interface ClientConfig {
    * plain client. Default: [{ fqdn, labels: {}, modules: [] }].
    */
   readonly targets?: readonly ClientTarget[];
-  /** Normalised like upstream: trailing slashes stripped, exactly one added. */
+  /**
+   * Normalised like upstream: trailing slashes stripped, exactly one added.
+   * '' (with pollUrl and pushUrl ''): no proxy, the client only serves its
+   * modules on --web.listen-address.
+   */
   readonly proxyUrl: string;
   /** `poll` resolved against proxyUrl (so a path prefix is kept). */
   readonly pollUrl: string;
@@ -63,6 +69,10 @@ export interface ClientConfig {
   readonly scrapePolicy: ScrapePolicy;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
+  /** --config.file, --config.dirs: where modules are read from (at start and on reload). Default none: no modules. */
+  readonly modules?: ModuleSources | undefined;
+  /** --web.listen-address and its --web.* flags: the modules served directly. Default undefined: not served. */
+  readonly web?: DirectWebConfig | undefined;
 }
 
 /**
@@ -133,7 +143,10 @@ export interface ResolveConfigDeps {
 
 /** Turns parsed flags into a frozen ClientConfig; throws PushProxError(CONFIG_INVALID) naming the flag. */
 export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = {}): Promise<ClientConfig> {
-  const urls = normaliseProxyUrl(args['proxy-url']);
+  if (args['proxy-url'] === undefined && args['web.listen-address'] === undefined) {
+    throw configError('--proxy-url flag must be specified (or --web.listen-address, to serve the modules alone)');
+  }
+  const urls = args['proxy-url'] === undefined ? { proxyUrl: '', pollUrl: '', pushUrl: '' } : normaliseProxyUrl(args['proxy-url']);
   if (args.fqdn === '') throw configError('invalid value for --fqdn: expected a host name, got ""');
   let policy: ScrapePolicy;
   try {
@@ -143,6 +156,12 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
       allow: args['scrape.allow'],
       methods: args['scrape.methods'],
     });
+  } catch (err) {
+    throw configError(messageOf(err), err);
+  }
+  let web: DirectWebConfig | undefined;
+  try {
+    web = directWebOf(args);
   } catch (err) {
     throw configError(messageOf(err), err);
   }
@@ -165,6 +184,7 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
     );
   }
   const renewMissing = (['tls.cacert', 'tls.cert', 'tls.key'] as const).filter((f) => !args[f]);
+  if (autoRenew && urls.proxyUrl === '') throw configError('--tls.auto-renew needs --proxy-url (the proxy renews the certificate)');
   if (autoRenew && renewMissing.length > 0) {
     throw configError(`--tls.auto-renew needs --tls.cacert, --tls.cert and --tls.key (the files it renews), got no ${renewMissing.map((f) => `--${f}`).join(', ')}`);
   }
@@ -188,5 +208,7 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
     scrapePolicy: policy,
     logLevel: args['log.level'],
     logFormat: args['log.format'],
+    modules: moduleSourcesOf(args),
+    web,
   });
 }

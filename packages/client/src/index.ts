@@ -57,3 +57,7 @@ export { TokenFile } from './http/token-file.js';
 export { AbortToken } from './scraping/abort-token.js';
 export { startRenewal, type Renewal, type RenewalOptions, type RenewalTimers } from './enroll/renew.js';
 export { parseFingerprint, formatFingerprint } from './enroll/fingerprint.js';
+export { ModuleHost, type ModuleHostDeps, type ModuleAsk } from './modules/host.js';
+export { loadModuleSet, type ModuleSources } from './modules/load.js';
+export { moduleMeta, type ModuleConfig, type ModuleSet, type ModuleResponse } from './modules/types.js';
+export { matchModuleRoute, onVirtualHost, type ModuleRoute } from './modules/route.js';

@@ -61,8 +61,13 @@ async function main(): Promise<void> {
   };
   const signals = signalPlan();
   for (const signal of signals.stop) process.on(signal, onSignal);
-  // SIGHUP re-reads the --tls.* files (renewed certificates) without a restart; reloadTls logs its own failure.
-  if (signals.reload) process.on(signals.reload, () => void client.reloadTls().catch(() => undefined));
+  // SIGHUP re-reads the --tls.* files (renewed certificates) and the module files without a restart; each reload logs its own failure.
+  if (signals.reload) {
+    process.on(signals.reload, () => {
+      void client.reloadTls().catch(() => undefined);
+      void client.reloadModules().catch(() => undefined);
+    });
+  }
 }
 
 main().catch((err: unknown) => {

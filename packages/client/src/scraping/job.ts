@@ -12,7 +12,9 @@ import {
 } from '@pushprox/shared';
 import { AbortToken } from './abort-token.js';
 import type { ClientMetrics } from '../metrics.js';
-import { errorPayload, refusedAsTooLarge, responsePayload, sendPush, tooLargeText, type PushOptions, type PushPayload } from '../transport/push.js';
+import { errorPayload, refusedAsTooLarge, responsePayload, sendPush, tooLargeText, type PushOptions, type PushPayload, type RelayedResponse } from '../transport/push.js';
+import type { ModuleHost } from '../modules/host.js';
+import { matchModuleRoute, onVirtualHost, type ModuleRoute } from '../modules/route.js';
 import { ExporterBodyError } from './exporter-body.js';
 import type { PushSink } from '../transport/channel.js';
 import type { PushPollAsk, PushPollWait } from '../transport/push-poll.js';
@@ -77,6 +79,8 @@ export interface JobDeps {
   readonly fallbackTimeoutMs?: number;
   /** Frees relayed socket buffers as bodies stream through; shared by all jobs. */
   readonly reclaimer?: BufferReclaimer;
+  /** --config.file/--config.dirs modules, served on the client's virtual host. Default none: upstream's behaviour. */
+  readonly modules?: ModuleHost | undefined;
 }
 
 /**
@@ -167,8 +171,10 @@ export class ScrapeJob {
       return this.fail(err, route);
     }
     const policy = this.#deps.policy ?? DEFAULT_SCRAPE_POLICY;
-    const refusal = checkTarget(policy, head.method, target.url);
+    const moduleRoute = this.#deps.modules && onVirtualHost(target) ? matchModuleRoute(target.path) : undefined;
+    const refusal = checkTarget(moduleRoute ? { ...policy, allowPorts: undefined, allow: undefined } : policy, head.method, target.url);
     if (refusal) return this.refuse(refusal, route);
+    if (moduleRoute) return this.#runModule(this.#deps.modules!, moduleRoute, target.url, route);
     if (policy.useLocalhost) target = localTarget(target);
     let authorization: string | undefined;
     if (this.#deps.targetToken && !head.headers.has('authorization')) {
@@ -199,18 +205,24 @@ export class ScrapeJob {
       this.#awaitingHead = false;
     }
     if (logger.debugEnabled) logger.debug('Retrieved scrape response', { scrape_id: this.id, status: res.statusCode });
-    this.#deps.onOutcome?.({ target: head.target, status: res.statusCode, durationMs: performance.now() - this.request.receivedAt });
+    return this.#relay(res, target.url, route);
+  }
+
+  /** Pushes a response (an exporter's or a module's), or the error it breaks with before any of it leaves. */
+  async #relay(res: RelayedResponse, url: string, route: PushRoute | undefined): Promise<PushPollWait | undefined> {
+    const { logger, metrics } = this.#deps;
+    this.#deps.onOutcome?.({ target: this.request.head.target, status: res.statusCode, durationMs: performance.now() - this.request.receivedAt });
     const reclaimer = this.#deps.reclaimer;
     let payload;
     try {
-      payload = await responsePayload(res, head.method, this.id, this.remainingMs(), reclaimer && ((n) => reclaimer.account(n)));
+      payload = await responsePayload(res, this.request.head.method, this.id, this.remainingMs(), reclaimer && ((n) => reclaimer.account(n)));
     } catch (err) {
       // A head the codec refuses to write (e.g. a control character undici let
       // through), or a small body that failed while it was collected.
       res.body.destroy();
       // The exporter's body broke before any of it was pushed: the same text a channel's ABORT carries.
       const why = err instanceof ExporterBodyError ? err.message : `response cannot be relayed: ${messageOf(err)}`;
-      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${target.url}: ${why}`, { cause: err }), route);
+      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${url}: ${why}`, { cause: err }), route);
     }
     try {
       const wait = await this.#push(payload, route);
@@ -219,11 +231,22 @@ export class ScrapeJob {
     } catch (err) {
       res.body.destroy();
       metrics.pushErrors.inc();
-      logger.warn('Failed to push scrape response', { scrape_id: this.id, url: target.url, err: this.#pushFailure(err) });
+      logger.warn('Failed to push scrape response', { scrape_id: this.id, url, err: this.#pushFailure(err) });
       if (isSink(route)) return undefined;
-      if (refusedAsTooLarge(err)) return this.#pushError(err, `failed to scrape ${target.url}: ${tooLargeText(err, payload)}`, route);
+      if (refusedAsTooLarge(err)) return this.#pushError(err, `failed to scrape ${url}: ${tooLargeText(err, payload)}`, route);
       return undefined;
     }
+  }
+
+  /** A request for the client's modules (modules/route.ts): answered by the module list, not by --allow-port or --scrape.allow. */
+  async #runModule(modules: ModuleHost, moduleRoute: ModuleRoute, url: string, route: PushRoute | undefined): Promise<PushPollWait | undefined> {
+    let res;
+    try {
+      res = await modules.answer(moduleRoute, { headers: this.request.head.headers, signal: this.signal, budgetMs: this.scrapeEndAt - performance.now() });
+    } catch (err) {
+      return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${url}: ${messageOf(err)}`, { cause: err }), route);
+    }
+    return this.#relay(res, url, route);
   }
 
   /**

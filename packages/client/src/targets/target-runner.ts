@@ -9,6 +9,7 @@ import { DEFAULT_POLL_HEADERS_TIMEOUT_MS } from '../transport/poller.js';
 import { ProxyTransport } from '../transport/transport.js';
 import type { ClientTarget } from './targets.js';
 import type { ClientStatusLog } from '../status/recorder.js';
+import type { ModuleHost } from '../modules/host.js';
 import { describeProxyError } from '../transport/proxy-error.js';
 
 /**
@@ -37,20 +38,22 @@ export function startTarget(
   target: ClientTarget,
   clientMeta: string,
   config: ClientConfig,
-  deps: { readonly dispatchers: ClientDispatchers; readonly metrics: ClientMetrics; readonly logger: Logger; readonly opts: TargetRunnerOptions; readonly status?: ClientStatusLog },
+  deps: { readonly dispatchers: ClientDispatchers; readonly metrics: ClientMetrics; readonly logger: Logger; readonly opts: TargetRunnerOptions; readonly status?: ClientStatusLog; readonly modules?: ModuleHost | undefined },
 ): TargetRunner {
-  const { dispatchers, metrics, logger, opts, status } = deps;
-  const pushUrl = new URL(config.pushUrl);
+  const { dispatchers, metrics, logger, opts, status, modules } = deps;
+  // '' without --proxy-url: nothing polls or pushes (modules served on --web.listen-address only).
+  const pushUrl = config.proxyUrl !== '' ? new URL(config.pushUrl) : undefined;
   const scheduler = new ScrapeScheduler(config.scrapeConcurrency, {
     fqdn: target.fqdn,
     policy: config.scrapePolicy,
     dispatcher: dispatchers.target,
     targetToken: config.tokenPath === undefined ? undefined : new TokenFile(config.tokenPath),
-    push: { origin: pushUrl.origin, path: pushUrl.pathname + pushUrl.search, dispatcher: dispatchers.proxy, authorization: config.authorization },
+    push: { origin: pushUrl?.origin ?? '', path: pushUrl ? pushUrl.pathname + pushUrl.search : '', dispatcher: dispatchers.proxy, authorization: config.authorization },
     metrics,
     logger,
     fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
     reclaimer: new BufferReclaimer(),
+    modules,
     ...(status && { onOutcome: (o) => status.scrape(o) }),
   });
   const transport = new ProxyTransport({

@@ -63,6 +63,15 @@ export function errorPayload(id: string, status: number, message: string, remain
   return { body, length: body.length };
 }
 
+/** An exporter's response as undici gives it, or a module's answer in the same shape. */
+export interface RelayedResponse {
+  readonly statusCode: number;
+  readonly statusText?: string;
+  /** Flat [name, value, …] (undici's `responseHeaders: 'raw'`, as strings). */
+  readonly headers: unknown;
+  readonly body: Readable;
+}
+
 /** Exporter headers that describe the hop or the framing, which the push re-does. */
 const DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, 'content-length', 'transfer-encoding']);
 /** Set by the client itself on every push (an exporter's own would be a second copy). */
@@ -80,7 +89,7 @@ const TIMEOUT_LOWER = HEADER_SCRAPE_TIMEOUT.toLowerCase();
  * body (HEAD, 204, 304) says `Content-Length: 0`.
  */
 export function responsePayload(
-  res: Dispatcher.ResponseData,
+  res: RelayedResponse,
   method: string,
   id: string,
   remainingMs: number,

@@ -1,32 +1,10 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { reasonPhrase } from '@pushprox/shared';
 
-/**
- * Plain-text answer shaped like Go's http.Error, which upstream peers and
- * operators' scripts see: text/plain, nosniff, and a trailing newline.
- */
-export function sendText(
-  res: ServerResponse,
-  status: number,
-  text: string,
-  extra?: Record<string, string>,
-  reason?: string,
-): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = Buffer.from(`${text}\n`);
-  res.writeHead(status, reason === undefined ? undefined : reasonPhrase(reason), {
-    'Content-Type': 'text/plain; charset=utf-8',
-    'X-Content-Type-Options': 'nosniff',
-    'Content-Length': body.length,
-    ...extra,
-  });
-  res.end(body);
-}
+import { sendText } from '@pushprox/shared/web/respond-text';
+
+export { sendText };
 
 /**
  * sendText's answer written on a socket the HTTP server has handed over (an
