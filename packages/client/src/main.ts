@@ -1,4 +1,4 @@
-// First: V8 settings take effect only before the heap has grown (see v8-flags.ts).
+// The bin loads v8-flags.ts before any other module (see there); this covers a start from main.js itself.
 import './v8-flags.js';
 import { createLogger, messageOf, readVersion } from '@pushprox/shared';
 import { parseClientArgs } from './cli.js';
