@@ -425,17 +425,21 @@ async function main() {
     // --footprint-instances=N (3);
     // --footprint-compare=DIR measures a second built checkout (the tree before a change) alongside.
     const compareRoot = argv.get('footprint-compare');
-    rows.push(...(await footprintBreakdown(ROOT, compareRoot, Number(argv.get('footprint-runs') ?? 5))));
-    rows.push(
-      ...(await footprintScenario({
-        root: ROOT,
-        idleSeconds: Number(argv.get('footprint-idle') ?? 30),
-        cpuSeconds: Number(argv.get('footprint-cpu') ?? 60),
-        runs: Number(argv.get('footprint-runs') ?? 5),
-        instances: Number(argv.get('footprint-instances') ?? 3),
-        ...(compareRoot && { compareRoot }),
-      })),
-    );
+    // --only=footprint runs all of it; --only=footprint: (ii) or --only=footprint: (iii) only those rows.
+    const idleRows = !ONLY || ONLY.some((x) => 'footprint: idle'.startsWith(x));
+    if (idleRows) {
+      rows.push(...(await footprintBreakdown(ROOT, compareRoot, Number(argv.get('footprint-runs') ?? 5))));
+      rows.push(
+        ...(await footprintScenario({
+          root: ROOT,
+          idleSeconds: Number(argv.get('footprint-idle') ?? 30),
+          cpuSeconds: Number(argv.get('footprint-cpu') ?? 60),
+          runs: Number(argv.get('footprint-runs') ?? 5),
+          instances: Number(argv.get('footprint-instances') ?? 3),
+          ...(compareRoot && { compareRoot }),
+        })),
+      );
+    }
     // Peak RSS under the (ii) load, with --metrics-addr= as in (ii).
     await scrapeScenario('footprint: (ii) peak, ours, channel', { ...oneHost, load: iiLoad });
     await scrapeScenario('footprint: (ii) peak, ours, polling', { ...oneHost, clientArgs: NO_CHANNEL, load: iiLoad });
@@ -444,6 +448,13 @@ async function main() {
       const clientBin = `${compareRoot}/packages/client/bin/pushprox-client.js`;
       await scrapeScenario('footprint: (ii) peak, before: ours, channel', { ...oneHost, clientBin, load: iiLoad });
       await scrapeScenario('footprint: (ii) peak, before: ours, polling', { ...oneHost, clientBin, clientArgs: NO_CHANNEL, load: iiLoad });
+    }
+    // (iii) cold: 50 real client processes, measured as soon as they have registered (no warm-up
+    // beyond the scenario's own 200 scrapes); with --footprint-compare, the tree before alongside.
+    await scrapeScenario('footprint: (iii) cold, 50 clients, 16 parallel, 10 KB', fiftyHosts);
+    if (compareRoot) {
+      const clientBin = `${compareRoot}/packages/client/bin/pushprox-client.js`;
+      await scrapeScenario('footprint: (iii) cold, before: 50 clients, 16 parallel, 10 KB', { ...fiftyHosts, clientBin });
     }
   }
   if (!ONLY || ONLY.some((x) => x.startsWith('auth-flood'))) {
