@@ -18,7 +18,7 @@ export interface Results {
 }
 
 /** The chart files, by name, that {@link writeCharts} writes. */
-export const CHART_FILES = ['latency-vs-body-size.svg', 'throughput-vs-concurrency.svg', 'memory-vs-idle-clients.svg'] as const;
+export const CHART_FILES = ['latency-vs-body-size.svg', 'throughput-vs-concurrency.svg', 'memory-vs-idle-clients.svg', 'client-footprint.svg'] as const;
 
 /**
  * Reference figures for upstream PushProx v0.2.0 from issue #5 (not measured
@@ -61,7 +61,8 @@ export function mergeResults(file: string, rows: readonly Row[]): Results {
 }
 
 /** A relayed scrape row with one client process of ours (not the built-in load client, not the warm repeat). */
-const ours = (r: Row): boolean => r['relay'] === 'pushprox' && r['clients'] === 1 && !r.scenario.includes('built-in') && r['gzip'] === false;
+const ours = (r: Row): boolean =>
+  r['relay'] === 'pushprox' && r['clients'] === 1 && !r.scenario.includes('built-in') && !r.scenario.startsWith('footprint') && r['gzip'] === false;
 const channel = (r: Row): boolean => ours(r) && str(r, 'client_args') === '';
 const polling = (r: Row): boolean => ours(r) && str(r, 'client_args') === '--no-proxy.channel';
 const forwarders = (r: Row): boolean => r['relay'] === 'tcp-forwarders' && r['gzip'] === false;
@@ -151,12 +152,34 @@ export function memoryChart(all: readonly Row[]): Chart {
 }
 
 /** Writes the charts that have data into `dir`; returns the files written. */
+/** The footprint subjects charted, in legend order (footprint.ts names them). */
+const FOOTPRINT_SUBJECTS = ['bare node', 'ours, channel', 'ours, channel, mTLS', 'before: ours, channel', 'single executable, channel', 'upstream (Go)'] as const;
+
+/** RSS (solid) and private memory (dashed) of each footprint subject over its idle window. */
+export function footprintChart(all: readonly Row[]): Chart {
+  const timeline = (name: string): Array<[number, number, number]> => {
+    const r = all.find((x) => x.scenario === `footprint: ${name}`);
+    const t = r?.['rss_timeline'];
+    return Array.isArray(t) ? (t as Array<[number, number, number]>) : [];
+  };
+  const line = (name: string, i: 1 | 2): Point[] => timeline(name).map((p) => ({ x: p[0], y: p[i], label: `${name}: ${p[i]} MB at ${p[0].toFixed(0)} s` }));
+  const present = FOOTPRINT_SUBJECTS.filter((n) => timeline(n).length > 0);
+  return {
+    title: 'Client memory, idle, from start',
+    note: 'npm run bench -- --only=footprint: RSS (solid) and private memory, RssAnon (dashed)',
+    x: { title: 'seconds since start' },
+    y: { title: 'MB' },
+    series: [...present.map((n) => ({ name: `${n}: RSS`, points: line(n, 1) })), ...present.map((n) => ({ name: `${n}: private`, points: line(n, 2), dashed: true }))],
+  };
+}
+
 export function writeCharts(results: Results, dir: string): string[] {
   const rows = Object.values(results.rows);
   const charts: Array<[string, Chart]> = [
     [CHART_FILES[0], latencyChart(rows)],
     [CHART_FILES[1], throughputChart(rows)],
     [CHART_FILES[2], memoryChart(rows)],
+    [CHART_FILES[3], footprintChart(rows)],
   ];
   mkdirSync(dir, { recursive: true });
   const written: string[] = [];

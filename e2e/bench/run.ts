@@ -14,6 +14,8 @@ import { leakScenario } from './leak.js';
 import { authFloodScenario } from './auth-flood.js';
 import { statusScenario } from './status.js';
 import { modulesScenario } from './modules.js';
+import { footprintScenario, UNITS_ENV } from './footprint.js';
+import { footprintBreakdown } from './footprint-breakdown.js';
 import { mergeResults, readResults, writeCharts, type Row } from './charts.js';
 
 /**
@@ -188,6 +190,8 @@ async function startRelay(
   port: number,
   targets: readonly string[],
   clientArgs: readonly string[] = [],
+  clientBin?: string,
+  clientEnv?: Readonly<Record<string, string>>,
 ): Promise<Relay> {
   if (kind !== 'pushprox') {
     if (hosts.length !== 1) throw new Error(`relay '${kind}': expected 1 client, got ${hosts.length}`);
@@ -209,7 +213,9 @@ async function startRelay(
       ? [startLoadClient(proxy.url, hosts, clientArgs)]
       : builtIn === 'per-host'
         ? hosts.map((h) => startLoadClient(proxy.url, [h], clientArgs))
-        : hosts.map((h) => startClientProc(proxy.url, h, clientArgs));
+        : clientBin
+          ? hosts.map((h) => new Proc(`pushprox-client ${h}`, process.execPath, [clientBin, `--proxy-url=${proxy.url}`, `--fqdn=${h}`, '--metrics-addr=', ...clientArgs]))
+          : hosts.map((h) => startClientProc(proxy.url, h, clientArgs, clientEnv ? { env: clientEnv } : {}));
   await waitRegistered(proxy.url, hosts, { timeoutMs: 60_000 });
   await new Promise((r) => setTimeout(r, 500));
   return { front: proxy, back: clients, via: { target: targets[0]!, targets, proxyPort: proxy.port } };
@@ -239,6 +245,10 @@ async function scrapeScenario(
      * built-in load client polls unless given --channel.
      */
     clientArgs?: readonly string[];
+    /** Another checkout's client (its bin/pushprox-client.js) in place of this tree's. */
+    clientBin?: string;
+    /** Added to the client processes' environment. */
+    clientEnv?: Readonly<Record<string, string>>;
     warmSeconds?: number;
     /** Pairs of alternating direct and relayed scrapes per repetition (runPairedLoad), for serial loads. */
     paired?: number;
@@ -255,7 +265,7 @@ async function scrapeScenario(
   const hosts = Array.from({ length: o.clients }, (_, i) => (o.clients === 1 ? '127.0.0.1' : `127.0.1.${10 + i}`));
   const exp = await benchExporter(o.size, o.gzip, hosts);
   const targets = hosts.map((h) => `http://${h}:${exp.port}/metrics`);
-  const { front, back: clients, via: viaLoad } = await startRelay(o.relay ?? 'pushprox', o.builtIn, hosts, exp.port, targets, o.clientArgs);
+  const { front, back: clients, via: viaLoad } = await startRelay(o.relay ?? 'pushprox', o.builtIn, hosts, exp.port, targets, o.clientArgs, o.clientBin, o.clientEnv);
   // Before any load: what (v)'s memory target ("within 20 MB of idle RSS") counts from. Only
   // with one client process: of 50 starting at once, the first is sampled mid-start.
   const idleRss =
@@ -419,6 +429,43 @@ async function main() {
   if (!ONLY || ONLY.some((x) => x.startsWith('modules'))) {
     // Issue #24: a module scrape against a plain one, and what streaming verification costs.
     for (const row of await modulesScenario(REPS)) rows.push(row as Row);
+  }
+  if (!ONLY || ONLY.some((x) => x.startsWith('footprint'))) {
+    // Issue #28: --footprint-idle=S (default 30), --footprint-cpu=S (60), --footprint-runs=N (5),
+    // --footprint-instances=N (3);
+    // --footprint-compare=DIR measures a second built checkout (the tree before a change) alongside.
+    const compareRoot = argv.get('footprint-compare');
+    // --only=footprint runs all of it; --only=footprint: (ii) or --only=footprint: (iii) only those rows.
+    const idleRows = !ONLY || ONLY.some((x) => 'footprint: idle'.startsWith(x));
+    if (idleRows) {
+      rows.push(...(await footprintBreakdown(ROOT, compareRoot, Number(argv.get('footprint-runs') ?? 5))));
+      rows.push(
+        ...(await footprintScenario({
+          root: ROOT,
+          idleSeconds: Number(argv.get('footprint-idle') ?? 30),
+          cpuSeconds: Number(argv.get('footprint-cpu') ?? 60),
+          runs: Number(argv.get('footprint-runs') ?? 5),
+          instances: Number(argv.get('footprint-instances') ?? 3),
+          ...(compareRoot && { compareRoot }),
+        })),
+      );
+    }
+    // Peak RSS under the (ii) load, with --metrics-addr= as in (ii).
+    await scrapeScenario('footprint: (ii) peak, ours, channel', { ...oneHost, load: iiLoad });
+    await scrapeScenario('footprint: (ii) peak, ours, polling', { ...oneHost, clientArgs: NO_CHANNEL, load: iiLoad });
+    await scrapeScenario("footprint: (ii) peak, ours, channel, the units' environment", { ...oneHost, clientEnv: UNITS_ENV, load: iiLoad });
+    if (compareRoot) {
+      const clientBin = `${compareRoot}/packages/client/bin/pushprox-client.js`;
+      await scrapeScenario('footprint: (ii) peak, before: ours, channel', { ...oneHost, clientBin, load: iiLoad });
+      await scrapeScenario('footprint: (ii) peak, before: ours, polling', { ...oneHost, clientBin, clientArgs: NO_CHANNEL, load: iiLoad });
+    }
+    // (iii) cold: 50 real client processes, measured as soon as they have registered (no warm-up
+    // beyond the scenario's own 200 scrapes); with --footprint-compare, the tree before alongside.
+    await scrapeScenario('footprint: (iii) cold, 50 clients, 16 parallel, 10 KB', fiftyHosts);
+    if (compareRoot) {
+      const clientBin = `${compareRoot}/packages/client/bin/pushprox-client.js`;
+      await scrapeScenario('footprint: (iii) cold, before: 50 clients, 16 parallel, 10 KB', { ...fiftyHosts, clientBin });
+    }
   }
   if (!ONLY || ONLY.some((x) => x.startsWith('auth-flood'))) {
     // Issue #22: a legitimate scrape during a wrong-password flood; with and without the per-source limit.

@@ -1,7 +1,7 @@
+// The bin loads v8-flags.ts before any other module (see there); this covers a start from main.js itself.
+import './v8-flags.js';
 import { createLogger, messageOf, readVersion, signalPlan } from '@pushprox/shared';
 import { parseClientArgs } from './cli.js';
-import { startClient } from './client.js';
-import { resolveConfig } from './config.js';
 
 /**
  * `pushprox-client` entry. Exit codes: 2 usage error (bad or unknown flag),
@@ -19,6 +19,8 @@ async function main(): Promise<void> {
   }
   const args = await parseClientArgs(process.argv.slice(2), version);
   const logger = createLogger({ level: args['log.level'], format: args['log.format'] });
+  // Imported once the flags are parsed: --help, --version and usage errors load no HTTP client or metrics.
+  const [{ resolveConfig }, { startClient }] = await Promise.all([import('./config.js'), import('./client.js')]);
   let config;
   try {
     config = await resolveConfig(args);
