@@ -3,8 +3,6 @@
 // apply only while the young generation is still small (see v8-flags.ts).
 // No top-level await: the release bundles this file as CommonJS.
 import '../dist/src/v8-flags.js';
-// Before prom-client loads: a stand-in for the @opentelemetry/api it never uses here (see lazy-otel.ts).
-import '../dist/src/lazy-otel.js';
 
 // Under npx / npm run, npm's shell may die on SIGTERM without passing it on: follow it (see npm-shell.ts).
 Promise.all([import('@pushprox/shared'), import('../dist/src/main.js')]).then(
