@@ -109,7 +109,21 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     ? await startMetricsServer(config.metricsAddr, metrics.registry, logger, statusPage)
     : undefined;
 
-  const reloadModules = (): Promise<void> => modules?.reload() ?? Promise.resolve();
+  // The header each target sends: its labels, the modules in force and the version; re-made after each module reload.
+  const targets = config.targets ?? [{ fqdn: config.fqdn, labels: {}, modules: [] }];
+  const metaOf = (t: (typeof targets)[number]): string => clientMetaHeader(modules ? { ...t, modules: modules.meta() } : t, opts.version);
+  let metaHeaders = targets.map(metaOf);
+  const reloadModules = async (): Promise<void> => {
+    try {
+      await modules?.reload();
+    } finally {
+      try {
+        metaHeaders = targets.map(metaOf);
+      } catch (err) {
+        logger.error('The reloaded modules cannot be announced to the proxy; it keeps listing the previous ones', { err: messageOf(err) });
+      }
+    }
+  };
   // Loaded only with --web.listen-address: most clients have no listener of their own.
   const direct = config.web
     ? await (await import('./web/direct-server.js')).startDirectServer({
@@ -139,12 +153,11 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
 
   // No --proxy-url: the modules are served on --web.listen-address only, nothing polls.
   const polling = config.proxyUrl !== '';
-  const targets = config.targets ?? [{ fqdn: config.fqdn, labels: {}, modules: [] }];
   if (targets.length > 1) logger.info('Gateway: polling for several FQDNs', { fqdns: targets.map((t) => t.fqdn).join(',') });
   // A gateway's lines name the FQDN they are about; a plain client's stay as they were.
   const loggerOf = (fqdn: string): Logger => (targets.length > 1 ? logger.child({ fqdn }) : logger);
-  const runners = targets.map((t) =>
-    startTarget(t, clientMetaHeader(modules ? { ...t, modules: modules.meta() } : t, opts.version), config, {
+  const runners = targets.map((t, i) =>
+    startTarget(t, () => metaHeaders[i]!, config, {
       dispatchers,
       metrics,
       logger: loggerOf(t.fqdn),

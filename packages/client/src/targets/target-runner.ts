@@ -36,7 +36,7 @@ export interface TargetRunnerOptions {
 
 export function startTarget(
   target: ClientTarget,
-  clientMeta: string,
+  clientMeta: () => string,
   config: ClientConfig,
   deps: { readonly dispatchers: ClientDispatchers; readonly metrics: ClientMetrics; readonly logger: Logger; readonly opts: TargetRunnerOptions; readonly status?: ClientStatusLog; readonly modules?: ModuleHost | undefined },
 ): TargetRunner {

@@ -14,8 +14,8 @@ export interface ChannelOpenOptions {
   readonly capacity: number;
   /** `Bearer <token>` from --client.token-file. */
   readonly authorization?: string | undefined;
-  /** X-Pushprox-Client-Meta value (targets/targets.ts clientMetaHeader). Default none. */
-  readonly clientMeta?: string | undefined;
+  /** The current X-Pushprox-Client-Meta value (targets/targets.ts clientMetaHeader), asked at each open: a module reload changes it. Default none. */
+  readonly clientMeta?: (() => string) | undefined;
   readonly dispatcher: Dispatcher;
   /** Default DEFAULT_CHANNEL_OPEN_TIMEOUT_MS. */
   readonly timeoutMs?: number;
@@ -59,7 +59,8 @@ export function openChannel(opts: ChannelOpenOptions): Promise<Duplex> {
     }, timeoutMs);
     const headers = [HEADER_CHANNEL, opts.fqdn, HEADER_POLL_CAPACITY, String(opts.capacity)];
     if (opts.authorization) headers.push('Authorization', opts.authorization);
-    if (opts.clientMeta) headers.push(HEADER_CLIENT_META, opts.clientMeta);
+    const meta = opts.clientMeta?.();
+    if (meta) headers.push(HEADER_CLIENT_META, meta);
     const handler: Dispatcher.DispatchHandler = {
       onConnect(a) {
         abort = a;

@@ -43,11 +43,11 @@ export interface PollerOptions {
   readonly authorization?: string | undefined;
   readonly fqdn: string;
   /**
-   * X-Pushprox-Client-Meta value sent with every poll and push-and-poll
-   * (labels, modules, version); our proxy reads it, an upstream one ignores
-   * it. Default none.
+   * The current X-Pushprox-Client-Meta value, asked for every poll and
+   * push-and-poll (labels, modules, version; a module reload changes it);
+   * our proxy reads it, an upstream one ignores it. Default none.
    */
-  readonly clientMeta?: string | undefined;
+  readonly clientMeta?: (() => string) | undefined;
   /** Sent as X-Pushprox-Poll-Capacity; also the most poll loops under multi-poll. */
   readonly capacity: number;
   readonly dispatcher: Dispatcher;
@@ -334,7 +334,7 @@ export class Poller {
     return {
       fqdn: this.#opts.fqdn,
       capacity: this.#opts.capacity,
-      clientMeta: this.#opts.clientMeta,
+      clientMeta: this.#opts.clientMeta?.(),
       waitMs: this.#opts.headersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
       onSent,
     };
@@ -349,7 +349,8 @@ export class Poller {
       const headers = [HEADER_POLL_CAPACITY, String(this.#opts.capacity)];
       if (hello) headers.push(HEADER_HELLO, '1');
       if (this.#opts.authorization) headers.push('Authorization', this.#opts.authorization);
-      if (this.#opts.clientMeta) headers.push(HEADER_CLIENT_META, this.#opts.clientMeta);
+      const meta = this.#opts.clientMeta?.();
+      if (meta) headers.push(HEADER_CLIENT_META, meta);
       res = await this.#opts.dispatcher.request({
         origin: this.#origin,
         path: this.#path,

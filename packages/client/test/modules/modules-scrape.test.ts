@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { decodeClientMeta } from '@pushprox/shared';
 import { scrapePolicy, startClient } from '../../src/index.js';
 import { counterValue, FakeProxy, FQDN, METRICS_TEXT, scrapeRequest, startExporter, testConfig, waitFor } from '../helpers.js';
 
@@ -135,8 +136,14 @@ function alive(pid: number): boolean {
   }
 }
 
-test('reload adds a module; a bad file keeps the old modules and sets the reload gauge to 0', { timeout: 30_000 }, async (t) => {
-  const { dir, client, scrape } = await rig(t, (_d, port) => ({ 'expexp.yaml': `modules:\n  node: { method: http, http: { port: ${port} } }\n` }));
+test('reload adds a module, and the next poll announces it to the proxy; a bad file keeps the old modules and sets the reload gauge to 0', { timeout: 30_000 }, async (t) => {
+  const { dir, client, scrape, proxy } = await rig(t, (_d, port) => ({ 'expexp.yaml': `modules:\n  node: { method: http, http: { port: ${port} } }\n` }));
+  const announced = (): string[] => {
+    const header = proxy.polls.at(-1)?.headers['x-pushprox-client-meta'];
+    return typeof header === 'string' ? decodeClientMeta(header).modules.map((m) => m.name) : [];
+  };
+  await waitFor(() => announced().length > 0, 5_000, 'a poll with the client metadata');
+  assert.deepEqual(announced(), ['node']);
   const gauge = async () => (await client.metrics.registry.getSingleMetricAsString('pushprox_client_config_last_reload_successful')).split('\n').at(-1);
   assert.equal((await scrape('/proxy?module=extra')).head.status, 404);
   await writeFile(path.join(dir, 'expexp.yaml'), `modules:\n  extra: { method: file, file: { path: ${JSON.stringify(path.join(dir, 'expexp.yaml'))} } }\n  node: { method: http, http: { port: 1 } }\n`);
@@ -144,6 +151,9 @@ test('reload adds a module; a bad file keeps the old modules and sets the reload
   await client.reloadModules();
   assert.deepEqual(client.modules!.meta().map((m) => m.name), ['extra', 'node']);
   assert.match((await scrape('/proxy?module=extra')).head.reason, /invalid metrics output at line 1/);
+  // The scrape's push is followed by a new poll, which carries the reloaded list.
+  await waitFor(() => announced().includes('extra'), 5_000, 'a poll announcing the reloaded module');
+  assert.deepEqual(announced(), ['extra', 'node']);
   assert.equal(await gauge(), 'pushprox_client_config_last_reload_successful 1');
   await writeFile(path.join(dir, 'expexp.yaml'), 'modules:\n  broken: { method: http }\n');
   await assert.rejects(client.reloadModules(), /must have a non-zero port/);
