@@ -144,6 +144,45 @@ scrape_configs:
     assert.equal(node.labels['site'], 'dc2');
   });
 
+  test('a real client with an exporter_exporter module and an openITCOCKPIT exporter: one http_sd job scrapes both, up with its labels', async (t) => {
+    if (!requireBinaries(t, 'prometheus', 'nodeExporter')) return;
+    const nePort = await freePort();
+    const ne = await startNodeExporter('127.0.0.1', nePort);
+    t.after(() => ne.stop());
+    const dir = mkdtempSync(path.join(tmpdir(), 'pushprox-sd-modules-'));
+    writeFileSync(path.join(dir, 'expexp.yaml'), `modules:\n  node:\n    method: http\n    http:\n      port: ${nePort}\n`);
+    writeFileSync(path.join(dir, 'prometheus_exporters.ini'), `[node_exporter]\nenabled = True\nmethod = http\nport = ${nePort}\npath = /metrics\n`);
+    const proxy = await startProxyProc();
+    const client = startClientProc(proxy.url, '127.0.0.1', [
+      `--config.file=${path.join(dir, 'expexp.yaml')},${path.join(dir, 'prometheus_exporters.ini')}`,
+      '--label=site=dc3',
+    ]);
+    t.after(async () => {
+      await client.stop('SIGKILL');
+      await proxy.stop('SIGKILL');
+    });
+    await waitRegistered(proxy.url, '127.0.0.1', { client });
+    const prom = await prometheus(`global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+scrape_configs:
+  - job_name: modules
+    proxy_url: ${proxy.url}/
+    http_sd_configs:
+      - url: ${proxy.url}/clients
+        refresh_interval: 2s
+`);
+    const { value: up } = await prom.waitFor('both module targets up', 30_000, async () => {
+      const r = await prom.query('up{job="modules"} == 1');
+      return r.length === 2 ? r : undefined;
+    });
+    const byModule = new Map(up.map((r) => [r.metric['module'] ?? r.metric['exporter'], r.metric]));
+    assert.equal(byModule.get('node')?.['site'], 'dc3');
+    assert.equal(byModule.get('node_exporter')?.['site'], 'dc3');
+    const series = await prom.query('node_exporter_build_info{job="modules"}');
+    assert.equal(series.length, 2, 'node_exporter scraped through both modules');
+  });
+
   test('identity binding holds per FQDN: a gateway whose token covers only 127.0.0.1 cannot poll for 127.0.0.2', async (t) => {
     const dir = mkdtempSync(path.join(tmpdir(), 'pushprox-gw-token-'));
     writeFileSync(path.join(dir, 'proxy-tokens'), 'token-for-host-a-0123456789 127.0.0.1\n');
