@@ -62,8 +62,8 @@ async function brokenExporter(host: string, status: number, body: string): Promi
   };
 }
 
-async function client(proxy: RunningProxy, fqdn: string): Promise<RunningClient> {
-  const args = await parseClientArgs([`--proxy-url=${proxy.url}`, `--fqdn=${fqdn}`, '--metrics-addr='], 'test');
+async function client(proxy: RunningProxy, fqdn: string, extra: readonly string[] = []): Promise<RunningClient> {
+  const args = await parseClientArgs([`--proxy-url=${proxy.url}`, `--fqdn=${fqdn}`, '--metrics-addr=', ...extra], 'test');
   return startClient(await resolveConfig(args));
 }
 
@@ -153,6 +153,18 @@ test('status page in chromium: lists clients live, shows failures and their reas
     await page.screenshot({ path: path.join(IMG, 'status-page-detail.png'), fullPage: true });
     const script = await (await request(`${proxy.url}/assets/status.js`)).body.text();
     assert.doesNotMatch(script, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/, 'the page never parses data as HTML');
+  });
+  await t.test('script and markup in a label render as text', async () => {
+    const started = client(proxy, '127.0.0.3', [`--label=site=${XSS}`]);
+    t.after(async () => (await started).stop());
+    await until(() => proxy.coordinator.registry.isKnown('127.0.0.3'), 10_000, 'the first poll of 127.0.0.3');
+    await page.fill('#search', '127.0.0.3');
+    await page.waitForSelector('#rows tr[data-fqdn="127.0.0.3"]', { timeout: 5000 });
+    const labels = await page.locator('#rows tr[data-fqdn="127.0.0.3"] td.labels').textContent();
+    assert.ok(labels?.includes(`site=${XSS}`), `labels cell: ${labels}`);
+    await sleep(300);
+    assert.deepEqual(await page.evaluate(() => ({ xss: window.__pushproxXss, imgs: document.querySelectorAll('img').length })), { xss: undefined, imgs: 0 });
+    await page.fill('#search', '');
   });
   assert.deepEqual(browser.console.filter((l) => l.startsWith('error') || l.startsWith('pageerror')), []);
 });
