@@ -29,7 +29,10 @@ async function main(): Promise<void> {
           logger,
         }).handler
       : undefined;
+    // Imported only when enabled: a proxy without a cluster never loads the NATS client.
+    const cluster = config.cluster && new (await import('./cluster/cluster.js')).Cluster(config.cluster, logger);
     const proxy = await startProxy(config, {
+      ...(cluster && { cluster }),
       logger,
       ...(web && { web }),
       ...(clientWeb && { clientWeb }),

@@ -15,3 +15,4 @@ export * from './runtime/process-metrics.js';
 export * from './runtime/npm-shell.js';
 export * from './protocol/channel-frames.js';
 export * from './protocol/client-meta.js';
+export * from './protocol/cluster.js';

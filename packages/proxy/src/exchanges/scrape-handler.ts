@@ -13,7 +13,7 @@ import {
   type Logger,
   type ResponseHead,
 } from '@pushprox/shared';
-import type { Coordinator } from '../routing/coordinator.js';
+import type { Coordinator, ScrapeJob } from '../routing/coordinator.js';
 import { answerWithinMs, buildScrapeRequest, scrapeTimeoutMs } from './forward.js';
 import { sendText } from '../listeners/respond.js';
 import { relayHeaders } from './relay.js';
@@ -27,6 +27,17 @@ export interface ScrapeHandlerOptions {
   readonly onDone: (status: number) => void;
   /** Told of every relayed body chunk, so dead socket buffers are freed as they pile up. */
   readonly reclaimer: BufferReclaimer;
+  /** Sends a scrape for a client another proxy holds to it (the cluster); undefined: none. */
+  readonly forwarder?: Forwarder;
+}
+
+/**
+ * Relays a scrape through the proxy that holds its client. Resolves once the
+ * answer was relayed to `res`; rejects with a PushProxError (nothing written
+ * yet) or after the head was written (the handler then cuts `res`).
+ */
+export interface Forwarder {
+  forward(peer: string, job: ScrapeJob, timeoutMs: number, res: ServerResponse): Promise<void>;
 }
 
 /** What the /push handler hands to a waiting scrape. */
@@ -98,6 +109,17 @@ export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Resp
       });
     } catch (err) {
       fail(new PushProxError(ERROR_CODES.SCRAPE_BAD_TARGET, messageOf(err)));
+      return;
+    }
+    const peer = opts.forwarder && coordinator.remoteHolderOf(fqdn);
+    if (peer !== undefined && opts.forwarder) {
+      opts.forwarder.forward(peer, { id, fqdn, request }, timeoutMs, res).then(
+        () => opts.onDone(res.statusCode),
+        (err: unknown) => {
+          logger.warn('Forwarded scrape failed', { scrape_id: id, url: target, proxy: peer, err: messageOf(err) });
+          fail(err);
+        },
+      );
       return;
     }
     let ticket: { cancel(): void };

@@ -49,6 +49,8 @@ export interface AppOptions {
    * service; undefined when disabled, and those paths answer 404 like any other.
    */
   readonly enroll?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** The names /clients lists; default the local registry's (the cluster's fleet merge replaces it). */
+  readonly listClients?: () => string[];
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -127,7 +129,7 @@ export function createApi(opts: AppOptions, role: ListenerRole = 'all'): Handler
     PATH_CLIENTS,
     instrument(PATH_CLIENTS, (_req, res) => {
       const body = Buffer.from(
-        `${JSON.stringify(coordinator.registry.list().map((fqdn) => ({ targets: [fqdn], labels: {} })))}\n`,
+        `${JSON.stringify((opts.listClients?.() ?? coordinator.registry.list()).map((fqdn) => ({ targets: [fqdn], labels: {} })))}\n`,
       );
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length });
       res.end(body);

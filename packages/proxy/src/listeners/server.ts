@@ -16,6 +16,8 @@ import { ClientAuthenticator, type TokenTable } from '../auth/client-auth.js';
 import { sendText } from './respond.js';
 import { createListener, listen, localUrl, type ReadTimeouts } from './listen.js';
 import type { WebConfig } from '../auth/web-config.js';
+import type { Cluster } from '../cluster/cluster.js';
+import { fleetClients } from '../cluster/fleet.js';
 
 export interface RunningProxy {
   readonly coordinator: Coordinator;
@@ -59,6 +61,8 @@ export interface StartProxyDeps {
   readonly surplusLingerMs?: number;
   /** Basic auth's caches, worker queue and per-source limit (defaults in basic-auth.ts); overrides `authMaxFailures`. */
   readonly basicAuth?: BasicAuthOptions;
+  /** Membership in a proxy cluster (--cluster.nats-url); started and closed with the proxy. */
+  readonly cluster?: Cluster;
 }
 
 export async function startProxy(
@@ -90,6 +94,7 @@ export async function startProxy(
       registrationWarnings.note('all', { fqdn, max_clients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients });
     },
     ...(deps.surplusLingerMs !== undefined && { surplusLingerMs: deps.surplusLingerMs }),
+    ...(deps.cluster && { remoteHolders: deps.cluster }),
   });
   const metrics = new ProxyMetrics({
     clients: () => coordinator.registry.size,
@@ -117,6 +122,7 @@ export async function startProxy(
   const apiOptions = {
     auth, clientAuth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes,
     ...(deps.enroll && { enroll: deps.enroll }),
+    ...(deps.cluster && { listClients: () => fleetClients(coordinator.registry.list(), deps.cluster!.remoteNames()) }),
   };
   const scrape = createScrapeHandler(
     {
@@ -126,6 +132,7 @@ export async function startProxy(
       scrapeMaxTimeoutMs: config.scrapeMaxTimeoutMs,
       onDone: (status) => metrics.observeProxied(status),
       reclaimer: new BufferReclaimer(),
+      ...(deps.cluster && { forwarder: deps.cluster }),
     },
     responders,
   );
@@ -214,10 +221,14 @@ export async function startProxy(
     throw err;
   }
 
+  deps.cluster?.start({ coordinator, responders, registry: metrics.registry, scrapeMaxTimeoutMs: config.scrapeMaxTimeoutMs });
+
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
       for (const s of servers) s.close();
+      // Withdrawn first, so peers stop forwarding here while this proxy drains.
+      await deps.cluster?.close();
       coordinator.drain(new PushProxError(ERROR_CODES.SHUTTING_DOWN, 'proxy is shutting down'));
       const deadline = Date.now() + config.shutdownTimeoutMs;
       while (coordinator.stats().activeScrapes > 0 && Date.now() < deadline) {

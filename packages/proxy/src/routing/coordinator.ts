@@ -4,9 +4,9 @@ import { ClientRegistry } from './registry.js';
 import { Tombstones } from './tombstones.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { PollLists, WaitingPoll } from './waiting-poll.js';
-import type { PollEndReason, PollOptions, PollSink, ScrapeJob, ScrapeSink, Ticket } from './types.js';
+import type { PollEndReason, PollOptions, PollSink, RemoteHolderLookup, ScrapeJob, ScrapeSink, Ticket } from './types.js';
 
-export type { PollEndReason, PollOptions, PollSink, ScrapeJob, ScrapeSink, Ticket };
+export type { PollEndReason, PollOptions, PollSink, RemoteHolderLookup, ScrapeJob, ScrapeSink, Ticket };
 
 export interface CoordinatorOptions {
   readonly clock: Clock;
@@ -27,6 +27,8 @@ export interface CoordinatorOptions {
    * DEFAULT_SURPLUS_LINGER_MS.
    */
   readonly surplusLingerMs?: number;
+  /** Other proxies' clients (--cluster.nats-url); default none. */
+  readonly remoteHolders?: RemoteHolderLookup;
 }
 
 /**
@@ -147,6 +149,16 @@ export class Coordinator {
     // Upstream semantics: a newer poll expires the oldest waiting one.
     for (let n = this.#polls.add(poll); n > limit; n--) this.#finishPoll(this.#polls.oldest(key)!).end('expired');
     return poll;
+  }
+
+  /**
+   * The peer proxy a scrape for `fqdn` goes to: only when no client for it is
+   * known here (a client held here always wins), and some peer announced it.
+   */
+  remoteHolderOf(fqdn: string): string | undefined {
+    const key = fqdn.toLowerCase();
+    if (!this.#opts.remoteHolders || this.registry.isKnown(key)) return undefined;
+    return this.#opts.remoteHolders.holderOf(key);
   }
 
   /**

@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { messageOf, statusOf, type Logger } from '@pushprox/shared';
+import type { Registry } from 'prom-client';
+import type { Coordinator } from '../routing/coordinator.js';
+import type { RemoteHolderLookup, ScrapeJob } from '../routing/types.js';
+import type { Forwarder, Responders } from '../exchanges/scrape-handler.js';
+import { systemClock, type Clock } from '../routing/clock.js';
+import { PeerTable } from './peer-table.js';
+import { Presence } from './presence.js';
+import { ForwardClient } from './forward-client.js';
+import { serveForwards } from './forward-server.js';
+import { ClusterMetrics } from './metrics.js';
+import { connectOptions, connectUntil } from './connection.js';
+import type { ClusterConfig } from './options.js';
+
+/**
+ * After NATS is lost, remote clients are still looked up this long: the
+ * client holds publishes made while it reconnects (one NATS node killed), so a
+ * scrape in that gap is forwarded late rather than refused.
+ */
+export const RECONNECT_GRACE_MS = 2_000;
+
+export interface ClusterStartDeps {
+  readonly coordinator: Coordinator;
+  readonly responders: Responders;
+  readonly registry: Registry;
+  readonly scrapeMaxTimeoutMs: number;
+}
+
+/**
+ * One proxy's membership in the fleet: the NATS connection, presence, and
+ * both sides of forwarding. It is the coordinator's RemoteHolderLookup and
+ * the scrape handler's Forwarder; neither knows NATS.
+ */
+export class Cluster implements RemoteHolderLookup, Forwarder {
+  /** Fresh at each start: a restarted proxy is a new peer, its old id's entries expire or are dropped. */
+  readonly selfId = randomBytes(12).toString('base64url');
+  readonly #config: ClusterConfig;
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #table: PeerTable;
+  readonly #forwarder: ForwardClient;
+  #nc: NatsConnection | undefined;
+  #connected = false;
+  #lostAt = -Infinity;
+  #stopped = false;
+  #presence: Presence | undefined;
+  #serving: Subscription | undefined;
+  #metrics: ClusterMetrics | undefined;
+
+  constructor(config: ClusterConfig, logger: Logger, clock: Clock = systemClock) {
+    this.#config = config;
+    this.#logger = logger;
+    this.#clock = clock;
+    this.#table = new PeerTable(clock, this.selfId);
+    this.#forwarder = new ForwardClient(() => this.#nc, this.#table);
+  }
+
+  /** Connects in the background; until then (and whenever NATS is gone) the proxy serves its own clients. */
+  start(deps: ClusterStartDeps): void {
+    this.#metrics = new ClusterMetrics(deps.registry, {
+      connected: () => this.#connected,
+      peers: () => this.#table.peers,
+      remoteClients: () => this.#table.entries,
+      droppedAnnouncements: () => this.#table.dropped,
+    });
+    this.#logger.info('Cluster: connecting to NATS', { servers: this.#config.natsUrls.join(','), proxy_id: this.selfId });
+    const opts = connectOptions(this.#config, `pushprox-proxy ${this.selfId}`);
+    connectUntil(opts, () => this.#stopped).then(
+      (nc) => nc && this.#joined(nc, deps),
+      (err: unknown) => this.#logger.error('Cluster: cannot connect to NATS; serving only this proxy\'s clients', { err: messageOf(err) }),
+    );
+  }
+
+  holderOf(key: string): string | undefined {
+    return this.#available() ? this.#table.holderOf(key) : undefined;
+  }
+
+  /** The names other proxies hold (for the fleet's /clients); none while NATS is gone. */
+  remoteNames(): string[] {
+    return this.#available() ? this.#table.names() : [];
+  }
+
+  async forward(peer: string, job: ScrapeJob, timeoutMs: number, res: ServerResponse): Promise<void> {
+    const start = process.hrtime.bigint();
+    let status = 0;
+    try {
+      await this.#forwarder.forward(peer, job, timeoutMs, res);
+      status = res.statusCode;
+    } catch (err) {
+      status = res.headersSent ? res.statusCode : statusOf(err);
+      throw err;
+    } finally {
+      this.#metrics?.forwarded.inc({ code: String(status) });
+      this.#metrics?.forwardDuration.observe(Number(process.hrtime.bigint() - start) / 1e9);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#stopped = true;
+    await this.#presence?.close();
+    this.#serving?.unsubscribe();
+    await this.#nc?.drain().catch(() => undefined);
+  }
+
+  #available(): boolean {
+    return this.#connected || this.#clock.now() - this.#lostAt < RECONNECT_GRACE_MS;
+  }
+
+  #joined(nc: NatsConnection, deps: ClusterStartDeps): void {
+    this.#nc = nc;
+    this.#connected = true;
+    this.#logger.info('Cluster: connected to NATS', { server: nc.getServer(), proxy_id: this.selfId });
+    this.#serving = serveForwards({
+      nc,
+      selfId: this.selfId,
+      coordinator: deps.coordinator,
+      responders: deps.responders,
+      logger: this.#logger,
+      scrapeMaxTimeoutMs: deps.scrapeMaxTimeoutMs,
+      maxRequestBytes: 1024 * 1024,
+      onServed: (status) => this.#metrics?.served.inc({ code: String(status) }),
+    });
+    this.#presence = new Presence({
+      selfId: this.selfId,
+      table: this.#table,
+      localNames: () => deps.coordinator.registry.list(),
+      intervalMs: this.#config.announceIntervalMs,
+      logger: this.#logger,
+    });
+    this.#presence.attach(nc);
+    void this.#watch(nc);
+  }
+
+  async #watch(nc: NatsConnection): Promise<void> {
+    try {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') {
+          this.#connected = false;
+          this.#lostAt = this.#clock.now();
+          this.#logger.warn('Cluster: lost NATS; serving only this proxy\'s clients until it is back', { server: s.server });
+        } else if (s.type === 'reconnect') {
+          this.#connected = true;
+          this.#metrics?.reconnects.inc();
+          this.#logger.info('Cluster: reconnected to NATS', { server: s.server });
+          this.#presence?.hello();
+        } else if (s.type === 'error') {
+          this.#logger.warn('Cluster: NATS error', { err: messageOf(s.error) });
+        }
+      }
+    } catch (err) {
+      this.#logger.warn('Cluster: NATS status stream ended', { err: messageOf(err) });
+    }
+  }
+}

@@ -1,0 +1,176 @@
+import type { ServerResponse } from 'node:http';
+import { createInbox, errors, headers, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { CLUSTER_HEADERS as H, ERROR_CODES, PushProxError, forwardSubject, messageOf } from '@pushprox/shared';
+import type { ScrapeJob } from '../routing/types.js';
+import type { PeerTable } from './peer-table.js';
+import { isSubject, peerError } from './wire-checks.js';
+
+/** The open request must be answered within this (the holder answers at once); then the next holder is tried. */
+export const OPEN_TIMEOUT_MS = 2_000;
+
+/** The holder is gone (no responders, or no answer to the open): try another. */
+class NoHolder extends Error {}
+
+function isNoResponders(err: unknown): boolean {
+  if (err instanceof errors.NoRespondersError) return true;
+  return err instanceof errors.RequestError && (err.isNoResponders() || err.cause instanceof errors.NoRespondersError);
+}
+
+/**
+ * The requesting side of a forwarded scrape: sends it to the proxy that holds
+ * the client and relays the streamed answer to Prometheus, acknowledging a
+ * chunk only once the socket to Prometheus has taken it (no 'drain' pending),
+ * so at most FORWARD_WINDOW chunks are ever buffered here. The deadline
+ * (`timeoutMs`) covers every attempt.
+ */
+export class ForwardClient {
+  readonly #nc: () => NatsConnection | undefined;
+  readonly #table: PeerTable;
+
+  constructor(nc: () => NatsConnection | undefined, table: PeerTable) {
+    this.#nc = nc;
+    this.#table = table;
+  }
+
+  async forward(peer: string, job: ScrapeJob, timeoutMs: number, res: ServerResponse): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const tried = new Set<string>();
+    for (let holder: string | undefined = peer; holder !== undefined; holder = this.#table.holderOf(job.fqdn.toLowerCase(), tried)) {
+      if (Date.now() >= deadline || res.destroyed) break;
+      try {
+        return await this.#attempt(holder, job, deadline, res);
+      } catch (err) {
+        if (!(err instanceof NoHolder)) throw err;
+        tried.add(holder);
+      }
+    }
+    throw new PushProxError(
+      ERROR_CODES.SCRAPE_UNKNOWN_CLIENT,
+      `no proxy of the cluster answered for ${JSON.stringify(job.fqdn)} (tried ${tried.size}): is pushprox-client running with --fqdn=${job.fqdn}?`,
+    );
+  }
+
+  #attempt(holder: string, job: ScrapeJob, deadline: number, res: ServerResponse): Promise<void> {
+    const nc = this.#nc();
+    if (!nc) return Promise.reject(new NoHolder('not connected'));
+    return new Promise<void>((resolve, reject) => {
+      const inbox = createInbox();
+      let control: string | undefined;
+      let settled = false;
+      let headSeen = false;
+      let nextSeq = 1;
+      let written = 0;
+      let acked = 0;
+      let draining = false;
+      const publishControl = (kind: string, set?: (m: ReturnType<typeof headers>) => void): void => {
+        if (!control) return;
+        const m = headers();
+        m.set(H.kind, kind);
+        set?.(m);
+        try {
+          nc.publish(control, undefined, { headers: m });
+        } catch {
+          // Connection closed: the holder's own deadline ends its side.
+        }
+      };
+      const ack = (): void => {
+        if (draining || written === acked || !control) return;
+        acked = written;
+        publishControl('ack', (m) => m.set(H.seq, String(acked)));
+      };
+      const settle = (err?: Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        sub.unsubscribe();
+        res.off('close', onClose);
+        if (err) reject(err);
+        else resolve();
+      };
+      const cancel = (err: Error): void => {
+        publishControl('cancel');
+        settle(err);
+      };
+      const onClose = (): void => {
+        if (!res.writableEnded) cancel(new PushProxError(ERROR_CODES.SCRAPE_CANCELLED, 'Prometheus closed the connection'));
+      };
+      const timer = setTimeout(
+        () => cancel(new PushProxError(ERROR_CODES.SCRAPE_TIMEOUT, `context deadline exceeded (proxy ${holder} did not answer the forwarded scrape in time)`)),
+        Math.max(0, deadline - Date.now()),
+      );
+      res.on('close', onClose);
+      const onStream = (m: Msg): void => {
+        if (settled) return;
+        const kind = m.headers?.get(H.kind);
+        if (kind === 'head' && !headSeen) {
+          headSeen = true;
+          const head = parseHead(m.data);
+          if (!head) return cancel(peerError(undefined, 'the head of the forwarded answer is not valid JSON', holder));
+          res.writeHead(head.status, head.reason, head.headers);
+        } else if (kind === 'data' && headSeen) {
+          const seq = Number(m.headers?.get(H.seq));
+          if (seq !== nextSeq) return cancel(peerError(undefined, `expected chunk ${nextSeq}, got ${JSON.stringify(m.headers?.get(H.seq))}`, holder));
+          nextSeq++;
+          written = seq;
+          if (res.write(m.data)) return ack();
+          draining = true;
+          res.once('drain', () => {
+            draining = false;
+            ack();
+          });
+        } else if (kind === 'end' && headSeen) {
+          settled || res.end(() => settle());
+          clearTimeout(timer);
+        } else if (kind === 'error') {
+          settle(peerError(m.headers?.get(H.code), m.string(), holder));
+        } else {
+          cancel(peerError(undefined, `unexpected ${JSON.stringify(kind)} message in the forwarded answer`, holder));
+        }
+      };
+      const sub = nc.subscribe(inbox, {
+        callback: (err, m) => {
+          if (err) return settle(err);
+          try {
+            onStream(m);
+          } catch (e) {
+            // e.g. writeHead refusing a header: the answer cannot be relayed.
+            cancel(peerError(undefined, messageOf(e), holder));
+          }
+        },
+      });
+      const open = headers();
+      open.set(H.fqdn, job.fqdn);
+      open.set(H.id, job.id);
+      open.set(H.stream, inbox);
+      open.set(H.timeoutMs, String(Math.max(1, deadline - Date.now())));
+      nc.request(forwardSubject(holder), job.request, { headers: open, timeout: Math.max(1, Math.min(OPEN_TIMEOUT_MS, deadline - Date.now())) }).then(
+        (reply) => {
+          const code = reply.headers?.get(H.code);
+          if (code) return settle(peerError(code, reply.string(), holder));
+          const ctl = reply.headers?.get(H.control) ?? '';
+          if (!isSubject(ctl)) return cancel(peerError(undefined, `expected a ${H.control} subject in the open reply`, holder));
+          control = ctl;
+          if (settled) publishControl('cancel');
+          else ack();
+        },
+        (err: unknown) => {
+          if (isNoResponders(err)) this.#table.dropPeer(holder);
+          if (isNoResponders(err) || err instanceof errors.TimeoutError) return settle(new NoHolder(messageOf(err)));
+          settle(new PushProxError(ERROR_CODES.PUSH_ABORTED, `forwarding to proxy ${holder} failed: ${messageOf(err)}`));
+        },
+      );
+    });
+  }
+}
+
+function parseHead(data: Uint8Array): { status: number; reason: string; headers: string[] } | undefined {
+  try {
+    const v = JSON.parse(Buffer.from(data).toString()) as { status?: unknown; reason?: unknown; headers?: unknown };
+    const ok =
+      Number.isInteger(v.status) && (v.status as number) >= 200 && (v.status as number) <= 999 && typeof v.reason === 'string' &&
+      Array.isArray(v.headers) && v.headers.length % 2 === 0 && v.headers.every((x) => typeof x === 'string');
+    return ok ? (v as { status: number; reason: string; headers: string[] }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
