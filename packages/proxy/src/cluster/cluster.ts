@@ -4,8 +4,8 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { messageOf, statusOf, type Logger } from '@pushprox/shared';
 import type { Registry } from 'prom-client';
 import type { Coordinator } from '../routing/coordinator.js';
-import type { RemoteHolderLookup, ScrapeJob } from '../routing/types.js';
-import type { Forwarder, Responders } from '../exchanges/scrape-handler.js';
+import type { RemoteHolderLookup } from '../routing/types.js';
+import type { ForwardedScrape, Forwarder, Responders } from '../exchanges/scrape-handler.js';
 import { systemClock, type Clock } from '../routing/clock.js';
 import { PeerTable } from './peer-table.js';
 import { Presence } from './presence.js';
@@ -83,11 +83,11 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
     return this.#available() ? this.#table.names() : [];
   }
 
-  async forward(peer: string, job: ScrapeJob, timeoutMs: number, res: ServerResponse): Promise<void> {
+  async forward(peer: string, scrape: ForwardedScrape, res: ServerResponse): Promise<void> {
     const start = process.hrtime.bigint();
     let status = 0;
     try {
-      await this.#forwarder.forward(peer, job, timeoutMs, res);
+      await this.#forwarder.forward(peer, scrape, res);
       status = res.statusCode;
     } catch (err) {
       status = res.headersSent ? res.statusCode : statusOf(err);

@@ -1,15 +1,28 @@
+import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { createInbox, errors, headers, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { CLUSTER_HEADERS as H, ERROR_CODES, PushProxError, forwardSubject, messageOf } from '@pushprox/shared';
-import type { ScrapeJob } from '../routing/types.js';
+import type { ForwardedScrape } from '../exchanges/scrape-handler.js';
 import type { PeerTable } from './peer-table.js';
 import { isSubject, peerError } from './wire-checks.js';
 
 /** The open request must be answered within this (the holder answers at once); then the next holder is tried. */
-export const OPEN_TIMEOUT_MS = 2_000;
+export const OPEN_TIMEOUT_MS = 1_000;
 
-/** The holder is gone (no responders, or no answer to the open): try another. */
-class NoHolder extends Error {}
+/** Opens tried per holder before the next holder; each gets at most OPEN_TIMEOUT_MS. */
+export const ATTEMPTS_PER_HOLDER = 3;
+/** Pause after "no responders" before trying the same holder again (its subscription may be on its way after a reconnect). */
+const NO_RESPONDERS_PAUSE_MS = 200;
+
+/** The holder did not take the open (no responders, or no answer in time): try again or another. */
+class NoHolder extends Error {
+  constructor(
+    message: string,
+    readonly noResponders: boolean,
+  ) {
+    super(message);
+  }
+}
 
 function isNoResponders(err: unknown): boolean {
   if (err instanceof errors.NoRespondersError) return true;
@@ -32,27 +45,38 @@ export class ForwardClient {
     this.#table = table;
   }
 
-  async forward(peer: string, job: ScrapeJob, timeoutMs: number, res: ServerResponse): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+  async forward(peer: string, scrape: ForwardedScrape, res: ServerResponse): Promise<void> {
+    const deadline = Date.now() + scrape.timeoutMs;
     const tried = new Set<string>();
-    for (let holder: string | undefined = peer; holder !== undefined; holder = this.#table.holderOf(job.fqdn.toLowerCase(), tried)) {
-      if (Date.now() >= deadline || res.destroyed) break;
-      try {
-        return await this.#attempt(holder, job, deadline, res);
-      } catch (err) {
-        if (!(err instanceof NoHolder)) throw err;
-        tried.add(holder);
+    const key = scrape.fqdn.toLowerCase();
+    for (let holder: string | undefined = peer; holder !== undefined; holder = this.#table.holderOf(key, tried)) {
+      // A lost open (NATS node killed, interest not yet propagated after a reconnect) is retried on the same holder.
+      for (let attempt = 1; attempt <= ATTEMPTS_PER_HOLDER; attempt++) {
+        if (Date.now() >= deadline - 1 || res.destroyed) break;
+        try {
+          return await this.#attempt(holder, scrape, deadline, res);
+        } catch (err) {
+          if (!(err instanceof NoHolder)) throw err;
+          if (err.noResponders) {
+            if (attempt === ATTEMPTS_PER_HOLDER) this.#table.dropPeer(holder);
+            else await new Promise((r) => setTimeout(r, NO_RESPONDERS_PAUSE_MS));
+          }
+        }
       }
+      tried.add(holder);
     }
     throw new PushProxError(
       ERROR_CODES.SCRAPE_UNKNOWN_CLIENT,
-      `no proxy of the cluster answered for ${JSON.stringify(job.fqdn)} (tried ${tried.size}): is pushprox-client running with --fqdn=${job.fqdn}?`,
+      `no proxy of the cluster answered for ${JSON.stringify(scrape.fqdn)} (tried ${tried.size}): is pushprox-client running with --fqdn=${scrape.fqdn}?`,
     );
   }
 
-  #attempt(holder: string, job: ScrapeJob, deadline: number, res: ServerResponse): Promise<void> {
+  #attempt(holder: string, scrape: ForwardedScrape, deadline: number, res: ServerResponse): Promise<void> {
     const nc = this.#nc();
-    if (!nc) return Promise.reject(new NoHolder('not connected'));
+    if (!nc) return Promise.reject(new NoHolder('not connected', false));
+    // A fresh Id per attempt: a lost open may still have reached the holder, which refuses a second scrape with its Id.
+    const id = randomUUID();
+    const request = scrape.build(id);
     return new Promise<void>((resolve, reject) => {
       const inbox = createInbox();
       let control: string | undefined;
@@ -139,11 +163,11 @@ export class ForwardClient {
         },
       });
       const open = headers();
-      open.set(H.fqdn, job.fqdn);
-      open.set(H.id, job.id);
+      open.set(H.fqdn, scrape.fqdn);
+      open.set(H.id, id);
       open.set(H.stream, inbox);
       open.set(H.timeoutMs, String(Math.max(1, deadline - Date.now())));
-      nc.request(forwardSubject(holder), job.request, { headers: open, timeout: Math.max(1, Math.min(OPEN_TIMEOUT_MS, deadline - Date.now())) }).then(
+      nc.request(forwardSubject(holder), request, { headers: open, timeout: Math.max(1, Math.min(OPEN_TIMEOUT_MS, deadline - Date.now())) }).then(
         (reply) => {
           const code = reply.headers?.get(H.code);
           if (code) return settle(peerError(code, reply.string(), holder));
@@ -154,8 +178,7 @@ export class ForwardClient {
           else ack();
         },
         (err: unknown) => {
-          if (isNoResponders(err)) this.#table.dropPeer(holder);
-          if (isNoResponders(err) || err instanceof errors.TimeoutError) return settle(new NoHolder(messageOf(err)));
+          if (isNoResponders(err) || err instanceof errors.TimeoutError) return settle(new NoHolder(messageOf(err), isNoResponders(err)));
           settle(new PushProxError(ERROR_CODES.PUSH_ABORTED, `forwarding to proxy ${holder} failed: ${messageOf(err)}`));
         },
       );

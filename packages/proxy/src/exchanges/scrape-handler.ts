@@ -13,7 +13,7 @@ import {
   type Logger,
   type ResponseHead,
 } from '@pushprox/shared';
-import type { Coordinator, ScrapeJob } from '../routing/coordinator.js';
+import type { Coordinator } from '../routing/coordinator.js';
 import { answerWithinMs, buildScrapeRequest, scrapeTimeoutMs } from './forward.js';
 import { sendText } from '../listeners/respond.js';
 import { relayHeaders } from './relay.js';
@@ -37,7 +37,14 @@ export interface ScrapeHandlerOptions {
  * yet) or after the head was written (the handler then cuts `res`).
  */
 export interface Forwarder {
-  forward(peer: string, job: ScrapeJob, timeoutMs: number, res: ServerResponse): Promise<void>;
+  forward(peer: string, scrape: ForwardedScrape, res: ServerResponse): Promise<void>;
+}
+
+/** A scrape to forward: `build` serializes it for the client under a given Id (each attempt has its own). */
+export interface ForwardedScrape {
+  readonly fqdn: string;
+  readonly timeoutMs: number;
+  build(id: string): Buffer;
 }
 
 /** What the /push handler hands to a waiting scrape. */
@@ -97,23 +104,18 @@ export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Resp
       ),
     );
     const id = randomUUID();
+    const build = (scrapeId: string): Buffer =>
+      buildScrapeRequest({ method: req.method ?? 'GET', target, host: req.headers.host ?? url.host, headers: req.headers, id: scrapeId, timeoutMs });
     let request: Buffer;
     try {
-      request = buildScrapeRequest({
-        method: req.method ?? 'GET',
-        target,
-        host: req.headers.host ?? url.host,
-        headers: req.headers,
-        id,
-        timeoutMs,
-      });
+      request = build(id);
     } catch (err) {
       fail(new PushProxError(ERROR_CODES.SCRAPE_BAD_TARGET, messageOf(err)));
       return;
     }
     const peer = opts.forwarder && coordinator.remoteHolderOf(fqdn);
     if (peer !== undefined && opts.forwarder) {
-      opts.forwarder.forward(peer, { id, fqdn, request }, timeoutMs, res).then(
+      opts.forwarder.forward(peer, { fqdn, timeoutMs, build }, res).then(
         () => opts.onDone(res.statusCode),
         (err: unknown) => {
           logger.warn('Forwarded scrape failed', { scrape_id: id, url: target, proxy: peer, err: messageOf(err) });
