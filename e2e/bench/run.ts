@@ -12,6 +12,7 @@ import { idleRealClients } from './idle-real.js';
 import { benchExporter } from './bench-exporter.js';
 import { leakScenario } from './leak.js';
 import { authFloodScenario } from './auth-flood.js';
+import { clusterScenario } from './cluster.js';
 import { mergeResults, readResults, writeCharts, type Row } from './charts.js';
 
 /**
@@ -409,6 +410,10 @@ async function main() {
     keep(await idleClients(10_000, 40, ['--poll.idle-timeout=30s'], 1000));
     keep(await idleRealClients(40));
     keep(await idleRealClients(40, 20, NO_CHANNEL));
+  }
+  if (!ONLY || ONLY.some((x) => x.startsWith('cluster'))) {
+    // Issue #25: the NATS hop between two proxies, against a local scrape in the same run.
+    rows.push((await clusterScenario(REPS)) as Row);
   }
   if (!ONLY || ONLY.some((x) => x.startsWith('auth-flood'))) {
     // Issue #22: a legitimate scrape during a wrong-password flood; with and without the per-source limit.

@@ -82,6 +82,8 @@ export class ForwardClient {
       let control: string | undefined;
       let settled = false;
       let headSeen = false;
+      /** The answer is complete (end or whole): later messages are ignored while Prometheus' socket finishes. */
+      let ended = false;
       let nextSeq = 1;
       let written = 0;
       let acked = 0;
@@ -124,13 +126,21 @@ export class ForwardClient {
       );
       res.on('close', onClose);
       const onStream = (m: Msg): void => {
-        if (settled) return;
+        if (settled || ended) return;
         const kind = m.headers?.get(H.kind);
         if (kind === 'head' && !headSeen) {
           headSeen = true;
           const head = parseHead(m.data);
           if (!head) return cancel(peerError(undefined, 'the head of the forwarded answer is not valid JSON', holder));
           res.writeHead(head.status, head.reason, head.headers);
+        } else if (kind === 'whole' && !headSeen) {
+          headSeen = true;
+          const head = parseHead(Buffer.from(m.headers?.get(H.head) ?? ''));
+          if (!head) return cancel(peerError(undefined, 'the head of the forwarded answer is not valid JSON', holder));
+          res.writeHead(head.status, head.reason, head.headers);
+          ended = true;
+          clearTimeout(timer);
+          res.end(Buffer.from(m.data), () => settle());
         } else if (kind === 'data' && headSeen) {
           const seq = Number(m.headers?.get(H.seq));
           if (seq !== nextSeq) return cancel(peerError(undefined, `expected chunk ${nextSeq}, got ${JSON.stringify(m.headers?.get(H.seq))}`, holder));
@@ -143,8 +153,9 @@ export class ForwardClient {
             ack();
           });
         } else if (kind === 'end' && headSeen) {
-          settled || res.end(() => settle());
+          ended = true;
           clearTimeout(timer);
+          res.end(() => settle());
         } else if (kind === 'error') {
           settle(peerError(m.headers?.get(H.code), m.string(), holder));
         } else {

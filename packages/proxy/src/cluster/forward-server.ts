@@ -126,6 +126,8 @@ async function streamBack(
   send: (kind: string, data?: Uint8Array, set?: (m: MsgHdrs) => void) => void,
 ): Promise<void> {
   const h = JSON.stringify({ status: head.status, reason: head.reason, headers: relayHeaders(head.headers) });
+  // A small answer already whole (most scrapes) goes as one message: head, body and end.
+  if (Buffer.isBuffer(body) && body.length <= FORWARD_CHUNK_BYTES) return send('whole', body, (m) => m.set(H.head, h));
   send('head', Buffer.from(h));
   const sendChunk = async (chunk: Buffer): Promise<void> => {
     for (let off = 0; off < chunk.length; off += FORWARD_CHUNK_BYTES) {

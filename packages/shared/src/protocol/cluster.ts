@@ -33,15 +33,17 @@ export const CLUSTER_HEADERS = Object.freeze({
   stream: 'Pushprox-Stream',
   /** Open reply: the subject the requester sends acks and cancel to. */
   control: 'Pushprox-Control',
-  /** Stream message kind: head, data, end, error; control: ack, cancel. */
+  /** Stream message kind: head, data, end, whole, error; control: ack, cancel. */
   kind: 'Pushprox-Kind',
   /** Stream data: the chunk's sequence number, from 1; ack: the last chunk written. */
   seq: 'Pushprox-Seq',
+  /** Whole: the head (JSON) of an answer whose body is the payload, head and end in one message. */
+  head: 'Pushprox-Head',
   /** Error: the ERROR_CODES code; the payload is the message. */
   code: 'Pushprox-Code',
 });
 
-export type StreamKind = 'head' | 'data' | 'end' | 'error';
+export type StreamKind = 'head' | 'data' | 'end' | 'whole' | 'error';
 export type ControlKind = 'ack' | 'cancel';
 
 /**
