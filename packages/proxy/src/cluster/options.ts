@@ -1,4 +1,4 @@
-import { durationFlag } from '@pushprox/shared';
+import { durationFlag, repeatable } from '@pushprox/shared';
 import type { Argv } from 'yargs';
 
 /** The proxy cluster's settings (--cluster.*); undefined in ProxyConfig without --cluster.nats-url. No NATS import here: cli.ts loads it always. */
@@ -22,10 +22,9 @@ export const CLUSTER_DEFAULTS = Object.freeze({ announceInterval: '10s' });
 
 /** Adds the --cluster.* flags to the proxy's parser. */
 export function clusterFlags<T>(parser: Argv<T>): Argv<T> {
-  return parser
+  return repeatable(parser, 'cluster.nats-url')
     .option('cluster.nats-url', {
       type: 'string',
-      array: true,
       describe:
         'Join a cluster of proxies over NATS (nats://host:4222, tls://host:4222); repeat or separate with commas for several servers. Scrapes for a client held by another proxy are forwarded to it, and /clients lists the whole fleet. Default: no cluster.',
     })
@@ -46,8 +45,8 @@ export function clusterFlags<T>(parser: Argv<T>): Argv<T> {
 
 /** The ClusterConfig of parsed flags, or undefined without --cluster.nats-url; throws with the flag's name when invalid. */
 export function resolveClusterConfig(a: Record<string, unknown>): ClusterConfig | undefined {
-  const raw = (a['cluster.nats-url'] as string[] | undefined) ?? [];
-  const urls = raw.flatMap((v) => String(v).split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  const urls = String((a['cluster.nats-url'] as string | undefined) ?? '')
+    .split(',').map((s) => s.trim()).filter((s) => s !== '');
   const str = (k: string): string | undefined => (a[k] as string | undefined) || undefined;
   const others = ['cluster.nats-user', 'cluster.nats-password-file', 'cluster.nats-creds-file', 'cluster.nats-tls-ca-file', 'cluster.nats-tls-cert-file', 'cluster.nats-tls-key-file'];
   if (urls.length === 0) {
