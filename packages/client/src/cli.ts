@@ -7,6 +7,7 @@ import {
   durationFlag,
   listenAddressFlag,
   parseOrExit,
+  repeatable,
   positiveIntFlag,
   type ListenAddress,
   type LogFormat,
@@ -72,7 +73,7 @@ export interface ClientArgs {
  */
 export function clientCli(argv: readonly string[], version: string): Argv {
   const metricsAddr = listenAddressFlag('metrics-addr');
-  return baseCli(argv, 'pushprox-client', version)
+  return repeatable(baseCli(argv, 'pushprox-client', version), 'proxy-url')
     .usage('$0 --proxy-url=<url> [flags]\n\nPolls a PushProx proxy for scrape requests and answers them by scraping local targets.')
     // Listed for --help only: main.ts hands `enroll ...` to enroll/cli.ts before this parser runs.
     .command('enroll', 'Get a client certificate from the proxy with a bootstrap token (see "pushprox-client enroll --help").')
@@ -81,7 +82,12 @@ export function clientCli(argv: readonly string[], version: string): Argv {
       describe: 'FQDN to register with',
       defaultDescription: `this machine's FQDN (hostname ${JSON.stringify(os.hostname())}, resolved via DNS if it has no dot)`,
     })
-    .option('proxy-url', { type: 'string', demandOption: true, describe: 'Push proxy to talk to.' })
+    .option('proxy-url', {
+      type: 'string',
+      demandOption: true,
+      describe:
+        'Push proxy to talk to. Give it more than once (or comma-separated) to hold polls or channels to several proxies at once, e.g. one per Prometheus of an HA pair; each scrape is answered to the proxy it came from.',
+    })
     .option('tls.cacert', {
       type: 'string',
       describe: '<file> CA certificate to verify peer against (the proxy; also https targets unless --scrape.tls.* is given)',

@@ -1,15 +1,12 @@
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { BufferReclaimer, ERROR_CODES, formatDuration, messageOf, PushProxError, silentLogger, type Logger } from '@pushprox/shared';
+import { ERROR_CODES, formatDuration, messageOf, PushProxError, silentLogger, type Logger } from '@pushprox/shared';
 import { ClientDispatchers } from './http/reloadable-dispatchers.js';
 import type { ClientConfig } from './config.js';
-import { FALLBACK_SCRAPE_TIMEOUT_MS } from './scraping/job.js';
 import { ClientMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
-import { DEFAULT_POLL_HEADERS_TIMEOUT_MS, type PollMode } from './transport/poller.js';
-import { ProxyTransport } from './transport/transport.js';
-import { ScrapeScheduler } from './scraping/scheduler.js';
+import type { PollMode } from './transport/poller.js';
+import { startLink } from './proxy-link.js';
 import { loadTlsFiles } from './http/tls-files.js';
-import { TokenFile } from './http/token-file.js';
 
 export interface StartClientOptions {
   /** Default silentLogger. */
@@ -38,14 +35,14 @@ export interface RunningClient {
   readonly metrics: ClientMetrics;
   /** Where metrics are served; undefined when disabled or the port was taken. */
   readonly metricsAddress: AddressInfo | undefined;
-  /** What the proxy's replies said so far: 'single' until a reply lists multi-poll; 'channel' once a channel is open. */
+  /** What the (first) proxy's replies said so far: 'single' until a reply lists multi-poll; 'channel' once a channel is open. */
   readonly pollMode: PollMode | 'channel';
   /**
    * Poll loops (or channels) running now: 1, or under multi-poll one more than
    * the scrapes lately in flight, up to scrape.concurrency.
    */
   readonly pollLoops: number;
-  /** Scrapes running / waiting for a slot. */
+  /** Scrapes running / waiting for a slot, over every proxy. */
   readonly scrapesRunning: number;
   readonly scrapesWaiting: number;
   /**
@@ -79,7 +76,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     ? await startMetricsServer(config.metricsAddr, metrics.registry, logger)
     : undefined;
 
-  logger.info('URL and FQDN info', { proxy_url: config.proxyUrl, fqdn: config.fqdn });
+  logger.info('URL and FQDN info', { proxy_url: (config.proxies ?? [config]).map((p) => p.proxyUrl).join(','), fqdn: config.fqdn });
   const policy = config.scrapePolicy;
   if (policy.allowPorts || policy.allow || policy.useLocalhost) {
     logger.info('Scrape restrictions', {
@@ -94,52 +91,16 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     logger.warn("--insecure-skip-verify is set: certificates of https targets are not verified (the proxy's still are)");
   }
 
-  const pushUrl = new URL(config.pushUrl);
-  const scheduler = new ScrapeScheduler(config.scrapeConcurrency, {
-    fqdn: config.fqdn,
-    policy: config.scrapePolicy,
-    dispatcher: dispatchers.target,
-    targetToken: config.tokenPath === undefined ? undefined : new TokenFile(config.tokenPath),
-    push: { origin: pushUrl.origin, path: pushUrl.pathname + pushUrl.search, dispatcher: dispatchers.proxy, authorization: config.authorization },
-    metrics,
-    logger,
-    fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
-    reclaimer: new BufferReclaimer(),
-  });
-  const transport = new ProxyTransport({
-    ...(opts.channelRetryAfterMs !== undefined && { channelRetryAfterMs: opts.channelRetryAfterMs }),
-    poller: {
-      pollUrl: config.pollUrl,
-      authorization: config.authorization,
-      fqdn: config.fqdn,
-      capacity: config.scrapeConcurrency,
-      dispatcher: dispatchers.proxy,
-      retryInitialWaitMs: config.retryInitialWaitMs,
-      retryMaxWaitMs: config.retryMaxWaitMs,
-      logger,
-      onScrape: (request, ask) => scheduler.submit(request, ask),
-      onPollError: () => metrics.pollErrors.inc(),
-      headersTimeoutMs: opts.pollHeadersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
-      ...(opts.pollCutAfterMs !== undefined && { cutAfterMs: opts.pollCutAfterMs }),
-      ...(opts.backoffRandom && { random: opts.backoffRandom }),
-    },
-    ...(config.channel && {
-      channel: {
-        onScrape: (request, via) => scheduler.submit(request, via),
-        // As a non-2xx answer to POST /push would be.
-        onPushRefused: () => metrics.pushErrors.inc(),
-        ...(opts.channelLingerMs !== undefined && { lingerMs: opts.channelLingerMs }),
-      },
-    }),
-  });
-  metrics.watchChannels(() => (transport.mode === 'channel' ? transport.loops : 0));
-  transport.start();
+  // One scheduler and transport per --proxy-url: a scrape is pushed back to the proxy it came from.
+  const links = (config.proxies ?? [config]).map((endpoint) => startLink(endpoint, config, { dispatchers, metrics, logger, opts }));
+  metrics.watchChannels(() => links.reduce((n, l) => n + (l.transport.mode === 'channel' ? l.transport.loops : 0), 0));
+  for (const l of links) l.transport.start();
 
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
-    await transport.stop();
-    const drained = await scheduler.drain(config.shutdownTimeoutMs);
-    transport.destroy();
+    await Promise.all(links.map((l) => l.transport.stop()));
+    const drained = (await Promise.all(links.map((l) => l.scheduler.drain(config.shutdownTimeoutMs)))).every(Boolean);
+    for (const l of links) l.transport.destroy();
     if (!drained) logger.warn('Shutdown timeout reached; aborted the scrapes still running', { timeout: formatDuration(config.shutdownTimeoutMs) });
     await metricsServer?.close();
     await reloading.catch(() => undefined);
@@ -167,16 +128,16 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     metrics,
     metricsAddress: metricsServer?.address,
     get pollMode() {
-      return transport.mode;
+      return links[0]!.transport.mode;
     },
     get pollLoops() {
-      return transport.loops;
+      return links.reduce((n, l) => n + l.transport.loops, 0);
     },
     get scrapesRunning() {
-      return scheduler.running;
+      return links.reduce((n, l) => n + l.scheduler.running, 0);
     },
     get scrapesWaiting() {
-      return scheduler.waiting;
+      return links.reduce((n, l) => n + l.scheduler.waiting, 0);
     },
     stop: () => (stopping ??= stop()),
     reloadTls: () => {

@@ -25,6 +25,12 @@ export interface ClientConfig {
   readonly pollUrl: string;
   /** `push` resolved against proxyUrl. */
   readonly pushUrl: string;
+  /**
+   * Every --proxy-url (given more than once, or comma-separated), the first
+   * being proxyUrl/pollUrl/pushUrl above: the client holds polls or channels
+   * to each. Default: the one above.
+   */
+  readonly proxies?: readonly ProxyEndpoint[] | undefined;
   /** --tls.*: for the proxy, and for `_scheme=https` targets unless scrapeTls is set (upstream's one set for both). */
   readonly tls: TlsMaterial;
   /** The --tls.* files, re-read by RunningClient.reloadTls(). Default undefined: nothing to re-read. */
@@ -55,6 +61,13 @@ export interface ClientConfig {
   readonly scrapePolicy: ScrapePolicy;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
+}
+
+/** One proxy the client polls. */
+export interface ProxyEndpoint {
+  readonly proxyUrl: string;
+  readonly pollUrl: string;
+  readonly pushUrl: string;
 }
 
 /**
@@ -125,7 +138,9 @@ export interface ResolveConfigDeps {
 
 /** Turns parsed flags into a frozen ClientConfig; throws PushProxError(CONFIG_INVALID) naming the flag. */
 export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = {}): Promise<ClientConfig> {
-  const urls = normaliseProxyUrl(args['proxy-url']);
+  // --proxy-url given several times arrives comma-joined (flags/repeatable.ts).
+  const proxies = [...new Set(args['proxy-url'].split(',').map((u) => u.trim()))].map((u) => Object.freeze(normaliseProxyUrl(u)));
+  const urls = proxies[0]!;
   if (args.fqdn === '') throw configError('invalid value for --fqdn: expected a host name, got ""');
   let policy: ScrapePolicy;
   try {
@@ -148,6 +163,7 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
     autoRenew,
     fqdn,
     ...urls,
+    proxies: Object.freeze(proxies),
     tls: await loadTlsMaterial(args),
     tlsFiles: tlsFilesOf(args, 'tls'),
     scrapeTls: await loadScrapeTls(args),
