@@ -2,7 +2,6 @@ import { BufferReclaimer, type Logger } from '@pushprox/shared';
 import type { ClientDispatchers } from './http/reloadable-dispatchers.js';
 import type { ClientConfig, ProxyEndpoint } from './config.js';
 import type { ClientMetrics } from './metrics.js';
-import type { StartClientOptions } from './client.js';
 import { FALLBACK_SCRAPE_TIMEOUT_MS } from './scraping/job.js';
 import { DEFAULT_POLL_HEADERS_TIMEOUT_MS } from './transport/poller.js';
 import { ProxyTransport } from './transport/transport.js';
@@ -19,7 +18,15 @@ export interface LinkDeps {
   readonly dispatchers: ClientDispatchers;
   readonly metrics: ClientMetrics;
   readonly logger: Logger;
-  readonly opts: StartClientOptions;
+  /** The StartClientOptions (client.ts) a link uses; see their defaults there. */
+  readonly opts: {
+    readonly fallbackScrapeTimeoutMs?: number;
+    readonly channelRetryAfterMs?: number;
+    readonly pollHeadersTimeoutMs?: number;
+    readonly pollCutAfterMs?: number;
+    readonly backoffRandom?: () => number;
+    readonly channelLingerMs?: number;
+  };
 }
 
 /**
