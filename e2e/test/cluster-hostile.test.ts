@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createInbox, headers, type NatsConnection } from '@nats-io/transport-node';
-import { CLUSTER_HEADERS as H, SUBJECT_PRESENCE, forwardSubject } from '@pushprox/shared';
+import { CLUSTER_HEADERS as H, SUBJECT_PRESENCE, clientSubject, forwardSubject } from '@pushprox/shared';
 import { missing, requireBinaries } from '../src/binaries.js';
 import { DEMO_BODY, startExporter, type TestExporter } from '../src/exporter.js';
 import { scrapeVia } from '../src/http.js';
@@ -183,6 +183,40 @@ test('a lying holder (no head, chunk out of order, bad head) gets its scrape ans
   const took = Date.now() - start;
   assert.ok(took >= 1500 && took < 4000, `the silent holder's scrape was cut after ${took} ms`);
   sub.unsubscribe();
+  await assertHealthy();
+});
+
+test('a client on NATS that answers with junk, a forged Id or too few bytes gets its scrape answered 502, never a hang', async (t) => {
+  if (!requireBinaries(t, 'natsServer')) return;
+  const answers: Array<[string, (id: string) => Buffer]> = [
+    ['junk', () => Buffer.from('this is not HTTP\r\n\r\n')],
+    ['forged Id', () => Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nId: 00000000-0000-4000-8000-00000000dead\r\n\r\nok')],
+    ['too few bytes', (id) => Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: 100\r\nId: ${id}\r\n\r\nshort`)],
+  ];
+  for (const [name, answer] of answers) {
+    const fqdn = `evil-${answers.findIndex((a) => a[0] === name)}.example`;
+    const sub = nc.subscribe(clientSubject(fqdn), {
+      callback: (_e, m) => {
+        const id = /\r\nId: ([^\r]+)/.exec(Buffer.from(m.data).toString())?.[1] ?? '';
+        const h = headers();
+        h.set(H.control, createInbox());
+        m.respond(undefined, { headers: h });
+        const stream = m.headers!.get(H.stream);
+        nc.publish(stream, answer(id), { headers: kind('raw', '1') });
+        nc.publish(stream, undefined, { headers: kind('end') });
+      },
+    });
+    nc.publish(SUBJECT_PRESENCE, JSON.stringify({ v: 1, proxy: `evil${name.length}`, kind: 'add', ttlMs: 60_000, fqdns: [fqdn], direct: true }));
+    await nc.flush();
+    await waitRegistered(proxy.url, fqdn, { timeoutMs: 3000 });
+    const start = Date.now();
+    const r = await scrapeVia(proxy.port, `http://${fqdn}:9100/metrics`, { timeoutSecs: 3, timeoutMs: 6000 }).catch((e: Error) => ({ status: 0, body: Buffer.from(e.message) }));
+    t.diagnostic(`${name}: ${r.status} after ${Date.now() - start} ms: ${r.body.toString().slice(0, 160)}`);
+    if (name === 'too few bytes') assert.ok(r.status === 0 || r.status === 200, 'a body cut short is cut for Prometheus too');
+    else assert.equal(r.status, 502, `${name}: ${r.body.toString()}`);
+    assert.ok(Date.now() - start < 4000, `${name} took ${Date.now() - start} ms`);
+    sub.unsubscribe();
+  }
   await assertHealthy();
 });
 

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { Argv } from 'yargs';
+import { natsFlags } from './nats/options.js';
 import {
   baseCli,
   coerceWith,
@@ -29,7 +30,8 @@ export const DEFAULT_SCRAPE_CONCURRENCY = 8;
 /** Flags as parsed, before they are checked against each other and the files they name. */
 export interface ClientArgs {
   readonly fqdn: string | undefined;
-  readonly 'proxy-url': string;
+  /** Required unless --nats-url is given (checked in config.ts). */
+  readonly 'proxy-url': string | undefined;
   readonly 'tls.cacert': string | undefined;
   readonly 'tls.cert': string | undefined;
   readonly 'tls.key': string | undefined;
@@ -73,7 +75,7 @@ export interface ClientArgs {
  */
 export function clientCli(argv: readonly string[], version: string): Argv {
   const metricsAddr = listenAddressFlag('metrics-addr');
-  return repeatable(baseCli(argv, 'pushprox-client', version), 'proxy-url')
+  return natsFlags(repeatable(baseCli(argv, 'pushprox-client', version), 'proxy-url'))
     .usage('$0 --proxy-url=<url> [flags]\n\nPolls a PushProx proxy for scrape requests and answers them by scraping local targets.')
     // Listed for --help only: main.ts hands `enroll ...` to enroll/cli.ts before this parser runs.
     .command('enroll', 'Get a client certificate from the proxy with a bootstrap token (see "pushprox-client enroll --help").')
@@ -84,9 +86,8 @@ export function clientCli(argv: readonly string[], version: string): Argv {
     })
     .option('proxy-url', {
       type: 'string',
-      demandOption: true,
       describe:
-        'Push proxy to talk to. Give it more than once (or comma-separated) to hold polls or channels to several proxies at once, e.g. one per Prometheus of an HA pair; each scrape is answered to the proxy it came from.',
+        'Push proxy to talk to (required unless --nats-url is given). Give it more than once (or comma-separated) to hold polls or channels to several proxies at once, e.g. one per Prometheus of an HA pair; each scrape is answered to the proxy it came from.',
     })
     .option('tls.cacert', {
       type: 'string',

@@ -95,11 +95,14 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
   const links = (config.proxies ?? [config]).map((endpoint) => startLink(endpoint, config, { dispatchers, metrics, logger, opts }));
   metrics.watchChannels(() => links.reduce((n, l) => n + (l.transport.mode === 'channel' ? l.transport.loops : 0), 0));
   for (const l of links) l.transport.start();
+  // Imported only when enabled: a client without --nats-url never loads the NATS client.
+  const nats = config.nats && (await import('./nats/start.js')).startNatsLink(config, { dispatchers, metrics, logger, opts });
 
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
-    await Promise.all(links.map((l) => l.transport.stop()));
-    const drained = (await Promise.all(links.map((l) => l.scheduler.drain(config.shutdownTimeoutMs)))).every(Boolean);
+    await Promise.all([...links.map((l) => l.transport.stop()), nats?.link.stop()]);
+    const schedulers = [...links.map((l) => l.scheduler), ...(nats ? [nats.scheduler] : [])];
+    const drained = (await Promise.all(schedulers.map((s) => s.drain(config.shutdownTimeoutMs)))).every(Boolean);
     for (const l of links) l.transport.destroy();
     if (!drained) logger.warn('Shutdown timeout reached; aborted the scrapes still running', { timeout: formatDuration(config.shutdownTimeoutMs) });
     await metricsServer?.close();
@@ -128,7 +131,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     metrics,
     metricsAddress: metricsServer?.address,
     get pollMode() {
-      return links[0]!.transport.mode;
+      return links[0]?.transport.mode ?? 'single';
     },
     get pollLoops() {
       return links.reduce((n, l) => n + l.transport.loops, 0);

@@ -9,6 +9,7 @@ import {
   type LogLevel,
 } from '@pushprox/shared';
 import type { ClientArgs } from './cli.js';
+import { resolveNatsConfig, type ClientNatsConfig } from './nats/options.js';
 import { resolveFqdn } from './scraping/fqdn.js';
 import { scrapePolicy, type ScrapePolicy } from './scraping/scrape-policy.js';
 import { configError, hasTlsFiles, loadTlsFiles, readFlagFile, type TlsFiles, type TlsMaterial } from './http/tls-files.js';
@@ -19,7 +20,7 @@ export type { TlsFiles, TlsMaterial };
 /** Everything the client needs, resolved once from the flags and frozen. */
 export interface ClientConfig {
   readonly fqdn: string;
-  /** Normalised like upstream: trailing slashes stripped, exactly one added. */
+  /** Normalised like upstream: trailing slashes stripped, exactly one added; '' for a client on NATS only. */
   readonly proxyUrl: string;
   /** `poll` resolved against proxyUrl (so a path prefix is kept). */
   readonly pollUrl: string;
@@ -31,6 +32,8 @@ export interface ClientConfig {
    * to each. Default: the one above.
    */
   readonly proxies?: readonly ProxyEndpoint[] | undefined;
+  /** --nats-url and its options: take scrapes from NATS too (nats/nats-link.ts). Default undefined: none. */
+  readonly nats?: ClientNatsConfig | undefined;
   /** --tls.*: for the proxy, and for `_scheme=https` targets unless scrapeTls is set (upstream's one set for both). */
   readonly tls: TlsMaterial;
   /** The --tls.* files, re-read by RunningClient.reloadTls(). Default undefined: nothing to re-read. */
@@ -138,9 +141,16 @@ export interface ResolveConfigDeps {
 
 /** Turns parsed flags into a frozen ClientConfig; throws PushProxError(CONFIG_INVALID) naming the flag. */
 export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = {}): Promise<ClientConfig> {
-  // --proxy-url given several times arrives comma-joined (flags/repeatable.ts).
-  const proxies = [...new Set(args['proxy-url'].split(',').map((u) => u.trim()))].map((u) => Object.freeze(normaliseProxyUrl(u)));
-  const urls = proxies[0]!;
+  let nats: ClientNatsConfig | undefined;
+  try {
+    nats = resolveNatsConfig(args as unknown as Record<string, unknown>);
+  } catch (err) {
+    throw configError(messageOf(err), err);
+  }
+  // --proxy-url given several times arrives comma-joined (flags/repeatable.ts); a client on NATS may have none.
+  const given = args['proxy-url'] === undefined && nats ? [] : (args['proxy-url'] ?? '').split(',').map((u) => u.trim());
+  const proxies = [...new Set(given)].map((u) => Object.freeze(normaliseProxyUrl(u)));
+  const urls = proxies[0] ?? { proxyUrl: '', pollUrl: '', pushUrl: '' };
   if (args.fqdn === '') throw configError('invalid value for --fqdn: expected a host name, got ""');
   let policy: ScrapePolicy;
   try {
@@ -164,6 +174,7 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
     fqdn,
     ...urls,
     proxies: Object.freeze(proxies),
+    nats,
     tls: await loadTlsMaterial(args),
     tlsFiles: tlsFilesOf(args, 'tls'),
     scrapeTls: await loadScrapeTls(args),

@@ -17,3 +17,4 @@ export * from './runtime/npm-shell.js';
 export * from './protocol/channel-frames.js';
 export * from './protocol/client-meta.js';
 export * from './protocol/cluster.js';
+export * from './runtime/credit.js';

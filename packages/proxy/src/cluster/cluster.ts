@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { messageOf, statusOf, type Logger } from '@pushprox/shared';
+import { ERROR_CODES, PushProxError, messageOf, statusOf, type Logger } from '@pushprox/shared';
 import type { Registry } from 'prom-client';
 import type { Coordinator } from '../routing/coordinator.js';
 import type { RemoteHolderLookup } from '../routing/types.js';
@@ -27,6 +27,8 @@ export interface ClusterStartDeps {
   readonly responders: Responders;
   readonly registry: Registry;
   readonly scrapeMaxTimeoutMs: number;
+  /** --push.max-body-size: the largest answer a client on NATS directly may send. */
+  readonly pushMaxBodyBytes: number;
 }
 
 /**
@@ -41,7 +43,7 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #table: PeerTable;
-  readonly #forwarder: ForwardClient;
+  #forwarder: ForwardClient | undefined;
   #nc: NatsConnection | undefined;
   #connected = false;
   #lostAt = -Infinity;
@@ -55,14 +57,15 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
     this.#logger = logger;
     this.#clock = clock;
     this.#table = new PeerTable(clock, this.selfId);
-    this.#forwarder = new ForwardClient(() => this.#nc, this.#table);
   }
 
   /** Connects in the background; until then (and whenever NATS is gone) the proxy serves its own clients. */
   start(deps: ClusterStartDeps): void {
+    this.#forwarder = new ForwardClient(() => this.#nc, this.#table, deps.pushMaxBodyBytes);
     this.#metrics = new ClusterMetrics(deps.registry, {
       connected: () => this.#connected,
-      peers: () => this.#table.peers,
+      peers: () => this.#table.proxies,
+      directClients: () => this.#table.peers - this.#table.proxies,
       remoteClients: () => this.#table.entries,
       droppedAnnouncements: () => this.#table.dropped,
     });
@@ -87,6 +90,7 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
     const start = process.hrtime.bigint();
     let status = 0;
     try {
+      if (!this.#forwarder) throw new PushProxError(ERROR_CODES.SCRAPE_UNKNOWN_CLIENT, 'the cluster has not started');
       await this.#forwarder.forward(peer, scrape, res);
       status = res.statusCode;
     } catch (err) {

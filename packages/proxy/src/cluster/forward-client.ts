@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { createInbox, errors, headers, type Msg, type NatsConnection } from '@nats-io/transport-node';
-import { CLUSTER_HEADERS as H, ERROR_CODES, PushProxError, forwardSubject, messageOf } from '@pushprox/shared';
+import { CLUSTER_HEADERS as H, ERROR_CODES, PushProxError, clientSubject, forwardSubject, messageOf } from '@pushprox/shared';
+import { RawAnswer } from './raw-answer.js';
 import type { ForwardedScrape } from '../exchanges/scrape-handler.js';
 import type { PeerTable } from './peer-table.js';
 import { isSubject, peerError } from './wire-checks.js';
@@ -39,10 +40,13 @@ function isNoResponders(err: unknown): boolean {
 export class ForwardClient {
   readonly #nc: () => NatsConnection | undefined;
   readonly #table: PeerTable;
+  /** --push.max-body-size, for the answers of clients on NATS directly (parsed here). */
+  readonly #maxBodyBytes: number;
 
-  constructor(nc: () => NatsConnection | undefined, table: PeerTable) {
+  constructor(nc: () => NatsConnection | undefined, table: PeerTable, maxBodyBytes: number) {
     this.#nc = nc;
     this.#table = table;
+    this.#maxBodyBytes = maxBodyBytes;
   }
 
   async forward(peer: string, scrape: ForwardedScrape, res: ServerResponse): Promise<void> {
@@ -77,6 +81,9 @@ export class ForwardClient {
     // A fresh Id per attempt: a lost open may still have reached the holder, which refuses a second scrape with its Id.
     const id = randomUUID();
     const request = scrape.build(id);
+    // A client on NATS directly answers with the bytes of a push, parsed here; a proxy with a parsed head and body.
+    const direct = this.#table.isDirect(holder);
+    const subject = direct ? clientSubject(scrape.fqdn) : forwardSubject(holder);
     return new Promise<void>((resolve, reject) => {
       const inbox = createInbox();
       let control: string | undefined;
@@ -104,9 +111,11 @@ export class ForwardClient {
         acked = written;
         publishControl('ack', (m) => m.set(H.seq, String(acked)));
       };
+      let raw: RawAnswer | undefined;
       const settle = (err?: Error): void => {
         if (settled) return;
         settled = true;
+        if (err) raw?.abort(err);
         clearTimeout(timer);
         sub.unsubscribe();
         res.off('close', onClose);
@@ -141,6 +150,25 @@ export class ForwardClient {
           ended = true;
           clearTimeout(timer);
           res.end(Buffer.from(m.data), () => settle());
+        } else if (kind === 'raw' && direct) {
+          const seq = Number(m.headers?.get(H.seq));
+          if (seq !== nextSeq) return cancel(peerError(undefined, `expected chunk ${nextSeq}, got ${JSON.stringify(m.headers?.get(H.seq))}`, holder));
+          nextSeq++;
+          if (!raw) {
+            raw = new RawAnswer(res, id, this.#maxBodyBytes, (n) => {
+              written = n;
+              ack();
+            });
+            raw.done.then(
+              () => settle(),
+              (e: unknown) => cancel(new PushProxError(ERROR_CODES.PUSH_ABORTED, `the answer of the client on NATS was refused: ${messageOf(e)}`)),
+            );
+          }
+          raw.write(seq, m.data);
+        } else if (kind === 'end' && raw) {
+          // The deadline still runs: the body may still be on its way to Prometheus.
+          ended = true;
+          raw.end();
         } else if (kind === 'data' && headSeen) {
           const seq = Number(m.headers?.get(H.seq));
           if (seq !== nextSeq) return cancel(peerError(undefined, `expected chunk ${nextSeq}, got ${JSON.stringify(m.headers?.get(H.seq))}`, holder));
@@ -178,7 +206,7 @@ export class ForwardClient {
       open.set(H.id, id);
       open.set(H.stream, inbox);
       open.set(H.timeoutMs, String(Math.max(1, deadline - Date.now())));
-      nc.request(forwardSubject(holder), request, { headers: open, timeout: Math.max(1, Math.min(OPEN_TIMEOUT_MS, deadline - Date.now())) }).then(
+      nc.request(subject, request, { headers: open, timeout: Math.max(1, Math.min(OPEN_TIMEOUT_MS, deadline - Date.now())) }).then(
         (reply) => {
           const code = reply.headers?.get(H.code);
           if (code) return settle(peerError(code, reply.string(), holder));

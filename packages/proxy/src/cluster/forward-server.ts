@@ -1,6 +1,7 @@
 import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import {
   CLUSTER_HEADERS as H,
+  Credit,
   ERROR_CODES,
   FORWARD_CHUNK_BYTES,
   FORWARD_WINDOW,
@@ -12,7 +13,7 @@ import {
 import type { Coordinator } from '../routing/coordinator.js';
 import type { PushedResponse, Responders } from '../exchanges/scrape-handler.js';
 import { relayHeaders } from '../exchanges/relay.js';
-import { Credit } from './credit.js';
+
 import { codeOf, isSubject } from './wire-checks.js';
 
 export interface ForwardServerOptions {

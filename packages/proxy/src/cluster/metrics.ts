@@ -9,7 +9,7 @@ export class ClusterMetrics {
 
   constructor(
     registry: Registry,
-    sources: { connected(): boolean; peers(): number; remoteClients(): number; droppedAnnouncements(): number },
+    sources: { connected(): boolean; peers(): number; directClients(): number; remoteClients(): number; droppedAnnouncements(): number },
   ) {
     this.forwarded = new Counter({
       name: 'pushprox_cluster_forwarded_scrapes_total',
@@ -48,6 +48,14 @@ export class ClusterMetrics {
       registers: [registry],
       collect() {
         this.set(sources.peers());
+      },
+    });
+    new Gauge({
+      name: 'pushprox_cluster_direct_clients',
+      help: 'Clients on NATS directly (pushprox-client --nats-url) that currently announce themselves.',
+      registers: [registry],
+      collect() {
+        this.set(sources.directClients());
       },
     });
     new Gauge({

@@ -3,7 +3,7 @@ import type { PresenceMessage } from '@pushprox/shared';
 
 /** Most remote (FQDN, proxy) entries held; announcements beyond are dropped and counted. */
 export const MAX_REMOTE_ENTRIES = 500_000;
-/** Most peers tracked; a presence message from one more is dropped until one expires. */
+/** Most proxies tracked (direct clients apart); a presence message from one more is dropped until one expires. */
 export const MAX_PEERS = 256;
 
 interface Holding {
@@ -28,6 +28,8 @@ export class PeerTable {
   readonly #spelling = new Map<string, string>();
   /** proxy id → entries it holds. */
   readonly #peers = new Map<string, number>();
+  /** Ids that announced themselves as clients on NATS directly (PresenceMessage.direct). */
+  readonly #direct = new Set<string>();
   #entries = 0;
   /** Announced names dropped because a bound was reached. */
   dropped = 0;
@@ -40,6 +42,9 @@ export class PeerTable {
   apply(msg: PresenceMessage): void {
     if (msg.proxy === this.#selfId) return;
     if (msg.kind === 'bye') return this.dropPeer(msg.proxy);
+    // Direct clients are many (one per host): bounded by MAX_REMOTE_ENTRIES, not MAX_PEERS.
+    if (msg.direct && msg.kind === 'add' && this.#direct.size < MAX_REMOTE_ENTRIES) this.#direct.add(msg.proxy);
+    const direct = this.#direct.has(msg.proxy);
     const now = this.#clock.now();
     for (const name of msg.fqdns) {
       const key = name.toLowerCase();
@@ -54,7 +59,7 @@ export class PeerTable {
         h.seenAt = now;
         continue;
       }
-      if (this.#entries >= MAX_REMOTE_ENTRIES || (!this.#peers.has(msg.proxy) && this.#peers.size >= MAX_PEERS)) {
+      if (this.#entries >= MAX_REMOTE_ENTRIES || (!direct && !this.#peers.has(msg.proxy) && this.proxies >= MAX_PEERS)) {
         this.dropped++;
         continue;
       }
@@ -110,9 +115,21 @@ export class PeerTable {
     return out;
   }
 
-  /** Peers with at least one live entry. */
+  /** Whether `holder` is a client on NATS directly (forwards go to its FQDN's subject). */
+  isDirect(holder: string): boolean {
+    return this.#direct.has(holder);
+  }
+
+  /** Peers (proxies and direct clients) with at least one live entry. */
   get peers(): number {
     return this.#peers.size;
+  }
+
+  /** Proxies (not direct clients) with at least one live entry. */
+  get proxies(): number {
+    let n = 0;
+    for (const id of this.#peers.keys()) if (!this.#direct.has(id)) n++;
+    return n;
   }
 
   get entries(): number {
@@ -124,13 +141,17 @@ export class PeerTable {
     this.#byFqdn.clear();
     this.#spelling.clear();
     this.#peers.clear();
+    this.#direct.clear();
     this.#entries = 0;
   }
 
   #forget(key: string, holders: Map<string, Holding>, proxy: string): void {
     this.#entries--;
     const n = (this.#peers.get(proxy) ?? 1) - 1;
-    if (n === 0) this.#peers.delete(proxy);
+    if (n === 0) {
+      this.#peers.delete(proxy);
+      this.#direct.delete(proxy);
+    }
     else this.#peers.set(proxy, n);
     if (holders.size === 0) {
       this.#byFqdn.delete(key);

@@ -4,6 +4,7 @@ import {
   PROXY_ID_PATTERN,
   SUBJECT_HELLO,
   SUBJECT_PRESENCE,
+  SUBJECT_FQDN_PATTERN,
   messageOf,
   type Logger,
   type PresenceMessage,
@@ -134,6 +135,9 @@ export function parsePresence(data: Uint8Array): PresenceMessage | undefined {
     if (!Number.isInteger(v.ttlMs) || v.ttlMs! < 1 || v.ttlMs! > 3_600_000) return undefined;
     if (!Array.isArray(v.fqdns) || v.fqdns.length > MAX_NAMES) return undefined;
     if (!v.fqdns.every((f) => typeof f === 'string' && f.length > 0 && f.length <= 255)) return undefined;
+    if (v.direct !== undefined && v.direct !== true) return undefined;
+    // A direct client announces only names it can be reached by (clientSubject).
+    if (v.direct && !v.fqdns.every((f) => SUBJECT_FQDN_PATTERN.test(f.toLowerCase()))) return undefined;
     return v as PresenceMessage;
   } catch {
     return undefined;

@@ -221,7 +221,13 @@ export async function startProxy(
     throw err;
   }
 
-  deps.cluster?.start({ coordinator, responders, registry: metrics.registry, scrapeMaxTimeoutMs: config.scrapeMaxTimeoutMs });
+  deps.cluster?.start({
+    coordinator,
+    responders,
+    registry: metrics.registry,
+    scrapeMaxTimeoutMs: config.scrapeMaxTimeoutMs,
+    pushMaxBodyBytes: config.pushMaxBodyBytes,
+  });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PeerTable } from '../../src/cluster/peer-table.js';
 import { fleetClients } from '../../src/cluster/fleet.js';
-import { Credit } from '../../src/cluster/credit.js';
+import { Credit } from '@pushprox/shared';
 import { Coordinator } from '../../src/routing/coordinator.js';
 import { FakeClock } from '../routing/fake-clock.js';
 

@@ -18,6 +18,26 @@ export function forwardSubject(proxyId: string): string {
   return `${CLUSTER_SUBJECT_PREFIX}.fwd.${proxyId}`;
 }
 
+/**
+ * Clients on NATS directly (`pushprox-client --nats-url`): the scrapes for an
+ * FQDN go to `pushprox.client.<fqdn, lower-case>` (a queue group, so replicas
+ * of one client share them); the client's control subjects (acks) are under
+ * `pushprox.reply.<fqdn>.`. NATS authorization binds identity: a client's
+ * credential may subscribe only to its own FQDN's two subjects.
+ */
+export const CLIENT_QUEUE = 'pushprox-client';
+
+/** An FQDN usable in a subject: dot-separated labels of letters, digits, `-` and `_`. */
+export const SUBJECT_FQDN_PATTERN = /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/;
+
+export function clientSubject(fqdn: string): string {
+  return `pushprox.client.${fqdn.toLowerCase()}`;
+}
+
+export function clientReplyPrefix(fqdn: string): string {
+  return `pushprox.reply.${fqdn.toLowerCase()}`;
+}
+
 /** A proxy id: one NATS subject token, made fresh at each start. */
 export const PROXY_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -33,7 +53,7 @@ export const CLUSTER_HEADERS = Object.freeze({
   stream: 'Pushprox-Stream',
   /** Open reply: the subject the requester sends acks and cancel to. */
   control: 'Pushprox-Control',
-  /** Stream message kind: head, data, end, whole, error; control: ack, cancel. */
+  /** Stream message kind: head, data, end, whole, error, raw (a direct client's pushed HTTP bytes); control: ack, cancel. */
   kind: 'Pushprox-Kind',
   /** Stream data: the chunk's sequence number, from 1; ack: the last chunk written. */
   seq: 'Pushprox-Seq',
@@ -43,7 +63,7 @@ export const CLUSTER_HEADERS = Object.freeze({
   code: 'Pushprox-Code',
 });
 
-export type StreamKind = 'head' | 'data' | 'end' | 'whole' | 'error';
+export type StreamKind = 'head' | 'data' | 'end' | 'whole' | 'raw' | 'error';
 export type ControlKind = 'ack' | 'cancel';
 
 /**
@@ -64,4 +84,6 @@ export interface PresenceMessage {
   readonly kind: 'add' | 'del' | 'bye';
   readonly ttlMs: number;
   readonly fqdns: readonly string[];
+  /** A client on NATS directly announces its FQDN: scrapes for it go to clientSubject(fqdn), not to a proxy. */
+  readonly direct?: boolean;
 }
