@@ -131,6 +131,7 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
       selfId: this.selfId,
       table: this.#table,
       localNames: () => deps.coordinator.registry.list(),
+      connectedNames: () => deps.coordinator.registry.connectedNames(),
       intervalMs: this.#config.announceIntervalMs,
       logger: this.#logger,
     });

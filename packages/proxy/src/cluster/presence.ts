@@ -16,6 +16,8 @@ export interface PresenceOptions {
   readonly table: PeerTable;
   /** The names this proxy holds now (its registry). */
   readonly localNames: () => readonly string[];
+  /** Those of them with a poll or channel waiting now. */
+  readonly connectedNames: () => readonly string[];
   /** Full announcements this often; an entry lives 3 intervals after its last one (--cluster.announce-interval). */
   readonly intervalMs: number;
   readonly logger: Logger;
@@ -37,6 +39,8 @@ export class Presence {
   #nc: NatsConnection | undefined;
   #subs: Subscription[] = [];
   #announced = new Set<string>();
+  /** Names with a poll or channel waiting at the last tick. */
+  #connected = new Set<string>();
   #timers: NodeJS.Timeout[] = [];
   #fullDue = false;
 
@@ -94,19 +98,28 @@ export class Presence {
     }
   }
 
+  /**
+   * Announces registered names that are new, and names that have just got a
+   * poll or channel waiting again: the peers forward to the proxy that
+   * announced a name last, so a client whose polls a load balancer spreads
+   * over proxies is found where it waits now. Withdraws names that left the
+   * registry.
+   */
   #tick(): void {
     this.#opts.table.sweep();
     const now = new Set(this.#opts.localNames());
+    const connected = new Set(this.#opts.connectedNames());
     if (this.#fullDue) {
       this.#fullDue = false;
       this.#send('add', [...now]);
     } else {
-      const added = [...now].filter((n) => !this.#announced.has(n));
+      const added = [...now].filter((n) => !this.#announced.has(n) || (connected.has(n) && !this.#connected.has(n)));
       if (added.length) this.#send('add', added);
     }
     const removed = [...this.#announced].filter((n) => !now.has(n));
     if (removed.length) this.#send('del', removed);
     this.#announced = now;
+    this.#connected = connected;
   }
 
   #send(kind: PresenceMessage['kind'], names: readonly string[]): void {

@@ -152,12 +152,15 @@ export class Coordinator {
   }
 
   /**
-   * The peer proxy a scrape for `fqdn` goes to: only when no client for it is
-   * known here (a client held here always wins), and some peer announced it.
+   * The peer a scrape for `fqdn` goes to: none while a poll or channel of it
+   * waits here (a client held here always wins); else the peer that announced
+   * it with a poll waiting there. A client whose connections a load balancer
+   * spreads over proxies is registered at several, but waits at one: the
+   * scrape goes there rather than park here for a poll that may land elsewhere.
    */
   remoteHolderOf(fqdn: string): string | undefined {
     const key = fqdn.toLowerCase();
-    if (!this.#opts.remoteHolders || this.registry.isKnown(key)) return undefined;
+    if (!this.#opts.remoteHolders || this.#polls.has(key)) return undefined;
     return this.#opts.remoteHolders.holderOf(key);
   }
 

@@ -47,7 +47,7 @@ test('the fleet lists each FQDN once, the local spelling first, sorted', () => {
   assert.deepEqual(fleetClients(['b', 'a'], []), ['b', 'a']);
 });
 
-test('a client held here is never forwarded, whatever peers announce', () => {
+test('a client with a poll waiting here is never forwarded, whatever peers announce', () => {
   const clock = new FakeClock();
   const table = new PeerTable(clock, 'me');
   table.apply(add('peer', ['h', 'remote']));
