@@ -11,6 +11,8 @@ import { PeerTable } from './peer-table.js';
 import { Presence } from './presence.js';
 import { ForwardClient } from './forward-client.js';
 import { serveForwards } from './forward-server.js';
+import { PushForwarder } from './push-forward.js';
+import { servePushIntake } from './push-intake.js';
 import { ClusterMetrics } from './metrics.js';
 import { connectOptions, connectUntil } from './connection.js';
 import type { ClusterConfig } from './options.js';
@@ -50,6 +52,9 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
   #stopped = false;
   #presence: Presence | undefined;
   #serving: Subscription | undefined;
+  #intake: Subscription | undefined;
+  /** Pushes for Ids another proxy handed out (the push handler's RemotePush). */
+  readonly pushes = new PushForwarder(() => this.#nc);
   #metrics: ClusterMetrics | undefined;
 
   constructor(config: ClusterConfig, logger: Logger, clock: Clock = systemClock) {
@@ -106,6 +111,7 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
     this.#stopped = true;
     await this.#presence?.close();
     this.#serving?.unsubscribe();
+    this.#intake?.unsubscribe();
     await this.#nc?.drain().catch(() => undefined);
   }
 
@@ -126,6 +132,14 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
       scrapeMaxTimeoutMs: deps.scrapeMaxTimeoutMs,
       maxRequestBytes: 1024 * 1024,
       onServed: (status) => this.#metrics?.served.inc({ code: String(status) }),
+    });
+    this.#intake = servePushIntake({
+      nc,
+      coordinator: deps.coordinator,
+      responders: deps.responders,
+      logger: this.#logger,
+      maxBodyBytes: deps.pushMaxBodyBytes,
+      longestMs: deps.scrapeMaxTimeoutMs + 30_000,
     });
     this.#presence = new Presence({
       selfId: this.selfId,

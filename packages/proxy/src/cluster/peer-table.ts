@@ -9,7 +9,7 @@ export const MAX_PEERS = 256;
 interface Holding {
   /** clock.now() after which the entry is stale. */
   expiresAt: number;
-  /** clock.now() of the last announcement: the most recent holder wins. */
+  /** clock.now() of the last announcement that it waits there (not a refresh): the most recent holder wins. */
   seenAt: number;
 }
 
@@ -56,7 +56,7 @@ export class PeerTable {
       const h = holders?.get(msg.proxy);
       if (h) {
         h.expiresAt = now + msg.ttlMs;
-        h.seenAt = now;
+        if (!msg.refresh) h.seenAt = now;
         continue;
       }
       if (this.#entries >= MAX_REMOTE_ENTRIES || (!direct && !this.#peers.has(msg.proxy) && this.proxies >= MAX_PEERS)) {
@@ -66,7 +66,8 @@ export class PeerTable {
       let map = holders;
       if (!map) this.#byFqdn.set(key, (map = new Map()));
       if (name !== key) this.#spelling.set(key, name);
-      map.set(msg.proxy, { expiresAt: now + msg.ttlMs, seenAt: now });
+      // Registered there but not waiting: ranked below every holder it waits at.
+      map.set(msg.proxy, { expiresAt: now + msg.ttlMs, seenAt: msg.refresh ? -Infinity : now });
       this.#peers.set(msg.proxy, (this.#peers.get(msg.proxy) ?? 0) + 1);
       this.#entries++;
     }
@@ -85,7 +86,7 @@ export class PeerTable {
     let bestSeen = -Infinity;
     for (const [proxy, h] of holders) {
       if (h.expiresAt < now || except?.has(proxy)) continue;
-      if (h.seenAt > bestSeen) {
+      if (best === undefined || h.seenAt > bestSeen) {
         best = proxy;
         bestSeen = h.seenAt;
       }

@@ -109,21 +109,25 @@ export class Presence {
     this.#opts.table.sweep();
     const now = new Set(this.#opts.localNames());
     const connected = new Set(this.#opts.connectedNames());
+    let added: string[];
     if (this.#fullDue) {
       this.#fullDue = false;
-      this.#send('add', [...now]);
+      added = [...now];
     } else {
-      const added = [...now].filter((n) => !this.#announced.has(n) || (connected.has(n) && !this.#connected.has(n)));
-      if (added.length) this.#send('add', added);
+      added = [...now].filter((n) => !this.#announced.has(n) || (connected.has(n) && !this.#connected.has(n)));
     }
+    const waiting = added.filter((n) => connected.has(n));
+    if (waiting.length) this.#send('add', waiting);
+    const registered = added.filter((n) => !connected.has(n));
+    if (registered.length) this.#send('add', registered, true);
     const removed = [...this.#announced].filter((n) => !now.has(n));
     if (removed.length) this.#send('del', removed);
     this.#announced = now;
     this.#connected = connected;
   }
 
-  #send(kind: PresenceMessage['kind'], names: readonly string[]): void {
-    const base = { v: 1, proxy: this.#opts.selfId, kind, ttlMs: this.#opts.intervalMs * 3 } as const;
+  #send(kind: PresenceMessage['kind'], names: readonly string[], refresh = false): void {
+    const base = { v: 1, proxy: this.#opts.selfId, kind, ttlMs: this.#opts.intervalMs * 3, ...(refresh && { refresh: true }) } as const;
     if (names.length === 0 && kind === 'bye') return this.#publish(SUBJECT_PRESENCE, Buffer.from(JSON.stringify({ ...base, fqdns: [] })));
     for (let i = 0; i < names.length; i += PRESENCE_BATCH) {
       this.#publish(SUBJECT_PRESENCE, Buffer.from(JSON.stringify({ ...base, fqdns: names.slice(i, i + PRESENCE_BATCH) })));
@@ -149,6 +153,7 @@ export function parsePresence(data: Uint8Array): PresenceMessage | undefined {
     if (!Array.isArray(v.fqdns) || v.fqdns.length > MAX_NAMES) return undefined;
     if (!v.fqdns.every((f) => typeof f === 'string' && f.length > 0 && f.length <= 255)) return undefined;
     if (v.direct !== undefined && v.direct !== true) return undefined;
+    if (v.refresh !== undefined && v.refresh !== true) return undefined;
     // A direct client announces only names it can be reached by (clientSubject).
     if (v.direct && !v.fqdns.every((f) => SUBJECT_FQDN_PATTERN.test(f.toLowerCase()))) return undefined;
     return v as PresenceMessage;

@@ -15,6 +15,7 @@ import type { Coordinator } from '../routing/coordinator.js';
 import type { ProxyMetrics } from '../metrics.js';
 import { createPollHandler } from '../exchanges/poll-handler.js';
 import { createPushHandler, type Relabel } from '../exchanges/push-handler.js';
+import type { RemotePush } from '../exchanges/push-relay.js';
 import type { Responders } from '../exchanges/scrape-handler.js';
 import { sendText } from './respond.js';
 import { sendAuthRefusal, type BasicAuth } from '../auth/basic-auth.js';
@@ -49,6 +50,8 @@ export interface AppOptions {
    * service; undefined when disabled, and those paths answer 404 like any other.
    */
   readonly enroll?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Pushes for Ids another proxy of the cluster handed out; default none (refused as unknown). */
+  readonly remotePush?: RemotePush;
   /** The names /clients lists; default the local registry's (the cluster's fleet merge replaces it). */
   readonly listClients?: () => string[];
 }
@@ -100,7 +103,14 @@ export function createApi(opts: AppOptions, role: ListenerRole = 'all'): Handler
   const push = instrumented(
     metrics,
     PATH_PUSH,
-    createPushHandler({ coordinator, responders: opts.responders, logger, authn: opts.clientAuth, maxBodyBytes: opts.pushMaxBodyBytes }),
+    createPushHandler({
+      coordinator,
+      responders: opts.responders,
+      logger,
+      authn: opts.clientAuth,
+      maxBodyBytes: opts.pushMaxBodyBytes,
+      ...(opts.remotePush && { remotePush: opts.remotePush }),
+    }),
     fail,
   );
   const enroll = opts.enroll && instrumented(metrics, PATH_ENROLL, opts.enroll, fail);

@@ -122,7 +122,7 @@ export async function startProxy(
   const apiOptions = {
     auth, clientAuth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes,
     ...(deps.enroll && { enroll: deps.enroll }),
-    ...(deps.cluster && { listClients: () => fleetClients(coordinator.registry.list(), deps.cluster!.remoteNames()) }),
+    ...(deps.cluster && { listClients: () => fleetClients(coordinator.registry.list(), deps.cluster!.remoteNames()), remotePush: deps.cluster.pushes }),
   };
   const scrape = createScrapeHandler(
     {

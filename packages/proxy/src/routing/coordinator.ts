@@ -212,6 +212,11 @@ export class Coordinator {
     throw new PushProxError(ERROR_CODES.PUSH_UNKNOWN_ID, `unknown scrape id ${JSON.stringify(id)}`);
   }
 
+  /** Whether this proxy handed out `id` (live, or recently ended). */
+  knows(id: string): boolean {
+    return this.#scrapes.has(id) || this.#expired.has(id);
+  }
+
   /** The FQDN a live scrape was routed to, or undefined. */
   fqdnOf(id: string): string | undefined {
     return this.#scrapes.get(id)?.job.fqdn;

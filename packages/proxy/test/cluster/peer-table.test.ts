@@ -75,3 +75,18 @@ test('credit: the sender waits once the window is full, an ack or an abort relea
   credit.abort(new Error('deadline'));
   await assert.rejects(blocked, /deadline/);
 });
+
+test('a refresh keeps an entry alive but never makes its sender the holder over one where the client waits', () => {
+  const clock = new FakeClock();
+  const t = new PeerTable(clock, 'me');
+  t.apply(add('waits-here', ['h']));
+  clock.advance(100);
+  t.apply({ v: 1, proxy: 'registered-only', kind: 'add', ttlMs: 3000, fqdns: ['h'], refresh: true });
+  assert.equal(t.holderOf('h'), 'waits-here');
+  clock.advance(2000);
+  t.apply({ v: 1, proxy: 'waits-here', kind: 'add', ttlMs: 3000, fqdns: ['h'], refresh: true });
+  assert.equal(t.holderOf('h'), 'waits-here');
+  clock.advance(100);
+  t.apply(add('registered-only', ['h']));
+  assert.equal(t.holderOf('h'), 'registered-only', 'the client now waits there');
+});

@@ -13,6 +13,13 @@ export const SUBJECT_PRESENCE = `${CLUSTER_SUBJECT_PREFIX}.presence`;
 /** A proxy that (re)joins asks here for every peer's full announcement at once. */
 export const SUBJECT_HELLO = `${CLUSTER_SUBJECT_PREFIX}.hello`;
 
+/**
+ * A push that reached a proxy which did not hand out its Id (a load balancer
+ * sent the client's push elsewhere than its poll): the proxy asks here, and
+ * only the one that owns the Id answers.
+ */
+export const SUBJECT_PUSH = `${CLUSTER_SUBJECT_PREFIX}.push`;
+
 /** Forwarded scrapes for one proxy: `pushprox.cluster.fwd.<proxy id>`. */
 export function forwardSubject(proxyId: string): string {
   return `${CLUSTER_SUBJECT_PREFIX}.fwd.${proxyId}`;
@@ -84,6 +91,12 @@ export interface PresenceMessage {
   readonly kind: 'add' | 'del' | 'bye';
   readonly ttlMs: number;
   readonly fqdns: readonly string[];
+  /**
+   * `add` only: the names are still registered at the sender, but have no
+   * poll or channel waiting there; it refreshes their TTL without making the
+   * sender their most recent holder. Default false: they wait there now.
+   */
+  readonly refresh?: boolean;
   /** A client on NATS directly announces its FQDN: scrapes for it go to clientSubject(fqdn), not to a proxy. */
   readonly direct?: boolean;
 }
