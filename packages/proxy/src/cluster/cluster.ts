@@ -9,10 +9,10 @@ import type { ForwardedScrape, Forwarder, Responders } from '../exchanges/scrape
 import { systemClock, type Clock } from '../routing/clock.js';
 import { PeerTable } from './peer-table.js';
 import { Presence } from './presence.js';
-import { ForwardClient } from './forward-client.js';
-import { serveForwards } from './forward-server.js';
-import { PushForwarder } from './push-forward.js';
-import { servePushIntake } from './push-intake.js';
+import { ForwardClient } from './forwarding/forward-client.js';
+import { serveForwards } from './forwarding/forward-server.js';
+import { PushForwarder } from './forwarding/push-forward.js';
+import { servePushIntake } from './forwarding/push-intake.js';
 import { ClusterMetrics } from './metrics.js';
 import { connectOptions, connectUntil } from './connection.js';
 import type { ClusterConfig } from './options.js';

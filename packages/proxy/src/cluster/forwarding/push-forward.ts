@@ -12,9 +12,9 @@ import {
   messageOf,
   type ResponseHead,
 } from '@pushprox/shared';
-import type { RemotePush } from '../exchanges/push-relay.js';
-import { forbidden, type ClientIdentity } from '../auth/client-auth.js';
-import { peerError } from './wire-checks.js';
+import type { RemotePush } from '../../exchanges/push-relay.js';
+import { forbidden, type ClientIdentity } from '../../auth/client-auth.js';
+import { peerError } from '../wire-checks.js';
 
 /** The owner of an Id answers at once; no answer within this means no proxy handed it out. */
 export const PUSH_LOOKUP_MS = 500;

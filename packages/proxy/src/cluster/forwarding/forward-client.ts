@@ -3,9 +3,9 @@ import type { ServerResponse } from 'node:http';
 import { createInbox, errors, headers, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { CLUSTER_HEADERS as H, ERROR_CODES, PushProxError, clientSubject, forwardSubject, messageOf } from '@pushprox/shared';
 import { RawAnswer } from './raw-answer.js';
-import type { ForwardedScrape } from '../exchanges/scrape-handler.js';
-import type { PeerTable } from './peer-table.js';
-import { isSubject, peerError } from './wire-checks.js';
+import type { ForwardedScrape } from '../../exchanges/scrape-handler.js';
+import type { PeerTable } from '../peer-table.js';
+import { isSubject, peerError } from '../wire-checks.js';
 
 /** The open request must be answered within this (the holder answers at once); then the next holder is tried. */
 export const OPEN_TIMEOUT_MS = 1_000;

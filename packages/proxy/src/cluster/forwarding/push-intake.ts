@@ -11,10 +11,10 @@ import {
   type Logger,
   type ResponseHead,
 } from '@pushprox/shared';
-import type { Coordinator } from '../routing/coordinator.js';
-import type { Responders } from '../exchanges/scrape-handler.js';
-import { answerPushed } from '../exchanges/push-relay.js';
-import { codeOf, isSubject } from './wire-checks.js';
+import type { Coordinator } from '../../routing/coordinator.js';
+import type { Responders } from '../../exchanges/scrape-handler.js';
+import { answerPushed } from '../../exchanges/push-relay.js';
+import { codeOf, isSubject } from '../wire-checks.js';
 
 export interface PushIntakeOptions {
   readonly nc: NatsConnection;

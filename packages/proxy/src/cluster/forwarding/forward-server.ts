@@ -10,11 +10,11 @@ import {
   messageOf,
   type Logger,
 } from '@pushprox/shared';
-import type { Coordinator } from '../routing/coordinator.js';
-import type { PushedResponse, Responders } from '../exchanges/scrape-handler.js';
-import { relayHeaders } from '../exchanges/relay.js';
+import type { Coordinator } from '../../routing/coordinator.js';
+import type { PushedResponse, Responders } from '../../exchanges/scrape-handler.js';
+import { relayHeaders } from '../../exchanges/relay.js';
 
-import { codeOf, isSubject } from './wire-checks.js';
+import { codeOf, isSubject } from '../wire-checks.js';
 
 export interface ForwardServerOptions {
   readonly nc: NatsConnection;

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { ERROR_CODES, FORWARD_CHUNK_BYTES, HEADER_ID, PushProxError, readResponse, relay } from '@pushprox/shared';
-import { relayHeaders } from '../exchanges/relay.js';
+import { relayHeaders } from '../../exchanges/relay.js';
 
 /**
  * The answer of a client on NATS directly: the bytes a /push body would carry,
