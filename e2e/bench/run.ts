@@ -13,6 +13,7 @@ import { benchExporter } from './bench-exporter.js';
 import { leakScenario } from './leak.js';
 import { authFloodScenario } from './auth-flood.js';
 import { clusterScenario } from './cluster.js';
+import { clusterIdleScenario } from './cluster-idle.js';
 import { mergeResults, readResults, writeCharts, type Row } from './charts.js';
 
 /**
@@ -414,6 +415,8 @@ async function main() {
   if (!ONLY || ONLY.some((x) => x.startsWith('cluster'))) {
     // Issue #25: the NATS hop between two proxies, against a local scrape in the same run.
     rows.push((await clusterScenario(REPS)) as Row);
+    // 3 × 6,000: the load generator holds every connection, within its descriptor limit (20,000 here).
+    rows.push((await clusterIdleScenario(Number(argv.get('cluster-idle-per-proxy') ?? 6000))) as Row);
   }
   if (!ONLY || ONLY.some((x) => x.startsWith('auth-flood'))) {
     // Issue #22: a legitimate scrape during a wrong-password flood; with and without the per-source limit.
