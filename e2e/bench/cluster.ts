@@ -20,7 +20,7 @@ const MB = 1024 * 1024;
  * peak RSS of both proxies against their RSS before. Returns the JSON row.
  */
 export async function clusterScenario(reps: number): Promise<Record<string, unknown> & { scenario: string }> {
-  const scenario = 'cluster: forwarded vs local scrape, 10 KB serial; 10 MB forwarded';
+  const scenario = 'cluster: forwarded vs local scrape, 10 KB serial; throughput over 3 proxies; 10 MB forwarded';
   if (missing('natsServer').length > 0) return { scenario, skipped: `no ${BINARIES.natsServer}` };
   const nats = await startNatsCluster(1);
   const exporter = await benchExporter(10 * 1024);
@@ -53,6 +53,22 @@ export async function clusterScenario(reps: number): Promise<Record<string, unkn
       forwardedMs.push(...fwd.latenciesMs);
       p50Added.push(summarize(fwd.latenciesMs).p50 - summarize(local.latenciesMs).p50);
     }
+    // Throughput, 8 scrapes in flight: all through A (one proxy) against spread over A and B (half forwarded).
+    const c = await startProxyProc(args);
+    procs.push(c);
+    await waitRegistered(c.url, '127.0.0.1', { timeoutMs: 10_000 });
+    const tput = async (ports: number[]): Promise<number> => {
+      const per = 8 / ports.length;
+      const runs = await Promise.all(ports.map((port) => runLoad({ target, proxyPort: port, concurrency: per, maxRequests: 20_000, maxSeconds: 5 })));
+      errors += runs.reduce((n, r) => n + r.errors, 0);
+      return runs.reduce((n, r) => n + r.latenciesMs.length, 0) / Math.max(...runs.map((r) => r.seconds));
+    };
+    const onePerS: number[] = [];
+    const spreadPerS: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      onePerS.push(await tput([a.port]));
+      spreadPerS.push(await tput([a.port, b.port, c.port, b.port]));
+    }
     const bigTarget = `${bigExporter.url}/big?bytes=${10 * MB}`;
     // Baseline: the same 10 MB bodies scraped locally through the holder, its peak RSS.
     const localBefore = rssOf(a.pid);
@@ -81,6 +97,8 @@ export async function clusterScenario(reps: number): Promise<Record<string, unkn
       forwarded_p99_ms: summarize(forwardedMs).p99,
       added_p50_ms_median_of_rounds: median(p50Added),
       scrapes_each: localMs.length,
+      throughput_one_proxy_per_s: median(onePerS),
+      throughput_three_proxies_per_s: median(spreadPerS),
       errors,
       big_forwarded_ok: `${bigOk}/5`,
       big_mb_per_s: (5 * 10) / bigSeconds,
@@ -93,6 +111,7 @@ export async function clusterScenario(reps: number): Promise<Record<string, unkn
     console.log(
       `${scenario}: p50 local ${row.local_p50_ms.toFixed(2)} ms, forwarded ${row.forwarded_p50_ms.toFixed(2)} ms ` +
         `(added ${row.added_p50_ms_median_of_rounds.toFixed(2)} ms, median of ${p50Added.length} rounds); ` +
+        `8 in flight: ${row.throughput_one_proxy_per_s.toFixed(0)}/s through one proxy, ${row.throughput_three_proxies_per_s.toFixed(0)}/s spread over three (2 of 8 in flight through A, 4 through B, 2 through C); ` +
         `10 MB local: holder RSS ${row.local_10mb_holder_rss_mb.before.toFixed(0)}→${row.local_10mb_holder_rss_mb.peak.toFixed(0)} MB; ` +
         `10 MB forwarded ${bigOk}/5 at ${row.big_mb_per_s.toFixed(0)} MB/s, RSS holder ${row.holder_rss_mb.before.toFixed(0)}→${row.holder_rss_mb.peak.toFixed(0)} MB, ` +
         `requester ${row.requester_rss_mb.before.toFixed(0)}→${row.requester_rss_mb.peak.toFixed(0)} MB; ` +
