@@ -220,6 +220,18 @@ test('a client on NATS that answers with junk, a forged Id or too few bytes gets
   await assertHealthy();
 });
 
+test('a push for an Id no proxy of the cluster handed out gets 404 within the 0.5 s lookup', async (t) => {
+  if (!requireBinaries(t, 'natsServer')) return;
+  const body = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nId: 00000000-0000-4000-8000-0000000000aa\r\n\r\nok');
+  const start = Date.now();
+  const r = await fetch(`${proxy.url}/push`, { method: 'POST', body });
+  const text = await r.text();
+  assert.equal(r.status, 404, text);
+  assert.match(text, /unknown scrape id/);
+  assert.ok(Date.now() - start < 2000, `took ${Date.now() - start} ms`);
+  await assertHealthy();
+});
+
 function kind(k: string, seq?: string) {
   const h = headers();
   h.set(H.kind, k);
