@@ -94,7 +94,12 @@ export class NatsLink {
         } catch (e) {
           const m = headers();
           m.set(H.code, e instanceof PushProxError ? e.code : ERROR_CODES.CLIENT_BAD_POLL_REPLY);
-          msg.respond(Buffer.from(messageOf(e)), { headers: m });
+          // Called from the NATS socket's data handler: nothing may throw out of it.
+          try {
+            msg.respond(Buffer.from(messageOf(e)), { headers: m });
+          } catch {
+            // Closed or draining: the proxy's deadline ends the scrape.
+          }
         }
       },
     });

@@ -25,3 +25,17 @@ export function peerError(code: string | undefined, message: string, peer: strin
     known ? text : `proxy ${peer} answered the forwarded scrape with an unknown error ${JSON.stringify(code ?? '')}: ${text}`,
   );
 }
+
+/**
+ * Publishes, and swallows the error of a closed or draining connection.
+ * NATS calls subscription callbacks from its socket's data handler, and the
+ * coordinator calls sinks from its timers: a throw there would stop the
+ * process, and a lost message is already bounded by the peer's deadline.
+ */
+export function publishQuietly(publish: () => void): void {
+  try {
+    publish();
+  } catch {
+    // The connection is closed or draining: the peer's deadline ends its side.
+  }
+}

@@ -14,7 +14,7 @@ import type { Coordinator } from '../../routing/coordinator.js';
 import type { PushedResponse, Responders } from '../../exchanges/scrape-handler.js';
 import { relayHeaders } from '../../exchanges/relay.js';
 
-import { codeOf, isSubject } from '../wire-checks.js';
+import { codeOf, isSubject, publishQuietly } from '../wire-checks.js';
 
 export interface ForwardServerOptions {
   readonly nc: NatsConnection;
@@ -78,7 +78,7 @@ function serveOne(msg: Msg, opts: ForwardServerOptions): void {
     const m = headers();
     m.set(H.kind, kind);
     set?.(m);
-    nc.publish(stream, data, { headers: m });
+    publishQuietly(() => nc.publish(stream, data, { headers: m }));
   };
   // Throws SCRAPE_UNKNOWN_CLIENT if the client left: the requester gets the code in the open reply.
   const ticket = coordinator.scrape({ id, fqdn, request: Buffer.from(msg.data) }, timeoutMs, {
@@ -117,7 +117,7 @@ function serveOne(msg: Msg, opts: ForwardServerOptions): void {
   });
   const open = headers();
   open.set(H.control, controlSubject);
-  msg.respond(undefined, { headers: open });
+  publishQuietly(() => msg.respond(undefined, { headers: open }));
   if (logger.debugEnabled) logger.debug('Cluster: serving a forwarded scrape', { scrape_id: id, fqdn });
 }
 
@@ -147,5 +147,5 @@ function replyError(msg: Msg, err: unknown): void {
   if (!msg.reply) return;
   const m = headers();
   m.set(H.code, codeOf(err));
-  msg.respond(Buffer.from(messageOf(err)), { headers: m });
+  publishQuietly(() => msg.respond(Buffer.from(messageOf(err)), { headers: m }));
 }

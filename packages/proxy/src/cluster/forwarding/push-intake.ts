@@ -14,7 +14,7 @@ import {
 import type { Coordinator } from '../../routing/coordinator.js';
 import type { Responders } from '../../exchanges/scrape-handler.js';
 import { answerPushed } from '../../exchanges/push-relay.js';
-import { codeOf, isSubject } from '../wire-checks.js';
+import { codeOf, isSubject, publishQuietly } from '../wire-checks.js';
 
 export interface PushIntakeOptions {
   readonly nc: NatsConnection;
@@ -59,7 +59,7 @@ function intake(msg: Msg, opts: PushIntakeOptions): void {
     const m = headers();
     m.set(H.kind, kind);
     set?.(m);
-    nc.publish(control, data, { headers: m });
+    publishQuietly(() => nc.publish(control, data, { headers: m }));
   };
   const pipe = new PassThrough({ highWaterMark: FORWARD_CHUNK_BYTES });
   pipe.on('error', () => undefined);
@@ -112,7 +112,7 @@ function intake(msg: Msg, opts: PushIntakeOptions): void {
   const found = headers();
   found.set(H.fqdn, fqdn);
   found.set(H.stream, stream);
-  msg.respond(undefined, { headers: found });
+  publishQuietly(() => msg.respond(undefined, { headers: found }));
 }
 
 function parseHead(data: Uint8Array): ResponseHead | undefined {
