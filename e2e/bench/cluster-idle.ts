@@ -4,38 +4,37 @@ import { getUrl } from '../src/http.js';
 import { startNatsCluster } from '../src/nats.js';
 import { startProxyProc, type ProxyProc } from '../src/procs.js';
 import { metricValue } from '../src/proxy-api.js';
-import { idleConns, type IdleConns } from './idle-conns.js';
+import { fileURLToPath } from 'node:url';
+import { Proc } from '../src/procs.js';
 import { cpuSecondsOf, rssOf } from './procstat.js';
 import { median } from './stats.js';
 
 /**
  * Idle clients spread over three proxies of a cluster (three nats-servers):
  * `perProxy` built-in idle clients on channels at each proxy (idle-conns.ts),
- * then an idle window. Measures each proxy's memory per idle client (its own
- * clients, with the others' in its peer table), the NATS traffic at idle
+ * played by one load process per proxy (idle-conns-main.ts), then an idle
+ * window. Measures each proxy's memory per idle client (its own clients,
+ * with the others' in its peer table), the NATS traffic at idle
  * (nats-server's /varz byte counters over the window), the proxies' CPU in
- * the window, and /clients on one proxy (the whole fleet). The load
- * generator holds every connection in one process, whose descriptor limit
- * (ulimit -n) bounds the total.
+ * the window, and /clients on one proxy (the whole fleet).
  */
 export async function clusterIdleScenario(perProxy: number, windowSecs = 30): Promise<Record<string, unknown> & { scenario: string }> {
   const scenario = `cluster: ${perProxy * 3} idle clients on channels over 3 proxies`;
   if (missing('natsServer').length > 0) return { scenario, skipped: `no ${BINARIES.natsServer}` };
   const nats = await startNatsCluster(3);
   const proxies: ProxyProc[] = [];
-  const conns: IdleConns[] = [];
+  const conns: Proc[] = [];
   try {
     for (let i = 0; i < 3; i++) proxies.push(await startProxyProc([`--cluster.nats-url=${nats.urls}`, '--registration.max-clients=100000']));
     await new Promise((r) => setTimeout(r, 1000));
     const before = proxies.map((p) => rssOf(p.pid));
     const t0 = performance.now();
+    // One load process per proxy: each holds its own clients' connections, within its descriptor limit.
+    const main = fileURLToPath(new URL('./idle-conns-main.js', import.meta.url));
     for (let p = 0; p < 3; p++) {
-      const c = idleConns('channel', proxies[p]!.port);
+      const c = new Proc(`idle clients of proxy ${p}`, process.execPath, [main, `--port=${proxies[p]!.port}`, `--from=${p * perProxy}`, `--to=${(p + 1) * perProxy}`]);
       conns.push(c);
-      for (let i = p * perProxy; i < (p + 1) * perProxy; i++) {
-        c.connect(i);
-        if (i % 500 === 499) await new Promise((r) => setImmediate(r));
-      }
+      await c.waitFor(/started/, 120_000);
     }
     const end = Date.now() + 180_000;
     for (const p of proxies) {
@@ -89,7 +88,7 @@ export async function clusterIdleScenario(perProxy: number, windowSecs = 30): Pr
     console.log(`JSON ${JSON.stringify(row)}`);
     return row;
   } finally {
-    for (const c of conns) c.stop();
+    for (const c of conns) await c.stop();
     for (const p of proxies) await p.stop();
     await nats.stop();
   }
