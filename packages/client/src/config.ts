@@ -147,6 +147,7 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
   } catch (err) {
     throw configError(messageOf(err), err);
   }
+  if (args['proxy-url'] === undefined && !nats) throw configError('--proxy-url flag must be specified (or --nats-url): expected an http(s) URL, got none');
   // --proxy-url given several times arrives comma-joined (flags/repeatable.ts); a client on NATS may have none.
   const given = args['proxy-url'] === undefined && nats ? [] : (args['proxy-url'] ?? '').split(',').map((u) => u.trim());
   const proxies = [...new Set(given)].map((u) => Object.freeze(normaliseProxyUrl(u)));
