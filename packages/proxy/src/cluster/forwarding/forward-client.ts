@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
-import { createInbox, errors, headers, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { errors, headers, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { InboxMux } from './inbox-mux.js';
 import { CLUSTER_HEADERS as H, ERROR_CODES, PushProxError, clientSubject, forwardSubject, messageOf } from '@pushprox/shared';
 import { RawAnswer } from './raw-answer.js';
 import type { ForwardedScrape } from '../../exchanges/scrape-handler.js';
@@ -42,6 +43,8 @@ export class ForwardClient {
   readonly #table: PeerTable;
   /** --push.max-body-size, for the answers of clients on NATS directly (parsed here). */
   readonly #maxBodyBytes: number;
+  /** The subjects the answers stream to, one subscription for all. */
+  readonly #streams = new InboxMux();
 
   constructor(nc: () => NatsConnection | undefined, table: PeerTable, maxBodyBytes: number) {
     this.#nc = nc;
@@ -85,7 +88,6 @@ export class ForwardClient {
     const direct = this.#table.isDirect(holder);
     const subject = direct ? clientSubject(scrape.fqdn) : forwardSubject(holder);
     return new Promise<void>((resolve, reject) => {
-      const inbox = createInbox();
       let control: string | undefined;
       let settled = false;
       let headSeen = false;
@@ -117,7 +119,7 @@ export class ForwardClient {
         settled = true;
         if (err) raw?.abort(err);
         clearTimeout(timer);
-        sub.unsubscribe();
+        sub.close();
         res.off('close', onClose);
         if (err) reject(err);
         else resolve();
@@ -190,17 +192,15 @@ export class ForwardClient {
           cancel(peerError(undefined, `unexpected ${JSON.stringify(kind)} message in the forwarded answer`, holder));
         }
       };
-      const sub = nc.subscribe(inbox, {
-        callback: (err, m) => {
-          if (err) return settle(err);
-          try {
-            onStream(m);
-          } catch (e) {
-            // e.g. writeHead refusing a header: the answer cannot be relayed.
-            cancel(peerError(undefined, messageOf(e), holder));
-          }
-        },
+      const sub = this.#streams.open(nc, (m) => {
+        try {
+          onStream(m);
+        } catch (e) {
+          // e.g. writeHead refusing a header: the answer cannot be relayed.
+          cancel(peerError(undefined, messageOf(e), holder));
+        }
       });
+      const inbox = sub.subject;
       const open = headers();
       open.set(H.fqdn, scrape.fqdn);
       open.set(H.id, id);

@@ -1,4 +1,5 @@
-import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { headers, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { InboxMux } from './inbox-mux.js';
 import {
   CLUSTER_HEADERS as H,
   Credit,
@@ -39,11 +40,13 @@ export interface ForwardServerOptions {
  */
 export function serveForwards(opts: ForwardServerOptions): Subscription {
   const { nc, logger } = opts;
+  // Where requesters send acks and cancels: one subscription for every scrape served.
+  const controls = new InboxMux();
   return nc.subscribe(forwardSubject(opts.selfId), {
     callback: (err, msg) => {
       if (err) return void logger.warn('Cluster: forward subscription failed', { err: messageOf(err) });
       try {
-        serveOne(msg, opts);
+        serveOne(msg, opts, controls);
       } catch (e) {
         replyError(msg, e);
       }
@@ -51,7 +54,7 @@ export function serveForwards(opts: ForwardServerOptions): Subscription {
   });
 }
 
-function serveOne(msg: Msg, opts: ForwardServerOptions): void {
+function serveOne(msg: Msg, opts: ForwardServerOptions, controls: InboxMux): void {
   const { nc, coordinator, responders, logger } = opts;
   const h = msg.headers;
   const fqdn = h?.get(H.fqdn) ?? '';
@@ -68,11 +71,11 @@ function serveOne(msg: Msg, opts: ForwardServerOptions): void {
     throw new PushProxError(ERROR_CODES.SCRAPE_BAD_TARGET, `expected a scrape request of at most ${opts.maxRequestBytes} bytes, got ${msg.data.length}`);
   }
   const credit = new Credit(FORWARD_WINDOW);
-  let control: Subscription | undefined;
+  let control: { readonly subject: string; close(): void } | undefined;
   let done = false;
   const finish = (): void => {
     done = true;
-    control?.unsubscribe();
+    control?.close();
   };
   const send = (kind: string, data?: Uint8Array, set?: (m: MsgHdrs) => void): void => {
     const m = headers();
@@ -91,20 +94,17 @@ function serveOne(msg: Msg, opts: ForwardServerOptions): void {
       finish();
     },
   });
-  const controlSubject = createInbox();
-  control = nc.subscribe(controlSubject, {
-    callback: (err, c) => {
-      if (err) return;
-      const kind = c.headers?.get(H.kind);
-      if (kind === 'ack') credit.ack(Number(c.headers?.get(H.seq)));
-      else if (kind === 'cancel') {
-        responders.delete(id);
-        ticket.cancel();
-        credit.abort(new PushProxError(ERROR_CODES.SCRAPE_CANCELLED, 'the requesting proxy cancelled the scrape'));
-        finish();
-      }
-    },
+  control = controls.open(nc, (c) => {
+    const kind = c.headers?.get(H.kind);
+    if (kind === 'ack') credit.ack(Number(c.headers?.get(H.seq)));
+    else if (kind === 'cancel') {
+      responders.delete(id);
+      ticket.cancel();
+      credit.abort(new PushProxError(ERROR_CODES.SCRAPE_CANCELLED, 'the requesting proxy cancelled the scrape'));
+      finish();
+    }
   });
+  const controlSubject = control.subject;
   responders.set(id, async (pushed: PushedResponse) => {
     responders.delete(id);
     try {
