@@ -14,8 +14,8 @@ import { registeredClients } from '../src/proxy-api.js';
  * proxies, nginx as a TCP load balancer in front of them, Debian's
  * Prometheus scraping 20 clients through nginx: ours on channels, ours
  * polling, upstream-shaped ones (all reaching the proxies through nginx), and
- * clients on NATS directly. Drill: kill -9 of one proxy; Prometheus misses at
- * most one scrape interval of any target.
+ * clients on NATS directly. Drills: kill -9 of one proxy, then of one NATS
+ * node; Prometheus misses at most one scrape interval of any target in each.
  */
 
 after(killAll);
@@ -24,7 +24,7 @@ const INTERVAL_S = 3;
 const host = (i: number) => `127.0.0.${21 + i}`;
 const HOSTS = Array.from({ length: 20 }, (_, i) => host(i));
 
-test('Prometheus scrapes 20 clients through nginx in front of three proxies, and kill -9 of one proxy costs each target at most one scrape', async (t) => {
+test('Prometheus scrapes 20 clients through nginx in front of three proxies, and kill -9 of one proxy, then of one NATS node, costs each target at most one scrape', async (t) => {
   if (!requireBinaries(t, 'natsServer', 'nginx', 'nginxStream', 'prometheus')) return;
   const nats = await startNatsCluster(3);
   t.after(() => nats.stop());
@@ -76,4 +76,15 @@ test('Prometheus scrapes 20 clients through nginx in front of three proxies, and
   for (const [instance, n] of Object.entries(byTarget)) assert.ok(n <= 1, `${instance} missed ${n} scrapes (at most one interval allowed)`);
   const upNow = await prom.query('up{job="fleet"} == 1');
   assert.equal(upNow.length, HOSTS.length, 'every target is up again');
+
+  // Second drill: kill -9 of one NATS node. Proxies and NATS clients reconnect within about 0.25 s.
+  await new Promise((r) => setTimeout(r, INTERVAL_S * 2 * 1000));
+  const natsKilledAt = Date.now();
+  nats.nodes[1]!.proc.signal('SIGKILL');
+  await new Promise((r) => setTimeout(r, INTERVAL_S * 5 * 1000));
+  const natsWindowS = Math.ceil((Date.now() - natsKilledAt) / 1000);
+  const missedNats = await prom.query(`count_over_time(up{job="fleet"}[${natsWindowS}s]) - sum_over_time(up{job="fleet"}[${natsWindowS}s])`);
+  const byTargetNats = Object.fromEntries(missedNats.map((m) => [m.metric['instance']!, m.value]));
+  t.diagnostic(`missed scrapes per target over the ${natsWindowS} s after kill -9 of one NATS node: ${JSON.stringify(byTargetNats)}`);
+  for (const [instance, n] of Object.entries(byTargetNats)) assert.ok(n <= 1, `${instance} missed ${n} scrapes after a NATS node died`);
 });
