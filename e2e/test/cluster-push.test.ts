@@ -8,6 +8,7 @@ import { requireBinaries } from '../src/binaries.js';
 import { scrapeVia } from '../src/http.js';
 import { startNatsCluster } from '../src/nats.js';
 import { killAll, startProxyProc } from '../src/procs.js';
+import { metricValue } from '../src/proxy-api.js';
 
 /**
  * A push that reaches another proxy than the poll it answers (a load
@@ -50,4 +51,6 @@ test('a push passed on between proxies answers the scrape, and a token for anoth
   const r = await scrape;
   assert.equal(r.status, 200);
   assert.equal(r.body.toString(), 'passed_on 1.0\n');
+  assert.equal(await metricValue(b.url, 'pushprox_cluster_passed_pushes_total{code="200"}'), 1);
+  assert.equal(await metricValue(b.url, 'pushprox_cluster_passed_pushes_total{code="403"}'), 1);
 });

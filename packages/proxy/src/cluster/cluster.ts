@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import type { Coordinator } from '../routing/coordinator.js';
 import type { RemoteHolderLookup } from '../routing/types.js';
 import type { ForwardedScrape, Forwarder, Responders } from '../exchanges/scrape-handler.js';
+import type { RemotePush } from '../exchanges/push-relay.js';
 import { systemClock, type Clock } from '../routing/clock.js';
 import { PeerTable } from './peer-table.js';
 import { Presence } from './presence.js';
@@ -53,8 +54,19 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
   #presence: Presence | undefined;
   #serving: Subscription | undefined;
   #intake: Subscription | undefined;
-  /** Pushes for Ids another proxy handed out (the push handler's RemotePush). */
-  readonly pushes = new PushForwarder(() => this.#nc);
+  readonly #pushForwarder = new PushForwarder(() => this.#nc);
+  /** Pushes for Ids another proxy handed out (the push handler's RemotePush), counted by outcome. */
+  readonly pushes: RemotePush = {
+    relay: async (head, body, identity) => {
+      try {
+        await this.#pushForwarder.relay(head, body, identity);
+        this.#metrics?.passedPushes.inc({ code: '200' });
+      } catch (err) {
+        this.#metrics?.passedPushes.inc({ code: String(statusOf(err)) });
+        throw err;
+      }
+    },
+  };
   #metrics: ClusterMetrics | undefined;
 
   constructor(config: ClusterConfig, logger: Logger, clock: Clock = systemClock) {

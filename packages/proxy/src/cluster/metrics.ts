@@ -6,6 +6,7 @@ export class ClusterMetrics {
   readonly forwardDuration: Histogram;
   readonly served: Counter<'code'>;
   readonly reconnects: Counter;
+  readonly passedPushes: Counter<'code'>;
 
   constructor(
     registry: Registry,
@@ -26,6 +27,12 @@ export class ClusterMetrics {
     this.served = new Counter({
       name: 'pushprox_cluster_served_forwards_total',
       help: 'Scrapes forwarded to this proxy by another one and answered here, by the status sent back.',
+      labelNames: ['code'],
+      registers: [registry],
+    });
+    this.passedPushes = new Counter({
+      name: 'pushprox_cluster_passed_pushes_total',
+      help: 'Pushes that reached this proxy for a scrape another proxy handed out, passed on to it, by the status the client got.',
       labelNames: ['code'],
       registers: [registry],
     });
