@@ -14,6 +14,7 @@ import { leakScenario } from './leak.js';
 import { authFloodScenario } from './auth-flood.js';
 import { clusterScenario } from './cluster.js';
 import { clusterIdleScenario } from './cluster-idle.js';
+import { clusterManyScenario } from './cluster-many.js';
 import { mergeResults, readResults, writeCharts, type Row } from './charts.js';
 
 /**
@@ -412,10 +413,14 @@ async function main() {
     keep(await idleRealClients(40));
     keep(await idleRealClients(40, 20, NO_CHANNEL));
   }
-  // Issue #25: --only=cluster runs both, --only=cluster-hop or --only=cluster-idle one.
+  // Issue #25: --only=cluster runs all three, --only=cluster-hop, cluster-many or cluster-idle one.
   if (!ONLY || ONLY.some((x) => 'cluster-hop'.startsWith(x))) {
     // The NATS hop between two proxies, against a local scrape in the same run.
     rows.push((await clusterScenario(REPS)) as Row);
+  }
+  if (!ONLY || ONLY.some((x) => 'cluster-many'.startsWith(x))) {
+    // (iii) over three proxies against one, same run.
+    rows.push((await clusterManyScenario(REPS)) as Row);
   }
   if (!ONLY || ONLY.some((x) => 'cluster-idle'.startsWith(x))) {
     // 30,000 idle clients, 10,000 at each of three proxies.
