@@ -16,6 +16,9 @@ import { statusScenario } from './status.js';
 import { modulesScenario } from './modules.js';
 import { footprintScenario, UNITS_ENV } from './footprint.js';
 import { footprintBreakdown } from './footprint-breakdown.js';
+import { clusterScenario } from './cluster.js';
+import { clusterIdleScenario } from './cluster-idle.js';
+import { clusterManyScenario } from './cluster-many.js';
 import { mergeResults, readResults, writeCharts, type Row } from './charts.js';
 
 /**
@@ -466,6 +469,19 @@ async function main() {
       const clientBin = `${compareRoot}/packages/client/bin/pushprox-client.js`;
       await scrapeScenario('footprint: (iii) cold, before: 50 clients, 16 parallel, 10 KB', { ...fiftyHosts, clientBin });
     }
+  }
+  // Issue #25: --only=cluster runs all three, --only=cluster-hop, cluster-many or cluster-idle one.
+  if (!ONLY || ONLY.some((x) => 'cluster-hop'.startsWith(x))) {
+    // The NATS hop between two proxies, against a local scrape in the same run.
+    rows.push((await clusterScenario(REPS)) as Row);
+  }
+  if (!ONLY || ONLY.some((x) => 'cluster-many'.startsWith(x))) {
+    // (iii) over three proxies against one, same run.
+    rows.push((await clusterManyScenario(REPS)) as Row);
+  }
+  if (!ONLY || ONLY.some((x) => 'cluster-idle'.startsWith(x))) {
+    // 30,000 idle clients, 10,000 at each of three proxies.
+    rows.push((await clusterIdleScenario(Number(argv.get('cluster-idle-per-proxy') ?? 10_000))) as Row);
   }
   if (!ONLY || ONLY.some((x) => x.startsWith('auth-flood'))) {
     // Issue #22: a legitimate scrape during a wrong-password flood; with and without the per-source limit.

@@ -192,7 +192,25 @@ describe('docker-compose.yml', () => {
     assert.equal(r.stderr.trim(), '', 'docker-compose printed warnings');
     const services = await run(dc, ['-f', FILES.compose, 'config', '--services'], { timeoutMs: 60_000 });
     assert.equal(services.code, 0, services.stderr);
-    assert.deepEqual(services.stdout.trim().split('\n').sort(), ['client', 'clients-sd', 'node-exporter', 'prometheus', 'proxy']);
+    // docker-compose 1.x lists the services of every profile; those of `cluster` (README: several proxies) start only with --profile cluster.
+    assert.deepEqual(services.stdout.trim().split('\n').sort(), [
+      'client',
+      'client-b',
+      'clients-sd',
+      'nats-1',
+      'nats-2',
+      'nats-3',
+      'node-exporter',
+      'prometheus',
+      'proxy',
+      'proxy-b',
+      'proxy-c',
+    ]);
+    const cluster = await run(dc, ['-f', FILES.compose, '--profile', 'cluster', 'config', '-q'], { timeoutMs: 60_000 });
+    assert.equal(cluster.code, 0, cluster.stderr);
+    assert.equal(cluster.stderr.trim(), '', 'docker-compose printed warnings for --profile cluster');
+    for (const name of ['nats-1', 'nats-2', 'nats-3', 'proxy-b', 'proxy-c', 'client-b']) assert.match(composeService(name), /^\s+profiles: \[cluster\]$/m, name);
+    assert.ok(composeCommand('proxy-c').some((a) => a.startsWith('--cluster.nats-url=nats://nats-1:4222,')), composeCommand('proxy-c').join(' '));
   });
 
   test('services are wired to each other and to examples/prometheus/prometheus.yml', () => {

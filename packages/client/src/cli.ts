@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { Argv } from 'yargs';
+import { natsFlags } from './nats/options.js';
 import {
   allowRepeated,
   baseCli,
@@ -9,6 +10,7 @@ import {
   listenAddressFlag,
   listFlag,
   parseOrExit,
+  repeatable,
   positiveIntFlag,
   type ListenAddress,
   type LogFormat,
@@ -35,7 +37,7 @@ export interface ClientArgs {
   readonly fqdn: string | readonly string[] | undefined;
   /** --label key=value pairs, in order. Default none. */
   readonly label?: readonly (readonly [string, string])[] | undefined;
-  /** Upstream requires it; ours may leave it out with --web.listen-address (modules served directly only). */
+  /** Upstream requires it; ours may leave it out with --nats-url or --web.listen-address (checked in config.ts). */
   readonly 'proxy-url': string | undefined;
   readonly 'tls.cacert': string | undefined;
   readonly 'tls.cert': string | undefined;
@@ -87,7 +89,7 @@ export interface ClientArgs {
  */
 export function clientCli(argv: readonly string[], version: string): Argv {
   const metricsAddr = listenAddressFlag('metrics-addr');
-  return moduleFlags(allowRepeated(baseCli(argv, 'pushprox-client', version), 'fqdn', 'label'))
+  return natsFlags(moduleFlags(repeatable(allowRepeated(baseCli(argv, 'pushprox-client', version), 'fqdn', 'label'), 'proxy-url')))
     .usage('$0 --proxy-url=<url> [flags]\n\nPolls a PushProx proxy for scrape requests and answers them by scraping local targets.')
     // Listed for --help only: main.ts hands `enroll ...` to enroll/cli.ts before this parser runs.
     .command('enroll', 'Get a client certificate from the proxy with a bootstrap token (see "pushprox-client enroll --help").')
@@ -104,8 +106,11 @@ export function clientCli(argv: readonly string[], version: string): Argv {
       defaultDescription: 'none',
       coerce: listFlag('label', parseLabel),
     })
-    // Required as upstream's, unless the client only serves its modules on --web.listen-address (checked below).
-    .option('proxy-url', { type: 'string', describe: 'Push proxy to talk to.', defaultDescription: 'required, unless --web.listen-address' })
+    .option('proxy-url', {
+      type: 'string',
+      describe:
+        'Push proxy to talk to (required unless --nats-url or --web.listen-address is given). Give it more than once (or comma-separated) to hold polls or channels to several proxies at once, e.g. one per Prometheus of an HA pair; each scrape is answered to the proxy it came from.',
+    })
     .option('tls.cacert', {
       type: 'string',
       describe: '<file> CA certificate to verify peer against (the proxy; also https targets unless --scrape.tls.* is given)',
@@ -211,9 +216,6 @@ export function clientCli(argv: readonly string[], version: string): Argv {
       coerce: coerceWith('scrape.methods', parseMethods),
     })
     .check((args) => {
-      if (args['proxy-url'] === undefined && args['web.listen-address'] === undefined) {
-        throw new Error('Missing required argument: proxy-url (without it, --web.listen-address serves the modules alone)');
-      }
       if (args['use-localhost'] === true && args['allow-port'] === undefined) throw new Error(USE_LOCALHOST_NEEDS_ALLOW_PORT);
       return true;
     });

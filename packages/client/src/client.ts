@@ -42,14 +42,14 @@ export interface RunningClient {
   readonly metrics: ClientMetrics;
   /** Where metrics are served; undefined when disabled or the port was taken. */
   readonly metricsAddress: AddressInfo | undefined;
-  /** What the proxy's replies said so far: 'single' until a reply lists multi-poll; 'channel' once a channel is open. */
+  /** What the (first) proxy's replies said so far: 'single' until a reply lists multi-poll; 'channel' once a channel is open. */
   readonly pollMode: PollMode | 'channel';
   /**
    * Poll loops (or channels) running now: 1, or under multi-poll one more than
    * the scrapes lately in flight, up to scrape.concurrency.
    */
   readonly pollLoops: number;
-  /** Scrapes running / waiting for a slot. */
+  /** Scrapes running / waiting for a slot, over every proxy. */
   readonly scrapesRunning: number;
   readonly scrapesWaiting: number;
   /**
@@ -97,7 +97,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     version: opts.version ?? '',
     proxyUrl: config.proxyUrl,
     fqdn: config.fqdn,
-    connection: log.connection({ mode: runners[0]!.transport.mode, loops: sum(runners, (r) => r.transport.loops) }),
+    connection: log.connection({ mode: runners[0]?.transport.mode ?? 'single', loops: sum(runners, (r) => r.transport.loops) }),
     scrapes: { running: sum(runners, (r) => r.scheduler.running), waiting: sum(runners, (r) => r.scheduler.waiting) },
     history: log.history(),
   }));
@@ -136,7 +136,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
       })
     : undefined;
 
-  logger.info('URL and FQDN info', { proxy_url: config.proxyUrl, fqdn: config.fqdn });
+  logger.info('URL and FQDN info', { proxy_url: (config.proxies ?? [config]).map((p) => p.proxyUrl).join(','), fqdn: config.fqdn });
   const policy = config.scrapePolicy;
   if (policy.allowPorts || policy.allow || policy.useLocalhost) {
     logger.info('Scrape restrictions', {
@@ -151,29 +151,34 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     logger.warn("--insecure-skip-verify is set: certificates of https targets are not verified (the proxy's still are)");
   }
 
-  // No --proxy-url: the modules are served on --web.listen-address only, nothing polls.
-  const polling = config.proxyUrl !== '';
   if (targets.length > 1) logger.info('Gateway: polling for several FQDNs', { fqdns: targets.map((t) => t.fqdn).join(',') });
   // A gateway's lines name the FQDN they are about; a plain client's stay as they were.
   const loggerOf = (fqdn: string): Logger => (targets.length > 1 ? logger.child({ fqdn }) : logger);
-  const runners = targets.map((t, i) =>
-    startTarget(t, () => metaHeaders[i]!, config, {
-      dispatchers,
-      metrics,
-      logger: loggerOf(t.fqdn),
-      opts,
-      status: log,
-      modules,
-    }),
+  // One scheduler and transport per FQDN and --proxy-url: a scrape is pushed back to the proxy it came from.
+  // None without a proxy (a client on NATS only, or one that only serves its modules on --web.listen-address).
+  const endpoints = config.proxyUrl === '' ? [] : (config.proxies ?? [config]);
+  const runners = targets.flatMap((t, i) =>
+    endpoints.map((endpoint) =>
+      startTarget(t, () => metaHeaders[i]!, endpoint, config, {
+        dispatchers,
+        metrics,
+        logger: loggerOf(t.fqdn),
+        opts,
+        status: log,
+        modules,
+      }),
+    ),
   );
-  const first = runners[0]!;
   metrics.watchChannels(() => sum(runners, (r) => (r.transport.mode === 'channel' ? r.transport.loops : 0)));
-  if (polling) for (const r of runners) r.transport.start();
+  for (const r of runners) r.transport.start();
+  // Imported only when enabled: a client without --nats-url never loads the NATS client.
+  const nats = config.nats && (await import('./nats/start.js')).startNatsLink(config, { dispatchers, metrics, logger, opts });
 
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
-    await Promise.all(runners.map((r) => r.transport.stop()));
-    const drained = (await Promise.all(runners.map((r) => r.scheduler.drain(config.shutdownTimeoutMs)))).every(Boolean);
+    await Promise.all([...runners.map((r) => r.transport.stop()), nats?.link.stop()]);
+    const schedulers = [...runners.map((r) => r.scheduler), ...(nats ? [nats.scheduler] : [])];
+    const drained = (await Promise.all(schedulers.map((s) => s.drain(config.shutdownTimeoutMs)))).every(Boolean);
     for (const r of runners) r.transport.destroy();
     if (!drained) logger.warn('Shutdown timeout reached; aborted the scrapes still running', { timeout: formatDuration(config.shutdownTimeoutMs) });
     await metricsServer?.close();
@@ -204,7 +209,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     metrics,
     metricsAddress: metricsServer?.address,
     get pollMode() {
-      return first.transport.mode;
+      return runners[0]?.transport.mode ?? 'single';
     },
     get pollLoops() {
       return sum(runners, (r) => r.transport.loops);

@@ -9,6 +9,7 @@ import {
   type LogLevel,
 } from '@pushprox/shared';
 import type { ClientArgs } from './cli.js';
+import { resolveNatsConfig, type ClientNatsConfig } from './nats/options.js';
 import { resolveFqdn } from './scraping/fqdn.js';
 import { scrapePolicy, type ScrapePolicy } from './scraping/scrape-policy.js';
 import { configError, hasTlsFiles, loadTlsFiles, readFlagFile, type TlsFiles, type TlsMaterial } from './http/tls-files.js';
@@ -31,14 +32,22 @@ export interface ClientConfig {
   readonly targets?: readonly ClientTarget[];
   /**
    * Normalised like upstream: trailing slashes stripped, exactly one added.
-   * '' (with pollUrl and pushUrl ''): no proxy, the client only serves its
-   * modules on --web.listen-address.
+   * '' (with pollUrl and pushUrl ''): no proxy, for a client on NATS only or
+   * one that only serves its modules on --web.listen-address.
    */
   readonly proxyUrl: string;
   /** `poll` resolved against proxyUrl (so a path prefix is kept). */
   readonly pollUrl: string;
   /** `push` resolved against proxyUrl. */
   readonly pushUrl: string;
+  /**
+   * Every --proxy-url (given more than once, or comma-separated), the first
+   * being proxyUrl/pollUrl/pushUrl above: the client holds polls or channels
+   * to each. Default: the one above.
+   */
+  readonly proxies?: readonly ProxyEndpoint[] | undefined;
+  /** --nats-url and its options: take scrapes from NATS too (nats/nats-link.ts). Default undefined: none. */
+  readonly nats?: ClientNatsConfig | undefined;
   /** --tls.*: for the proxy, and for `_scheme=https` targets unless scrapeTls is set (upstream's one set for both). */
   readonly tls: TlsMaterial;
   /** The --tls.* files, re-read by RunningClient.reloadTls(). Default undefined: nothing to re-read. */
@@ -73,6 +82,13 @@ export interface ClientConfig {
   readonly modules?: ModuleSources | undefined;
   /** --web.listen-address and its --web.* flags: the modules served directly. Default undefined: not served. */
   readonly web?: DirectWebConfig | undefined;
+}
+
+/** One proxy the client polls. */
+export interface ProxyEndpoint {
+  readonly proxyUrl: string;
+  readonly pollUrl: string;
+  readonly pushUrl: string;
 }
 
 /**
@@ -143,10 +159,19 @@ export interface ResolveConfigDeps {
 
 /** Turns parsed flags into a frozen ClientConfig; throws PushProxError(CONFIG_INVALID) naming the flag. */
 export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = {}): Promise<ClientConfig> {
-  if (args['proxy-url'] === undefined && args['web.listen-address'] === undefined) {
-    throw configError('--proxy-url flag must be specified (or --web.listen-address, to serve the modules alone)');
+  let nats: ClientNatsConfig | undefined;
+  try {
+    nats = resolveNatsConfig(args as unknown as Record<string, unknown>);
+  } catch (err) {
+    throw configError(messageOf(err), err);
   }
-  const urls = args['proxy-url'] === undefined ? { proxyUrl: '', pollUrl: '', pushUrl: '' } : normaliseProxyUrl(args['proxy-url']);
+  if (args['proxy-url'] === undefined && !nats && args['web.listen-address'] === undefined) {
+    throw configError('--proxy-url flag must be specified (or --nats-url, or --web.listen-address to serve the modules alone): expected an http(s) URL, got none');
+  }
+  // --proxy-url given several times arrives comma-joined (flags/repeatable.ts); a client on NATS or serving its modules alone may have none.
+  const proxyUrls = args['proxy-url'] === undefined ? [] : args['proxy-url'].split(',').map((u) => u.trim());
+  const proxies = [...new Set(proxyUrls)].map((u) => Object.freeze(normaliseProxyUrl(u)));
+  const urls = proxies[0] ?? { proxyUrl: '', pollUrl: '', pushUrl: '' };
   if (args.fqdn === '') throw configError('invalid value for --fqdn: expected a host name, got ""');
   let policy: ScrapePolicy;
   try {
@@ -193,6 +218,8 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
     fqdn,
     targets,
     ...urls,
+    proxies: Object.freeze(proxies),
+    nats,
     tls: await loadTlsMaterial(args),
     tlsFiles: tlsFilesOf(args, 'tls'),
     scrapeTls: await loadScrapeTls(args),

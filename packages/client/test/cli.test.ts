@@ -199,8 +199,8 @@ test('Go-style single-dash long flags are accepted (-proxy-url=..., -no-proxy.ch
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /unknown flag -scrape\.concurency: did you mean --scrape\.concurrency\?/);
   assert.doesNotMatch(bad.stderr, /Unknown arguments: s, c/);
-  // A flag given in both styles is one flag given twice.
-  const twice = run(['-proxy-url=http://127.0.0.1:1', '--proxy-url=http://127.0.0.1:2']);
+  // A flag given in both styles is one flag given twice (--proxy-url may be repeated; --metrics-addr may not).
+  const twice = run(['--proxy-url=http://127.0.0.1:1', '-metrics-addr=', '--metrics-addr=']);
   assert.equal(twice.status, 2);
-  assert.match(twice.stderr, /--proxy-url given more than once/);
+  assert.match(twice.stderr, /--metrics-addr given more than once/);
 });

@@ -12,12 +12,13 @@ import {
   type LogLevel,
 } from '@pushprox/shared';
 import { PROXY_DEFAULTS, type ProxyConfig } from './config.js';
+import { clusterFlags, resolveClusterConfig } from './cluster/options.js';
 
 export const PROXY_VERSION = readVersion(new URL('../../package.json', import.meta.url));
 
 /** Parses argv into a frozen ProxyConfig, or exits 2 with a message naming the bad flag. */
 export async function resolveProxyConfig(argv: readonly string[]): Promise<ProxyConfig> {
-  const parser = baseCli(argv, 'pushprox-proxy', PROXY_VERSION)
+  const parser = clusterFlags(baseCli(argv, 'pushprox-proxy', PROXY_VERSION)
     .usage('$0 [flags]\n\nPushProx-compatible proxy: Prometheus scrapes through it, pushprox-clients poll it.')
     // Listed for --help only: main.ts hands `pki ...` to pki/cli.ts before this parser runs.
     .command('pki', 'Built-in certificate authority for mutual TLS: "pki init" creates it, "pki issue <fqdn>" signs a client certificate (see "pushprox-proxy pki --help").')
@@ -146,7 +147,7 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
       type: 'string',
       describe: 'Where token use counts are kept across restarts (written 0600).',
       defaultDescription: '<enroll.ca-dir>/enroll-state.json',
-    });
+    }));
   const a = (await parseOrExit(parser)) as Record<string, unknown>;
   const enrollTokenFile = (a['enroll.token-file'] as string | undefined) || undefined;
   const enrollCaDir = (a['enroll.ca-dir'] as string | undefined) || undefined;
@@ -178,6 +179,7 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
             stateFile: (a['enroll.state-file'] as string | undefined) || undefined,
             maxFailures: a['web.max-auth-failures'] as number,
           }),
+    cluster: clusterOrExit(a),
     logLevel: a['log.level'] as LogLevel,
     logFormat: a['log.format'] as LogFormat,
   };
@@ -205,6 +207,14 @@ function flagOf(k: string): string {
     registrationTimeoutMs: 'registration.timeout',
     readHeaderTimeoutMs: 'web.read-header-timeout',
   }[k]!;
+}
+
+function clusterOrExit(a: Record<string, unknown>): ProxyConfig['cluster'] {
+  try {
+    return resolveClusterConfig(a);
+  } catch (err) {
+    return exitUsage((err as Error).message);
+  }
 }
 
 function exitUsage(msg: string): never {

@@ -1,4 +1,5 @@
 import type { ListenAddress, LogFormat, LogLevel } from '@pushprox/shared';
+import type { ClusterConfig } from './cluster/options.js';
 
 /** Everything the proxy is configured with, resolved once from flags. */
 export interface ProxyConfig {
@@ -37,6 +38,8 @@ export interface ProxyConfig {
   readonly shutdownTimeoutMs: number;
   /** Certificate enrollment (--enroll.*); undefined unless --enroll.token-file is given. */
   readonly enroll: EnrollConfig | undefined;
+  /** The proxy cluster over NATS (--cluster.*, cluster/options.ts); undefined without --cluster.nats-url. */
+  readonly cluster: ClusterConfig | undefined;
   readonly logLevel: LogLevel;
   readonly logFormat: LogFormat;
 }

@@ -33,7 +33,10 @@ async function main(): Promise<void> {
       : undefined;
     const enroll = enrollment?.handler;
     const reloader = new ConfigReloader({ logger });
+    // Imported only when enabled: a proxy without a cluster never loads the NATS client.
+    const cluster = config.cluster && new (await import('./cluster/cluster.js')).Cluster(config.cluster, logger);
     const proxy = await startProxy(config, {
+      ...(cluster && { cluster }),
       logger,
       lifecycle: { enabled: config.webEnableLifecycle, reload: () => reloader.reload(), state: () => reloader.state() },
       ...(web && { web }),

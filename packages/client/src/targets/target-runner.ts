@@ -1,6 +1,6 @@
 import { BufferReclaimer, type Logger } from '@pushprox/shared';
 import type { ClientDispatchers } from '../http/reloadable-dispatchers.js';
-import type { ClientConfig } from '../config.js';
+import type { ClientConfig, ProxyEndpoint } from '../config.js';
 import type { ClientMetrics } from '../metrics.js';
 import { FALLBACK_SCRAPE_TIMEOUT_MS } from '../scraping/job.js';
 import { ScrapeScheduler } from '../scraping/scheduler.js';
@@ -34,21 +34,29 @@ export interface TargetRunnerOptions {
   readonly channelLingerMs?: number;
 }
 
+/** What a scrape path needs of the client besides the config: shared by the targets and the NATS link (nats/start.ts). */
+export interface LinkDeps {
+  readonly dispatchers: ClientDispatchers;
+  readonly metrics: ClientMetrics;
+  readonly logger: Logger;
+  readonly opts: TargetRunnerOptions;
+}
+
 export function startTarget(
   target: ClientTarget,
   clientMeta: () => string,
+  endpoint: ProxyEndpoint,
   config: ClientConfig,
   deps: { readonly dispatchers: ClientDispatchers; readonly metrics: ClientMetrics; readonly logger: Logger; readonly opts: TargetRunnerOptions; readonly status?: ClientStatusLog; readonly modules?: ModuleHost | undefined },
 ): TargetRunner {
   const { dispatchers, metrics, logger, opts, status, modules } = deps;
-  // '' without --proxy-url: nothing polls or pushes (modules served on --web.listen-address only).
-  const pushUrl = config.proxyUrl !== '' ? new URL(config.pushUrl) : undefined;
+  const pushUrl = new URL(endpoint.pushUrl);
   const scheduler = new ScrapeScheduler(config.scrapeConcurrency, {
     fqdn: target.fqdn,
     policy: config.scrapePolicy,
     dispatcher: dispatchers.target,
     targetToken: config.tokenPath === undefined ? undefined : new TokenFile(config.tokenPath),
-    push: { origin: pushUrl?.origin ?? '', path: pushUrl ? pushUrl.pathname + pushUrl.search : '', dispatcher: dispatchers.proxy, authorization: config.authorization },
+    push: { origin: pushUrl.origin, path: pushUrl.pathname + pushUrl.search, dispatcher: dispatchers.proxy, authorization: config.authorization },
     metrics,
     logger,
     fallbackTimeoutMs: opts.fallbackScrapeTimeoutMs ?? FALLBACK_SCRAPE_TIMEOUT_MS,
@@ -60,7 +68,7 @@ export function startTarget(
     ...(opts.channelRetryAfterMs !== undefined && { channelRetryAfterMs: opts.channelRetryAfterMs }),
     ...(status && { onChannelDown: (err, retryMs) => status.channelDown(describeProxyError(err), retryMs) }),
     poller: {
-      pollUrl: config.pollUrl,
+      pollUrl: endpoint.pollUrl,
       authorization: config.authorization,
       fqdn: target.fqdn,
       clientMeta,

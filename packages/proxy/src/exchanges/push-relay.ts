@@ -20,6 +20,17 @@ export interface PushRelayDeps {
   readonly logger: Logger;
   /** Largest pushed message (head and body). */
   readonly maxBodyBytes: number;
+  /** Pushes for Ids this proxy never handed out go here (the cluster); default: refused as unknown. */
+  readonly remotePush?: RemotePush;
+}
+
+/**
+ * Relays a push whose Id another proxy handed out to that proxy (behind a
+ * load balancer a client's push may reach another proxy than its poll).
+ * Rejects with PUSH_UNKNOWN_ID when no proxy owns the Id.
+ */
+export interface RemotePush {
+  relay(head: ResponseHead, body: Readable | Buffer, identity: ClientIdentity): Promise<void>;
 }
 
 /**
@@ -39,7 +50,7 @@ export const WHOLE_PUSH_BYTES = 64 * 1024;
  */
 export async function relayPushed(source: Readable, identity: ClientIdentity, deps: PushRelayDeps): Promise<void> {
   const { head, body } = await readResponse(source, { maxBodyBytes: deps.maxBodyBytes });
-  return answer(head, body, identity, deps);
+  return answerPushed(head, body, identity, deps);
 }
 
 /**
@@ -52,10 +63,11 @@ export async function relayPushed(source: Readable, identity: ClientIdentity, de
 export async function relayWholePushed(pieces: readonly Buffer[], identity: ClientIdentity, deps: PushRelayDeps): Promise<void> {
   const message = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
   const { head, body } = parseResponse(message, { maxBodyBytes: deps.maxBodyBytes });
-  return answer(head, body, identity, deps);
+  return answerPushed(head, body, identity, deps);
 }
 
-async function answer(head: ResponseHead, body: Readable | Buffer, identity: ClientIdentity, deps: PushRelayDeps): Promise<void> {
+/** The checks and relay of a parsed push; exported for a push another proxy passed on (cluster/push-intake.ts). */
+export async function answerPushed(head: ResponseHead, body: Readable | Buffer, identity: ClientIdentity, deps: PushRelayDeps): Promise<void> {
   const { coordinator, responders, logger } = deps;
   let claimedId: string | undefined;
   try {
@@ -70,6 +82,7 @@ async function answer(head: ResponseHead, body: Readable | Buffer, identity: Cli
     if (!id) {
       throw new PushProxError(ERROR_CODES.PUSH_MISSING_ID, `expected an ${HEADER_ID} header in the pushed response, found none`);
     }
+    if (deps.remotePush && !coordinator.knows(id)) return await deps.remotePush.relay(head, body, identity);
     // A push answers only a scrape routed to an FQDN its sender may act for: no forged Ids.
     const routedTo = coordinator.fqdnOf(id);
     if (routedTo !== undefined && !identity.allows(routedTo)) throw forbidden(identity, routedTo);

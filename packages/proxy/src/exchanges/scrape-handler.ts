@@ -29,6 +29,24 @@ export interface ScrapeHandlerOptions {
   readonly reclaimer: BufferReclaimer;
   /** Called once per scrape with a valid target, for the status page's history. */
   readonly onResult?: (fqdn: string, result: ScrapeOutcome) => void;
+  /** Sends a scrape for a client another proxy holds to it (the cluster); undefined: none. */
+  readonly forwarder?: Forwarder;
+}
+
+/**
+ * Relays a scrape through the proxy that holds its client. Resolves once the
+ * answer was relayed to `res`; rejects with a PushProxError (nothing written
+ * yet) or after the head was written (the handler then cuts `res`).
+ */
+export interface Forwarder {
+  forward(peer: string, scrape: ForwardedScrape, res: ServerResponse): Promise<void>;
+}
+
+/** A scrape to forward: `build` serializes it for the client under a given Id (each attempt has its own). */
+export interface ForwardedScrape {
+  readonly fqdn: string;
+  readonly timeoutMs: number;
+  build(id: string): Buffer;
 }
 
 /** How one scrape ended, as the status page shows it. */
@@ -107,18 +125,24 @@ export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Resp
       ),
     );
     const id = randomUUID();
+    const build = (scrapeId: string): Buffer =>
+      buildScrapeRequest({ method: req.method ?? 'GET', target, host: req.headers.host ?? url.host, headers: req.headers, id: scrapeId, timeoutMs });
     let request: Buffer;
     try {
-      request = buildScrapeRequest({
-        method: req.method ?? 'GET',
-        target,
-        host: req.headers.host ?? url.host,
-        headers: req.headers,
-        id,
-        timeoutMs,
-      });
+      request = build(id);
     } catch (err) {
       fail(new PushProxError(ERROR_CODES.SCRAPE_BAD_TARGET, messageOf(err)));
+      return;
+    }
+    const peer = opts.forwarder && coordinator.remoteHolderOf(fqdn);
+    if (peer !== undefined && opts.forwarder) {
+      opts.forwarder.forward(peer, { fqdn, timeoutMs, build }, res).then(
+        () => opts.onDone(res.statusCode),
+        (err: unknown) => {
+          logger.warn('Forwarded scrape failed', { scrape_id: id, url: target, proxy: peer, err: messageOf(err) });
+          fail(err);
+        },
+      );
       return;
     }
     let ticket: { cancel(): void };

@@ -15,6 +15,7 @@ import type { Coordinator } from '../routing/coordinator.js';
 import type { ProxyMetrics } from '../metrics.js';
 import { createPollHandler } from '../exchanges/poll-handler.js';
 import { createPushHandler, type Relabel } from '../exchanges/push-handler.js';
+import type { RemotePush } from '../exchanges/push-relay.js';
 import type { Responders } from '../exchanges/scrape-handler.js';
 import { sendText } from './respond.js';
 import { targetGroups } from '../discovery/target-groups.js';
@@ -52,6 +53,10 @@ export interface AppOptions {
   readonly enroll?: (req: IncomingMessage, res: ServerResponse) => void;
   /** More routes by exact path; default none. */
   readonly routes?: ReadonlyMap<string, ExtraRoute>;
+  /** Pushes for Ids another proxy of the cluster handed out; default none (refused as unknown). */
+  readonly remotePush?: RemotePush;
+  /** The names /clients lists; default the local registry's (the cluster's fleet merge replaces it). */
+  readonly listClients?: () => string[];
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -108,7 +113,14 @@ export function createApi(opts: AppOptions, role: ListenerRole = 'all'): Handler
   const push = instrumented(
     metrics,
     PATH_PUSH,
-    createPushHandler({ coordinator, responders: opts.responders, logger, authn: opts.clientAuth, maxBodyBytes: opts.pushMaxBodyBytes }),
+    createPushHandler({
+      coordinator,
+      responders: opts.responders,
+      logger,
+      authn: opts.clientAuth,
+      maxBodyBytes: opts.pushMaxBodyBytes,
+      ...(opts.remotePush && { remotePush: opts.remotePush }),
+    }),
     fail,
   );
   const enroll = opts.enroll && instrumented(metrics, PATH_ENROLL, opts.enroll, fail);
@@ -138,7 +150,7 @@ export function createApi(opts: AppOptions, role: ListenerRole = 'all'): Handler
     PATH_CLIENTS,
     instrument(PATH_CLIENTS, (_req, res) => {
       // Also Prometheus' http_sd_configs endpoint: 200, application/json, UTF-8, `[]` when empty.
-      const names = coordinator.registry.list();
+      const names = opts.listClients?.() ?? coordinator.registry.list();
       const groups = targetGroups(names, (fqdn) => coordinator.clientMeta(fqdn), coordinator.hasClientMeta);
       const body = Buffer.from(`${JSON.stringify(groups)}\n`);
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length });

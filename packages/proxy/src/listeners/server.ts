@@ -22,6 +22,8 @@ import { PROXY_VERSION } from '../cli.js';
 import { ProxyStatus } from '../status/proxy-status.js';
 import type { ReloadState } from '../status/status-info.js';
 import type { ExtraRoute } from './app.js';
+import type { Cluster } from '../cluster/cluster.js';
+import { fleetClients } from '../cluster/fleet.js';
 
 export interface RunningProxy {
   readonly coordinator: Coordinator;
@@ -82,6 +84,8 @@ export interface StartProxyDeps {
   readonly lifecycle?: { readonly enabled: boolean; reload(): Promise<void>; state(): ReloadState };
   /** Whether enrollment is on, for the status page. Default: whether `enroll` is given. */
   readonly enrollment?: boolean;
+  /** Membership in a proxy cluster (--cluster.nats-url); started and closed with the proxy. */
+  readonly cluster?: Cluster;
 }
 
 export async function startProxy(
@@ -135,6 +139,7 @@ export async function startProxy(
     ...(deps.clientMetaBytes !== undefined && { maxClientMetaBytes: deps.clientMetaBytes }),
     onClientMetaRefused: (fqdn) => metaWarnings.note('all', { fqdn }),
     onPoll: (fqdn, opts) => status.history.polled(fqdn, opts.persistent === true ? 'channel' : opts.capacity !== undefined ? 'polling' : 'upstream'),
+    ...(deps.cluster && { remoteHolders: deps.cluster }),
   });
   const metrics = new ProxyMetrics({
     clients: () => coordinator.registry.size,
@@ -172,6 +177,7 @@ export async function startProxy(
   const apiOptions = {
     auth, clientAuth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes, routes,
     ...(deps.enroll && { enroll: deps.enroll }),
+    ...(deps.cluster && { listClients: () => fleetClients(coordinator.registry.list(), deps.cluster!.remoteNames()), remotePush: deps.cluster.pushes }),
   };
   const scrape = createScrapeHandler(
     {
@@ -182,6 +188,7 @@ export async function startProxy(
       onDone: (status) => metrics.observeProxied(status),
       onResult: (fqdn, result) => status.history.record(fqdn, result),
       reclaimer: new BufferReclaimer(),
+      ...(deps.cluster && { forwarder: deps.cluster }),
     },
     responders,
   );
@@ -278,9 +285,19 @@ export async function startProxy(
     throw err;
   }
 
+  deps.cluster?.start({
+    coordinator,
+    responders,
+    registry: metrics.registry,
+    scrapeMaxTimeoutMs: config.scrapeMaxTimeoutMs,
+    pushMaxBodyBytes: config.pushMaxBodyBytes,
+  });
+
   const close = (): Promise<void> => {
     closing ??= (async () => {
       for (const s of servers) s.close();
+      // Withdrawn first, so peers stop forwarding here while this proxy drains.
+      await deps.cluster?.close();
       coordinator.drain(new PushProxError(ERROR_CODES.SHUTTING_DOWN, 'proxy is shutting down'));
       const deadline = Date.now() + config.shutdownTimeoutMs;
       while (coordinator.stats().activeScrapes > 0 && Date.now() < deadline) {

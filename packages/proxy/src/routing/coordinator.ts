@@ -5,9 +5,9 @@ import { ClientRegistry } from './registry.js';
 import { Tombstones } from './tombstones.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { PollLists, WaitingPoll } from './waiting-poll.js';
-import type { PollEndReason, PollOptions, PollSink, ScrapeJob, ScrapeSink, Ticket } from './types.js';
+import type { PollEndReason, PollOptions, PollSink, RemoteHolderLookup, ScrapeJob, ScrapeSink, Ticket } from './types.js';
 
-export type { PollEndReason, PollOptions, PollSink, ReceivedMeta, ScrapeJob, ScrapeSink, Ticket };
+export type { PollEndReason, PollOptions, PollSink, ReceivedMeta, RemoteHolderLookup, ScrapeJob, ScrapeSink, Ticket };
 
 export interface CoordinatorOptions {
   readonly clock: Clock;
@@ -34,6 +34,8 @@ export interface CoordinatorOptions {
   readonly onClientMetaRefused?: (fqdn: string) => void;
   /** Told of each poll (a /poll, a push-poll, a channel's wait) once admitted, for the status page's history. */
   readonly onPoll?: (fqdn: string, opts: PollOptions) => void;
+  /** Other proxies' clients (--cluster.nats-url); default none. */
+  readonly remoteHolders?: RemoteHolderLookup;
 }
 
 /**
@@ -192,6 +194,19 @@ export class Coordinator {
   }
 
   /**
+   * The peer a scrape for `fqdn` goes to: none while a poll or channel of it
+   * waits here (a client held here always wins); else the peer that announced
+   * it with a poll waiting there. A client whose connections a load balancer
+   * spreads over proxies is registered at several, but waits at one: the
+   * scrape goes there rather than park here for a poll that may land elsewhere.
+   */
+  remoteHolderOf(fqdn: string): string | undefined {
+    const key = fqdn.toLowerCase();
+    if (!this.#opts.remoteHolders || this.#polls.has(key)) return undefined;
+    return this.#opts.remoteHolders.holderOf(key);
+  }
+
+  /**
    * Queues a scrape for `fqdn`. Throws SCRAPE_UNKNOWN_CLIENT at once when no
    * client for it polled within the registration timeout; otherwise the
    * scrape has until `timeoutMs` for a client to take it and push the answer.
@@ -237,6 +252,11 @@ export class Coordinator {
       throw new PushProxError(ERROR_CODES.PUSH_EXPIRED_ID, `scrape ${JSON.stringify(id)} ${why}`);
     }
     throw new PushProxError(ERROR_CODES.PUSH_UNKNOWN_ID, `unknown scrape id ${JSON.stringify(id)}`);
+  }
+
+  /** Whether this proxy handed out `id` (live, or recently ended). */
+  knows(id: string): boolean {
+    return this.#scrapes.has(id) || this.#expired.has(id);
   }
 
   /** The FQDN a live scrape was routed to, or undefined. */

@@ -82,6 +82,13 @@ export class ClientRegistry {
     return out.sort();
   }
 
+  /** Names with a poll or channel waiting now (what a proxy of a cluster announces), unsorted. */
+  connectedNames(): string[] {
+    const out: string[] = [];
+    for (const key of this.#lastSeen.keys()) if (this.#connected(key)) out.push(this.#spelling.get(key) ?? key);
+    return out;
+  }
+
   /** Drops every entry neither connected nor seen within the registration timeout. */
   #sweep(): void {
     const limit = this.#clock.now() - this.#timeoutMs;

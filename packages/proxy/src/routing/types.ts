@@ -63,3 +63,12 @@ export interface PollOptions {
 export interface Ticket {
   cancel(): void;
 }
+
+/**
+ * Which other proxy holds a client this one does not know: the cluster
+ * (cluster/cluster.ts) implements it over NATS; the coordinator only asks.
+ */
+export interface RemoteHolderLookup {
+  /** The id of a peer proxy holding lower-cased `key`, or undefined. */
+  holderOf(key: string): string | undefined;
+}

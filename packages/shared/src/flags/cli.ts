@@ -4,6 +4,7 @@ import { parseByteSize } from './size.js';
 import { parseListenAddress, type ListenAddress } from './address.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../runtime/log.js';
 import { rewriteGoStyleFlags, unknownFlagMessage, type KnownFlags } from './flag-names.js';
+import { joinRepeated, repeatableOf } from './repeatable.js';
 
 /**
  * The argv each parser made by baseCli was given, read back by parseOrExit,
@@ -141,7 +142,7 @@ function exitUsage(msg: string): never {
 export async function parseOrExit<T>(parser: Argv<T>): Promise<T> {
   const given = ARGV.get(parser);
   const known = knownFlags(parser as Argv<unknown>);
-  const argv = given === undefined ? undefined : rewriteGoStyleFlags(given, known);
+  const argv = given === undefined ? undefined : joinRepeated(rewriteGoStyleFlags(given, known), repeatableOf(parser));
   if (argv !== undefined) {
     const end = argv.indexOf('--');
     const flags = end < 0 ? argv : argv.slice(0, end);
