@@ -116,6 +116,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
       dispatcher: dispatchers.proxy,
       retryInitialWaitMs: config.retryInitialWaitMs,
       retryMaxWaitMs: config.retryMaxWaitMs,
+      retryFastPeriodMs: config.retryFastPeriodMs,
       logger,
       onScrape: (request, ask) => scheduler.submit(request, ask),
       onPollError: () => metrics.pollErrors.inc(),

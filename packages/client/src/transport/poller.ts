@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { formatDuration, HEADER_HELLO, HEADER_ID, HEADER_POLL_CAPACITY, type Logger } from '@pushprox/shared';
-import { ExponentialBackoff, sleep } from './backoff.js';
+import { DEFAULT_FAST_RETRY_PERIOD_MS, ExponentialBackoff, sleep } from './backoff.js';
 import type { ScrapeRequest } from './scrape-request.js';
 import { DEFAULT_MAX_POLL_REPLY_BYTES, PollError, readPollReply, type PollReply } from './poll-reply.js';
 import { awaitPushPoll, unlessStopped, type PushPollAsk, type PushPollWait } from './push-poll.js';
@@ -73,6 +73,8 @@ export interface PollerOptions {
   readonly maxReplyBytes?: number;
   /** Jitter source for the backoff. Default Math.random. */
   readonly random?: () => number;
+  /** The backoff's fast phase (BackoffOptions.fastPeriodMs); 0 disables. Default DEFAULT_FAST_RETRY_PERIOD_MS (15 s). */
+  readonly retryFastPeriodMs?: number;
 }
 
 /**
@@ -220,6 +222,7 @@ export class Poller {
     const backoff = new ExponentialBackoff({
       initialMs: this.#opts.retryInitialWaitMs,
       maxMs: this.#opts.retryMaxWaitMs,
+      fastPeriodMs: this.#opts.retryFastPeriodMs ?? DEFAULT_FAST_RETRY_PERIOD_MS,
       ...(this.#opts.random && { random: this.#opts.random }),
     });
     // A scrape request that came on a push's reply, to be run before polling again.
