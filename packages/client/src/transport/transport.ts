@@ -46,6 +46,8 @@ export class ProxyTransport {
   /** Waits before the next channel try: doubling per failure in a row, reset once one opens. */
   readonly #retry: ExponentialBackoff;
   #stopped = false;
+  /** A handover's wait before polling again (see #handover). */
+  #handoverTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: TransportOptions) {
     this.#opts = opts;
@@ -73,6 +75,7 @@ export class ProxyTransport {
   /** Stops polling and asks the proxy to end each channel; scrapes already taken still push. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    clearTimeout(this.#handoverTimer);
     this.#pool?.close();
     await Promise.all([this.#poller?.stop(), ...[...this.#retiring].map((p) => p.stop())]);
   }
@@ -109,6 +112,7 @@ export class ProxyTransport {
       logger: p.logger,
       onPollError: p.onPollError,
       onLost: (err) => this.#fallBack('Lost every channel to the proxy; polling again', err),
+      onHandover: (spreadMs) => this.#handover(spreadMs),
     });
     this.#attempt = pool.start().then(
       () => {
@@ -144,6 +148,23 @@ export class ProxyTransport {
     if (this.#stopped) return;
     this.#opts.poller.logger.warn(message, { err: describeProxyError(err), channel_retry_in: formatDuration(retryMs) });
     this.#startPoller();
+  }
+
+  /**
+   * The proxy is going away: poll again within `spreadMs` (the poller's
+   * hello finds whichever proxy listens next, and its fast retries cover the
+   * time until one does), and open a channel as soon as that proxy offers
+   * one: a restart is no failure of the channel, so there is no channel backoff.
+   */
+  #handover(spreadMs: number): void {
+    this.#pool = undefined;
+    this.#retryAt = 0;
+    if (this.#stopped) return;
+    this.#opts.poller.logger.info('Proxy is shutting down; reconnecting', { reconnect_within: formatDuration(spreadMs), channel: true });
+    this.#handoverTimer = setTimeout(() => {
+      this.#handoverTimer = undefined;
+      if (!this.#stopped) this.#startPoller();
+    }, Math.random() * spreadMs);
   }
 
   /** Sets when a channel may be tried again; returns the wait. */

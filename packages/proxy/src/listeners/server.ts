@@ -218,6 +218,8 @@ export async function startProxy(
   const close = (): Promise<void> => {
     closing ??= (async () => {
       for (const s of servers) s.close();
+      // Our clients reconnect at once (to the next process) instead of backing off.
+      channels.handover();
       coordinator.drain(new PushProxError(ERROR_CODES.SHUTTING_DOWN, 'proxy is shutting down'));
       const deadline = Date.now() + config.shutdownTimeoutMs;
       while (coordinator.stats().activeScrapes > 0 && Date.now() < deadline) {

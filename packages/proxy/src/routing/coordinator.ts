@@ -73,6 +73,8 @@ export class Coordinator {
   readonly #lingers: boolean;
   /** Waiting polls that yield to a channel (WaitingPoll.yields), over all keys. */
   #yielding = 0;
+  /** drain() was called: every poll from now on ends at once as `shutdown`. */
+  #draining = false;
   readonly #cancelPoll = (poll: WaitingPoll): void => {
     if (!poll.done) this.#finishPoll(poll);
   };
@@ -125,6 +127,11 @@ export class Coordinator {
   }
 
   poll(fqdn: string, opts: PollOptions, sink: PollSink): Ticket {
+    if (this.#draining) {
+      // A poll that came on a connection kept alive, or a channel done with its scrape.
+      sink.end('shutdown');
+      return NO_TICKET;
+    }
     const key = fqdn.toLowerCase();
     this.registry.touch(key, fqdn);
     if (this.#dispatchPending(key, sink)) return NO_TICKET;
@@ -223,8 +230,12 @@ export class Coordinator {
     scrape.sink.fail(err);
   }
 
-  /** Ends every waiting poll and fails every scrape no client has taken yet. */
+  /**
+   * Ends every waiting poll and fails every scrape no client has taken yet;
+   * polls that come later end at once. Scrapes handed out may still be pushed.
+   */
   drain(err: PushProxError): void {
+    this.#draining = true;
     for (const p of this.#polls.all()) this.#finishPoll(p).end('shutdown');
     for (const [key, list] of this.#pending) {
       for (const s of [...list]) {
