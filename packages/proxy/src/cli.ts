@@ -88,6 +88,13 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
       describe: 'After how long a registration expires (a client with a poll waiting never expires).',
       coerce: durationFlag('registration.timeout'),
     })
+    .option('registration.grace', {
+      type: 'string',
+      default: PROXY_DEFAULTS.registrationGrace,
+      describe:
+        'For this long after start, a scrape for an FQDN not registered yet waits up to its deadline for a poll (as upstream always does), so clients coming back after a restart are not failed; after it, such scrapes fail at once. 0s: fail at once from the start.',
+      coerce: durationFlag('registration.grace'),
+    })
     .option('registration.max-clients', {
       type: 'number',
       default: PROXY_DEFAULTS.registrationMaxClients,
@@ -157,6 +164,7 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
     scrapeMaxTimeoutMs: a['scrape.max-timeout'] as number,
     scrapeDefaultTimeoutMs: a['scrape.default-timeout'] as number,
     registrationTimeoutMs: a['registration.timeout'] as number,
+    registrationGraceMs: a['registration.grace'] as number,
     pollIdleTimeoutMs: a['poll.idle-timeout'] as number,
     pollMaxPerFqdn: a['poll.max-per-fqdn'] as number,
     registrationMaxClients: a['registration.max-clients'] as number,
@@ -182,6 +190,7 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
   for (const k of ['scrapeMaxTimeoutMs', 'scrapeDefaultTimeoutMs', 'registrationTimeoutMs', 'readHeaderTimeoutMs'] as const) {
     if (config[k] <= 0) exitUsage(`invalid value for --${flagOf(k)}: expected a positive duration, got ${config[k]}ms`);
   }
+  if (config.registrationGraceMs < 0) exitUsage('invalid value for --registration.grace: expected 0 or a positive duration');
   if (config.pollIdleTimeoutMs < 0) exitUsage('invalid value for --poll.idle-timeout: expected 0 or a positive duration');
   if (!config.enroll && (enrollCaDir !== undefined || a['enroll.state-file'])) {
     exitUsage('--enroll.ca-dir and --enroll.state-file need --enroll.token-file, which enables enrollment');

@@ -23,6 +23,8 @@ export interface ProxyConfig {
   readonly scrapeDefaultTimeoutMs: number;
   /** --registration.timeout: a client stays known this long after its last poll. */
   readonly registrationTimeoutMs: number;
+  /** --registration.grace: after start, scrapes for unknown FQDNs wait for a poll this long; 0: fail fast at once. */
+  readonly registrationGraceMs: number;
   /** --poll.idle-timeout: idle polls of our clients are answered after this; 0 disables. */
   readonly pollIdleTimeoutMs: number;
   /** --poll.max-per-fqdn: most polls waiting per FQDN. */
@@ -60,6 +62,7 @@ export const PROXY_DEFAULTS = Object.freeze({
   scrapeMaxTimeout: '5m',
   scrapeDefaultTimeout: '15s',
   registrationTimeout: '5m',
+  registrationGrace: '15s',
   pollIdleTimeout: '0s',
   pollMaxPerFqdn: 16,
   registrationMaxClients: 10_000,

@@ -73,7 +73,9 @@ export async function startProxy(
     | 'pushMaxBodyBytes'
     | 'shutdownTimeoutMs'
   > &
-    Partial<Pick<ProxyConfig, 'clientListen' | 'readHeaderTimeoutMs' | 'readIdleTimeoutMs' | 'registrationMaxClients' | 'authMaxFailures'>>,
+    Partial<
+      Pick<ProxyConfig, 'clientListen' | 'readHeaderTimeoutMs' | 'readIdleTimeoutMs' | 'registrationMaxClients' | 'authMaxFailures' | 'registrationGraceMs'>
+    >,
   deps: StartProxyDeps,
 ): Promise<RunningProxy> {
   const { logger } = deps;
@@ -82,6 +84,8 @@ export async function startProxy(
   const coordinator = new Coordinator({
     clock: deps.clock ?? systemClock,
     registrationTimeoutMs: config.registrationTimeoutMs,
+    // Counted from here: the listeners open right after.
+    registrationGraceMs: config.registrationGraceMs ?? 0,
     pollIdleTimeoutMs: config.pollIdleTimeoutMs,
     maxPollsPerFqdn: config.pollMaxPerFqdn,
     maxClients: config.registrationMaxClients ?? PROXY_DEFAULTS.registrationMaxClients,

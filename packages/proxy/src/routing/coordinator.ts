@@ -27,6 +27,14 @@ export interface CoordinatorOptions {
    * DEFAULT_SURPLUS_LINGER_MS.
    */
   readonly surplusLingerMs?: number;
+  /**
+   * For this long after the coordinator is made (the proxy's start), a scrape
+   * for an FQDN not registered waits up to its deadline for a poll, as
+   * upstream's always does, instead of failing at once: right after a start
+   * every FQDN is unknown until its client is back (--registration.grace).
+   * Default 0.
+   */
+  readonly registrationGraceMs?: number;
 }
 
 /**
@@ -75,6 +83,8 @@ export class Coordinator {
   #yielding = 0;
   /** drain() was called: every poll from now on ends at once as `shutdown`. */
   #draining = false;
+  /** clock.now() until which unknown FQDNs wait (CoordinatorOptions.registrationGraceMs). */
+  readonly #graceUntil: number;
   readonly #cancelPoll = (poll: WaitingPoll): void => {
     if (!poll.done) this.#finishPoll(poll);
   };
@@ -82,6 +92,7 @@ export class Coordinator {
   constructor(opts: CoordinatorOptions) {
     this.#opts = opts;
     this.#clock = opts.clock;
+    this.#graceUntil = opts.clock.now() + (opts.registrationGraceMs ?? 0);
     // A client with a poll waiting is connected: the registry asks the waiting polls.
     this.registry = new ClientRegistry(opts.clock, opts.registrationTimeoutMs, (key) => this.#polls.has(key), opts.maxClients);
     this.#expired = new Tombstones(opts.clock);
@@ -158,12 +169,15 @@ export class Coordinator {
 
   /**
    * Queues a scrape for `fqdn`. Throws SCRAPE_UNKNOWN_CLIENT at once when no
-   * client for it polled within the registration timeout; otherwise the
-   * scrape has until `timeoutMs` for a client to take it and push the answer.
+   * client for it polled within the registration timeout (after the start-up
+   * grace); otherwise the scrape has until `timeoutMs` for a client to take
+   * it and push the answer. Invariant: a scrape for an unknown FQDN waits
+   * only within the grace, and holds its scraper's connection and one
+   * deadline timer like any other, so the wait is bounded by both.
    */
   scrape(job: ScrapeJob, timeoutMs: number, sink: ScrapeSink): Ticket {
     const key = job.fqdn.toLowerCase();
-    if (!this.registry.isKnown(key)) {
+    if (!this.registry.isKnown(key) && this.#clock.now() >= this.#graceUntil) {
       const since = this.registry.sinceLastSeen(key);
       const last = since === undefined ? 'never polled' : `last polled ${Math.round(since / 1000)}s ago`;
       throw new PushProxError(
