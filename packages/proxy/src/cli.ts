@@ -12,6 +12,7 @@ import {
   type LogLevel,
 } from '@pushprox/shared';
 import { PROXY_DEFAULTS, type ProxyConfig } from './config.js';
+import { inheritedListeners } from './listeners/socket-activation.js';
 
 export const PROXY_VERSION = readVersion(new URL('../../package.json', import.meta.url));
 
@@ -26,6 +27,12 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
       default: PROXY_DEFAULTS.listen,
       describe: 'Address to listen on for proxy and client requests.',
       coerce: listenAddressFlag('web.listen-address'),
+    })
+    .option('web.systemd-socket', {
+      type: 'boolean',
+      default: false,
+      describe:
+        'Listen on the sockets systemd passes (socket activation: LISTEN_FDS) instead of --web.listen-address and --web.client-listen-address: one socket for both, or two, the one named "client" (FileDescriptorName=) for clients. The sockets outlive restarts, so no connection is refused meanwhile.',
     })
     .option('web.config.file', {
       type: 'string',
@@ -153,9 +160,8 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
   const enrollTokenFile = (a['enroll.token-file'] as string | undefined) || undefined;
   const enrollCaDir = (a['enroll.ca-dir'] as string | undefined) || undefined;
   const config: ProxyConfig = {
-    listen: a['web.listen-address'] as ListenAddress,
+    ...listenersOf(a['web.systemd-socket'] === true, a['web.listen-address'] as ListenAddress, a['web.client-listen-address'] as ListenAddress | undefined),
     webConfigFile: (a['web.config.file'] as string | undefined) || undefined,
-    clientListen: a['web.client-listen-address'] as ListenAddress | undefined,
     clientWebConfigFile: (a['web.client-config.file'] as string | undefined) || undefined,
     readHeaderTimeoutMs: a['web.read-header-timeout'] as number,
     readIdleTimeoutMs: a['web.read-idle-timeout'] as number,
@@ -199,6 +205,17 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
     exitUsage(`invalid value for --enroll.cert-validity: expected at least 1s, got ${config.enroll.certValidityMs}ms`);
   }
   return Object.freeze(config);
+}
+
+/** The listeners: systemd's sockets with --web.systemd-socket (exits 2 if they are missing), else the flags' addresses. */
+function listenersOf(systemd: boolean, listen: ListenAddress, clientListen: ListenAddress | undefined): Pick<ProxyConfig, 'listen' | 'clientListen'> {
+  if (!systemd) return { listen, clientListen };
+  try {
+    const { main, client } = inheritedListeners(process.env, process.pid);
+    return { listen: main, clientListen: client };
+  } catch (err) {
+    return exitUsage((err as Error).message);
+  }
 }
 
 function flagOf(k: string): string {

@@ -1,10 +1,13 @@
 import type { ListenAddress, LogFormat, LogLevel } from '@pushprox/shared';
 
+/** Where a listener listens: an address, or a socket inherited from systemd (--web.systemd-socket). */
+export type ListenOn = ListenAddress | { readonly fd: number; readonly name: string };
+
 /** Everything the proxy is configured with, resolved once from flags. */
 export interface ProxyConfig {
-  readonly listen: ListenAddress;
-  /** --web.client-listen-address: a second listener for /poll and /push only; undefined: one listener. */
-  readonly clientListen: ListenAddress | undefined;
+  readonly listen: ListenOn;
+  /** --web.client-listen-address (or a second systemd socket): a listener for /poll and /push only; undefined: one listener. */
+  readonly clientListen: ListenOn | undefined;
   /** --web.client-config.file: TLS of the client listener; undefined: the main listener's TLS. */
   readonly clientWebConfigFile: string | undefined;
   /** --web.read-header-timeout: a request head must arrive within this. */

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { BufferReclaimer, ERROR_CODES, PushProxError, formatHostPort, type ListenAddress, type Logger } from '@pushprox/shared';
 import { createApi, wrongListener, type ListenerRole } from './app.js';
 import { systemClock, type Clock } from '../routing/clock.js';
-import { PROXY_DEFAULTS, type ProxyConfig } from '../config.js';
+import { PROXY_DEFAULTS, type ListenOn, type ProxyConfig } from '../config.js';
 import { WarnAggregator } from '../warn-aggregator.js';
 import { Coordinator } from '../routing/coordinator.js';
 import { ProxyMetrics } from '../metrics.js';
@@ -199,13 +199,18 @@ export async function startProxy(
     observe: (path, status, seconds) => metrics.observeApi(path, status, seconds),
   });
   const servers: http.Server[] = [];
-  const open = async (role: ListenerRole, addr: ListenAddress, tls: typeof mainTls) => {
+  const open = async (role: ListenerRole, addr: ListenOn, tls: typeof mainTls) => {
     const server = createListener(tls, handlerFor(role), timeouts);
     server.on('connect', refuseConnect);
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => channels.upgrade(req, socket, head, role));
     servers.push(server);
     const bound = await listen(server, addr);
-    logger.info('Listening', { address: formatHostPort(bound.address, bound.port), role, tls: tls !== undefined });
+    logger.info('Listening', {
+      address: formatHostPort(bound.address, bound.port),
+      role,
+      tls: tls !== undefined,
+      ...('fd' in addr && { systemd_socket: addr.name }),
+    });
     return { bound, url: localUrl(tls !== undefined, addr, bound) };
   };
   let main: Awaited<ReturnType<typeof open>>;
