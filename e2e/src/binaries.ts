@@ -16,6 +16,8 @@ export const BINARIES = {
   htpasswd: '/usr/bin/htpasswd',
   nginx: '/usr/sbin/nginx',
   squid: '/usr/sbin/squid',
+  /** Holds a listening socket and passes it on, as systemd's socket units do (package systemd). */
+  systemdSocketActivate: '/usr/bin/systemd-socket-activate',
   /** Only for the bench's C floor of (v); no test needs it. */
   socat: '/usr/bin/socat',
 } as const;
@@ -28,7 +30,7 @@ export function missing(...names: Array<keyof typeof BINARIES>): string[] {
 export function requireBinaries(t: TestContext, ...names: Array<keyof typeof BINARIES>): boolean {
   const absent = missing(...names);
   if (absent.length === 0) return true;
-  const why = `needs ${absent.join(', ')} (apt-get install -y prometheus prometheus-node-exporter wget openssl curl apache2-utils nginx squid)`;
+  const why = `needs ${absent.join(', ')} (apt-get install -y prometheus prometheus-node-exporter wget openssl curl apache2-utils nginx squid systemd)`;
   if (process.env['PUSHPROX_E2E_REQUIRED'] === '1') throw new Error(`PUSHPROX_E2E_REQUIRED=1 but this test ${why}`);
   t.skip(why);
   return false;
