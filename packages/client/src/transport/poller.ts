@@ -235,6 +235,22 @@ export class Poller {
           const sentAt = performance.now();
           const outcome: PollOutcome = carried ?? (await this.#pollOnce(hello));
           if (outcome.kind === 'stopped') break;
+          if (outcome.kind === 'idle' && outcome.reconnectMs !== undefined) {
+            // The proxy is going away: every loop but one leaves, the last polls again
+            // within the spread (a fleet must not return in one burst) and says hello to
+            // learn the features of whichever proxy answers. A reconnect reply that came at
+            // once (a proxy still draining, or one that says so every time) is spaced by
+            // the backoff instead, so that no loop spins; its fast phase covers the time
+            // until the next proxy listens.
+            if (this.#surplus) break;
+            const instant = performance.now() - sentAt < MIN_IDLE_CYCLE_MS;
+            const waitMs = instant ? backoff.next() : (this.#opts.random ?? Math.random)() * outcome.reconnectMs;
+            if (!instant) logger.info('Proxy is shutting down; reconnecting', { reconnect_within: formatDuration(outcome.reconnectMs) });
+            else if (logger.debugEnabled) logger.debug('Proxy is still shutting down; reconnecting', { retry_in: formatDuration(Math.round(waitMs)) });
+            await sleep(waitMs, this.#stopCtl.signal);
+            hello = true;
+            continue;
+          }
           backoff.reset();
           if (outcome.kind === 'again') {
             if (this.#surplus) break;
@@ -245,17 +261,6 @@ export class Poller {
           // spaced at least MIN_IDLE_CYCLE_MS apart. (A carried reply is never
           // idle: an empty push-poll answer ends in a fresh poll, or the loop.)
           const cycleMs = performance.now() - sentAt;
-          if (outcome.kind === 'idle' && outcome.reconnectMs !== undefined) {
-            // The proxy is going away: every loop but one leaves, the last polls again
-            // within the spread (a fleet must not return in one burst) and says hello to
-            // learn the features of whichever proxy answers; the backoff's fast phase
-            // covers the time until one listens.
-            if (this.#surplus) break;
-            logger.info('Proxy is shutting down; reconnecting', { reconnect_within: formatDuration(outcome.reconnectMs) });
-            await sleep((this.#opts.random ?? Math.random)() * outcome.reconnectMs, this.#stopCtl.signal);
-            hello = true;
-            continue;
-          }
           if (outcome.kind === 'idle' && !hello && cycleMs < MIN_IDLE_CYCLE_MS) {
             await sleep(MIN_IDLE_CYCLE_MS - cycleMs, this.#stopCtl.signal);
           } else if (outcome.kind === 'idle') {

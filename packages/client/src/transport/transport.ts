@@ -12,6 +12,11 @@ import { describeProxyError } from './proxy-error.js';
  */
 export const CHANNEL_RETRY_AFTER_MS = 60_000;
 export const CHANNEL_RETRY_MAX_MS = 3_600_000;
+/**
+ * A second handover this soon after the last is no restart but a proxy that
+ * keeps saying so: the channel is then tried again only after the channel back-off.
+ */
+export const HANDOVER_MIN_INTERVAL_MS = 10_000;
 
 export interface TransportOptions {
   /** Everything a Poller needs but the channel hook. */
@@ -48,6 +53,8 @@ export class ProxyTransport {
   #stopped = false;
   /** A handover's wait before polling again (see #handover). */
   #handoverTimer: NodeJS.Timeout | undefined;
+  /** Date.now() of the last handover. */
+  #handoverAt = -Infinity;
 
   constructor(opts: TransportOptions) {
     this.#opts = opts;
@@ -158,7 +165,10 @@ export class ProxyTransport {
    */
   #handover(spreadMs: number): void {
     this.#pool = undefined;
-    this.#retryAt = 0;
+    const now = Date.now();
+    if (now - this.#handoverAt < HANDOVER_MIN_INTERVAL_MS) this.#backOff();
+    else this.#retryAt = 0;
+    this.#handoverAt = now;
     if (this.#stopped) return;
     this.#opts.poller.logger.info('Proxy is shutting down; reconnecting', { reconnect_within: formatDuration(spreadMs), channel: true });
     this.#handoverTimer = setTimeout(() => {
