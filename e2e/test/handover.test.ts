@@ -48,6 +48,8 @@ test('proxy shutdown and restart on the same address: our clients (channel and p
   await until(() => viaChannel.pollMode === 'channel' && waiting(proxy, 'host-poll'), 10_000, 'both clients waiting');
 
   for (let round = 0; round < 2; round++) {
+    // Polls held a moment, as in service (a reconnect reply to a poll sent just before is spaced by the backoff).
+    await sleep(1_100);
     await proxy.close();
     // As a supervisor restarting the service: the next process listens a moment later.
     await sleep(300);

@@ -1,5 +1,5 @@
 import { CHANNEL_PROTOCOL, formatDuration, PATH_POLL } from '@pushprox/shared';
-import { ExponentialBackoff } from './backoff.js';
+import { DEFAULT_FAST_RETRY_PERIOD_MS, ExponentialBackoff } from './backoff.js';
 import { ChannelPool, type ChannelPoolOptions } from './channel-pool.js';
 import { Poller, type PollerOptions, type PollMode } from './poller.js';
 import { describeProxyError } from './proxy-error.js';
@@ -13,8 +13,9 @@ import { describeProxyError } from './proxy-error.js';
 export const CHANNEL_RETRY_AFTER_MS = 60_000;
 export const CHANNEL_RETRY_MAX_MS = 3_600_000;
 /**
- * A second handover this soon after the last is no restart but a proxy that
- * keeps saying so: the channel is then tried again only after the channel back-off.
+ * A handover this soon after the last one waits by a back-off instead of the
+ * proxy's spread: restarts in a row are rare, and a proxy that says so on
+ * every channel must not make the client reconnect in a loop.
  */
 export const HANDOVER_MIN_INTERVAL_MS = 10_000;
 
@@ -55,6 +56,8 @@ export class ProxyTransport {
   #handoverTimer: NodeJS.Timeout | undefined;
   /** Date.now() of the last handover. */
   #handoverAt = -Infinity;
+  /** Waits of handovers in a row (see HANDOVER_MIN_INTERVAL_MS). */
+  readonly #handoverRetry = new ExponentialBackoff({ initialMs: 1_000, maxMs: 5_000, fastPeriodMs: DEFAULT_FAST_RETRY_PERIOD_MS });
 
   constructor(opts: TransportOptions) {
     this.#opts = opts;
@@ -161,20 +164,23 @@ export class ProxyTransport {
    * The proxy is going away: poll again within `spreadMs` (the poller's
    * hello finds whichever proxy listens next, and its fast retries cover the
    * time until one does), and open a channel as soon as that proxy offers
-   * one: a restart is no failure of the channel, so there is no channel backoff.
+   * one: a restart is no failure of the channel, so there is no channel backoff
+   * (handovers in a row wait by HANDOVER_MIN_INTERVAL_MS's back-off instead).
    */
   #handover(spreadMs: number): void {
     this.#pool = undefined;
+    this.#retryAt = 0;
     const now = Date.now();
-    if (now - this.#handoverAt < HANDOVER_MIN_INTERVAL_MS) this.#backOff();
-    else this.#retryAt = 0;
+    const inARow = now - this.#handoverAt < HANDOVER_MIN_INTERVAL_MS;
     this.#handoverAt = now;
+    if (!inARow) this.#handoverRetry.reset();
+    const waitMs = inARow ? this.#handoverRetry.next() : Math.random() * spreadMs;
     if (this.#stopped) return;
     this.#opts.poller.logger.info('Proxy is shutting down; reconnecting', { reconnect_within: formatDuration(spreadMs), channel: true });
     this.#handoverTimer = setTimeout(() => {
       this.#handoverTimer = undefined;
       if (!this.#stopped) this.#startPoller();
-    }, Math.random() * spreadMs);
+    }, waitMs);
   }
 
   /** Sets when a channel may be tried again; returns the wait. */
