@@ -75,11 +75,19 @@ export function createListener(tls: TlsSettings | undefined, handler: RequestLis
   return server;
 }
 
-/** Listens on `on`: an address, or a socket inherited from systemd (its descriptor). */
+/**
+ * Connections the kernel queues before the proxy accepts them. Node's default
+ * (511) overflows when a fleet reconnects at once after a restart: SYNs past
+ * it are dropped and retried only 1 s, then 3 s, later. Go's net.Listen (so
+ * upstream's proxy) asks for net.core.somaxconn; the kernel caps this at it too.
+ */
+export const LISTEN_BACKLOG = 4096;
+
+/** Listens on `on`: an address, or a socket inherited from systemd (its descriptor; systemd's Backlog= applies). */
 export async function listen(server: http.Server, on: ListenOn): Promise<AddressInfo> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen('fd' in on ? { fd: on.fd } : { host: on.host, port: on.port }, () => {
+    server.listen('fd' in on ? { fd: on.fd } : { host: on.host, port: on.port, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });
