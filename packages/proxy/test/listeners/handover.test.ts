@@ -86,3 +86,20 @@ test('shutdown: a poll on a connection kept alive after the handover ends at onc
   assert.ok(Date.now() - started < 2000);
   await proxy.close();
 });
+
+test('shutdown is bounded: a channel that took a scrape and never answers is cut after --shutdown.timeout', { timeout: 20_000 }, async () => {
+  const proxy = await startProxy({ ...TEST_CONFIG, shutdownTimeoutMs: 500 }, { logger: silentLogger });
+  const port = proxy.address.port;
+  let took = false;
+  const silent = openChannel(port, 'silent-host', () => (took = true));
+  await silent.upgraded;
+  const answer = scrape(port, 'silent-host', 30);
+  await until(() => took, 5000, 'the scrape on the silent channel');
+  const started = Date.now();
+  await proxy.close();
+  const ms = Date.now() - started;
+  assert.ok(ms >= 400 && ms < 3_000, `close took ${ms} ms with --shutdown.timeout 500ms`);
+  const got = await answer;
+  assert.notEqual(got.status, 200);
+  assert.ok(silent.socket.destroyed || (await new Promise((r) => silent.socket.once('close', () => r(true)))));
+});
