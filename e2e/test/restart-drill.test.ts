@@ -5,7 +5,8 @@
  * - kill -9 and back 5 s later: every client back within about a second of the proxy
  *   listening, and at most one failed scrape per target after that;
  * - with socket activation (systemd-socket-activate holds the socket, as a .socket unit
- *   does), SIGTERM and restart: no failed scrape.
+ *   does), SIGTERM and restart: no failed scrape when the restart takes less than the
+ *   scrape timeout (a scrape waits in the backlog until then).
  * Each drill reports its figures (t.diagnostic): failed scrapes, clients back, all up.
  */
 import { after, describe, test, type TestContext } from 'node:test';
@@ -24,6 +25,7 @@ import { waitRegistered } from '../src/proxy-api.js';
 const CLIENTS = 10;
 const FQDNS = Array.from({ length: CLIENTS }, (_, i) => `127.0.0.${11 + i}`);
 const JOB = 'drill';
+const SCRAPE_TIMEOUT_MS = 1500;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 after(() => killAll());
@@ -47,7 +49,7 @@ async function exporters(t: TestContext): Promise<number> {
 async function prometheus(t: TestContext, proxyPort: number, exporterPort: number): Promise<Prometheus> {
   const prom = await Prometheus.start(`global:
   scrape_interval: 2s
-  scrape_timeout: 1500ms
+  scrape_timeout: ${SCRAPE_TIMEOUT_MS}ms
 scrape_configs:
   - job_name: ${JOB}
     proxy_url: http://127.0.0.1:${proxyPort}/
@@ -122,7 +124,7 @@ describe('restart drills with a real Prometheus', { timeout: 240_000 }, () => {
     assert.ok(backMs < 2_000, `clients back ${backMs} ms after the proxy listened`);
   });
 
-  test('socket activation (--web.systemd-socket), SIGTERM and restart: no failed scrape', { timeout: 90_000 }, async (t) => {
+  test('socket activation (--web.systemd-socket), SIGTERM and restart: no failed scrape when the restart is shorter than the scrape timeout', { timeout: 90_000 }, async (t) => {
     if (!requireBinaries(t, 'prometheus', 'systemdSocketActivate')) return;
     const exporterPort = await exporters(t);
     const port = await freePort();
@@ -168,8 +170,12 @@ describe('restart drills with a real Prometheus', { timeout: 240_000 }, () => {
       const upMs = await allUpSince(prom, JOB, CLIENTS, listening, 20_000);
       await sleep(4_500);
       const failed = await failedScrapes(prom, JOB, t0);
-      t.diagnostic(`socket-activation drill ${round}: restart ${listening - t0} ms; clients back ${backMs} ms after listening; all targets up ${upMs} ms later; failed scrapes ${total(failed)}`);
-      assert.equal(total(failed), 0, `no failed scrape with socket activation: ${JSON.stringify([...failed])}`);
+      const restartMs = listening - t0;
+      t.diagnostic(`socket-activation drill ${round}: restart ${restartMs} ms; clients back ${backMs} ms after listening; all targets up ${upMs} ms later; failed scrapes ${total(failed)}`);
+      // A scrape waits in the backlog only until its own timeout: a restart longer than that
+      // (a start slowed down by a loaded machine) may still fail the one scrape it spans.
+      if (restartMs < SCRAPE_TIMEOUT_MS - 300) assert.equal(total(failed), 0, `no failed scrape with socket activation: ${JSON.stringify([...failed])}`);
+      else assert.ok(worst(failed) <= 1, `a restart of ${restartMs} ms fails at most the one scrape it spans: ${JSON.stringify([...failed])}`);
     }
   });
 });
