@@ -1,4 +1,4 @@
-import { createLogger, messageOf, readVersion } from '@pushprox/shared';
+import { createLogger, messageOf, readVersion, tuneV8ForRareWork } from '@pushprox/shared';
 import { parseClientArgs } from './cli.js';
 import { startClient } from './client.js';
 import { resolveConfig } from './config.js';
@@ -9,6 +9,7 @@ import { resolveConfig } from './config.js';
  * A second signal during shutdown exits 1 at once.
  */
 async function main(): Promise<void> {
+  tuneV8ForRareWork();
   // From dist/src/main.js the package root is two levels up.
   const version = readVersion(new URL('../../package.json', import.meta.url));
   if (process.argv[2] === 'enroll') {

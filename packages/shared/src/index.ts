@@ -13,5 +13,6 @@ export * from './runtime/files.js';
 export * from './runtime/relay.js';
 export * from './runtime/process-metrics.js';
 export * from './runtime/npm-shell.js';
+export * from './runtime/v8-tuning.js';
 export * from './protocol/channel-frames.js';
 export * from './protocol/client-meta.js';
