@@ -20,6 +20,8 @@ import { clusterScenario } from './cluster.js';
 import { clusterIdleScenario } from './cluster-idle.js';
 import { clusterManyScenario } from './cluster-many.js';
 import { mergeResults, readResults, writeCharts, type Row } from './charts.js';
+import { realRateScenario } from './real-rate.js';
+import { herdScenario } from './herd.js';
 
 /**
  * `npm run bench`: every scenario against the real programs on loopback,
@@ -482,6 +484,20 @@ async function main() {
   if (!ONLY || ONLY.some((x) => 'cluster-idle'.startsWith(x))) {
     // 30,000 idle clients, 10,000 at each of three proxies.
     rows.push((await clusterIdleScenario(Number(argv.get('cluster-idle-per-proxy') ?? 10_000))) as Row);
+  }
+  // Issue #30: scrapes at Prometheus' rates (2 s and 15 s intervals), where every process
+  // idles between scrapes; the 15 s rows are short (3 scrapes per target, enough for a median).
+  const upstreamDir = argv.get('upstream') ?? process.env['PUSHPROX_UPSTREAM_DIR'];
+  for (const [targets, intervalMs, seconds] of [[20, 2_000, 60], [200, 2_000, 60], [20, 15_000, 45], [200, 15_000, 45]] as const) {
+    const name = `rate: ${targets} targets every ${intervalMs / 1000} s`;
+    if (ONLY && !ONLY.some((x) => name.startsWith(x))) continue;
+    for (const row of await realRateScenario({ targets, intervalMs, seconds, upstreamDir })) rows.push(row as Row);
+  }
+  // Issue #30: 10,000 clients coming back to a restarted proxy (SIGTERM handover, and kill -9 back after 5 s).
+  for (const restart of ['sigterm', 'kill'] as const) {
+    const name = `herd: 10000 clients, proxy ${restart === 'sigterm' ? 'SIGTERM' : 'kill -9'} and restart`;
+    if (ONLY && !ONLY.some((x) => name.startsWith(x))) continue;
+    rows.push((await herdScenario({ clients: 10_000, restart, name })) as Row);
   }
   if (!ONLY || ONLY.some((x) => x.startsWith('auth-flood'))) {
     // Issue #22: a legitimate scrape during a wrong-password flood; with and without the per-source limit.

@@ -21,6 +21,8 @@ export const BINARIES = {
   natsServer: '/usr/sbin/nats-server',
   /** nginx's TCP load balancing (Debian's libnginx-mod-stream). */
   nginxStream: '/usr/lib/nginx/modules/ngx_stream_module.so',
+  /** Holds a listening socket and passes it on, as systemd's socket units do (package systemd). */
+  systemdSocketActivate: '/usr/bin/systemd-socket-activate',
   /** Only for the bench's C floor of (v); no test needs it. */
   socat: '/usr/bin/socat',
 } as const;
@@ -33,7 +35,7 @@ export function missing(...names: Array<keyof typeof BINARIES>): string[] {
 export function requireBinaries(t: TestContext, ...names: Array<keyof typeof BINARIES>): boolean {
   const absent = missing(...names);
   if (absent.length === 0) return true;
-  const why = `needs ${absent.join(', ')} (apt-get install -y prometheus prometheus-node-exporter wget openssl curl apache2-utils nginx libnginx-mod-stream squid nats-server chromium)`;
+  const why = `needs ${absent.join(', ')} (apt-get install -y prometheus prometheus-node-exporter wget openssl curl apache2-utils nginx libnginx-mod-stream squid nats-server chromium systemd)`;
   if (process.env['PUSHPROX_E2E_REQUIRED'] === '1') throw new Error(`PUSHPROX_E2E_REQUIRED=1 but this test ${why}`);
   t.skip(why);
   return false;

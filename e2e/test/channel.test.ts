@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { silentLogger, type Logger } from '@pushprox/shared';
@@ -128,25 +129,50 @@ test('a channel client behind a reverse proxy that refuses upgrades keeps pollin
   assert.match(await client.metrics.registry.metrics(), /^pushprox_client_channels 0$/m);
 });
 
-test('when the proxy restarts, a channel client falls back to polling and is scraped again', async (t) => {
-  const first = await startProxy(await resolveProxyConfig(['--web.listen-address=127.0.0.1:0']), { logger: silentLogger });
-  const port = first.address.port;
+/** A TCP relay to `port` that can vanish like a crashed process (every connection cut, nothing said). */
+async function relayTo(port: number, listenPort = 0): Promise<{ port: number; crash(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((a) => {
+    const b = net.connect({ host: '127.0.0.1', port });
+    for (const s of [a, b]) {
+      sockets.add(s);
+      s.on('error', () => s.destroy());
+      s.on('close', () => sockets.delete(s));
+    }
+    a.pipe(b).on('close', () => a.destroy());
+    b.pipe(a).on('close', () => b.destroy());
+  });
+  await new Promise<void>((r) => server.listen(listenPort, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    crash: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}
+
+test('when the proxy crashes and comes back, a channel client falls back to polling and is scraped again', async (t) => {
+  const proxy = await startProxy(await resolveProxyConfig(['--web.listen-address=127.0.0.1:0']), { logger: silentLogger });
+  t.after(() => proxy.close());
+  const relay = await relayTo(proxy.address.port);
   const exporter = await startExporter();
   t.after(() => exporter.close());
   const lines: string[] = [];
-  const client = await channelClient(first.url, [], { logger: recording(lines) });
+  const client = await channelClient(`http://127.0.0.1:${relay.port}`, [], { logger: recording(lines) });
   t.after(() => client.stop());
-  await until(() => client.pollMode === 'channel' && first.coordinator.stats().waitingPolls === 1, 5000, 'a channel');
-  assert.equal((await scrapeVia(port, `${exporter.url}/metrics`, { timeoutSecs: 5 })).status, 200);
-  await first.close();
+  await until(() => client.pollMode === 'channel' && proxy.coordinator.stats().waitingPolls === 1, 5000, 'a channel');
+  assert.equal((await scrapeVia(proxy.address.port, `${exporter.url}/metrics`, { timeoutSecs: 5 })).status, 200);
+  await relay.crash();
   await until(() => lines.some((l) => l.includes('Lost every channel')), 5000, 'the lost channel to be logged');
-  const second = await startProxy(await resolveProxyConfig([`--web.listen-address=127.0.0.1:${port}`]), { logger: silentLogger });
-  t.after(() => second.close());
-  await until(() => second.coordinator.stats().waitingPolls >= 1, 10_000, 'the client to poll the new proxy');
-  const r = await scrapeVia(port, `${exporter.url}/metrics`, { timeoutSecs: 5 });
+  const back = await relayTo(proxy.address.port, relay.port);
+  t.after(() => back.crash());
+  await until(() => proxy.coordinator.stats().waitingPolls >= 1 && client.pollMode !== 'channel', 10_000, 'the client to poll again');
+  const r = await scrapeVia(proxy.address.port, `${exporter.url}/metrics`, { timeoutSecs: 5 });
   assert.equal(r.status, 200);
   assert.equal(r.body.toString(), DEMO_BODY);
-  // The channel is tried again only after CHANNEL_RETRY_AFTER_MS (60 s): polling carries on until then.
+  // After a crash (no RECONNECT) the channel is tried again only after CHANNEL_RETRY_AFTER_MS (60 s).
   assert.notEqual(client.pollMode, 'channel');
 });
 

@@ -28,6 +28,7 @@ const FILES = {
   prometheus: path.join(ROOT, 'examples', 'prometheus', 'prometheus.yml'),
   cron: path.join(ROOT, 'examples', 'prometheus', 'pushprox-clients.cron'),
   proxyUnit: path.join(ROOT, 'examples', 'systemd', 'pushprox-proxy.service'),
+  proxySocket: path.join(ROOT, 'examples', 'systemd', 'pushprox-proxy.socket'),
   clientUnit: path.join(ROOT, 'examples', 'systemd', 'pushprox-client.service'),
   proxyDefault: path.join(ROOT, 'examples', 'systemd', 'pushprox-proxy.default'),
   clientDefault: path.join(ROOT, 'examples', 'systemd', 'pushprox-client.default'),
@@ -466,7 +467,7 @@ describe('examples/systemd', () => {
   test('systemd-analyze verify reports nothing about the units', async (t) => {
     const sa = tool(t, 'systemd-analyze', 'systemd');
     if (!sa) return;
-    const r = await run(sa, ['verify', ...units.map((u) => u.unit)], { timeoutMs: 30_000 });
+    const r = await run(sa, ['verify', ...units.map((u) => u.unit), FILES.proxySocket], { timeoutMs: 30_000 });
     // Unknown keys and bad values are only warnings (exit 0): any line about our units fails.
     const ours = (r.stdout + r.stderr).split('\n').filter((l) => l.includes('pushprox-'));
     assert.deepEqual(ours, []);

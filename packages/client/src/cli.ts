@@ -58,6 +58,8 @@ export interface ClientArgs {
   readonly 'proxy.retry.initial-wait': number;
   /** Milliseconds. */
   readonly 'proxy.retry.max-wait': number;
+  /** Milliseconds. */
+  readonly 'proxy.retry.fast-period': number;
   readonly 'scrape.concurrency': number;
   /** Default false. */
   readonly 'proxy.channel'?: boolean;
@@ -173,6 +175,12 @@ export function clientCli(argv: readonly string[], version: string): Argv {
       default: '5s',
       describe: 'Maximum amount of time to wait between proxy poll retries',
       coerce: durationFlag('proxy.retry.max-wait'),
+    })
+    .option('proxy.retry.fast-period', {
+      type: 'string',
+      default: '15s',
+      describe: 'For this long after a proxy failure, retry quickly (200-600ms, jittered) before backing off; 0s: back off at once, as upstream',
+      coerce: durationFlag('proxy.retry.fast-period'),
     })
     .option('scrape.concurrency', {
       type: 'string',

@@ -66,6 +66,8 @@ export interface ClientConfig {
   readonly metricsAddr: ListenAddress | undefined;
   readonly retryInitialWaitMs: number;
   readonly retryMaxWaitMs: number;
+  /** --proxy.retry.fast-period: quick retries for this long after a failure (BackoffOptions.fastPeriodMs); 0: none. */
+  readonly retryFastPeriodMs: number;
   readonly scrapeConcurrency: number;
   /**
    * --proxy.channel (default true): use a channel (FEATURE_CHANNEL) when the
@@ -229,6 +231,7 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
     metricsAddr: args['metrics-addr'],
     retryInitialWaitMs: nonNegative('proxy.retry.initial-wait', args['proxy.retry.initial-wait']),
     retryMaxWaitMs: nonNegative('proxy.retry.max-wait', args['proxy.retry.max-wait']),
+    retryFastPeriodMs: nonNegative('proxy.retry.fast-period', args['proxy.retry.fast-period']),
     scrapeConcurrency: args['scrape.concurrency'],
     channel: args['proxy.channel'] ?? true,
     shutdownTimeoutMs: nonNegative('shutdown.timeout', args['shutdown.timeout']),

@@ -9,7 +9,7 @@ export {
 } from './config.js';
 export { clientCli, parseClientArgs, DEFAULT_SCRAPE_CONCURRENCY, MAX_SCRAPE_CONCURRENCY, type ClientArgs } from './cli.js';
 export { resolveFqdn, type FqdnOptions } from './scraping/fqdn.js';
-export { ExponentialBackoff, sleep, type BackoffOptions } from './transport/backoff.js';
+export { DEFAULT_FAST_RETRY_PERIOD_MS, ExponentialBackoff, FAST_RETRY_INITIAL_MS, FAST_RETRY_MAX_MS, sleep, type BackoffOptions } from './transport/backoff.js';
 export { ClientMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
 export {
   Poller,

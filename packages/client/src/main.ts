@@ -1,6 +1,6 @@
 // The bin loads v8-flags.ts before any other module (see there); this covers a start from main.js itself.
 import './v8-flags.js';
-import { createLogger, messageOf, readVersion, signalPlan } from '@pushprox/shared';
+import { createLogger, messageOf, readVersion, signalPlan, tuneV8ForRareWork } from '@pushprox/shared';
 import { parseClientArgs } from './cli.js';
 
 /**
@@ -10,6 +10,7 @@ import { parseClientArgs } from './cli.js';
  * console: signalPlan). A second signal during shutdown exits 1 at once.
  */
 async function main(): Promise<void> {
+  tuneV8ForRareWork();
   // From dist/src/main.js the package root is two levels up.
   const version = readVersion(new URL('../../package.json', import.meta.url));
   if (process.argv[2] === 'enroll') {

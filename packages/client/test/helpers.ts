@@ -360,6 +360,7 @@ export function testConfig(proxyUrl: string, overrides: Partial<ClientConfig> = 
     metricsAddr: undefined,
     retryInitialWaitMs: 20,
     retryMaxWaitMs: 60,
+    retryFastPeriodMs: 0,
     scrapeConcurrency: 4,
     // Polling, upstream's protocol; tests of the channel ask for it.
     channel: false,

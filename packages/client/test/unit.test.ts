@@ -137,3 +137,28 @@ test('error push payload: 500 with text, Content-Length, Id and remaining second
   assert.equal(parseResponse(errorPayload('i', 503, 'client overloaded: x', 1).body as Buffer).head.reason, 'client overloaded: x');
   assert.equal(formatRemainingSeconds(-1.5), '-0.001500');
 });
+
+test('backoff fast phase: quick jittered retries for the fast period, then the ordinary waits at their cap', () => {
+  let now = 0;
+  const mid = new ExponentialBackoff({ initialMs: 1000, maxMs: 5000, random: () => 0.5, fastPeriodMs: 15_000, now: () => now });
+  const fast: number[] = [];
+  while (now < 15_000) {
+    const wait = mid.next();
+    fast.push(wait);
+    now += wait;
+  }
+  assert.deepEqual(fast.slice(0, 4), [200, 300, 450, 600]);
+  assert.ok(fast.every((w) => w <= 600), `every fast wait at most 600 ms: ${fast.join(', ')}`);
+  assert.equal(mid.next(), 5000);
+  // A success ends the outage: the next one starts fast again.
+  mid.reset();
+  assert.equal(mid.next(), 200);
+
+  // Jitter spreads a fleet over ±50 %; the longest fast wait stays under a second.
+  const high = new ExponentialBackoff({ initialMs: 1000, maxMs: 5000, random: () => 0.999999, fastPeriodMs: 15_000, now: () => 0 });
+  const waits = Array.from({ length: 20 }, () => high.next());
+  assert.ok(Math.abs(waits[0]! - 300) < 0.01 && Math.max(...waits) < 900, waits.join(', '));
+  // Never slower than the ordinary waits: an initial wait below the fast one is kept.
+  const tiny = new ExponentialBackoff({ initialMs: 20, maxMs: 60, random: () => 0.5, fastPeriodMs: 15_000, now: () => 0 });
+  assert.deepEqual([1, 2, 3, 4].map(() => tiny.next()), [20, 30, 45, 60]);
+});

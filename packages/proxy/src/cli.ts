@@ -13,6 +13,7 @@ import {
 } from '@pushprox/shared';
 import { PROXY_DEFAULTS, type ProxyConfig } from './config.js';
 import { clusterFlags, resolveClusterConfig } from './cluster/options.js';
+import { inheritedListeners } from './listeners/socket-activation.js';
 
 export const PROXY_VERSION = readVersion(new URL('../../package.json', import.meta.url));
 
@@ -27,6 +28,12 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
       default: PROXY_DEFAULTS.listen,
       describe: 'Address to listen on for proxy and client requests.',
       coerce: listenAddressFlag('web.listen-address'),
+    })
+    .option('web.systemd-socket', {
+      type: 'boolean',
+      default: false,
+      describe:
+        'Listen on the sockets systemd passes (socket activation: LISTEN_FDS) instead of --web.listen-address and --web.client-listen-address: one socket for both, or two, the one named "client" (FileDescriptorName=) for clients. The sockets outlive restarts, so no connection is refused meanwhile.',
     })
     .option('web.config.file', {
       type: 'string',
@@ -94,6 +101,13 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
       describe: 'After how long a registration expires (a client with a poll waiting never expires).',
       coerce: durationFlag('registration.timeout'),
     })
+    .option('registration.grace', {
+      type: 'string',
+      default: PROXY_DEFAULTS.registrationGrace,
+      describe:
+        'For this long after start, a scrape for an FQDN not registered yet waits up to its deadline for a poll (as upstream always does), so clients coming back after a restart are not failed; after it, such scrapes fail at once. 0s: fail at once from the start.',
+      coerce: durationFlag('registration.grace'),
+    })
     .option('registration.max-clients', {
       type: 'number',
       default: PROXY_DEFAULTS.registrationMaxClients,
@@ -152,9 +166,8 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
   const enrollTokenFile = (a['enroll.token-file'] as string | undefined) || undefined;
   const enrollCaDir = (a['enroll.ca-dir'] as string | undefined) || undefined;
   const config: ProxyConfig = {
-    listen: a['web.listen-address'] as ListenAddress,
+    ...listenersOf(a['web.systemd-socket'] === true, a['web.listen-address'] as ListenAddress, a['web.client-listen-address'] as ListenAddress | undefined),
     webConfigFile: (a['web.config.file'] as string | undefined) || undefined,
-    clientListen: a['web.client-listen-address'] as ListenAddress | undefined,
     clientWebConfigFile: (a['web.client-config.file'] as string | undefined) || undefined,
     webEnableLifecycle: a['web.enable-lifecycle'] === true,
     readHeaderTimeoutMs: a['web.read-header-timeout'] as number,
@@ -164,6 +177,7 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
     scrapeMaxTimeoutMs: a['scrape.max-timeout'] as number,
     scrapeDefaultTimeoutMs: a['scrape.default-timeout'] as number,
     registrationTimeoutMs: a['registration.timeout'] as number,
+    registrationGraceMs: a['registration.grace'] as number,
     pollIdleTimeoutMs: a['poll.idle-timeout'] as number,
     pollMaxPerFqdn: a['poll.max-per-fqdn'] as number,
     registrationMaxClients: a['registration.max-clients'] as number,
@@ -190,6 +204,7 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
   for (const k of ['scrapeMaxTimeoutMs', 'scrapeDefaultTimeoutMs', 'registrationTimeoutMs', 'readHeaderTimeoutMs'] as const) {
     if (config[k] <= 0) exitUsage(`invalid value for --${flagOf(k)}: expected a positive duration, got ${config[k]}ms`);
   }
+  if (config.registrationGraceMs < 0) exitUsage('invalid value for --registration.grace: expected 0 or a positive duration');
   if (config.pollIdleTimeoutMs < 0) exitUsage('invalid value for --poll.idle-timeout: expected 0 or a positive duration');
   if (!config.enroll && (enrollCaDir !== undefined || a['enroll.state-file'])) {
     exitUsage('--enroll.ca-dir and --enroll.state-file need --enroll.token-file, which enables enrollment');
@@ -198,6 +213,17 @@ export async function resolveProxyConfig(argv: readonly string[]): Promise<Proxy
     exitUsage(`invalid value for --enroll.cert-validity: expected at least 1s, got ${config.enroll.certValidityMs}ms`);
   }
   return Object.freeze(config);
+}
+
+/** The listeners: systemd's sockets with --web.systemd-socket (exits 2 if they are missing), else the flags' addresses. */
+function listenersOf(systemd: boolean, listen: ListenAddress, clientListen: ListenAddress | undefined): Pick<ProxyConfig, 'listen' | 'clientListen'> {
+  if (!systemd) return { listen, clientListen };
+  try {
+    const { main, client } = inheritedListeners(process.env, process.pid);
+    return { listen: main, clientListen: client };
+  } catch (err) {
+    return exitUsage((err as Error).message);
+  }
 }
 
 function flagOf(k: string): string {

@@ -1,11 +1,14 @@
 import type { ListenAddress, LogFormat, LogLevel } from '@pushprox/shared';
 import type { ClusterConfig } from './cluster/options.js';
 
+/** Where a listener listens: an address, or a socket inherited from systemd (--web.systemd-socket). */
+export type ListenOn = ListenAddress | { readonly fd: number; readonly name: string };
+
 /** Everything the proxy is configured with, resolved once from flags. */
 export interface ProxyConfig {
-  readonly listen: ListenAddress;
-  /** --web.client-listen-address: a second listener for /poll and /push only; undefined: one listener. */
-  readonly clientListen: ListenAddress | undefined;
+  readonly listen: ListenOn;
+  /** --web.client-listen-address (or a second systemd socket): a listener for /poll and /push only; undefined: one listener. */
+  readonly clientListen: ListenOn | undefined;
   /** --web.client-config.file: TLS of the client listener; undefined: the main listener's TLS. */
   readonly clientWebConfigFile: string | undefined;
   /** --web.enable-lifecycle: POST/PUT /-/reload reloads the files (else 403, as Prometheus); default false. */
@@ -26,6 +29,8 @@ export interface ProxyConfig {
   readonly scrapeDefaultTimeoutMs: number;
   /** --registration.timeout: a client stays known this long after its last poll. */
   readonly registrationTimeoutMs: number;
+  /** --registration.grace: after start, scrapes for unknown FQDNs wait for a poll this long; 0: fail fast at once. */
+  readonly registrationGraceMs: number;
   /** --poll.idle-timeout: idle polls of our clients are answered after this; 0 disables. */
   readonly pollIdleTimeoutMs: number;
   /** --poll.max-per-fqdn: most polls waiting per FQDN. */
@@ -65,6 +70,7 @@ export const PROXY_DEFAULTS = Object.freeze({
   scrapeMaxTimeout: '5m',
   scrapeDefaultTimeout: '15s',
   registrationTimeout: '5m',
+  registrationGrace: '15s',
   pollIdleTimeout: '0s',
   pollMaxPerFqdn: 16,
   registrationMaxClients: 10_000,

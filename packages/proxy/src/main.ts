@@ -1,4 +1,4 @@
-import { createLogger, messageOf } from '@pushprox/shared';
+import { createLogger, messageOf, tuneV8ForRareWork } from '@pushprox/shared';
 import { resolveProxyConfig } from './cli.js';
 import { startProxy } from './listeners/server.js';
 import { loadWebConfig } from './auth/web-config.js';
@@ -11,6 +11,7 @@ import { addProxyReloadSteps } from './lifecycle/reload-steps.js';
  * release bundle (CommonJS, for a single executable) can hold it.
  */
 async function main(): Promise<void> {
+  tuneV8ForRareWork();
   if (process.argv[2] === 'pki') {
     // Imported lazily: the server never loads node-forge.
     const { runPki } = await import('./pki/cli.js');

@@ -58,7 +58,7 @@ export function openChannel(
         }
       },
     },
-    [FRAME.REQUEST, FRAME.PING, FRAME.ERROR],
+    [FRAME.REQUEST, FRAME.PING, FRAME.ERROR, FRAME.RECONNECT],
   );
   let head: string | undefined = '';
   const upgraded = new Promise<void>((resolve, reject) => {

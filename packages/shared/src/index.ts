@@ -15,6 +15,7 @@ export * from './runtime/relay.js';
 export * from './runtime/process-metrics.js';
 export * from './runtime/npm-shell.js';
 export * from './runtime/signals.js';
+export * from './runtime/v8-tuning.js';
 export * from './protocol/channel-frames.js';
 export * from './protocol/client-meta.js';
 export * from './protocol/cluster.js';

@@ -76,6 +76,7 @@ export function startTarget(
       dispatcher: dispatchers.proxy,
       retryInitialWaitMs: config.retryInitialWaitMs,
       retryMaxWaitMs: config.retryMaxWaitMs,
+      retryFastPeriodMs: config.retryFastPeriodMs,
       logger,
       onScrape: (request, ask) => scheduler.submit(request, ask),
       onPollError: () => metrics.pollErrors.inc(),

@@ -26,6 +26,12 @@ export interface ChannelPoolOptions extends Omit<ChannelOpenOptions, 'timeoutMs'
    * stopped and the client polls again (its poller has the retry backoff).
    */
   onLost(err: unknown): void;
+  /**
+   * The proxy is going away (a RECONNECT frame): the pool has stopped, its
+   * channels end once their scrapes are pushed, and the client should poll
+   * again within `spreadMs`, without backing off. Called once.
+   */
+  onHandover(spreadMs: number): void;
   /** Default DEFAULT_CHANNEL_LINGER_MS. */
   readonly lingerMs?: number;
   /** Default CHANNEL_SILENCE_MS. */
@@ -94,6 +100,7 @@ export class ChannelPool {
         logger: o.logger,
         onRequest: (bytes, via) => this.#onRequest(bytes, via),
         onClosed: (c, reason) => this.#onClosed(c, reason),
+        onReconnect: (spreadMs) => this.#handover(spreadMs),
         onProxyError: (text) => this.#opts.onPushRefused?.(text),
       });
       this.#channels.add(channel);
@@ -122,6 +129,14 @@ export class ChannelPool {
     void this.#opts.onScrape(request, via).finally(() => {
       if (via.busy) via.destroy('the scrape ended without a push');
     });
+  }
+
+  #handover(spreadMs: number): void {
+    if (this.#stopped || this.#lost) return;
+    this.#lost = true;
+    // The proxy ends each channel once its scrape is pushed; CLOSE says the same from this side.
+    this.close();
+    this.#opts.onHandover(spreadMs);
   }
 
   /** Every channel busy: open one more for the next parallel scrape. */

@@ -7,6 +7,7 @@ import {
   FrameReader,
   MAX_ABORT_REASON_BYTES,
   messageOf,
+  parseReconnectSpread,
   type FrameType,
   type Logger,
 } from '@pushprox/shared';
@@ -38,6 +39,8 @@ export interface ClientChannelHandlers {
   onRequest(bytes: Buffer, channel: ClientChannel): void;
   /** The proxy sent ERROR (it refused a push, or the channel broke a rule); it closes the channel next. */
   onProxyError(text: string): void;
+  /** The proxy sent RECONNECT: it is going away; reconnect within `spreadMs`. */
+  onReconnect(spreadMs: number): void;
   /** The socket closed; `reason` is the proxy's ERROR text, or what broke. */
   onClosed(channel: ClientChannel, reason: string | undefined): void;
   readonly logger: Logger;
@@ -70,7 +73,7 @@ export class ClientChannel implements PushSink {
     this.#handlers = handlers;
     this.#reader = new FrameReader(
       { onData: () => this.destroy('DATA from the proxy'), onFrame: (t, p) => this.#onFrame(t, p) },
-      [FRAME.REQUEST, FRAME.PING, FRAME.PONG, FRAME.ERROR],
+      [FRAME.REQUEST, FRAME.PING, FRAME.PONG, FRAME.ERROR, FRAME.RECONNECT],
     );
     socket.on('data', (chunk: Buffer) => {
       this.heardAt = Date.now();
@@ -203,6 +206,8 @@ export class ClientChannel implements PushSink {
       this.#refused = true;
       this.#reason = `proxy: ${text}`;
       this.#handlers.onProxyError(text);
+    } else if (type === FRAME.RECONNECT) {
+      this.#handlers.onReconnect(parseReconnectSpread(payload.toString('latin1')));
     } else if (type === FRAME.REQUEST) {
       if (this.#busy) return this.destroy('a second scrape request came before the push of the first');
       this.#busy = true;

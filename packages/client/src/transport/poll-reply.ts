@@ -7,7 +7,9 @@ import {
   FEATURE_PUSH_POLL,
   HEADER_ID,
   HEADER_PROXY_FEATURES,
+  HEADER_RECONNECT,
   messageOf,
+  parseReconnectSpread,
   parseRequest,
   PushProxError,
   STATUS_POLL_IDLE,
@@ -36,7 +38,7 @@ export class PollError extends PushProxError {
 
 /** A poll reply and what its X-Pushprox-Features offers. */
 export type PollReply = Features &
-  ({ readonly kind: 'idle' } | { readonly kind: 'scrape'; readonly head: RequestHead; readonly body: Buffer });
+  ({ readonly kind: 'idle'; readonly reconnectMs?: number } | { readonly kind: 'scrape'; readonly head: RequestHead; readonly body: Buffer });
 
 const FEATURES_KEY = HEADER_PROXY_FEATURES.toLowerCase();
 
@@ -85,6 +87,9 @@ export async function readPollReply(res: Dispatcher.ResponseData, maxBytes: numb
   const features = featuresOf(res.headers);
   if (res.statusCode === STATUS_POLL_IDLE) {
     await res.body.dump();
+    // Our proxy is going away (see HEADER_RECONNECT): poll again within the spread.
+    const reconnect = res.headers[HEADER_RECONNECT.toLowerCase()];
+    if (typeof reconnect === 'string') return { kind: 'idle', reconnectMs: parseReconnectSpread(reconnect), ...features };
     return { kind: 'idle', ...features };
   }
   if (res.statusCode !== 200) {

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as nextMacrotask } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { formatDuration, HEADER_CLIENT_META, HEADER_HELLO, HEADER_ID, HEADER_POLL_CAPACITY, type Logger } from '@pushprox/shared';
-import { ExponentialBackoff, sleep } from './backoff.js';
+import { DEFAULT_FAST_RETRY_PERIOD_MS, ExponentialBackoff, sleep } from './backoff.js';
 import type { ScrapeRequest } from './scrape-request.js';
 import { DEFAULT_MAX_POLL_REPLY_BYTES, PollError, readPollReply, type PollReply } from './poll-reply.js';
 import { awaitPushPoll, unlessStopped, type PushPollAsk, type PushPollWait } from './push-poll.js';
@@ -83,6 +83,8 @@ export interface PollerOptions {
   readonly maxReplyBytes?: number;
   /** Jitter source for the backoff. Default Math.random. */
   readonly random?: () => number;
+  /** The backoff's fast phase (BackoffOptions.fastPeriodMs); 0 disables. Default DEFAULT_FAST_RETRY_PERIOD_MS (15 s). */
+  readonly retryFastPeriodMs?: number;
 }
 
 /**
@@ -230,6 +232,7 @@ export class Poller {
     const backoff = new ExponentialBackoff({
       initialMs: this.#opts.retryInitialWaitMs,
       maxMs: this.#opts.retryMaxWaitMs,
+      fastPeriodMs: this.#opts.retryFastPeriodMs ?? DEFAULT_FAST_RETRY_PERIOD_MS,
       ...(this.#opts.random && { random: this.#opts.random }),
     });
     // A scrape request that came on a push's reply, to be run before polling again.
@@ -242,6 +245,22 @@ export class Poller {
           const sentAt = performance.now();
           const outcome: PollOutcome = carried ?? (await this.#pollOnce(hello));
           if (outcome.kind === 'stopped') break;
+          if (outcome.kind === 'idle' && outcome.reconnectMs !== undefined) {
+            // The proxy is going away: every loop but one leaves, the last polls again
+            // within the spread (a fleet must not return in one burst) and says hello to
+            // learn the features of whichever proxy answers. A reconnect reply that came at
+            // once (a proxy still draining, or one that says so every time) is spaced by
+            // the backoff instead, so that no loop spins; its fast phase covers the time
+            // until the next proxy listens.
+            if (this.#surplus) break;
+            const instant = performance.now() - sentAt < MIN_IDLE_CYCLE_MS;
+            const waitMs = instant ? backoff.next() : (this.#opts.random ?? Math.random)() * outcome.reconnectMs;
+            if (!instant) logger.info('Proxy is shutting down; reconnecting', { reconnect_within: formatDuration(outcome.reconnectMs) });
+            else if (logger.debugEnabled) logger.debug('Proxy is still shutting down; reconnecting', { retry_in: formatDuration(Math.round(waitMs)) });
+            await sleep(waitMs, this.#stopCtl.signal);
+            hello = true;
+            continue;
+          }
           backoff.reset();
           this.#opts.onPollOk?.();
           if (outcome.kind === 'again') {

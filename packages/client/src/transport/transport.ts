@@ -1,5 +1,5 @@
 import { CHANNEL_PROTOCOL, formatDuration, PATH_POLL } from '@pushprox/shared';
-import { ExponentialBackoff } from './backoff.js';
+import { DEFAULT_FAST_RETRY_PERIOD_MS, ExponentialBackoff } from './backoff.js';
 import { ChannelPool, type ChannelPoolOptions } from './channel-pool.js';
 import { Poller, type PollerOptions, type PollMode } from './poller.js';
 import { describeProxyError } from './proxy-error.js';
@@ -12,6 +12,12 @@ import { describeProxyError } from './proxy-error.js';
  */
 export const CHANNEL_RETRY_AFTER_MS = 60_000;
 export const CHANNEL_RETRY_MAX_MS = 3_600_000;
+/**
+ * A handover this soon after the last one waits by a back-off instead of the
+ * proxy's spread: restarts in a row are rare, and a proxy that says so on
+ * every channel must not make the client reconnect in a loop.
+ */
+export const HANDOVER_MIN_INTERVAL_MS = 10_000;
 
 export interface TransportOptions {
   /** Everything a Poller needs but the channel hook. */
@@ -48,6 +54,12 @@ export class ProxyTransport {
   /** Waits before the next channel try: doubling per failure in a row, reset once one opens. */
   readonly #retry: ExponentialBackoff;
   #stopped = false;
+  /** A handover's wait before polling again (see #handover). */
+  #handoverTimer: NodeJS.Timeout | undefined;
+  /** Date.now() of the last handover. */
+  #handoverAt = -Infinity;
+  /** Waits of handovers in a row (see HANDOVER_MIN_INTERVAL_MS). */
+  readonly #handoverRetry = new ExponentialBackoff({ initialMs: 1_000, maxMs: 5_000, fastPeriodMs: DEFAULT_FAST_RETRY_PERIOD_MS });
 
   constructor(opts: TransportOptions) {
     this.#opts = opts;
@@ -75,6 +87,7 @@ export class ProxyTransport {
   /** Stops polling and asks the proxy to end each channel; scrapes already taken still push. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    clearTimeout(this.#handoverTimer);
     this.#pool?.close();
     await Promise.all([this.#poller?.stop(), ...[...this.#retiring].map((p) => p.stop())]);
   }
@@ -112,6 +125,7 @@ export class ProxyTransport {
       logger: p.logger,
       onPollError: p.onPollError,
       onLost: (err) => this.#fallBack('Lost every channel to the proxy; polling again', err),
+      onHandover: (spreadMs) => this.#handover(spreadMs),
     });
     this.#attempt = pool.start().then(
       () => {
@@ -149,6 +163,29 @@ export class ProxyTransport {
     this.#opts.onChannelDown?.(err, retryMs);
     this.#opts.poller.logger.warn(message, { err: describeProxyError(err), channel_retry_in: formatDuration(retryMs) });
     this.#startPoller();
+  }
+
+  /**
+   * The proxy is going away: poll again within `spreadMs` (the poller's
+   * hello finds whichever proxy listens next, and its fast retries cover the
+   * time until one does), and open a channel as soon as that proxy offers
+   * one: a restart is no failure of the channel, so there is no channel backoff
+   * (handovers in a row wait by HANDOVER_MIN_INTERVAL_MS's back-off instead).
+   */
+  #handover(spreadMs: number): void {
+    this.#pool = undefined;
+    this.#retryAt = 0;
+    const now = Date.now();
+    const inARow = now - this.#handoverAt < HANDOVER_MIN_INTERVAL_MS;
+    this.#handoverAt = now;
+    if (!inARow) this.#handoverRetry.reset();
+    const waitMs = inARow ? this.#handoverRetry.next() : Math.random() * spreadMs;
+    if (this.#stopped) return;
+    this.#opts.poller.logger.info('Proxy is shutting down; reconnecting', { reconnect_within: formatDuration(spreadMs), channel: true });
+    this.#handoverTimer = setTimeout(() => {
+      this.#handoverTimer = undefined;
+      if (!this.#stopped) this.#startPoller();
+    }, waitMs);
   }
 
   /** Sets when a channel may be tried again; returns the wait. */

@@ -147,6 +147,7 @@ test('resolveConfig puts the policy into the frozen config; --use-localhost alon
     'metrics-addr': undefined,
     'proxy.retry.initial-wait': 1000,
     'proxy.retry.max-wait': 5000,
+    'proxy.retry.fast-period': 15_000,
     'scrape.concurrency': 8,
     'shutdown.timeout': 10_000,
     'log.level': 'info',

@@ -55,6 +55,7 @@ function poolOn(srv: { port: number }, dispatcher: Agent, over: Partial<ChannelP
     onScrape: () => assert.fail('no scrape was sent'),
     onPollError: () => undefined,
     onLost: () => assert.fail('the pool should reconnect'),
+    onHandover: () => assert.fail('no RECONNECT was sent'),
     ...over,
   });
 }
@@ -226,6 +227,7 @@ async function channelPair(t: { after(fn: () => unknown): void }) {
   const channel = new ClientChannel(socket, {
     onRequest: () => assert.fail('no request was sent'),
     onProxyError: () => assert.fail('no error was sent'),
+    onReconnect: () => assert.fail('no RECONNECT was sent'),
     onClosed: () => undefined,
     logger: silentLogger,
   });

@@ -13,6 +13,7 @@ import {
   codeOf,
   messageOf,
   PATH_POLL,
+  RECONNECT_SPREAD_MS,
   statusOf,
 } from '@pushprox/shared';
 import { WarnAggregator } from '../warn-aggregator.js';
@@ -106,6 +107,17 @@ export class ChannelServer {
     if (this.#opts.logger.debugEnabled) this.#opts.logger.debug('Channel opened', { fqdn: channel.fqdn });
     channel.wait();
     if (head.length > 0) channel.receive(head);
+  }
+
+  /**
+   * The proxy stops: refuses new channels and tells each client to reconnect
+   * (ProxyChannel.handover); waiting channels end now, busy ones once their
+   * scrape is answered. closeAll() later cuts what is left.
+   */
+  handover(): void {
+    this.#closing = true;
+    const spread = Buffer.from(String(RECONNECT_SPREAD_MS));
+    for (const c of this.#channels) c.handover(spread);
   }
 
   /** Ends every channel (shutdown): waiting ones at once, busy ones are cut. */

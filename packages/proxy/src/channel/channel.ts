@@ -254,6 +254,18 @@ export class ProxyChannel implements PollSink {
     this.#socket.destroy();
   }
 
+  /**
+   * The proxy is going away: tells the client to reconnect (RECONNECT with
+   * `spread`), then ends the channel once its exchange, if any, is done (as
+   * after the client's CLOSE), so a scrape under way is still answered.
+   */
+  handover(spread: Buffer): void {
+    if (this.#state === 'closed') return;
+    this.#write(encodeFrame(FRAME.RECONNECT, spread));
+    this.#closeAsked = true;
+    if (this.#state === 'waiting') this.close();
+  }
+
   ping(): void {
     this.#write(encodeFrame(FRAME.PING));
   }

@@ -8,7 +8,9 @@ import {
   HEADER_POLL_CAPACITY,
   HEADER_PROXY_FEATURES,
   HEADER_PUSH_POLL,
+  HEADER_RECONNECT,
   PUSH_POLL_ACCEPTED,
+  RECONNECT_SPREAD_MS,
   PUSH_POLL_HEAD_DELAY_MS,
   PushProxError,
   STATUS_POLL_IDLE,
@@ -27,6 +29,13 @@ const PUSH_POLL_HEAD: Readonly<Record<string, string>> = Object.freeze({
   'Content-Type': 'text/plain; charset=utf-8',
   [HEADER_PUSH_POLL]: PUSH_POLL_ACCEPTED,
   ...FEATURES,
+});
+
+/** A waiting poll of our client when the proxy stops: no work, reconnect (see HEADER_RECONNECT). */
+const HANDOVER_HEAD: Readonly<Record<string, string>> = Object.freeze({
+  ...FEATURES,
+  [HEADER_RECONNECT]: String(RECONNECT_SPREAD_MS),
+  Connection: 'close',
 });
 
 /** Counts and times a /poll response (upstream's path metrics). */
@@ -78,7 +87,10 @@ export class PollReply implements PollSink {
   end(reason: PollEndReason): void {
     const res = this.#res;
     if (res.destroyed || res.headersSent) return;
-    if (reason === 'idle' || (reason === 'shutdown' && this.capacity !== undefined)) {
+    if (reason === 'shutdown' && this.capacity !== undefined) {
+      res.writeHead(STATUS_POLL_IDLE, HANDOVER_HEAD);
+      res.end();
+    } else if (reason === 'idle') {
       res.writeHead(STATUS_POLL_IDLE, FEATURES);
       res.end();
     } else if (reason === 'expired') {

@@ -4,6 +4,7 @@ import { formatHostPort, type ListenAddress } from '@pushprox/shared';
 import { createTlsServer } from './tls.js';
 import { guardConnections } from './connection-guard.js';
 import type { TlsSettings } from '../auth/web-config.js';
+import type { ListenOn } from '../config.js';
 
 /**
  * Bounds on how long a peer may take to send a request, so slow senders
@@ -74,10 +75,19 @@ export function createListener(tls: TlsSettings | undefined, handler: RequestLis
   return server;
 }
 
-export async function listen(server: http.Server, addr: ListenAddress): Promise<AddressInfo> {
+/**
+ * Connections the kernel queues before the proxy accepts them. Node's default
+ * (511) overflows when a fleet reconnects at once after a restart: SYNs past
+ * it are dropped and retried only 1 s, then 3 s, later. Go's net.Listen (so
+ * upstream's proxy) asks for net.core.somaxconn; the kernel caps this at it too.
+ */
+export const LISTEN_BACKLOG = 4096;
+
+/** Listens on `on`: an address, or a socket inherited from systemd (its descriptor; systemd's Backlog= applies). */
+export async function listen(server: http.Server, on: ListenOn): Promise<AddressInfo> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: addr.host, port: addr.port }, () => {
+    server.listen('fd' in on ? { fd: on.fd } : { host: on.host, port: on.port, backlog: LISTEN_BACKLOG }, () => {
       server.off('error', reject);
       resolve();
     });
@@ -86,8 +96,8 @@ export async function listen(server: http.Server, addr: ListenAddress): Promise<
 }
 
 /** A URL peers on this host can use: wildcard binds become loopback. */
-export function localUrl(tls: boolean, addr: ListenAddress, bound: AddressInfo): string {
-  const host = addr.host ?? (bound.family === 'IPv6' ? '::1' : '127.0.0.1');
+export function localUrl(tls: boolean, on: ListenOn, bound: AddressInfo): string {
+  const host = ('fd' in on ? bound.address : on.host) ?? (bound.family === 'IPv6' ? '::1' : '127.0.0.1');
   const reachable = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
   return `${tls ? 'https' : 'http'}://${formatHostPort(reachable, bound.port)}`;
 }

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { BufferReclaimer, ERROR_CODES, PushProxError, formatHostPort, type ListenAddress, type Logger } from '@pushprox/shared';
 import { createApi, wrongListener, type ListenerRole } from './app.js';
 import { systemClock, type Clock } from '../routing/clock.js';
-import { PROXY_DEFAULTS, type ProxyConfig } from '../config.js';
+import { PROXY_DEFAULTS, type ListenOn, type ProxyConfig } from '../config.js';
 import { WarnAggregator } from '../warn-aggregator.js';
 import { Coordinator } from '../routing/coordinator.js';
 import { ProxyMetrics } from '../metrics.js';
@@ -100,7 +100,9 @@ export async function startProxy(
     | 'pushMaxBodyBytes'
     | 'shutdownTimeoutMs'
   > &
-    Partial<Pick<ProxyConfig, 'clientListen' | 'readHeaderTimeoutMs' | 'readIdleTimeoutMs' | 'registrationMaxClients' | 'authMaxFailures'>>,
+    Partial<
+      Pick<ProxyConfig, 'clientListen' | 'readHeaderTimeoutMs' | 'readIdleTimeoutMs' | 'registrationMaxClients' | 'authMaxFailures' | 'registrationGraceMs'>
+    >,
   deps: StartProxyDeps,
 ): Promise<RunningProxy> {
   const { logger } = deps;
@@ -128,6 +130,8 @@ export async function startProxy(
   const coordinator = new Coordinator({
     clock,
     registrationTimeoutMs: config.registrationTimeoutMs,
+    // Counted from here: the listeners open right after.
+    registrationGraceMs: config.registrationGraceMs ?? 0,
     pollIdleTimeoutMs: config.pollIdleTimeoutMs,
     maxPollsPerFqdn: config.pollMaxPerFqdn,
     maxClients,
@@ -259,14 +263,19 @@ export async function startProxy(
   });
   const servers: http.Server[] = [];
   const webReload = new WebReload(split, { web: deps.web, clientWeb: deps.clientWeb }, auth);
-  const open = async (role: ListenerRole, addr: ListenAddress, tls: typeof mainTls) => {
+  const open = async (role: ListenerRole, addr: ListenOn, tls: typeof mainTls) => {
     const server = createListener(tls, handlerFor(role), timeouts);
     server.on('connect', refuseConnect);
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => channels.upgrade(req, socket, head, role));
     servers.push(server);
     if (tls) webReload.secured(server, role === 'client');
     const bound = await listen(server, addr);
-    logger.info('Listening', { address: formatHostPort(bound.address, bound.port), role, tls: tls !== undefined });
+    logger.info('Listening', {
+      address: formatHostPort(bound.address, bound.port),
+      role,
+      tls: tls !== undefined,
+      ...('fd' in addr && { systemd_socket: addr.name }),
+    });
     status.listeners.push({
       address: formatHostPort(bound.address, bound.port),
       role,
@@ -298,6 +307,8 @@ export async function startProxy(
       for (const s of servers) s.close();
       // Withdrawn first, so peers stop forwarding here while this proxy drains.
       await deps.cluster?.close();
+      // Our clients reconnect at once (to the next process) instead of backing off.
+      channels.handover();
       coordinator.drain(new PushProxError(ERROR_CODES.SHUTTING_DOWN, 'proxy is shutting down'));
       const deadline = Date.now() + config.shutdownTimeoutMs;
       while (coordinator.stats().activeScrapes > 0 && Date.now() < deadline) {

@@ -36,6 +36,14 @@ export interface CoordinatorOptions {
   readonly onPoll?: (fqdn: string, opts: PollOptions) => void;
   /** Other proxies' clients (--cluster.nats-url); default none. */
   readonly remoteHolders?: RemoteHolderLookup;
+  /**
+   * For this long after the coordinator is made (the proxy's start), a scrape
+   * for an FQDN not registered waits up to its deadline for a poll, as
+   * upstream's always does, instead of failing at once: right after a start
+   * every FQDN is unknown until its client is back (--registration.grace).
+   * Default 0.
+   */
+  readonly registrationGraceMs?: number;
 }
 
 /**
@@ -83,6 +91,10 @@ export class Coordinator {
   readonly #lingers: boolean;
   /** Waiting polls that yield to a channel (WaitingPoll.yields), over all keys. */
   #yielding = 0;
+  /** drain() was called: every poll from now on ends at once as `shutdown`. */
+  #draining = false;
+  /** clock.now() until which unknown FQDNs wait (CoordinatorOptions.registrationGraceMs). */
+  readonly #graceUntil: number;
   readonly #cancelPoll = (poll: WaitingPoll): void => {
     if (!poll.done) this.#finishPoll(poll);
   };
@@ -90,6 +102,7 @@ export class Coordinator {
   constructor(opts: CoordinatorOptions) {
     this.#opts = opts;
     this.#clock = opts.clock;
+    this.#graceUntil = opts.clock.now() + (opts.registrationGraceMs ?? 0);
     // A client with a poll waiting is connected: the registry asks the waiting polls.
     this.#meta = new ClientMetaStore(opts.maxClientMetaBytes);
     this.registry = new ClientRegistry(
@@ -166,6 +179,11 @@ export class Coordinator {
   }
 
   poll(fqdn: string, opts: PollOptions, sink: PollSink): Ticket {
+    if (this.#draining) {
+      // A poll that came on a connection kept alive, or a channel done with its scrape.
+      sink.end('shutdown');
+      return NO_TICKET;
+    }
     const key = fqdn.toLowerCase();
     // Told before the registry is refreshed, so that it can tell a new registration from a renewed one.
     this.#opts.onPoll?.(fqdn, opts);
@@ -208,12 +226,15 @@ export class Coordinator {
 
   /**
    * Queues a scrape for `fqdn`. Throws SCRAPE_UNKNOWN_CLIENT at once when no
-   * client for it polled within the registration timeout; otherwise the
-   * scrape has until `timeoutMs` for a client to take it and push the answer.
+   * client for it polled within the registration timeout (after the start-up
+   * grace); otherwise the scrape has until `timeoutMs` for a client to take
+   * it and push the answer. Invariant: a scrape for an unknown FQDN waits
+   * only within the grace, and holds its scraper's connection and one
+   * deadline timer like any other, so the wait is bounded by both.
    */
   scrape(job: ScrapeJob, timeoutMs: number, sink: ScrapeSink): Ticket {
     const key = job.fqdn.toLowerCase();
-    if (!this.registry.isKnown(key)) {
+    if (!this.registry.isKnown(key) && this.#clock.now() >= this.#graceUntil) {
       const since = this.registry.sinceLastSeen(key);
       const last = since === undefined ? 'never polled' : `last polled ${Math.round(since / 1000)}s ago`;
       throw new PushProxError(
@@ -285,8 +306,12 @@ export class Coordinator {
     scrape.sink.fail(err);
   }
 
-  /** Ends every waiting poll and fails every scrape no client has taken yet. */
+  /**
+   * Ends every waiting poll and fails every scrape no client has taken yet;
+   * polls that come later end at once. Scrapes handed out may still be pushed.
+   */
   drain(err: PushProxError): void {
+    this.#draining = true;
     for (const p of this.#polls.all()) this.#finishPoll(p).end('shutdown');
     for (const [key, list] of this.#pending) {
       for (const s of [...list]) {

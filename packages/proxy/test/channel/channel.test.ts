@@ -44,7 +44,7 @@ async function openRaw(port: number, request: string): Promise<RawChannel> {
   const frames: RawChannel['frames'] = [];
   const reader = new FrameReader(
     { onData: () => assert.fail('the proxy sent DATA'), onFrame: (type, p) => frames.push({ type, payload: Buffer.from(p) }) },
-    [FRAME.REQUEST, FRAME.PING, FRAME.PONG, FRAME.ERROR],
+    [FRAME.REQUEST, FRAME.PING, FRAME.PONG, FRAME.ERROR, FRAME.RECONNECT],
   );
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   let pending = Buffer.alloc(0);

@@ -16,9 +16,16 @@ import { ERROR_CODES, PushProxError } from './errors.js';
  *   END, the proxy fails the scrape with the reason and the channel carries
  *   the next scrape. A proxy that predates ABORT treats it as a protocol
  *   breach and closes the channel, as it would have had the client cut it.
+ * - RECONNECT, proxy → client: the proxy is going away (shutdown or restart);
+ *   the payload is a spread in ms as ASCII digits (HEADER_RECONNECT's value).
+ *   The client opens no channel to this proxy again and reconnects after a
+ *   random wait within the spread; the proxy ends the channel once the
+ *   exchange on it (if any) is done, as after CLOSE. A client of ours that
+ *   predates RECONNECT treats it as a protocol breach and closes the channel,
+ *   as it would on the proxy's exit.
  *
  * Invariant: a channel carries one scrape at a time. DATA, END and ABORT are
- * only valid between a REQUEST and its END or ABORT; CLOSE and PONG at any time.
+ * only valid between a REQUEST and its END or ABORT; CLOSE, PONG and RECONNECT at any time.
  */
 export const FRAME = Object.freeze({
   REQUEST: 1,
@@ -29,6 +36,7 @@ export const FRAME = Object.freeze({
   ERROR: 6,
   CLOSE: 7,
   ABORT: 8,
+  RECONNECT: 9,
 } as const);
 export type FrameType = (typeof FRAME)[keyof typeof FRAME];
 

@@ -85,6 +85,26 @@ export const HEADER_HELLO = 'X-Pushprox-Hello';
  * any non-request body as a poll error).
  */
 export const STATUS_POLL_IDLE = 204;
+/**
+ * Handover (our extension): on shutdown our proxy answers the waiting polls
+ * of clients that declared HEADER_POLL_CAPACITY with the no-work reply plus
+ * `X-Pushprox-Reconnect: <spread ms>` (and a channel gets a RECONNECT frame
+ * with the same value): the client polls again after a random wait within
+ * the spread, reaching the restarted proxy (or retrying quickly until it
+ * listens) instead of backing off. Upstream clients get the 503 upstream's
+ * proxy gives, and an upstream proxy never sends it.
+ */
+export const HEADER_RECONNECT = 'X-Pushprox-Reconnect';
+/** Spread our proxy announces: wide enough that a fleet does not come back in one burst. */
+export const RECONNECT_SPREAD_MS = 500;
+/** Longest spread a client honours, whatever a proxy announces. */
+export const MAX_RECONNECT_SPREAD_MS = 10_000;
+
+/** A spread announced in HEADER_RECONNECT or a RECONNECT frame, clamped to 0…MAX_RECONNECT_SPREAD_MS; 0 if unreadable. */
+export function parseReconnectSpread(raw: string | undefined): number {
+  if (raw === undefined || !/^\s*\d{1,9}\s*$/.test(raw)) return 0;
+  return Math.min(Number(raw), MAX_RECONNECT_SPREAD_MS);
+}
 
 /**
  * Channel (our extension, between our proxy and our client only): a client
