@@ -108,14 +108,15 @@ interface Tally {
 
 async function settleFds(p: ProxyProcess, baseline: number, after: string): Promise<void> {
   // Generous: under the whole suite on 2 cores, the proxy may be slow to close what it was sent.
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 20_000;
   while (p.fds() > baseline && Date.now() < deadline) await sleep(50);
-  if (p.fds() <= baseline) return;
+  const held = p.fds();
+  if (held <= baseline) return;
   const sockets = execFileSync('ss', ['-tanpe', 'exclude', 'time-wait'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
     .split('\n')
     .filter((l) => l.includes(`pid=${p.pid},`));
   const fds = execFileSync('ls', ['-l', `/proc/${p.pid}/fd`], { encoding: 'utf8' });
-  assert.fail(`the proxy holds ${p.fds()} descriptors after ${after}, ${baseline} before; its TCP sockets:\n${sockets.join('\n')}\n${fds}`);
+  assert.fail(`the proxy held ${held} descriptors 20 s after ${after} (now ${p.fds()}), ${baseline} before; its TCP sockets:\n${sockets.join('\n')}\n${fds}`);
 }
 
 /** Ends within 3 s plus the case's own bound, or fails naming what hung. */
