@@ -50,6 +50,7 @@ test('--fqdn given twice makes a gateway: each FQDN polls with its own client-me
       'use-localhost': false,
       'proxy.retry.initial-wait': 20,
       'proxy.retry.max-wait': 60,
+      'proxy.retry.fast-period': 0,
       'shutdown.timeout': 1000,
     } as unknown as ClientArgs),
     ...args,
