@@ -118,7 +118,12 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
       await modules?.reload();
     } finally {
       try {
+        const before = metaHeaders;
         metaHeaders = targets.map(metaOf);
+        for (const r of runners) {
+          const i = targets.findIndex((t) => t.fqdn === r.fqdn);
+          if (metaHeaders[i] !== before[i]) r.transport.renewChannels('Modules changed; reopening the channel so that the proxy lists them');
+        }
       } catch (err) {
         logger.error('The reloaded modules cannot be announced to the proxy; it keeps listing the previous ones', { err: messageOf(err) });
       }

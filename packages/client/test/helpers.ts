@@ -159,6 +159,8 @@ export class FakeProxy {
   onUpgrade: (() => void) | undefined;
   /** Upgraded sockets, destroyed by close(). */
   readonly upgraded = new Set<Duplex>();
+  /** The request headers of every upgrade, in order. */
+  readonly upgrades: http.IncomingHttpHeaders[] = [];
   /** Send a held push-poll's head at once (as our proxy does within PUSH_POLL_HEAD_DELAY_MS); false: only with the answer. */
   pushPollHeadEarly = true;
   /** Pushes that asked for push-poll and were taken as polls. */
@@ -187,7 +189,8 @@ export class FakeProxy {
     // https.Server has http.Server's API (listen, close, closeAllConnections).
     this.server = tls ? (https.createServer(tls, handler) as unknown as http.Server) : http.createServer(handler);
     this.server.on('connection', () => this.connections++);
-    this.server.on('upgrade', (_req: http.IncomingMessage, socket: Duplex) => {
+    this.server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
+      this.upgrades.push(req.headers);
       this.upgraded.add(socket);
       socket.on('error', () => undefined);
       socket.on('close', () => this.upgraded.delete(socket));

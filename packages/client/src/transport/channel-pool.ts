@@ -29,9 +29,10 @@ export interface ChannelPoolOptions extends Omit<ChannelOpenOptions, 'timeoutMs'
   /**
    * The proxy is going away (a RECONNECT frame): the pool has stopped, its
    * channels end once their scrapes are pushed, and the client should poll
-   * again within `spreadMs`, without backing off. Called once.
+   * again within `spreadMs`, without backing off. Called once (also for
+   * renew(), with its reason).
    */
-  onHandover(spreadMs: number): void;
+  onHandover(spreadMs: number, why?: string): void;
   /** Default DEFAULT_CHANNEL_LINGER_MS. */
   readonly lingerMs?: number;
   /** Default CHANNEL_SILENCE_MS. */
@@ -131,12 +132,21 @@ export class ChannelPool {
     });
   }
 
-  #handover(spreadMs: number): void {
+  /**
+   * Ends the pool as a handover does, so that the client says hello again
+   * (with its current client metadata) and reopens its channels: a channel
+   * announces the metadata only when it opens.
+   */
+  renew(why: string): void {
+    this.#handover(0, why);
+  }
+
+  #handover(spreadMs: number, why?: string): void {
     if (this.#stopped || this.#lost) return;
     this.#lost = true;
     // The proxy ends each channel once its scrape is pushed; CLOSE says the same from this side.
     this.close();
-    this.#opts.onHandover(spreadMs);
+    this.#opts.onHandover(spreadMs, why);
   }
 
   /** Every channel busy: open one more for the next parallel scrape. */

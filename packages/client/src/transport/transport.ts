@@ -125,7 +125,7 @@ export class ProxyTransport {
       logger: p.logger,
       onPollError: p.onPollError,
       onLost: (err) => this.#fallBack('Lost every channel to the proxy; polling again', err),
-      onHandover: (spreadMs) => this.#handover(spreadMs),
+      onHandover: (spreadMs, why) => this.#handover(spreadMs, why),
     });
     this.#attempt = pool.start().then(
       () => {
@@ -172,7 +172,12 @@ export class ProxyTransport {
    * one: a restart is no failure of the channel, so there is no channel backoff
    * (handovers in a row wait by HANDOVER_MIN_INTERVAL_MS's back-off instead).
    */
-  #handover(spreadMs: number): void {
+  /** Reopens the channels (see ChannelPool.renew); polling needs nothing, each poll sends the current metadata. */
+  renewChannels(why: string): void {
+    this.#pool?.renew(why);
+  }
+
+  #handover(spreadMs: number, why = 'Proxy is shutting down; reconnecting'): void {
     this.#pool = undefined;
     this.#retryAt = 0;
     const now = Date.now();
@@ -181,7 +186,7 @@ export class ProxyTransport {
     if (!inARow) this.#handoverRetry.reset();
     const waitMs = inARow ? this.#handoverRetry.next() : Math.random() * spreadMs;
     if (this.#stopped) return;
-    this.#opts.poller.logger.info('Proxy is shutting down; reconnecting', { reconnect_within: formatDuration(spreadMs), channel: true });
+    this.#opts.poller.logger.info(why, { reconnect_within: formatDuration(spreadMs), channel: true });
     this.#handoverTimer = setTimeout(() => {
       this.#handoverTimer = undefined;
       if (!this.#stopped) this.#startPoller();

@@ -161,6 +161,29 @@ test('reload adds a module, and the next poll announces it to the proxy; a bad f
   assert.deepEqual(client.modules!.meta().map((m) => m.name), ['extra', 'node']);
 });
 
+test('on a channel, a reload that changes the modules reopens the channel, so the proxy learns them without a restart', { timeout: 30_000 }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pushprox-modchannel-'));
+  const file = path.join(dir, 'expexp.yaml');
+  await writeFile(file, 'modules:\n  node: { method: http, http: { port: 9100 } }\n');
+  const proxy = await FakeProxy.start('ours');
+  proxy.channel = true;
+  t.after(() => proxy.close());
+  const client = await startClient(testConfig(proxy.url, { channel: true, modules: { files: [file], dirs: [] } }), { env: {} });
+  t.after(() => client.stop());
+  const names = (headers: { [k: string]: unknown } | undefined): string[] => {
+    const header = headers?.['x-pushprox-client-meta'];
+    return typeof header === 'string' ? decodeClientMeta(header).modules.map((m) => m.name) : [];
+  };
+  await waitFor(() => client.pollMode === 'channel' && proxy.upgrades.length > 0, 10_000, 'a channel');
+  assert.deepEqual(names(proxy.upgrades.at(-1)), ['node']);
+  const upgradesBefore = proxy.upgrades.length;
+  await writeFile(file, 'modules:\n  node: { method: http, http: { port: 9100 } }\n  extra: { method: http, http: { port: 9101 } }\n');
+  await client.reloadModules();
+  await waitFor(() => proxy.upgrades.length > upgradesBefore, 10_000, 'the channel reopened after the reload');
+  assert.deepEqual(names(proxy.upgrades.at(-1)), ['extra', 'node']);
+  await waitFor(() => client.pollMode === 'channel', 10_000, 'the client back on a channel');
+});
+
 test('gateway use: an http module may name another host of the client\'s network (address), reached only through the module', { timeout: 30_000 }, async (t) => {
   const http = await import('node:http');
   const other = http.createServer((_req, res) => res.end('other_host_metric 1\n'));
