@@ -30,7 +30,8 @@ const ours: Proc[] = [];
 let legacy: LegacyClient;
 
 async function startProxy(i: number, port = 0): Promise<ProxyProc> {
-  const p = await startProxyProc([`--web.listen-address=127.0.0.1:${port}`, `--cluster.nats-url=${nats.urls}`, ANNOUNCE]);
+  // --registration.grace=0s: an unknown FQDN fails at once, as these tests expect (the grace has its own tests).
+  const p = await startProxyProc([`--web.listen-address=127.0.0.1:${port}`, `--cluster.nats-url=${nats.urls}`, ANNOUNCE, '--registration.grace=0s']);
   await p.waitFor(/Cluster: connected to NATS/);
   proxies[i] = p;
   return p;

@@ -190,7 +190,8 @@ scrape_configs:
     const exporterPort = await freePort();
     const exporter = http.createServer((_req, res) => res.end('up_test 1\n')).listen(exporterPort, '127.0.0.1');
     t.after(() => new Promise((r) => exporter.close(r)));
-    const proxy = await startProxyProc([`--client.token-file=${path.join(dir, 'proxy-tokens')}`]);
+    // --registration.grace=0s: the refused name must fail at once, not wait for a poll.
+    const proxy = await startProxyProc([`--client.token-file=${path.join(dir, 'proxy-tokens')}`, '--registration.grace=0s']);
     const gateway = startClientProc(proxy.url, '127.0.0.1', ['--fqdn=127.0.0.2', `--client.token-file=${path.join(dir, 'client-token')}`]);
     t.after(async () => {
       await gateway.stop('SIGKILL');
