@@ -176,7 +176,15 @@ test('all NATS nodes gone: each proxy serves its own clients; the fleet re-forms
   }
   const other = await scrapeOk(proxies[0]!, HOSTS[1]);
   assert.equal(other.status, 500, 'a client held elsewhere is refused at once while NATS is gone');
+  // /-/ready: a proxy that joined once stays ready without NATS; one that never joined is not ready until it does.
+  assert.equal((await getUrl(`${proxies[0]!.url}/-/ready`)).status, 200);
+  const late = await startProxyProc(['--web.listen-address=127.0.0.1:0', `--cluster.nats-url=${nats.urls}`, ANNOUNCE]);
+  t.after(() => late.stop('SIGKILL'));
+  assert.equal((await getUrl(`${late.url}/-/ready`)).status, 503, 'not ready before it has joined the fleet');
   for (let i = 0; i < 3; i++) await nats.start(i);
+  const readyBy = Date.now() + 20_000;
+  while ((await getUrl(`${late.url}/-/ready`)).status !== 200 && Date.now() < readyBy) await new Promise((r) => setTimeout(r, 100));
+  assert.equal((await getUrl(`${late.url}/-/ready`)).status, 200, 'ready once joined');
   await waitFleet(20_000);
   for (const p of proxies) for (const h of HOSTS) {
     const r = await scrapeOk(p, h);

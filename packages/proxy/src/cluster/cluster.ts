@@ -42,6 +42,7 @@ export interface ClusterStartDeps {
 export class Cluster implements RemoteHolderLookup, Forwarder {
   /** Fresh at each start: a restarted proxy is a new peer, its old id's entries expire or are dropped. */
   readonly selfId = randomBytes(12).toString('base64url');
+  #everJoined = false;
   readonly #config: ClusterConfig;
   readonly #logger: Logger;
   readonly #clock: Clock;
@@ -119,6 +120,15 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
     }
   }
 
+  /**
+   * Whether this proxy has joined the fleet once (/-/ready waits for it). A
+   * later loss of NATS does not undo it: the proxy keeps serving its own
+   * clients then, so a load balancer should keep sending it traffic.
+   */
+  get joined(): boolean {
+    return this.#everJoined;
+  }
+
   async close(): Promise<void> {
     this.#stopped = true;
     await this.#presence?.close();
@@ -134,6 +144,7 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
   #joined(nc: NatsConnection, deps: ClusterStartDeps): void {
     this.#nc = nc;
     this.#connected = true;
+    this.#everJoined = true;
     this.#logger.info('Cluster: connected to NATS', { server: nc.getServer(), proxy_id: this.selfId });
     this.#serving = serveForwards({
       nc,

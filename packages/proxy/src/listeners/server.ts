@@ -173,7 +173,8 @@ export async function startProxy(
   const routes = new Map<string, ExtraRoute>(
     createLifecycleRoutes({
       enabled: deps.lifecycle?.enabled ?? false,
-      ready: () => closing === undefined,
+      // Ready once listening, and once joined when clustered (Prometheus' /-/ready semantics).
+      ready: () => closing === undefined && (deps.cluster?.joined ?? true),
       reload: () => deps.lifecycle?.reload() ?? Promise.resolve(),
     }),
   );
