@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+// `npm test` after `tsc -b`: every test file, in three runs of Node's test runner.
+// 1. The packages' tests, one file at a time: the chaos tests judge descriptors
+//    and timeouts of real processes and must have the machine to themselves.
+// 2. The e2e tests, two files at a time: most of their time is spent waiting on
+//    real Prometheus scrape intervals, restarts and timeouts, not on the CPU.
+// 3. The release test alone: it builds and checks every artifact (esbuild,
+//    postject, dpkg, lintian, qemu, wine) and would take the CPU from the others.
+// Every run happens even when an earlier one failed; the exit code is non-zero
+// if any failed. Extra arguments go to every run (e.g. --test-name-pattern=...).
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const RELEASE = path.join(root, 'e2e/dist/test/release.test.js');
+
+/** Every `*.test.js` under `dir`, sorted. */
+function testFiles(dir) {
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = path.join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...testFiles(p));
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+
+const packages = ['packages/shared', 'packages/proxy', 'packages/client'].flatMap((p) => testFiles(path.join(root, p, 'dist/test')));
+const e2e = testFiles(path.join(root, 'e2e/dist/test')).filter((f) => f !== RELEASE);
+const runs = [
+  { name: 'packages', concurrency: 1, files: packages },
+  { name: 'e2e', concurrency: 2, files: e2e },
+  { name: 'release', concurrency: 1, files: [RELEASE] },
+];
+
+const extra = process.argv.slice(2);
+const failed = [];
+for (const run of runs) {
+  process.stdout.write(`# run: ${run.name} (${run.files.length} files, ${run.concurrency} at a time)\n`);
+  const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${run.concurrency}`, ...extra, ...run.files], { stdio: 'inherit', cwd: root });
+  if (r.status !== 0) failed.push(`${run.name} (exit ${r.status ?? r.signal})`);
+}
+if (failed.length > 0) {
+  process.stdout.write(`# failed runs: ${failed.join(', ')}\n`);
+  process.exit(1);
+}
+process.stdout.write('# every run passed\n');
