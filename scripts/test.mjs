@@ -4,8 +4,11 @@
 //    and timeouts of real processes and must have the machine to themselves.
 // 2. The e2e tests, two files at a time: most of their time is spent waiting on
 //    real Prometheus scrape intervals, restarts and timeouts, not on the CPU.
-// 3. The release test alone: it builds and checks every artifact (esbuild,
-//    postject, dpkg, lintian, qemu, wine) and would take the CPU from the others.
+// 3. Alone, one at a time: the restart drills, which count failed scrapes around
+//    restarts timed by a real Prometheus (a start slowed down by a neighbour
+//    spans more scrapes), and the release test, which builds and checks every
+//    artifact (esbuild, postject, dpkg, lintian, qemu, wine) and would take the
+//    CPU from the others.
 // Every run happens even when an earlier one failed; the exit code is non-zero
 // if any failed. Extra arguments go to every run (e.g. --test-name-pattern=...).
 import { spawnSync } from 'node:child_process';
@@ -14,7 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const RELEASE = path.join(root, 'e2e/dist/test/release.test.js');
+const ALONE = ['restart-drill', 'release'].map((name) => path.join(root, `e2e/dist/test/${name}.test.js`));
 
 /** Every `*.test.js` under `dir`, sorted. */
 function testFiles(dir) {
@@ -28,11 +31,11 @@ function testFiles(dir) {
 }
 
 const packages = ['packages/shared', 'packages/proxy', 'packages/client'].flatMap((p) => testFiles(path.join(root, p, 'dist/test')));
-const e2e = testFiles(path.join(root, 'e2e/dist/test')).filter((f) => f !== RELEASE);
+const e2e = testFiles(path.join(root, 'e2e/dist/test')).filter((f) => !ALONE.includes(f));
 const runs = [
   { name: 'packages', concurrency: 1, files: packages },
   { name: 'e2e', concurrency: 2, files: e2e },
-  { name: 'release', concurrency: 1, files: [RELEASE] },
+  { name: 'alone', concurrency: 1, files: ALONE },
 ];
 
 const extra = process.argv.slice(2);

@@ -26,6 +26,8 @@ const CLIENTS = 10;
 const FQDNS = Array.from({ length: CLIENTS }, (_, i) => `127.0.0.${11 + i}`);
 const JOB = 'drill';
 const SCRAPE_TIMEOUT_MS = 1500;
+/** scrape_interval below. */
+const SCRAPE_INTERVAL_MS = 2000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 after(() => killAll());
@@ -173,9 +175,10 @@ describe('restart drills with a real Prometheus', { timeout: 240_000 }, () => {
       const restartMs = listening - t0;
       t.diagnostic(`socket-activation drill ${round}: restart ${restartMs} ms; clients back ${backMs} ms after listening; all targets up ${upMs} ms later; failed scrapes ${total(failed)}`);
       // A scrape waits in the backlog only until its own timeout: a restart longer than that
-      // (a start slowed down by a loaded machine) may still fail the one scrape it spans.
+      // (a start slowed down by a loaded machine) may still fail the scrapes it spans, one per interval.
+      const spanned = Math.ceil(restartMs / SCRAPE_INTERVAL_MS);
       if (restartMs < SCRAPE_TIMEOUT_MS - 300) assert.equal(total(failed), 0, `no failed scrape with socket activation: ${JSON.stringify([...failed])}`);
-      else assert.ok(worst(failed) <= 1, `a restart of ${restartMs} ms fails at most the one scrape it spans: ${JSON.stringify([...failed])}`);
+      else assert.ok(worst(failed) <= spanned, `a restart of ${restartMs} ms fails at most the ${spanned} scrape(s) it spans: ${JSON.stringify([...failed])}`);
     }
   });
 });
