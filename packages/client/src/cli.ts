@@ -10,7 +10,6 @@ import {
   listenAddressFlag,
   listFlag,
   parseOrExit,
-  repeatable,
   positiveIntFlag,
   type ListenAddress,
   type LogFormat,
@@ -38,7 +37,7 @@ export interface ClientArgs {
   /** --label key=value pairs, in order. Default none. */
   readonly label?: readonly (readonly [string, string])[] | undefined;
   /** Upstream requires it; ours may leave it out with --nats-url or --web.listen-address (checked in config.ts). */
-  readonly 'proxy-url': string | undefined;
+  readonly 'proxy-url': string | readonly string[] | undefined;
   readonly 'tls.cacert': string | undefined;
   readonly 'tls.cert': string | undefined;
   readonly 'tls.key': string | undefined;
@@ -91,7 +90,7 @@ export interface ClientArgs {
  */
 export function clientCli(argv: readonly string[], version: string): Argv {
   const metricsAddr = listenAddressFlag('metrics-addr');
-  return natsFlags(moduleFlags(repeatable(allowRepeated(baseCli(argv, 'pushprox-client', version), 'fqdn', 'label'), 'proxy-url')))
+  return natsFlags(moduleFlags(allowRepeated(baseCli(argv, 'pushprox-client', version), 'fqdn', 'label', 'proxy-url')))
     .usage('$0 --proxy-url=<url> [flags]\n\nPolls a PushProx proxy for scrape requests and answers them by scraping local targets.')
     // Listed for --help only: main.ts hands `enroll ...` to enroll/cli.ts before this parser runs.
     .command('enroll', 'Get a client certificate from the proxy with a bootstrap token (see "pushprox-client enroll --help").')

@@ -1,4 +1,5 @@
 import {
+  commaList,
   ERROR_CODES,
   formatDuration,
   messageOf,
@@ -170,8 +171,8 @@ export async function resolveConfig(args: ClientArgs, deps: ResolveConfigDeps = 
   if (args['proxy-url'] === undefined && !nats && args['web.listen-address'] === undefined) {
     throw configError('--proxy-url flag must be specified (or --nats-url, or --web.listen-address to serve the modules alone): expected an http(s) URL, got none');
   }
-  // --proxy-url given several times arrives comma-joined (flags/repeatable.ts); a client on NATS or serving its modules alone may have none.
-  const proxyUrls = args['proxy-url'] === undefined ? [] : args['proxy-url'].split(',').map((u) => u.trim());
+  // --proxy-url may be repeated or comma-separated; a client on NATS or serving its modules alone may have none.
+  const proxyUrls = commaList(args['proxy-url']);
   const proxies = [...new Set(proxyUrls)].map((u) => Object.freeze(normaliseProxyUrl(u)));
   const urls = proxies[0] ?? { proxyUrl: '', pollUrl: '', pushUrl: '' };
   if (args.fqdn === '') throw configError('invalid value for --fqdn: expected a host name, got ""');

@@ -5,7 +5,6 @@ export * from './flags/size.js';
 export * from './flags/address.js';
 export * from './runtime/log.js';
 export * from './flags/cli.js';
-export { repeatable } from './flags/repeatable.js';
 export * from './flags/flag-names.js';
 export * from './runtime/version.js';
 export * from './http/index.js';

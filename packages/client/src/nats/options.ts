@@ -1,4 +1,4 @@
-import { repeatable } from '@pushprox/shared';
+import { allowRepeated, commaList } from '@pushprox/shared';
 import type { Argv } from 'yargs';
 
 /** A client on NATS directly (--nats-url); no NATS import here: cli.ts loads it always. */
@@ -18,7 +18,7 @@ export interface ClientNatsConfig {
 export const CLIENT_ANNOUNCE_MS = 10_000;
 
 export function natsFlags<T>(parser: Argv<T>): Argv<T> {
-  return repeatable(parser, 'nats-url')
+  return allowRepeated(parser, 'nats-url')
     .option('nats-url', {
       type: 'string',
       describe:
@@ -33,7 +33,7 @@ export function natsFlags<T>(parser: Argv<T>): Argv<T> {
 /** The parsed --nats-* flags; undefined without --nats-url. Throws with the flag's name when invalid. */
 export function resolveNatsConfig(a: Record<string, unknown>): ClientNatsConfig | undefined {
   const str = (k: string): string | undefined => (a[k] as string | undefined) || undefined;
-  const urls = String(a['nats-url'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const urls = commaList(a['nats-url']);
   const others = ['nats-creds-file', 'nats-user', 'nats-password-file', 'nats-tls-ca-file'];
   if (urls.length === 0) {
     const stray = others.find((k) => str(k) !== undefined);

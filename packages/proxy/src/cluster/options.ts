@@ -1,4 +1,4 @@
-import { durationFlag, repeatable } from '@pushprox/shared';
+import { allowRepeated, commaList, durationFlag } from '@pushprox/shared';
 import type { Argv } from 'yargs';
 
 /** The proxy cluster's settings (--cluster.*); undefined in ProxyConfig without --cluster.nats-url. No NATS import here: cli.ts loads it always. */
@@ -22,7 +22,7 @@ export const CLUSTER_DEFAULTS = Object.freeze({ announceInterval: '10s' });
 
 /** Adds the --cluster.* flags to the proxy's parser. */
 export function clusterFlags<T>(parser: Argv<T>): Argv<T> {
-  return repeatable(parser, 'cluster.nats-url')
+  return allowRepeated(parser, 'cluster.nats-url')
     .option('cluster.nats-url', {
       type: 'string',
       describe:
@@ -45,8 +45,7 @@ export function clusterFlags<T>(parser: Argv<T>): Argv<T> {
 
 /** The ClusterConfig of parsed flags, or undefined without --cluster.nats-url; throws with the flag's name when invalid. */
 export function resolveClusterConfig(a: Record<string, unknown>): ClusterConfig | undefined {
-  const urls = String((a['cluster.nats-url'] as string | undefined) ?? '')
-    .split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const urls = commaList(a['cluster.nats-url']);
   const str = (k: string): string | undefined => (a[k] as string | undefined) || undefined;
   const others = ['cluster.nats-user', 'cluster.nats-password-file', 'cluster.nats-creds-file', 'cluster.nats-tls-ca-file', 'cluster.nats-tls-cert-file', 'cluster.nats-tls-key-file'];
   if (urls.length === 0) {

@@ -4,7 +4,6 @@ import { parseByteSize } from './size.js';
 import { parseListenAddress, type ListenAddress } from './address.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../runtime/log.js';
 import { rewriteGoStyleFlags, unknownFlagMessage, type KnownFlags } from './flag-names.js';
-import { joinRepeated, repeatableOf } from './repeatable.js';
 
 /**
  * The argv each parser made by baseCli was given, read back by parseOrExit,
@@ -56,6 +55,16 @@ const REPEATABLE = new WeakMap<object, ReadonlySet<string>>();
 export function allowRepeated<T>(parser: Argv<T>, ...flags: string[]): Argv<T> {
   REPEATABLE.set(parser, new Set([...(REPEATABLE.get(parser) ?? []), ...flags]));
   return parser;
+}
+
+/**
+ * The values of a repeatable flag whose values may also be comma-separated
+ * (`--proxy-url=a --proxy-url=b,c`), trimmed, empty ones dropped; [] when
+ * the flag is absent. Only for values that cannot contain a comma (URLs).
+ */
+export function commaList(v: unknown): string[] {
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).flatMap((x) => String(x).split(',')).map((s) => s.trim()).filter((s) => s !== '');
 }
 
 /** A yargs `coerce` for a repeatable flag: each value parsed by `parse` (naming the flag on failure), in order. */
@@ -142,7 +151,7 @@ function exitUsage(msg: string): never {
 export async function parseOrExit<T>(parser: Argv<T>): Promise<T> {
   const given = ARGV.get(parser);
   const known = knownFlags(parser as Argv<unknown>);
-  const argv = given === undefined ? undefined : joinRepeated(rewriteGoStyleFlags(given, known), repeatableOf(parser));
+  const argv = given === undefined ? undefined : rewriteGoStyleFlags(given, known);
   if (argv !== undefined) {
     const end = argv.indexOf('--');
     const flags = end < 0 ? argv : argv.slice(0, end);
