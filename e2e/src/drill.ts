@@ -1,4 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { getUrl } from './http.js';
 import type { Prometheus } from './prometheus.js';
 
@@ -32,19 +31,4 @@ export async function allUpSince(prom: Prometheus, job: string, count: number, s
     return targets.length === count && up.length === count ? true : undefined;
   });
   return ms;
-}
-
-/** PIDs of the direct children of `pid` (from /proc), for a process a wrapper of ours started. */
-export function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
 }

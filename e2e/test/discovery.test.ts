@@ -33,6 +33,20 @@ async function prometheus(cfg: string): Promise<Prometheus> {
   return p;
 }
 
+/** Prometheus with one job, `modules`, that finds its targets through http_sd from the proxy's /clients alone. */
+function modulesJob(proxyUrl: string): Promise<Prometheus> {
+  return prometheus(`global:
+  scrape_interval: 1s
+  scrape_timeout: 900ms
+scrape_configs:
+  - job_name: modules
+    proxy_url: ${proxyUrl}/
+    http_sd_configs:
+      - url: ${proxyUrl}/clients
+        refresh_interval: 2s
+`);
+}
+
 /** A raw hello poll carrying client metadata, as our client sends it: registers `fqdn` with it. */
 function helloWithMeta(proxyUrl: string, fqdn: string, meta: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -123,16 +137,7 @@ ${relabel}`);
       ],
     });
     assert.equal(await helloWithMeta(proxy.url, 'gw-host.example', meta), 204);
-    const prom = await prometheus(`global:
-  scrape_interval: 1s
-  scrape_timeout: 900ms
-scrape_configs:
-  - job_name: modules
-    proxy_url: ${proxy.url}/
-    http_sd_configs:
-      - url: ${proxy.url}/clients
-        refresh_interval: 2s
-`);
+    const prom = await modulesJob(proxy.url);
     const { value: targets } = await prom.waitFor('two module targets', 20_000, async () => {
       const all = await prom.targets();
       return all.length === 2 ? all : undefined;
@@ -162,16 +167,7 @@ scrape_configs:
       await proxy.stop('SIGKILL');
     });
     await waitRegistered(proxy.url, '127.0.0.1', { client });
-    const prom = await prometheus(`global:
-  scrape_interval: 1s
-  scrape_timeout: 900ms
-scrape_configs:
-  - job_name: modules
-    proxy_url: ${proxy.url}/
-    http_sd_configs:
-      - url: ${proxy.url}/clients
-        refresh_interval: 2s
-`);
+    const prom = await modulesJob(proxy.url);
     const { value: up } = await prom.waitFor('both module targets up', 30_000, async () => {
       const r = await prom.query('up{job="modules"} == 1');
       return r.length === 2 ? r : undefined;

@@ -15,7 +15,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BINARIES, requireBinaries } from '../src/binaries.js';
-import { allUpSince, childPids, failedScrapes } from '../src/drill.js';
+import { childrenOf } from '@pushprox/shared/testing';
+import { allUpSince, failedScrapes } from '../src/drill.js';
 import { startExporter, type TestExporter } from '../src/exporter.js';
 import { freePort, waitListening } from '../src/ports.js';
 import { killAll, Proc, PROXY_BIN, startClientProc, startProxyProc, type ProxyProc } from '../src/procs.js';
@@ -69,21 +70,30 @@ function clients(t: TestContext, proxyUrl: string): Proc[] {
   return procs;
 }
 
+/** A proxy on a fixed port, our CLIENTS registered with it, and Prometheus scraping them all up. */
+async function proxyRig(t: TestContext): Promise<{ listen: string; proxy: ProxyProc; prom: Prometheus }> {
+  const exporterPort = await exporters(t);
+  const port = await freePort();
+  const listen = `--web.listen-address=127.0.0.1:${port}`;
+  const proxy = await startProxyProc([listen]);
+  t.after(() => proxy.stop('SIGKILL'));
+  clients(t, proxy.url);
+  await waitRegistered(proxy.url, FQDNS, { timeoutMs: 30_000 });
+  const prom = await prometheus(t, port, exporterPort);
+  await allUpSince(prom, JOB, CLIENTS, Date.now(), 30_000);
+  return { listen, proxy, prom };
+}
+
 const worst = (failed: Map<string, number>): number => Math.max(0, ...failed.values());
 const total = (failed: Map<string, number>): number => [...failed.values()].reduce((a, b) => a + b, 0);
 
 describe('restart drills with a real Prometheus', { timeout: 240_000 }, () => {
   test('proxy SIGTERM and immediate restart: at most one failed scrape per target, clients back within about a second', { timeout: 90_000 }, async (t) => {
     if (!requireBinaries(t, 'prometheus')) return;
-    const exporterPort = await exporters(t);
-    const port = await freePort();
-    const listen = `--web.listen-address=127.0.0.1:${port}`;
-    let proxy: ProxyProc = await startProxyProc([listen]);
+    const rig = await proxyRig(t);
+    let proxy = rig.proxy;
     t.after(() => proxy.stop('SIGKILL'));
-    clients(t, proxy.url);
-    await waitRegistered(proxy.url, FQDNS, { timeoutMs: 30_000 });
-    const prom = await prometheus(t, port, exporterPort);
-    await allUpSince(prom, JOB, CLIENTS, Date.now(), 30_000);
+    const { listen, prom } = rig;
 
     const t0 = Date.now();
     await proxy.stop('SIGTERM');
@@ -102,15 +112,10 @@ describe('restart drills with a real Prometheus', { timeout: 240_000 }, () => {
 
   test('proxy kill -9, back 5 s later: every client back within about a second, at most one failed scrape per target after', { timeout: 90_000 }, async (t) => {
     if (!requireBinaries(t, 'prometheus')) return;
-    const exporterPort = await exporters(t);
-    const port = await freePort();
-    const listen = `--web.listen-address=127.0.0.1:${port}`;
-    let proxy: ProxyProc = await startProxyProc([listen]);
+    const rig = await proxyRig(t);
+    let proxy = rig.proxy;
     t.after(() => proxy.stop('SIGKILL'));
-    clients(t, proxy.url);
-    await waitRegistered(proxy.url, FQDNS, { timeoutMs: 30_000 });
-    const prom = await prometheus(t, port, exporterPort);
-    await allUpSince(prom, JOB, CLIENTS, Date.now(), 30_000);
+    const { listen, prom } = rig;
 
     await proxy.stop('SIGKILL');
     await sleep(5_000);
@@ -141,12 +146,12 @@ describe('restart drills with a real Prometheus', { timeout: 240_000 }, () => {
     ]);
     // The holder execs the loop, which is then the proxy's parent: stop both, loop first.
     const proxyPid = (): number => {
-      const pids = childPids(holder.pid);
+      const pids = childrenOf(holder.pid);
       assert.equal(pids.length, 1, `one proxy under the supervisor, got ${pids.join(', ')}:\n${holder.output}`);
       return pids[0]!;
     };
     t.after(async () => {
-      const kids = childPids(holder.pid);
+      const kids = childrenOf(holder.pid);
       await holder.stop('SIGKILL');
       for (const pid of kids) process.kill(pid, 'SIGKILL');
     });
