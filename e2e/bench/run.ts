@@ -22,6 +22,7 @@ import { clusterManyScenario } from './cluster-many.js';
 import { mergeResults, readResults, writeCharts, type Row } from './charts.js';
 import { realRateScenario } from './real-rate.js';
 import { herdScenario } from './herd.js';
+import { rssSoakScenario } from './rss-soak.js';
 
 /**
  * `npm run bench`: every scenario against the real programs on loopback,
@@ -510,6 +511,12 @@ async function main() {
   if (!ONLY || ONLY.some((x) => x.startsWith('leak'))) {
     await leakScenario(heapSnapshotDir ? { heapSnapshotDir } : {});
     await leakScenario({ clientArgs: NO_CHANNEL, ...(heapSnapshotDir && { heapSnapshotDir }) });
+  }
+  // Issue #30: client RSS over a long run at Prometheus' rate; only when asked for by name
+  // (--only=rss-soak), as it runs --rss-soak-minutes (120).
+  if (ONLY?.some((x) => x.startsWith('rss-soak'))) {
+    const minutes = Number(argv.get('rss-soak-minutes') ?? 120);
+    rows.push((await rssSoakScenario({ minutes, chartFile: `${CHARTS_DIR}/client-rss-soak.svg` })) as Row);
   }
   console.log(`\ndone in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }

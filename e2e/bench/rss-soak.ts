@@ -1,0 +1,163 @@
+import { writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { getUrl } from '../src/http.js';
+import { Prometheus } from '../src/prometheus.js';
+import { type Proc, startClientProc, startProxyProc } from '../src/procs.js';
+import { waitRegistered } from '../src/proxy-api.js';
+import { benchExporter } from './bench-exporter.js';
+import { privateRssOf, rssOf } from './procstat.js';
+import { median, summarize } from './stats.js';
+import { renderChart, type Series } from './svg-chart.js';
+
+/**
+ * Client memory over a long run at a real scrape rate (issue #30): Debian's
+ * Prometheus scrapes `targets` real client processes through one proxy every
+ * 2 s (timeout 1.5 s), half of them on channels and half polling, for
+ * `minutes`. Every process's RSS and private memory (RssAnon) is read from
+ * /proc once a `sampleSeconds`. Bounded by `minutes`.
+ *
+ * The verdict compares, per client kind, the median RSS of the last tenth of
+ * the run with the median of the tenth that ends at a third of the run (the
+ * heap has settled by then): a leak grows with the scrapes, so it shows as a
+ * ratio above 1 that the slope over the second half confirms.
+ */
+
+export interface RssSoakOptions {
+  readonly minutes: number;
+  readonly targets?: number;
+  readonly sampleSeconds?: number;
+  /** Where to write the chart of median RSS over time (an SVG), if anywhere. */
+  readonly chartFile?: string | undefined;
+}
+
+interface Sample {
+  readonly min: number;
+  readonly rss: Readonly<Record<string, number>>;
+  readonly priv: Readonly<Record<string, number>>;
+}
+
+const MB = 1024 * 1024;
+
+/** Least-squares slope of y over x. */
+function slope(points: ReadonlyArray<readonly [number, number]>): number {
+  const n = points.length;
+  if (n < 2) return NaN;
+  const mx = points.reduce((s, p) => s + p[0], 0) / n;
+  const my = points.reduce((s, p) => s + p[1], 0) / n;
+  const num = points.reduce((s, p) => s + (p[0] - mx) * (p[1] - my), 0);
+  const den = points.reduce((s, p) => s + (p[0] - mx) ** 2, 0);
+  return den === 0 ? NaN : num / den;
+}
+
+/** Every sample of `expr` (a range selector) over the run, from Prometheus. */
+async function rangeSamples(prom: Prometheus, expr: string): Promise<number[]> {
+  const r = await getUrl(`${prom.url}/api/v1/query?query=${encodeURIComponent(expr)}`, { timeoutMs: 60_000 });
+  const body = JSON.parse(r.body.toString()) as { data: { result: Array<{ values: Array<[number, string]> }> } };
+  return body.data.result.flatMap((s) => s.values.map((v) => Number(v[1])));
+}
+
+export async function rssSoakScenario(o: RssSoakOptions): Promise<Record<string, unknown>> {
+  const n = o.targets ?? 20;
+  const every = (o.sampleSeconds ?? 60) * 1000;
+  const hosts = Array.from({ length: n }, (_, i) => `127.0.1.${10 + i}`);
+  const kindOf = (i: number): 'channel' | 'polling' => (i % 2 === 0 ? 'channel' : 'polling');
+  const exp = await benchExporter(10 * 1024, false, hosts);
+  const proxy = await startProxyProc();
+  const clients: Proc[] = hosts.map((h, i) => startClientProc(proxy.url, h, kindOf(i) === 'polling' ? ['--no-proxy.channel'] : []));
+  let prom: Prometheus | undefined;
+  const samples: Sample[] = [];
+  try {
+    await waitRegistered(proxy.url, hosts, { timeoutMs: 60_000 });
+    prom = await Prometheus.start(
+      [
+        'global: { scrape_interval: 2s, scrape_timeout: 1500ms }',
+        'scrape_configs:',
+        '  - job_name: soak',
+        `    proxy_url: ${proxy.url}`,
+        `    static_configs: [{ targets: [${hosts.map((h) => `'${h}:${exp.port}'`).join(', ')}] }]`,
+      ].join('\n'),
+    );
+    const start = performance.now();
+    const end = start + o.minutes * 60_000;
+    for (;;) {
+      const min = (performance.now() - start) / 60_000;
+      const rss: Record<string, number> = {};
+      const priv: Record<string, number> = {};
+      for (const [name, p] of [['proxy', proxy] as const, ...clients.map((c, i) => [`${kindOf(i)} ${hosts[i]}`, c] as const)]) {
+        if (!p.running) throw new Error(`${name} exited during the soak:\n${p.output.slice(-2000)}`);
+        rss[name] = rssOf(p.pid) / MB;
+        priv[name] = privateRssOf(p.pid) / MB;
+      }
+      samples.push({ min, rss, priv });
+      const med = (kind: string, m: Record<string, number>) => median(Object.entries(m).filter(([k]) => k.startsWith(kind)).map(([, v]) => v));
+      console.log(
+        `rss-soak ${min.toFixed(1)} min: clients RSS channel ${med('channel', rss).toFixed(1)} polling ${med('polling', rss).toFixed(1)} MB ` +
+          `(private ${med('channel', priv).toFixed(1)} / ${med('polling', priv).toFixed(1)}), proxy ${rss['proxy']!.toFixed(1)} MB`,
+      );
+      if (performance.now() + every > end) break;
+      await new Promise((r) => setTimeout(r, every));
+    }
+    const runMin = (performance.now() - start) / 60_000;
+    const window = `${Math.max(1, Math.floor(runMin))}m`;
+    const durations = (await rangeSamples(prom, `scrape_duration_seconds{job="soak"}[${window}]`)).map((s) => s * 1000);
+    const ups = await rangeSamples(prom, `up{job="soak"}[${window}]`);
+    const d = summarize(durations);
+    const tenth = Math.max(1, Math.round(samples.length / 10));
+    const third = Math.max(tenth, Math.round(samples.length / 3));
+    const kinds = ['channel', 'polling', 'proxy'] as const;
+    const per = Object.fromEntries(
+      kinds.map((kind) => {
+        const keys = Object.keys(samples[0]!.rss).filter((k) => k.startsWith(kind));
+        const series = (m: 'rss' | 'priv') => samples.map((s) => median(keys.map((k) => s[m][k]!)));
+        const rss = series('rss');
+        const priv = series('priv');
+        const settled = median(rss.slice(third - tenth, third));
+        const last = median(rss.slice(-tenth));
+        const half = samples.map((s, i) => [s.min / 60, rss[i]!] as const).slice(Math.floor(samples.length / 2));
+        return [
+          kind,
+          {
+            first_mb: rss[0],
+            settled_mb: settled,
+            last_mb: last,
+            ratio: last / settled,
+            second_half_slope_mb_per_h: slope(half),
+            private_settled_mb: median(priv.slice(third - tenth, third)),
+            private_last_mb: median(priv.slice(-tenth)),
+            max_mb: Math.max(...rss),
+          },
+        ];
+      }),
+    );
+    const row = {
+      scenario: `rss-soak: ${n} clients, Prometheus every 2 s, ${o.minutes} min`,
+      minutes: runMin,
+      samples: samples.length,
+      scrapes: durations.length,
+      failed_scrapes: ups.filter((u) => u === 0).length,
+      scrape_duration_ms: { p50: d.p50, p90: d.p90, p99: d.p99, max: d.max },
+      ...per,
+    };
+    console.log(`JSON ${JSON.stringify(row)}`);
+    if (o.chartFile) {
+      const series: Series[] = kinds.map((kind) => {
+        const keys = Object.keys(samples[0]!.rss).filter((k) => k.startsWith(kind));
+        return { name: kind === 'proxy' ? 'proxy' : `clients on ${kind === 'channel' ? 'channels' : 'polls'} (median)`, points: samples.map((s) => ({ x: s.min, y: median(keys.map((k) => s.rss[k]!)) })) };
+      });
+      writeFileSync(
+        o.chartFile,
+        renderChart({
+          title: 'RSS over a soak at a real scrape rate',
+          note: `${n} client processes (half channel, half polling), one proxy, Debian's Prometheus every 2 s`,
+          x: { title: 'minutes' },
+          y: { title: 'RSS (MB)' },
+          series,
+        }),
+      );
+    }
+    return row;
+  } finally {
+    await prom?.stop();
+    await Promise.all([proxy.stop(), ...clients.map((c) => c.stop()), exp.stop()]);
+  }
+}
