@@ -36,9 +36,10 @@ before(async () => {
       `    { user: "proxy", password: "proxy-secret", permissions: { publish: ">", subscribe: ">" } }\n` +
       `    { user: "host-a", password: "a-secret", permissions: ${PERMS('host-a.example')} }\n` +
       `    { user: "host-b", password: "b-secret", permissions: ${PERMS('host-b.example')} }\n` +
+      `    { user: "gateway", password: "g-secret", permissions: { publish: ["_INBOX.>", "pushprox.cluster.presence"], subscribe: ["pushprox.client.host-c.example", "pushprox.reply.host-c.example.>", "pushprox.client.host-d.example", "pushprox.reply.host-d.example.>"] } }\n` +
       `  ]\n}\n`,
   );
-  for (const [name, secret] of [['proxy', 'proxy-secret'], ['host-a', 'a-secret'], ['host-b', 'b-secret']] as const) writeFileSync(path.join(dir, name), `${secret}\n`);
+  for (const [name, secret] of [['proxy', 'proxy-secret'], ['host-a', 'a-secret'], ['host-b', 'b-secret'], ['gateway', 'g-secret']] as const) writeFileSync(path.join(dir, name), `${secret}\n`);
   nats = await startNatsCluster(1, ['-c', conf]);
   exporter = await startExporter();
   proxy = await startProxyProc([
@@ -56,13 +57,14 @@ after(async () => {
 });
 
 /** A client on NATS for `fqdn` with `user`'s credential, scraping the test exporter's port on 127.0.0.1. */
-function natsClient(fqdn: string, user: string): Proc {
+function natsClient(fqdn: string, user: string, extra: readonly string[] = []): Proc {
   return new Proc(`pushprox-client ${fqdn} as ${user}`, process.execPath, [
     CLIENT_BIN,
     `--nats-url=${nats.urls}`,
     `--nats-user=${user}`,
     `--nats-password-file=${path.join(dir, user)}`,
     `--fqdn=${fqdn}`,
+    ...extra,
     '--metrics-addr=',
     '--use-localhost',
     `--allow-port=${exporter.port}`,
@@ -107,4 +109,24 @@ test('host A\'s credential cannot take host B\'s scrapes: its subscription is re
   }
   assert.equal(r.status, 200, r.body.toString());
   assert.ok((await registeredClients(proxy.url)).includes('host-b.example'));
+});
+
+test('a gateway on NATS takes the scrapes of each of its FQDNs, and its modules answer /proxy?module= through the proxy', async (t) => {
+  if (!requireBinaries(t, 'natsServer')) return;
+  const modules = path.join(dir, 'modules.yaml');
+  writeFileSync(modules, `modules:\n  demo: { method: http, http: { port: ${exporter.port} } }\n`);
+  const gw = natsClient('host-c.example', 'gateway', ['--fqdn=host-d.example', `--config.file=${modules}`]);
+  t.after(() => gw.stop());
+  await gw.waitFor(/Taking scrapes from NATS/);
+  await waitRegistered(proxy.url, ['host-c.example', 'host-d.example'], { timeoutMs: 5000 });
+  for (const fqdn of ['host-c.example', 'host-d.example']) {
+    const r = await scrape(fqdn);
+    assert.equal(r.status, 200, `${fqdn}: ${r.body.toString()}`);
+    assert.equal(r.body.toString(), DEMO_BODY);
+    const m = await scrapeVia(proxy.port, `http://${fqdn}/proxy?module=demo`, { timeoutSecs: 5, headers: { 'Accept-Encoding': 'identity' } });
+    assert.equal(m.status, 200, `${fqdn} module demo: ${m.body.toString()}`);
+    assert.equal(m.body.toString(), DEMO_BODY);
+  }
+  const unknown = await scrapeVia(proxy.port, 'http://host-d.example/proxy?module=nope', { timeoutSecs: 5 });
+  assert.notEqual(unknown.status, 200, 'an unknown module is not a successful scrape');
 });

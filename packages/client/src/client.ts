@@ -6,7 +6,7 @@ import type { ClientConfig } from './config.js';
 import { ClientMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
 import type { PollMode } from './transport/poller.js';
 import { loadTlsFiles } from './http/tls-files.js';
-import { startTarget } from './targets/target-runner.js';
+import { startTarget, type TargetRunner } from './targets/target-runner.js';
 import { clientMetaHeader } from './targets/targets.js';
 import { ClientStatusLog } from './status/recorder.js';
 import { createClientStatusHandler } from './status/routes.js';
@@ -92,7 +92,8 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     retireGraceMs: opts.tlsReloadGraceMs,
   });
   const log = new ClientStatusLog();
-  // Asked only by requests, once `transport` and `scheduler` exist (nothing awaits between here and there).
+  // Filled once the targets start; the status page may be asked before (its listener starts first).
+  let runners: readonly TargetRunner[] = [];
   const statusPage = createClientStatusHandler(() => ({
     version: opts.version ?? '',
     proxyUrl: config.proxyUrl,
@@ -162,7 +163,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
   // One scheduler and transport per FQDN and --proxy-url: a scrape is pushed back to the proxy it came from.
   // None without a proxy (a client on NATS only, or one that only serves its modules on --web.listen-address).
   const endpoints = config.proxyUrl === '' ? [] : (config.proxies ?? [config]);
-  const runners = targets.flatMap((t, i) =>
+  runners = targets.flatMap((t, i) =>
     endpoints.map((endpoint) =>
       startTarget(t, () => metaHeaders[i]!, endpoint, config, {
         dispatchers,
@@ -177,12 +178,12 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
   metrics.watchChannels(() => sum(runners, (r) => (r.transport.mode === 'channel' ? r.transport.loops : 0)));
   for (const r of runners) r.transport.start();
   // Imported only when enabled: a client without --nats-url never loads the NATS client.
-  const nats = config.nats && (await import('./nats/start.js')).startNatsLink(config, { dispatchers, metrics, logger, opts });
+  const nats = config.nats && (await import('./nats/start.js')).startNatsLink(config, targets, { dispatchers, metrics, logger, opts, status: log, modules });
 
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
     await Promise.all([...runners.map((r) => r.transport.stop()), nats?.link.stop()]);
-    const schedulers = [...runners.map((r) => r.scheduler), ...(nats ? [nats.scheduler] : [])];
+    const schedulers = [...runners.map((r) => r.scheduler), ...(nats?.schedulers ?? [])];
     const drained = (await Promise.all(schedulers.map((s) => s.drain(config.shutdownTimeoutMs)))).every(Boolean);
     for (const r of runners) r.transport.destroy();
     if (!drained) logger.warn('Shutdown timeout reached; aborted the scrapes still running', { timeout: formatDuration(config.shutdownTimeoutMs) });

@@ -77,7 +77,18 @@ export async function startMetricsServer(
   other?: (req: http.IncomingMessage, res: http.ServerResponse) => boolean,
 ): Promise<MetricsServer | undefined> {
   const server = http.createServer((req, res) => {
-    if (other?.(req, res)) return;
+    // A throw out of a request listener is an uncaught exception: it would end the client.
+    try {
+      if (other?.(req, res)) return;
+    } catch (err) {
+      logger.error('Serving the status page failed', { path: req.url, err: messageOf(err) });
+      if (res.headersSent) res.destroy();
+      else {
+        res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8', 'Retry-After': '1' });
+        res.end(`The client's status is not available: ${messageOf(err)}\n`);
+      }
+      return;
+    }
     registry.metrics().then(
       (text) => {
         res.writeHead(200, { 'Content-Type': registry.contentType, 'Content-Length': Buffer.byteLength(text) });
