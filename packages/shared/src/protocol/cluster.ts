@@ -84,6 +84,29 @@ export const FORWARD_WINDOW = 16;
 /** Presence messages carry at most this many names, so a message stays far below max_payload. */
 export const PRESENCE_BATCH = 2_000;
 
+/**
+ * Presence messages are also cut at this many bytes of JSON (client metadata
+ * makes an entry up to about 16 KiB): a quarter of NATS' default max_payload
+ * (1 MB), so a server configured lower than the default still carries them.
+ * One entry always fits (an FQDN of 255 bytes and a 16 KiB metadata value).
+ */
+export const PRESENCE_MAX_BYTES = 256 * 1024;
+
+/** How a client reaches the proxy holding it, as presence carries it. */
+export type PresenceTransport = 'channel' | 'polling' | 'upstream';
+export const PRESENCE_TRANSPORTS: readonly PresenceTransport[] = Object.freeze(['channel', 'polling', 'upstream']);
+
+/** Longest proxy name (PresenceMessage.name) accepted. */
+export const PROXY_NAME_MAX_CHARS = 256;
+
+/** What presence says about one client, parallel to PresenceMessage.fqdns. */
+export interface PresenceClient {
+  /** Index into PresenceMessage.meta: the client's X-Pushprox-Client-Meta value; absent: it sent none. */
+  readonly m?: number;
+  /** Its transport at the sender; absent: not known. */
+  readonly t?: PresenceTransport;
+}
+
 /** A presence message (JSON). `add` announces or refreshes names for `ttlMs`; `del` withdraws them; `bye` withdraws all. */
 export interface PresenceMessage {
   readonly v: 1;
@@ -99,4 +122,17 @@ export interface PresenceMessage {
   readonly refresh?: boolean;
   /** A client on NATS directly announces its FQDN: scrapes for it go to clientSubject(fqdn), not to a proxy. */
   readonly direct?: boolean;
+  /**
+   * `add` only, optional: the distinct X-Pushprox-Client-Meta values (base64url,
+   * as the clients sent them) of this message's clients, each once.
+   */
+  readonly meta?: readonly string[];
+  /**
+   * `add` only, optional, parallel to `fqdns`: each client's metadata (an
+   * index into `meta`) and transport. A peer that sends FQDNs only (an older
+   * proxy, a direct client) has its clients listed without labels or modules.
+   */
+  readonly clients?: readonly PresenceClient[];
+  /** Optional: the sender's name for people (host and listen address), shown as "held by". */
+  readonly name?: string;
 }
