@@ -2,7 +2,9 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import http from 'node:http';
 import path from 'node:path';
+import { encodeClientMeta, HEADER_CLIENT_META, PRESENCE_MAX_BYTES } from '@pushprox/shared';
 import { missing, requireBinaries } from '../src/binaries.js';
 import { launchChromium } from '../src/browser.js';
 import { DEMO_BODY, startExporter, type TestExporter } from '../src/exporter.js';
@@ -167,4 +169,46 @@ test('a proxy restarted with --registration.grace forwards a scrape for a client
   const unknown = await scrapeVia(b.port, 'http://nobody.example:9100/metrics', { timeoutSecs: 2, timeoutMs: 10_000 });
   assert.notEqual(unknown.status, 200);
   assert.ok(Date.now() - waitStart >= 1500, `an unknown FQDN within the grace failed after ${Date.now() - waitStart} ms, before its deadline`);
+});
+
+/** A raw hello poll carrying client metadata, as our client sends it: registers `fqdn` with it. */
+function helloWithMeta(proxyUrl: string, fqdn: string, meta: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${proxyUrl}/poll`, {
+      method: 'POST',
+      headers: { 'X-Pushprox-Poll-Capacity': '1', 'X-Pushprox-Hello': '1', [HEADER_CLIENT_META]: meta },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end(fqdn);
+  });
+}
+
+test('a fleet whose metadata exceeds one NATS payload (1.5 MB of labels over 100 clients) reaches the other proxy whole, in messages under PRESENCE_MAX_BYTES', async (t) => {
+  if (!requireBinaries(t, 'natsServer')) return;
+  const names = Array.from({ length: 100 }, (_, i) => `big-${String(i).padStart(3, '0')}.fleet.example`);
+  let total = 0;
+  for (const [i, name] of names.entries()) {
+    const labels: Record<string, string> = {};
+    for (let k = 0; k < 11; k++) labels[`label_${k}`] = `${name}-${k}-`.padEnd(1000, 'v');
+    const meta = encodeClientMeta({ labels, modules: [], version: 'e2e' });
+    total += meta.length;
+    assert.equal(await helloWithMeta(a.url, name, meta), 204, `hello of ${name} (${i}): registered, nothing to do`);
+  }
+  t.diagnostic(`${total} bytes of metadata over ${names.length} clients; NATS max_payload 1048576, PRESENCE_MAX_BYTES ${PRESENCE_MAX_BYTES}`);
+  assert.ok(total > 1024 * 1024);
+  const onA = (await getUrl(`${a.url}/clients`)).body.toString();
+  let onB = '';
+  const end = Date.now() + 15_000;
+  while (onB !== onA && Date.now() < end) {
+    onB = (await getUrl(`${b.url}/clients`)).body.toString();
+    if (onB !== onA) await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(onB.length, onA.length, '/clients of B as long as A\'s');
+  assert.ok(onB === onA, '/clients of B byte for byte as A\'s');
+  const groups = JSON.parse(onB) as Array<{ targets: string[]; labels: Record<string, string> }>;
+  assert.equal(groups.filter((g) => g.targets[0]!.startsWith('big-') && g.labels['label_10']?.length === 1000).length, 100);
 });
