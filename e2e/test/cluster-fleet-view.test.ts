@@ -4,14 +4,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import http from 'node:http';
 import path from 'node:path';
-import { encodeClientMeta, HEADER_CLIENT_META, PRESENCE_MAX_BYTES } from '@pushprox/shared';
+import { connect } from '@nats-io/transport-node';
+import { encodeClientMeta, HEADER_CLIENT_META, PRESENCE_MAX_BYTES, SUBJECT_PRESENCE } from '@pushprox/shared';
 import { missing, requireBinaries } from '../src/binaries.js';
 import { launchChromium } from '../src/browser.js';
 import { DEMO_BODY, startExporter, type TestExporter } from '../src/exporter.js';
 import { getUrl, scrapeVia } from '../src/http.js';
 import { startNatsCluster, type NatsCluster } from '../src/nats.js';
 import { killAll, startClientProc, startProxyProc, type Proc, type ProxyProc } from '../src/procs.js';
-import { waitRegistered } from '../src/proxy-api.js';
+import { registeredClients, waitRegistered } from '../src/proxy-api.js';
 
 /**
  * The fleet view across two proxies joined over a real nats-server: a client
@@ -211,4 +212,60 @@ test('a fleet whose metadata exceeds one NATS payload (1.5 MB of labels over 100
   assert.ok(onB === onA, '/clients of B byte for byte as A\'s');
   const groups = JSON.parse(onB) as Array<{ targets: string[]; labels: Record<string, string> }>;
   assert.equal(groups.filter((g) => g.targets[0]!.startsWith('big-') && g.labels['label_10']?.length === 1000).length, 100);
+});
+
+test('hostile presence: junk in the metadata fields is dropped, metadata that does not decode leaves its client bare, and a flood of distinct metadata stays within its budget', async (t) => {
+  if (!requireBinaries(t, 'natsServer')) return;
+  const nc = await connect({ servers: nats.urls });
+  t.after(() => nc.close());
+  const msg = (extra: object, fqdns = ['junk.fleet.example']) => JSON.stringify({ v: 1, proxy: 'hostile', kind: 'add', ttlMs: 60_000, fqdns, ...extra });
+  for (const junk of [
+    msg({ clients: [] }),
+    msg({ meta: ['eyJ2IjoxfQ'], clients: [{ m: 1 }] }),
+    msg({ meta: ['eyJ2IjoxfQ'], clients: [{ m: -1 }] }),
+    msg({ clients: [{ t: 'pigeon' }] }),
+    msg({ clients: ['channel'] }),
+    msg({ meta: ['<script>alert(1)</script>'] }),
+    msg({ meta: ['A'.repeat(17 * 1024)] }),
+    msg({ meta: 'eyJ2IjoxfQ' }),
+    msg({ name: 'n'.repeat(300) }),
+    msg({ name: 42 }),
+  ]) nc.publish(SUBJECT_PRESENCE, junk);
+  // Well-formed, but the metadata breaks the header's rules (a reserved label name): listed bare.
+  nc.publish(SUBJECT_PRESENCE, msg({ meta: [Buffer.from('{"v":1,"labels":{"__address__":"evil:1"}}').toString('base64url')], clients: [{ m: 0, t: 'channel' }] }, ['bare.fleet.example']));
+  await nc.flush();
+  const end = Date.now() + 5000;
+  while (!(await registeredClients(b.url)).includes('bare.fleet.example') && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  const listed = await registeredClients(b.url);
+  assert.ok(listed.includes('bare.fleet.example'));
+  assert.ok(!listed.includes('junk.fleet.example'), 'a message breaking the format is dropped whole');
+  const bare = (JSON.parse((await getUrl(`${b.url}/clients`)).body.toString()) as Array<{ targets: string[]; labels: object }>).find((g) => g.targets.includes('bare.fleet.example'));
+  assert.deepEqual(bare?.labels, {});
+  // A flood: 100 messages of 60 clients, each with its own 16 KiB of metadata (192 MiB counted against the 64 MiB budget).
+  const rssBefore = b.rss();
+  for (let m = 0; m < 100; m++) {
+    const fqdns: string[] = [];
+    const meta: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      const labels: Record<string, string> = {};
+      for (let k = 0; k < 11; k++) labels[`l${k}`] = `${m}-${i}-${k}-`.padEnd(1000, 'f');
+      fqdns.push(`flood-${m}-${i}.fleet.example`);
+      meta.push(encodeClientMeta({ labels, modules: [] }));
+    }
+    nc.publish(SUBJECT_PRESENCE, msg({ meta, clients: meta.map((_, i) => ({ m: i, t: 'channel' })) }, fqdns));
+    await nc.flush();
+  }
+  const floodEnd = Date.now() + 20_000;
+  while ((await registeredClients(b.url)).filter((f) => f.startsWith('flood-')).length < 6000 && Date.now() < floodEnd) await new Promise((r) => setTimeout(r, 250));
+  const grown = b.rss() - rssBefore;
+  t.diagnostic(`proxy RSS grew ${(grown / 1048576).toFixed(0)} MiB over a flood of 6,000 remote clients with 16 KiB of metadata each`);
+  assert.equal((await registeredClients(b.url)).filter((f) => f.startsWith('flood-')).length, 6000);
+  assert.ok(grown < 400 * 1048576, `RSS grew ${grown} bytes`);
+  nc.publish(SUBJECT_PRESENCE, JSON.stringify({ v: 1, proxy: 'hostile', kind: 'bye', ttlMs: 1000, fqdns: [] }));
+  await nc.flush();
+  const byeEnd = Date.now() + 5000;
+  while ((await registeredClients(b.url)).some((f) => f.startsWith('flood-')) && Date.now() < byeEnd) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(!(await registeredClients(b.url)).some((f) => f.startsWith('flood-')), 'a bye withdraws them all');
+  const r = await scrapeVia(b.port, `http://${BARE}:${bareExporter.port}/metrics`, { timeoutSecs: 5 });
+  assert.equal(r.status, 200, 'the proxy still forwards');
 });
