@@ -220,11 +220,12 @@ test('hostile presence: junk in the metadata fields is dropped, metadata that do
   t.after(() => nc.close());
   const msg = (extra: object, fqdns = ['junk.fleet.example']) => JSON.stringify({ v: 1, proxy: 'hostile', kind: 'add', ttlMs: 60_000, fqdns, ...extra });
   for (const junk of [
-    msg({ clients: [] }),
-    msg({ meta: ['eyJ2IjoxfQ'], clients: [{ m: 1 }] }),
-    msg({ meta: ['eyJ2IjoxfQ'], clients: [{ m: -1 }] }),
-    msg({ clients: [{ t: 'pigeon' }] }),
-    msg({ clients: ['channel'] }),
+    msg({ transports: '' }),
+    msg({ metaOf: [] }),
+    msg({ meta: ['eyJ2IjoxfQ'], metaOf: [1], transports: 'c' }),
+    msg({ meta: ['eyJ2IjoxfQ'], metaOf: [-2], transports: 'c' }),
+    msg({ transports: 'x' }),
+    msg({ transports: ['c'] }),
     msg({ meta: ['<script>alert(1)</script>'] }),
     msg({ meta: ['A'.repeat(17 * 1024)] }),
     msg({ meta: 'eyJ2IjoxfQ' }),
@@ -232,7 +233,7 @@ test('hostile presence: junk in the metadata fields is dropped, metadata that do
     msg({ name: 42 }),
   ]) nc.publish(SUBJECT_PRESENCE, junk);
   // Well-formed, but the metadata breaks the header's rules (a reserved label name): listed bare.
-  nc.publish(SUBJECT_PRESENCE, msg({ meta: [Buffer.from('{"v":1,"labels":{"__address__":"evil:1"}}').toString('base64url')], clients: [{ m: 0, t: 'channel' }] }, ['bare.fleet.example']));
+  nc.publish(SUBJECT_PRESENCE, msg({ meta: [Buffer.from('{"v":1,"labels":{"__address__":"evil:1"}}').toString('base64url')], metaOf: [0], transports: 'c' }, ['bare.fleet.example']));
   await nc.flush();
   const end = Date.now() + 5000;
   while (!(await registeredClients(b.url)).includes('bare.fleet.example') && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
@@ -252,7 +253,7 @@ test('hostile presence: junk in the metadata fields is dropped, metadata that do
       fqdns.push(`flood-${m}-${i}.fleet.example`);
       meta.push(encodeClientMeta({ labels, modules: [] }));
     }
-    nc.publish(SUBJECT_PRESENCE, msg({ meta, clients: meta.map((_, i) => ({ m: i, t: 'channel' })) }, fqdns));
+    nc.publish(SUBJECT_PRESENCE, msg({ meta, metaOf: meta.map((_, i) => i), transports: 'c'.repeat(meta.length) }, fqdns));
     await nc.flush();
   }
   const floodEnd = Date.now() + 20_000;

@@ -40,14 +40,13 @@ export interface LocalClients {
  */
 export function fleetTargetGroups(local: LocalClients, remote: readonly RemoteClient[]): TargetGroup[] {
   if (remote.length === 0) return targetGroups(local.names, local.metaOf, local.anyMeta);
+  const names = fleetClients(local.names, remote.map((c) => c.name));
+  const anyMeta = local.anyMeta || remote.some((c) => c.meta !== EMPTY_CLIENT_META && (c.meta.modules.length > 0 || Object.keys(c.meta.labels).length > 0));
+  // Upstream's shape: metadata is not looked at.
+  if (!anyMeta) return targetGroups(names, local.metaOf, false);
   const localKeys = new Set(local.names.map((n) => n.toLowerCase()));
   const remoteMeta = new Map<string, ClientMeta>();
-  let anyMeta = local.anyMeta;
-  for (const c of remote) {
-    remoteMeta.set(c.name.toLowerCase(), c.meta);
-    if (!anyMeta && (c.meta.modules.length > 0 || Object.keys(c.meta.labels).length > 0)) anyMeta = true;
-  }
-  const names = fleetClients(local.names, remote.map((c) => c.name));
+  for (const c of remote) remoteMeta.set(c.name.toLowerCase(), c.meta);
   const metaOf = (fqdn: string): ClientMeta => {
     const key = fqdn.toLowerCase();
     return localKeys.has(key) ? local.metaOf(fqdn) : (remoteMeta.get(key) ?? EMPTY_CLIENT_META);

@@ -1,6 +1,6 @@
 import type { Clock } from '../routing/clock.js';
 import { ClientMetaStore } from '../routing/client-meta-store.js';
-import { EMPTY_CLIENT_META, type ClientMeta, type PresenceClient, type PresenceMessage, type PresenceTransport } from '@pushprox/shared';
+import { EMPTY_CLIENT_META, PRESENCE_TRANSPORT_CODES, type ClientMeta, type PresenceMessage, type PresenceTransport } from '@pushprox/shared';
 
 /** Most remote (FQDN, proxy) entries held; announcements beyond are dropped and counted. */
 export const MAX_REMOTE_ENTRIES = 500_000;
@@ -16,6 +16,8 @@ interface Holding {
   readonly since: number;
   /** As the holder announced it; undefined from a peer that sends FQDNs only. */
   transport: PresenceTransport | undefined;
+  /** As the holder announced it (the interned copy held in PeerTable's store). */
+  meta: ClientMeta;
 }
 
 /** One client of the fleet as its most recent holder announced it. */
@@ -77,12 +79,11 @@ export class PeerTable {
         if (holders?.delete(msg.proxy)) this.#forget(key, holders, msg.proxy);
         return;
       }
-      const client = msg.clients?.[i];
       const h = holders?.get(msg.proxy);
       if (h) {
         h.expiresAt = now + msg.ttlMs;
         if (!msg.refresh) h.seenAt = now;
-        if (msg.clients) this.#describe(key, msg.proxy, h, client, msg.meta);
+        if (msg.transports !== undefined) this.#describe(key, msg.proxy, h, msg, i);
         return;
       }
       if (this.#entries >= MAX_REMOTE_ENTRIES || (!direct && !this.#peers.has(msg.proxy) && this.proxies >= MAX_PEERS)) {
@@ -93,9 +94,9 @@ export class PeerTable {
       if (!map) this.#byFqdn.set(key, (map = new Map()));
       if (name !== key) this.#spelling.set(key, name);
       // Registered there but not waiting: ranked below every holder it waits at.
-      const entry: Holding = { expiresAt: now + msg.ttlMs, seenAt: msg.refresh ? -Infinity : now, since: now, transport: undefined };
+      const entry: Holding = { expiresAt: now + msg.ttlMs, seenAt: msg.refresh ? -Infinity : now, since: now, transport: undefined, meta: EMPTY_CLIENT_META };
       map.set(msg.proxy, entry);
-      this.#describe(key, msg.proxy, entry, client, msg.meta);
+      if (msg.transports !== undefined) this.#describe(key, msg.proxy, entry, msg, i);
       this.#peers.set(msg.proxy, (this.#peers.get(msg.proxy) ?? 0) + 1);
       this.#entries++;
     });
@@ -107,13 +108,15 @@ export class PeerTable {
    * decode, or that the byte budget cannot hold, leaves the client listed
    * without labels or modules (as from a peer that sends FQDNs only).
    */
-  #describe(key: string, proxy: string, h: Holding, client: PresenceClient | undefined, meta: readonly string[] | undefined): void {
-    h.transport = client?.t;
-    const raw = client?.m === undefined ? undefined : meta?.[client.m];
+  #describe(key: string, proxy: string, h: Holding, msg: PresenceMessage, i: number): void {
+    h.transport = PRESENCE_TRANSPORT_CODES[msg.transports![i]!];
+    const m = msg.metaOf?.[i] ?? -1;
+    const raw = m < 0 ? undefined : msg.meta?.[m];
     const metaKey = `${key}\n${proxy}`;
+    h.meta = EMPTY_CLIENT_META;
     if (raw === undefined) return this.#meta.delete(metaKey);
     try {
-      this.#meta.set(metaKey, this.#meta.decode(raw));
+      if (this.#meta.set(metaKey, this.#meta.decode(raw))) h.meta = this.#meta.get(metaKey);
     } catch {
       this.#meta.delete(metaKey);
     }
@@ -140,7 +143,7 @@ export class PeerTable {
         proxy,
         proxyName: this.#names.get(proxy) ?? '',
         direct: this.#direct.has(proxy),
-        meta: this.#meta.get(`${key}\n${proxy}`),
+        meta: h.meta,
         transport: h.transport,
         since: h.since,
         seenAt: h.seenAt,
@@ -157,7 +160,7 @@ export class PeerTable {
   /** What the holder of `key` (holderOf) announced about it; empty when unknown. */
   metaOf(key: string): ClientMeta {
     const proxy = this.holderOf(key);
-    return proxy === undefined ? EMPTY_CLIENT_META : this.#meta.get(`${key}\n${proxy}`);
+    return (proxy === undefined ? undefined : this.#byFqdn.get(key)?.get(proxy)?.meta) ?? EMPTY_CLIENT_META;
   }
 
   /**

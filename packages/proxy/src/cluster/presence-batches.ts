@@ -1,4 +1,4 @@
-import { PRESENCE_BATCH, PRESENCE_MAX_BYTES, type PresenceClient, type PresenceMessage, type PresenceTransport } from '@pushprox/shared';
+import { PRESENCE_BATCH, PRESENCE_MAX_BYTES, type PresenceMessage, type PresenceTransport } from '@pushprox/shared';
 
 /** What this proxy says about one of its clients in presence. */
 export interface ClientDescription {
@@ -7,38 +7,43 @@ export interface ClientDescription {
   readonly transport: PresenceTransport | undefined;
 }
 
-type Base = Omit<PresenceMessage, 'fqdns' | 'meta' | 'clients'>;
+type Base = Omit<PresenceMessage, 'fqdns' | 'meta' | 'metaOf' | 'transports'>;
 
-/** Upper bound of one PresenceClient's JSON and its comma (`{"m":123456,"t":"upstream"},`). */
-const CLIENT_JSON_MAX = 32;
+const TRANSPORT_CODE: Readonly<Record<PresenceTransport, string>> = { channel: 'c', polling: 'p', upstream: 'u' };
+
+/** Upper bound of one client's share of `metaOf` (`123456,`) and `transports` (one character). */
+const CLIENT_BYTES_MAX = 8;
 
 /**
  * Cuts an announcement of `names` into presence messages of at most
  * PRESENCE_BATCH names and PRESENCE_MAX_BYTES bytes each. With `describe`
- * (`add` only), each message carries its clients' metadata values, each
- * distinct value once per message, and their transports. Invariant: every
- * name is in exactly one message, in order; a message over the byte bound
- * holds one name only (it cannot: an entry is at most about 17 KiB).
+ * (`add` only), each message carries its clients' transports and, when any
+ * has some, their metadata: each distinct value once per message. Invariant:
+ * every name is in exactly one message, in order; one entry (an FQDN of 255
+ * bytes and a 16 KiB metadata value) always fits a message.
  */
 export function presenceBatches(base: Base, names: readonly string[], describe?: (name: string) => ClientDescription): Buffer[] {
   const out: Buffer[] = [];
-  const overhead = Buffer.byteLength(JSON.stringify({ ...base, fqdns: [], meta: [], clients: [] }));
+  const overhead = Buffer.byteLength(JSON.stringify({ ...base, fqdns: [], meta: [], metaOf: [], transports: '' }));
   let fqdns: string[] = [];
-  let clients: PresenceClient[] = [];
+  let metaOf: number[] = [];
+  let transports = '';
   let meta: string[] = [];
   let index = new Map<string, number>();
   let bytes = overhead;
   const flush = (): void => {
-    const msg: PresenceMessage = describe ? { ...base, fqdns, meta, clients } : { ...base, fqdns };
+    let msg: PresenceMessage = { ...base, fqdns };
+    if (describe) msg = meta.length > 0 ? { ...msg, meta, metaOf, transports } : { ...msg, transports };
     out.push(Buffer.from(JSON.stringify(msg)));
     fqdns = [];
-    clients = [];
+    metaOf = [];
+    transports = '';
     meta = [];
     index = new Map();
     bytes = overhead;
   };
   const costOf = (name: string, d: ClientDescription | undefined): number =>
-    Buffer.byteLength(JSON.stringify(name)) + 1 + (d ? CLIENT_JSON_MAX + (d.meta !== undefined && !index.has(d.meta) ? d.meta.length + 3 : 0) : 0);
+    Buffer.byteLength(JSON.stringify(name)) + 1 + (d ? CLIENT_BYTES_MAX + (d.meta !== undefined && !index.has(d.meta) ? d.meta.length + 3 : 0) : 0);
   for (const name of names) {
     const d = describe?.(name);
     let cost = costOf(name, d);
@@ -49,15 +54,16 @@ export function presenceBatches(base: Base, names: readonly string[], describe?:
     fqdns.push(name);
     bytes += cost;
     if (!d) continue;
-    let m: number | undefined;
+    transports += d.transport ? TRANSPORT_CODE[d.transport] : '-';
+    let m = -1;
     if (d.meta !== undefined) {
-      m = index.get(d.meta);
-      if (m === undefined) {
+      m = index.get(d.meta) ?? -1;
+      if (m < 0) {
         m = meta.push(d.meta) - 1;
         index.set(d.meta, m);
       }
     }
-    clients.push({ ...(m !== undefined && { m }), ...(d.transport && { t: d.transport }) });
+    metaOf.push(m);
   }
   if (fqdns.length > 0 || base.kind === 'bye') flush();
   return out;

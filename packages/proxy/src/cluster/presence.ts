@@ -2,7 +2,6 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import {
   CLIENT_META_LIMITS,
   PRESENCE_BATCH,
-  PRESENCE_TRANSPORTS,
   PROXY_ID_PATTERN,
   PROXY_NAME_MAX_CHARS,
   SUBJECT_HELLO,
@@ -168,7 +167,8 @@ export function parsePresence(data: Uint8Array): PresenceMessage | undefined {
     if (v.direct && !v.fqdns.every((f) => SUBJECT_FQDN_PATTERN.test(f.toLowerCase()))) return undefined;
     if (v.name !== undefined && (typeof v.name !== 'string' || v.name.length > PROXY_NAME_MAX_CHARS)) return undefined;
     if (v.meta !== undefined && !validMeta(v.meta)) return undefined;
-    if (v.clients !== undefined && !validClients(v.clients, v.fqdns.length, v.meta?.length ?? 0)) return undefined;
+    if (v.metaOf !== undefined && !validMetaOf(v.metaOf, v.fqdns.length, v.meta?.length ?? 0)) return undefined;
+    if (v.transports !== undefined && !(typeof v.transports === 'string' && v.transports.length === v.fqdns.length && /^[cpu-]*$/.test(v.transports))) return undefined;
     return v as PresenceMessage;
   } catch {
     return undefined;
@@ -181,13 +181,8 @@ function validMeta(meta: unknown): boolean {
   return meta.every((m) => typeof m === 'string' && m.length <= CLIENT_META_LIMITS.headerBytes && /^[A-Za-z0-9_-]*$/.test(m));
 }
 
-/** One entry per FQDN: an index into `meta` or none, a known transport or none. */
-function validClients(clients: unknown, names: number, metas: number): boolean {
-  if (!Array.isArray(clients) || clients.length !== names) return false;
-  return clients.every((c: unknown) => {
-    if (typeof c !== 'object' || c === null || Array.isArray(c)) return false;
-    const { m, t } = c as { m?: unknown; t?: unknown };
-    if (m !== undefined && !(Number.isInteger(m) && (m as number) >= 0 && (m as number) < metas)) return false;
-    return t === undefined || (PRESENCE_TRANSPORTS as readonly unknown[]).includes(t);
-  });
+/** One entry per FQDN: an index into `meta`, or -1 for none. */
+function validMetaOf(metaOf: unknown, names: number, metas: number): boolean {
+  if (!Array.isArray(metaOf) || metaOf.length !== names) return false;
+  return metaOf.every((m: unknown) => Number.isInteger(m) && (m as number) >= -1 && (m as number) < metas);
 }

@@ -51,7 +51,13 @@ test('presence sends a shared label set once per message, and cuts by count at P
   const first = JSON.parse(batches[0]!.toString()) as PresenceMessage;
   assert.deepEqual(first.meta, [meta]);
   assert.equal(first.fqdns.length, PRESENCE_BATCH);
-  assert.deepEqual(first.clients![0], { m: 0, t: 'polling' });
+  assert.equal(first.metaOf![0], 0);
+  assert.equal(first.transports, 'p'.repeat(PRESENCE_BATCH));
+  // Clients without metadata cost one character each: no meta, no metaOf.
+  const bare = JSON.parse(presenceBatches(base, ['a', 'b'], (n) => ({ meta: undefined, transport: n === 'a' ? 'channel' : undefined }))[0]!.toString()) as PresenceMessage;
+  assert.equal(bare.transports, 'c-');
+  assert.equal(bare.meta, undefined);
+  assert.equal(bare.metaOf, undefined);
   // Withdrawals of long names are cut by bytes too.
   const long = Array.from({ length: 1500 }, (_, i) => `${i}`.padEnd(250, 'n'));
   for (const b of presenceBatches({ ...base, kind: 'del' }, long)) assert.ok(b.length <= PRESENCE_MAX_BYTES);
@@ -71,14 +77,16 @@ test('an older peer\'s presence (FQDNs only) is still applied: its clients are l
 
 test('presence that breaks the metadata format is dropped, and metadata that does not decode leaves the client bare', () => {
   const bad = (extra: object) => parsePresence(Buffer.from(JSON.stringify({ v: 1, proxy: 'p', kind: 'add', ttlMs: 3000, fqdns: ['a'], ...extra })));
-  assert.equal(bad({ clients: [] }), undefined, 'clients not parallel to fqdns');
-  assert.equal(bad({ meta: ['x'], clients: [{ m: 1 }] }), undefined, 'index out of range');
-  assert.equal(bad({ clients: [{ t: 'carrier-pigeon' }] }), undefined, 'unknown transport');
+  assert.equal(bad({ transports: '' }), undefined, 'transports not parallel to fqdns');
+  assert.equal(bad({ metaOf: [] }), undefined, 'metaOf not parallel to fqdns');
+  assert.equal(bad({ meta: ['x'], metaOf: [1] }), undefined, 'index out of range');
+  assert.equal(bad({ metaOf: [0.5] }), undefined, 'not an index');
+  assert.equal(bad({ transports: 'x' }), undefined, 'unknown transport');
   assert.equal(bad({ meta: ['<script>'] }), undefined, 'not base64url');
   assert.equal(bad({ meta: ['x'.repeat(17 * 1024)] }), undefined, 'over the header bound');
   assert.equal(bad({ name: 'n'.repeat(300) }), undefined, 'name too long');
   const table = new PeerTable(new FakeClock(), 'me');
-  const ok = bad({ meta: [Buffer.from('{"v":1,"labels":{"__x":"y"}}').toString('base64url')], clients: [{ m: 0, t: 'upstream' }] });
+  const ok = bad({ meta: [Buffer.from('{"v":1,"labels":{"__x":"y"}}').toString('base64url')], metaOf: [0], transports: 'u' });
   assert.ok(ok);
   table.apply(ok);
   assert.deepEqual(table.clients()[0]!.meta.labels, {});
@@ -89,9 +97,12 @@ test('a client\'s metadata follows its holder: a new announcement replaces it, a
   const table = new PeerTable(new FakeClock(), 'me');
   const m1 = encodeClientMeta({ labels: { a: '1' }, modules: [] });
   const m2 = encodeClientMeta({ labels: { a: '2' }, modules: [] });
-  table.apply({ ...base, fqdns: ['h'], meta: [m1], clients: [{ m: 0 }] });
+  table.apply({ ...base, fqdns: ['h'], meta: [m1], metaOf: [0], transports: '-' });
   assert.equal(table.metaOf('h').labels['a'], '1');
-  table.apply({ ...base, fqdns: ['h'], meta: [m2], clients: [{ m: 0 }] });
+  table.apply({ ...base, fqdns: ['h'], meta: [m2], metaOf: [0], transports: '-' });
+  // An older peer's refresh (FQDNs only) keeps what was announced.
+  table.apply({ ...base, fqdns: ['h'] });
+  assert.equal(table.metaOf('h').labels['a'], '2');
   assert.equal(table.metaOf('h').labels['a'], '2');
   table.apply({ ...base, kind: 'del', fqdns: ['h'] });
   assert.equal(table.hasClientMeta, false);
@@ -102,7 +113,7 @@ test('the fleet\'s /clients groups remote clients exactly as the local target gr
   const clock = new FakeClock();
   const table = new PeerTable(clock, 'me');
   const meta = { labels: { site: 'berlin' }, modules: [{ name: 'node', style: 'expexp' as const }] };
-  table.apply({ ...base, fqdns: ['b.example', 'c.example'], meta: [encodeClientMeta(meta)], clients: [{ m: 0, t: 'channel' }, { t: 'upstream' }] });
+  table.apply({ ...base, fqdns: ['b.example', 'c.example'], meta: [encodeClientMeta(meta)], metaOf: [0, -1], transports: 'cu' });
   const fleet = fleetTargetGroups({ names: ['a.example'], metaOf: () => ({ labels: {}, modules: [] }), anyMeta: false }, table.clients());
   const local = targetGroups(['a.example', 'b.example', 'c.example'], (f) => (f === 'b.example' ? meta : { labels: {}, modules: [] }), true);
   assert.equal(JSON.stringify(fleet), JSON.stringify(local));

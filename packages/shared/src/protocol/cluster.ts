@@ -94,18 +94,17 @@ export const PRESENCE_MAX_BYTES = 256 * 1024;
 
 /** How a client reaches the proxy holding it, as presence carries it. */
 export type PresenceTransport = 'channel' | 'polling' | 'upstream';
-export const PRESENCE_TRANSPORTS: readonly PresenceTransport[] = Object.freeze(['channel', 'polling', 'upstream']);
+
+/** PresenceMessage.transports: one character per client; `-`: not known. */
+export const PRESENCE_TRANSPORT_CODES: Readonly<Record<string, PresenceTransport | undefined>> = Object.freeze({
+  c: 'channel',
+  p: 'polling',
+  u: 'upstream',
+  '-': undefined,
+});
 
 /** Longest proxy name (PresenceMessage.name) accepted. */
 export const PROXY_NAME_MAX_CHARS = 256;
-
-/** What presence says about one client, parallel to PresenceMessage.fqdns. */
-export interface PresenceClient {
-  /** Index into PresenceMessage.meta: the client's X-Pushprox-Client-Meta value; absent: it sent none. */
-  readonly m?: number;
-  /** Its transport at the sender; absent: not known. */
-  readonly t?: PresenceTransport;
-}
 
 /** A presence message (JSON). `add` announces or refreshes names for `ttlMs`; `del` withdraws them; `bye` withdraws all. */
 export interface PresenceMessage {
@@ -128,11 +127,18 @@ export interface PresenceMessage {
    */
   readonly meta?: readonly string[];
   /**
-   * `add` only, optional, parallel to `fqdns`: each client's metadata (an
-   * index into `meta`) and transport. A peer that sends FQDNs only (an older
-   * proxy, a direct client) has its clients listed without labels or modules.
+   * `add` only, optional, parallel to `fqdns`: each client's metadata, an
+   * index into `meta`, or -1 for none. Absent: no client of the message has any.
    */
-  readonly clients?: readonly PresenceClient[];
+  readonly metaOf?: readonly number[];
+  /**
+   * `add` only, optional, parallel to `fqdns`: each client's transport at the
+   * sender, one character each (PRESENCE_TRANSPORT_CODES). A sender that
+   * describes its clients always sends it; without it (an older proxy, a
+   * direct client) the message names FQDNs only and their clients are listed
+   * without labels or modules.
+   */
+  readonly transports?: string;
   /** Optional: the sender's name for people (host and listen address), shown as "held by". */
   readonly name?: string;
 }
