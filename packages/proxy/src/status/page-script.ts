@@ -139,7 +139,7 @@ export const PAGE_SCRIPT = String.raw`'use strict';
     $('config').replaceChildren(cfg);
   }
   function renderDetail(c) {
-    $('detail-title').textContent = c.fqdn;
+    $('detail-title').textContent = c.fqdn + (c.local ? '' : ' (held by ' + c.heldBy + ', which records its scrapes)');
     var frag = document.createDocumentFragment();
     c.history.forEach(function (h) {
       var tr = el('tr', null, h.error ? 'down' : 'up');
