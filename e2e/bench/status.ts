@@ -63,7 +63,7 @@ function fullHistoryQueryMs(n: number, query: string): number {
       const failed = i % 10 === 0 && k === HISTORY_LENGTH - 1;
       h.record({ at: now - (HISTORY_LENGTH - k) * 5_000, durationMs: 5 + ((i * 7 + k * 13) % 50), status: failed ? 503 : 200, bytes: 40_000, ...(failed && { error: 'collector failed' }) });
     }
-    views.push({ history: h, meta: EMPTY_CLIENT_META, waitingPolls: 1 });
+    views.push({ history: h, meta: EMPTY_CLIENT_META, waitingPolls: 1, local: true, heldBy: '' });
   }
   const q = parseClientsQuery(new URLSearchParams(query));
   const ms: number[] = [];

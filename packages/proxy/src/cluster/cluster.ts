@@ -8,7 +8,8 @@ import type { RemoteHolderLookup } from '../routing/types.js';
 import type { ForwardedScrape, Forwarder, Responders } from '../exchanges/scrape-handler.js';
 import type { RemotePush } from '../exchanges/push-relay.js';
 import { systemClock, type Clock } from '../routing/clock.js';
-import { PeerTable } from './peer-table.js';
+import { PeerTable, type RemoteClient } from './peer-table.js';
+import type { ClientDescription } from './presence-batches.js';
 import { Presence } from './presence.js';
 import { ForwardClient } from './forwarding/forward-client.js';
 import { serveForwards } from './forwarding/forward-server.js';
@@ -25,6 +26,13 @@ import type { ClusterConfig } from './options.js';
  */
 export const RECONNECT_GRACE_MS = 2_000;
 
+/**
+ * After it first joins, a proxy trusts the fleet's registry this long later:
+ * its hello asks every peer for a full announcement, and their answers
+ * arrive within this on any working NATS.
+ */
+export const SETTLE_MS = 1_000;
+
 export interface ClusterStartDeps {
   readonly coordinator: Coordinator;
   readonly responders: Responders;
@@ -32,6 +40,10 @@ export interface ClusterStartDeps {
   readonly scrapeMaxTimeoutMs: number;
   /** --push.max-body-size: the largest answer a client on NATS directly may send. */
   readonly pushMaxBodyBytes: number;
+  /** Each held client's metadata and transport, for presence. Default: names only. */
+  readonly describe?: (name: string) => ClientDescription;
+  /** This proxy's name for people, shown as "held by" on the peers. Default: none. */
+  readonly name?: string;
 }
 
 /**
@@ -43,6 +55,7 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
   /** Fresh at each start: a restarted proxy is a new peer, its old id's entries expire or are dropped. */
   readonly selfId = randomBytes(12).toString('base64url');
   #everJoined = false;
+  #joinedAt = Infinity;
   readonly #config: ClusterConfig;
   readonly #logger: Logger;
   readonly #clock: Clock;
@@ -69,6 +82,7 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
     },
   };
   #metrics: ClusterMetrics | undefined;
+  #name = '';
 
   constructor(config: ClusterConfig, logger: Logger, clock: Clock = systemClock) {
     this.#config = config;
@@ -79,6 +93,7 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
 
   /** Connects in the background; until then (and whenever NATS is gone) the proxy serves its own clients. */
   start(deps: ClusterStartDeps): void {
+    this.#name = deps.name ?? '';
     this.#forwarder = new ForwardClient(() => this.#nc, this.#table, deps.pushMaxBodyBytes);
     this.#metrics = new ClusterMetrics(deps.registry, {
       connected: () => this.#connected,
@@ -102,6 +117,16 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
   /** The names other proxies hold (for the fleet's /clients); none while NATS is gone. */
   remoteNames(): string[] {
     return this.#available() ? this.#table.names() : [];
+  }
+
+  /** The clients other proxies hold, with what their holders announced; none while NATS is gone. */
+  remoteClients(): RemoteClient[] {
+    return this.#available() ? this.#table.clients() : [];
+  }
+
+  /** This proxy's name for people, as announced (ClusterStartDeps.name); '' before start. */
+  get name(): string {
+    return this.#name;
   }
 
   async forward(peer: string, scrape: ForwardedScrape, res: ServerResponse): Promise<void> {
@@ -129,6 +154,16 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
     return this.#everJoined;
   }
 
+  /**
+   * Whether an FQDN unknown here and in the fleet may fail at once (the
+   * coordinator's RemoteHolderLookup.settled): SETTLE_MS after this proxy
+   * first joined. Before, such a scrape waits for a local poll or a peer's
+   * announcement (see Coordinator.remoteAppeared), up to its deadline.
+   */
+  get settled(): boolean {
+    return this.#clock.now() - this.#joinedAt >= SETTLE_MS;
+  }
+
   async close(): Promise<void> {
     this.#stopped = true;
     await this.#presence?.close();
@@ -145,6 +180,7 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
     this.#nc = nc;
     this.#connected = true;
     this.#everJoined = true;
+    this.#joinedAt = this.#clock.now();
     this.#logger.info('Cluster: connected to NATS', { server: nc.getServer(), proxy_id: this.selfId });
     this.#serving = serveForwards({
       nc,
@@ -171,6 +207,12 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
       connectedNames: () => deps.coordinator.registry.connectedNames(),
       intervalMs: this.#config.announceIntervalMs,
       logger: this.#logger,
+      ...(deps.describe && { describe: deps.describe }),
+      ...(deps.name && { name: deps.name }),
+      // A client announced waiting at a peer: scrapes for it parked here (a joining proxy's grace) go there now.
+      onApplied: (msg) => {
+        if (msg.kind === 'add' && !msg.refresh) for (const f of msg.fqdns) deps.coordinator.remoteAppeared(f);
+      },
     });
     this.#presence.attach(nc);
     void this.#watch(nc);

@@ -1,7 +1,9 @@
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import {
+  CLIENT_META_LIMITS,
   PRESENCE_BATCH,
   PROXY_ID_PATTERN,
+  PROXY_NAME_MAX_CHARS,
   SUBJECT_HELLO,
   SUBJECT_PRESENCE,
   SUBJECT_FQDN_PATTERN,
@@ -10,6 +12,7 @@ import {
   type PresenceMessage,
 } from '@pushprox/shared';
 import type { PeerTable } from './peer-table.js';
+import { presenceBatches, type ClientDescription } from './presence-batches.js';
 
 export interface PresenceOptions {
   readonly selfId: string;
@@ -20,6 +23,12 @@ export interface PresenceOptions {
   readonly connectedNames: () => readonly string[];
   /** Full announcements this often; an entry lives 3 intervals after its last one (--cluster.announce-interval). */
   readonly intervalMs: number;
+  /** Each held client's metadata and transport, announced with its name. Default: names only. */
+  readonly describe?: (name: string) => ClientDescription;
+  /** This proxy's name for people (PresenceMessage.name). Default: none. */
+  readonly name?: string;
+  /** Told of each peer's message after the table applied it. Default: nothing. */
+  readonly onApplied?: (msg: PresenceMessage) => void;
   readonly logger: Logger;
 }
 
@@ -58,8 +67,10 @@ export class Presence {
         callback: (err, m) => {
           if (err) return;
           const msg = parsePresence(m.data);
-          if (msg) table.apply(msg);
-          else logger.debug('Cluster: dropped a malformed presence message', { bytes: m.data.length });
+          if (msg) {
+            table.apply(msg);
+            if (msg.proxy !== this.#opts.selfId) this.#opts.onApplied?.(msg);
+          } else logger.debug('Cluster: dropped a malformed presence message', { bytes: m.data.length });
         },
       }),
       nc.subscribe(SUBJECT_HELLO, {
@@ -127,11 +138,9 @@ export class Presence {
   }
 
   #send(kind: PresenceMessage['kind'], names: readonly string[], refresh = false): void {
-    const base = { v: 1, proxy: this.#opts.selfId, kind, ttlMs: this.#opts.intervalMs * 3, ...(refresh && { refresh: true }) } as const;
-    if (names.length === 0 && kind === 'bye') return this.#publish(SUBJECT_PRESENCE, Buffer.from(JSON.stringify({ ...base, fqdns: [] })));
-    for (let i = 0; i < names.length; i += PRESENCE_BATCH) {
-      this.#publish(SUBJECT_PRESENCE, Buffer.from(JSON.stringify({ ...base, fqdns: names.slice(i, i + PRESENCE_BATCH) })));
-    }
+    const { name, describe } = this.#opts;
+    const base = { v: 1, proxy: this.#opts.selfId, kind, ttlMs: this.#opts.intervalMs * 3, ...(refresh && { refresh: true }), ...(name && { name }) } as const;
+    for (const data of presenceBatches(base, names, kind === 'add' ? describe : undefined)) this.#publish(SUBJECT_PRESENCE, data);
   }
 
   #publish(subject: string, data: Buffer): void {
@@ -156,8 +165,24 @@ export function parsePresence(data: Uint8Array): PresenceMessage | undefined {
     if (v.refresh !== undefined && v.refresh !== true) return undefined;
     // A direct client announces only names it can be reached by (clientSubject).
     if (v.direct && !v.fqdns.every((f) => SUBJECT_FQDN_PATTERN.test(f.toLowerCase()))) return undefined;
+    if (v.name !== undefined && (typeof v.name !== 'string' || v.name.length > PROXY_NAME_MAX_CHARS)) return undefined;
+    if (v.meta !== undefined && !validMeta(v.meta)) return undefined;
+    if (v.metaOf !== undefined && !validMetaOf(v.metaOf, v.fqdns.length, v.meta?.length ?? 0)) return undefined;
+    if (v.transports !== undefined && !(typeof v.transports === 'string' && v.transports.length === v.fqdns.length && /^[cpu-]*$/.test(v.transports))) return undefined;
     return v as PresenceMessage;
   } catch {
     return undefined;
   }
+}
+
+/** Distinct X-Pushprox-Client-Meta values: base64url within the header's bound (decoded, and validated, where stored). */
+function validMeta(meta: unknown): boolean {
+  if (!Array.isArray(meta) || meta.length > MAX_NAMES) return false;
+  return meta.every((m) => typeof m === 'string' && m.length <= CLIENT_META_LIMITS.headerBytes && /^[A-Za-z0-9_-]*$/.test(m));
+}
+
+/** One entry per FQDN: an index into `meta`, or -1 for none. */
+function validMetaOf(metaOf: unknown, names: number, metas: number): boolean {
+  if (!Array.isArray(metaOf) || metaOf.length !== names) return false;
+  return metaOf.every((m: unknown) => Number.isInteger(m) && (m as number) >= -1 && (m as number) < metas);
 }

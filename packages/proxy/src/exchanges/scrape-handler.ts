@@ -134,17 +134,17 @@ export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Resp
       fail(new PushProxError(ERROR_CODES.SCRAPE_BAD_TARGET, messageOf(err)));
       return;
     }
-    const peer = opts.forwarder && coordinator.remoteHolderOf(fqdn);
-    if (peer !== undefined && opts.forwarder) {
-      opts.forwarder.forward(peer, { fqdn, timeoutMs, build }, res).then(
+    const forward = (peer: string, withinMs: number): void => {
+      opts.forwarder!.forward(peer, { fqdn, timeoutMs: withinMs, build }, res).then(
         () => opts.onDone(res.statusCode),
         (err: unknown) => {
           logger.warn('Forwarded scrape failed', { scrape_id: id, url: target, proxy: peer, err: messageOf(err) });
           fail(err);
         },
       );
-      return;
-    }
+    };
+    const peer = opts.forwarder && coordinator.remoteHolderOf(fqdn);
+    if (peer !== undefined && opts.forwarder) return forward(peer, timeoutMs);
     let ticket: { cancel(): void };
     try {
       ticket = coordinator.scrape({ id, fqdn, request }, timeoutMs, {
@@ -153,6 +153,13 @@ export function createScrapeHandler(opts: ScrapeHandlerOptions, responders: Resp
           logger.warn('Scrape failed', { scrape_id: id, url: target, err: err.message });
           fail(err);
         },
+        // The client turned up at another proxy while this scrape waited (a joining proxy's grace): forwarded with the time left.
+        ...(opts.forwarder && {
+          moved: (to: string) => {
+            responders.delete(id);
+            forward(to, Math.max(1, Math.round(timeoutMs - (performance.now() - started))));
+          },
+        }),
       });
     } catch (err) {
       logger.warn('Scrape refused', { url: target, err: messageOf(err) });

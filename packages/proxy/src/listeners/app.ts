@@ -18,7 +18,7 @@ import { createPushHandler, type Relabel } from '../exchanges/push-handler.js';
 import type { RemotePush } from '../exchanges/push-relay.js';
 import type { Responders } from '../exchanges/scrape-handler.js';
 import { sendText } from './respond.js';
-import { targetGroups } from '../discovery/target-groups.js';
+import { targetGroups, type TargetGroup } from '../discovery/target-groups.js';
 import { sendAuthRefusal, type BasicAuth } from '../auth/basic-auth.js';
 import type { ClientAuthenticator } from '../auth/client-auth.js';
 
@@ -55,8 +55,8 @@ export interface AppOptions {
   readonly routes?: ReadonlyMap<string, ExtraRoute>;
   /** Pushes for Ids another proxy of the cluster handed out; default none (refused as unknown). */
   readonly remotePush?: RemotePush;
-  /** The names /clients lists; default the local registry's (the cluster's fleet merge replaces it). */
-  readonly listClients?: () => string[];
+  /** The target groups /clients lists; default the local registry's (the cluster's fleet view replaces it). */
+  readonly listClients?: () => TargetGroup[];
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -150,8 +150,7 @@ export function createApi(opts: AppOptions, role: ListenerRole = 'all'): Handler
     PATH_CLIENTS,
     instrument(PATH_CLIENTS, (_req, res) => {
       // Also Prometheus' http_sd_configs endpoint: 200, application/json, UTF-8, `[]` when empty.
-      const names = opts.listClients?.() ?? coordinator.registry.list();
-      const groups = targetGroups(names, (fqdn) => coordinator.clientMeta(fqdn), coordinator.hasClientMeta);
+      const groups = opts.listClients?.() ?? targetGroups(coordinator.registry.list(), (fqdn) => coordinator.clientMeta(fqdn), coordinator.hasClientMeta);
       const body = Buffer.from(`${JSON.stringify(groups)}\n`);
       res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length });
       res.end(body);

@@ -23,7 +23,7 @@ import { ProxyStatus } from '../status/proxy-status.js';
 import type { ReloadState } from '../status/status-info.js';
 import type { ExtraRoute } from './app.js';
 import type { Cluster } from '../cluster/cluster.js';
-import { fleetClients } from '../cluster/fleet.js';
+import { fleetTargetGroups, proxyName } from '../cluster/fleet.js';
 
 export interface RunningProxy {
   readonly coordinator: Coordinator;
@@ -123,6 +123,7 @@ export async function startProxy(
     maxPollsPerFqdn: config.pollMaxPerFqdn,
     pushMaxBodyBytes: config.pushMaxBodyBytes,
     reload: () => deps.lifecycle?.state() ?? { lastSuccess: true, lastSuccessAt: startedAt, lastError: '' },
+    ...(deps.cluster && { fleet: { selfName: () => deps.cluster!.name, remote: () => deps.cluster!.remoteClients() } }),
   });
   // Refusals are caused at will by whoever reaches the client port: one line, then a count a minute.
   const registrationWarnings = new WarnAggregator({ logger, msg: 'Refused a new client: --registration.max-clients reached' });
@@ -182,7 +183,14 @@ export async function startProxy(
   const apiOptions = {
     auth, clientAuth, coordinator, metrics, responders, logger, pushMaxBodyBytes: config.pushMaxBodyBytes, routes,
     ...(deps.enroll && { enroll: deps.enroll }),
-    ...(deps.cluster && { listClients: () => fleetClients(coordinator.registry.list(), deps.cluster!.remoteNames()), remotePush: deps.cluster.pushes }),
+    ...(deps.cluster && {
+      listClients: () =>
+        fleetTargetGroups(
+          { names: coordinator.registry.list(), metaOf: (fqdn) => coordinator.clientMeta(fqdn), anyMeta: coordinator.hasClientMeta },
+          deps.cluster!.remoteClients(),
+        ),
+      remotePush: deps.cluster.pushes,
+    }),
   };
   const scrape = createScrapeHandler(
     {
@@ -301,6 +309,8 @@ export async function startProxy(
     registry: metrics.registry,
     scrapeMaxTimeoutMs: config.scrapeMaxTimeoutMs,
     pushMaxBodyBytes: config.pushMaxBodyBytes,
+    describe: (fqdn) => ({ meta: coordinator.clientMetaRaw(fqdn), transport: status.history.get(fqdn)?.transport }),
+    name: proxyName(status.listeners[0]?.address ?? ''),
   });
 
   const close = (): Promise<void> => {

@@ -82,6 +82,11 @@ export class ClientMetaStore {
     return (raw === undefined ? undefined : this.#interned.get(raw)?.meta) ?? EMPTY_CLIENT_META;
   }
 
+  /** The header value `key`'s metadata was decoded from (what presence passes on), or undefined. */
+  raw(key: string): string | undefined {
+    return this.#byKey.get(key);
+  }
+
   delete(key: string): void {
     const raw = this.#byKey.get(key);
     if (raw === undefined) return;

@@ -173,6 +173,11 @@ export class Coordinator {
     return this.#meta.get(fqdn.toLowerCase());
   }
 
+  /** The X-Pushprox-Client-Meta value of `fqdn`'s newest poll, as received (presence passes it on); undefined: none. */
+  clientMetaRaw(fqdn: string): string | undefined {
+    return this.#meta.raw(fqdn.toLowerCase());
+  }
+
   /** True when some registered FQDN has labels or modules (then /clients groups by them). */
   get hasClientMeta(): boolean {
     return !this.#meta.empty;
@@ -225,16 +230,35 @@ export class Coordinator {
   }
 
   /**
+   * Another proxy announced `fqdn` waiting there: scrapes for it that wait
+   * here for a poll (within the start-up grace, or for a client of ours that
+   * is busy) and whose edge can forward them leave for that proxy now rather
+   * than at their deadline. Nothing happens while a poll of it waits here.
+   */
+  remoteAppeared(fqdn: string): void {
+    const key = fqdn.toLowerCase();
+    const list = this.#pending.get(key);
+    if (!list) return;
+    const peer = this.remoteHolderOf(key);
+    if (peer === undefined) return;
+    for (const scrape of [...list]) {
+      if (!scrape.sink.moved) continue;
+      this.#remove(key, scrape);
+      scrape.sink.moved(peer);
+    }
+  }
+
+  /**
    * Queues a scrape for `fqdn`. Throws SCRAPE_UNKNOWN_CLIENT at once when no
    * client for it polled within the registration timeout (after the start-up
-   * grace); otherwise the scrape has until `timeoutMs` for a client to take
+   * grace, and once a cluster's registry is settled); otherwise the scrape has until `timeoutMs` for a client to take
    * it and push the answer. Invariant: a scrape for an unknown FQDN waits
    * only within the grace, and holds its scraper's connection and one
    * deadline timer like any other, so the wait is bounded by both.
    */
   scrape(job: ScrapeJob, timeoutMs: number, sink: ScrapeSink): Ticket {
     const key = job.fqdn.toLowerCase();
-    if (!this.registry.isKnown(key) && this.#clock.now() >= this.#graceUntil) {
+    if (!this.registry.isKnown(key) && this.#clock.now() >= this.#graceUntil && this.#opts.remoteHolders?.settled !== false) {
       const since = this.registry.sinceLastSeen(key);
       const last = since === undefined ? 'never polled' : `last polled ${Math.round(since / 1000)}s ago`;
       throw new PushProxError(

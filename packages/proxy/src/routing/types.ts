@@ -27,6 +27,13 @@ export type PollEndReason = 'expired' | 'idle' | 'shutdown';
 export interface ScrapeSink {
   /** The deadline passed (before or after the client picked the scrape up). */
   fail(err: PushProxError): void;
+  /**
+   * While no client had taken it, another proxy announced that the client
+   * waits there: the scrape left this coordinator (its deadline timer is
+   * stopped) and the edge forwards it to `peer`. Without it, the scrape keeps
+   * waiting here.
+   */
+  moved?(peer: string): void;
 }
 
 export interface ScrapeJob {
@@ -71,4 +78,10 @@ export interface Ticket {
 export interface RemoteHolderLookup {
   /** The id of a peer proxy holding lower-cased `key`, or undefined. */
   holderOf(key: string): string | undefined;
+  /**
+   * False until the fleet's registry can be trusted (joined, and the peers'
+   * first announcements had time to arrive): until then a scrape for an FQDN
+   * known nowhere waits as within --registration.grace. Default true.
+   */
+  readonly settled?: boolean;
 }

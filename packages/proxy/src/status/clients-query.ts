@@ -22,6 +22,8 @@ export interface ClientsQuery {
   readonly idle: boolean;
   /** `name` (label present) or `name=value` (exact value). */
   readonly label: { readonly name: string; readonly value: string | undefined } | undefined;
+  /** Clustered: `local` (held here), `remote` (held by another proxy or on NATS directly), a proxy's name, or '' (all). */
+  readonly heldBy: string;
   readonly sort: SortKey;
   readonly desc: boolean;
   readonly offset: number;
@@ -62,6 +64,7 @@ export function parseClientsQuery(p: URLSearchParams): ClientsQuery {
     failing: boolParam(p, 'failing'),
     idle: boolParam(p, 'idle'),
     label,
+    heldBy: (p.get('heldBy') ?? '').slice(0, MAX_SEARCH_CHARS),
     sort: sortRaw as SortKey,
     desc: order === 'desc',
     offset: intParam(p, 'offset', 0, 1e9),
@@ -72,8 +75,14 @@ export function parseClientsQuery(p: URLSearchParams): ClientsQuery {
 export interface ClientView {
   readonly history: ClientHistory;
   readonly meta: ClientMeta;
-  /** Polls waiting now. */
+  /** Polls waiting now (here; 0 for a client held elsewhere). */
   readonly waitingPolls: number;
+  /** Whether this proxy holds it (else presence describes it, and it has no scrape history here). */
+  readonly local: boolean;
+  /** The name of the proxy holding it ('' unclustered), or `NATS` for a client on NATS directly. */
+  readonly heldBy: string;
+  /** Replaces history.transport when presence did not say (`unknown`) or the client is on NATS directly (`nats`). */
+  readonly transport?: string;
 }
 
 const seconds = (ms: number | undefined): number | null => (ms === undefined ? null : ms / 1000);
@@ -93,7 +102,9 @@ export function clientJson(v: ClientView, now: number, withHistory = false) {
     labels: v.meta.labels,
     modules: v.meta.modules,
     version: v.meta.version ?? '',
-    transport: h.transport,
+    transport: v.transport ?? h.transport,
+    heldBy: v.heldBy,
+    local: v.local,
     waitingPolls: v.waitingPolls,
     since: iso(h.since),
     lastPoll: iso(h.lastPollAt),
@@ -118,6 +129,7 @@ function matches(v: ClientView, q: ClientsQuery, now: number): boolean {
     if (!last || !isFailure(last)) return false;
   }
   if (q.idle && h.counts(now).scrapes > 0) return false;
+  if (q.heldBy !== '' && (q.heldBy === 'local' ? !v.local : q.heldBy === 'remote' ? v.local : v.heldBy !== q.heldBy)) return false;
   if (q.label) {
     const value = v.meta.labels[q.label.name];
     if (value === undefined || (q.label.value !== undefined && value !== q.label.value)) return false;
@@ -125,6 +137,7 @@ function matches(v: ClientView, q: ClientsQuery, now: number): boolean {
   if (q.search === '') return true;
   if (h.name.toLowerCase().includes(q.search)) return true;
   if (v.meta.version?.toLowerCase().includes(q.search)) return true;
+  if (v.heldBy.toLowerCase().includes(q.search)) return true;
   for (const value of Object.values(v.meta.labels)) if (value.toLowerCase().includes(q.search)) return true;
   return v.meta.modules.some((m) => m.name.toLowerCase().includes(q.search));
 }

@@ -30,6 +30,7 @@ export const PAGE_HTML = `<!doctype html>
   <label><input id="failing" type="checkbox"> only failing</label>
   <label><input id="idle" type="checkbox"> only idle</label>
   <label>Label <input id="label" placeholder="name or name=value"></label>
+  <label>Held by <input id="heldBy" placeholder="local, remote or a proxy"></label>
   <label>Sort <select id="sort">
     <option value="fqdn">FQDN</option><option value="lastScrape">last scrape</option>
     <option value="errors">errors (5 m)</option><option value="p99">p99</option><option value="since">connected since</option>
@@ -40,7 +41,7 @@ export const PAGE_HTML = `<!doctype html>
 <p id="count"></p>
 <table id="clients">
 <thead><tr>
-  <th data-sort="fqdn">FQDN</th><th>Labels</th><th>Modules</th><th>Transport</th><th>Version</th><th data-sort="since">Connected since</th>
+  <th data-sort="fqdn">FQDN</th><th>Labels</th><th>Modules</th><th>Transport</th><th>Held by</th><th>Version</th><th data-sort="since">Connected since</th>
   <th data-sort="lastScrape">Last scrape</th><th>Status</th><th>Duration</th><th>Size</th><th>Error</th>
   <th>Scrapes 5 m</th><th data-sort="errors">Errors 5 m</th><th>p50</th><th data-sort="p99">p99</th>
 </tr></thead>

@@ -48,6 +48,8 @@ export const PAGE_SCRIPT = String.raw`'use strict';
     var p = new URLSearchParams();
     var search = $('search').value.trim();
     var label = $('label').value.trim();
+    var heldBy = $('heldBy').value.trim();
+    if (heldBy) p.set('heldBy', heldBy);
     if (search) p.set('search', search);
     if (label) p.set('label', label);
     if ($('failing').checked) p.set('failing', 'true');
@@ -71,7 +73,8 @@ export const PAGE_SCRIPT = String.raw`'use strict';
     tr.appendChild(el('td', c.fqdn, 'fqdn'));
     tr.appendChild(chips(el('td', null, 'labels'), labelTexts(c.labels)));
     tr.appendChild(chips(el('td', null, 'modules'), c.modules.map(function (m) { return m.name; })));
-    tr.appendChild(el('td', c.transport + (c.waitingPolls ? '' : ' (busy or away)')));
+    tr.appendChild(el('td', c.transport + (c.waitingPolls || !c.local ? '' : ' (busy or away)')));
+    tr.appendChild(el('td', c.local ? (c.heldBy ? c.heldBy + ' (this proxy)' : 'this proxy') : c.heldBy, 'held-by'));
     tr.appendChild(el('td', c.version));
     tr.appendChild(el('td', ago(c.since)));
     tr.appendChild(el('td', ago(c.lastScrape)));
@@ -136,7 +139,7 @@ export const PAGE_SCRIPT = String.raw`'use strict';
     $('config').replaceChildren(cfg);
   }
   function renderDetail(c) {
-    $('detail-title').textContent = c.fqdn;
+    $('detail-title').textContent = c.fqdn + (c.local ? '' : ' (held by ' + c.heldBy + ', which records its scrapes)');
     var frag = document.createDocumentFragment();
     c.history.forEach(function (h) {
       var tr = el('tr', null, h.error ? 'down' : 'up');
@@ -178,7 +181,7 @@ export const PAGE_SCRIPT = String.raw`'use strict';
   function restart() { state.offset = 0; refresh(); }
   document.addEventListener('DOMContentLoaded', function () {
     $('filters').addEventListener('submit', function (e) { e.preventDefault(); restart(); });
-    ['search', 'label'].forEach(function (id) { $(id).addEventListener('input', restart); });
+    ['search', 'label', 'heldBy'].forEach(function (id) { $(id).addEventListener('input', restart); });
     ['failing', 'idle', 'sort', 'order', 'limit'].forEach(function (id) { $(id).addEventListener('change', restart); });
     $('prev').addEventListener('click', function () { state.offset = Math.max(0, state.offset - Number($('limit').value)); refresh(); });
     $('next').addEventListener('click', function () { state.offset += Number($('limit').value); refresh(); });

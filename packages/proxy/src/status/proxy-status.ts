@@ -2,7 +2,7 @@ import type { Clock } from '../routing/clock.js';
 import type { Coordinator } from '../routing/coordinator.js';
 import type { ExtraRoute } from '../listeners/app.js';
 import { FleetHistory } from './history.js';
-import { createStatusRoutes } from './routes.js';
+import { createStatusRoutes, type FleetSource } from './routes.js';
 import type { ListenerInfo, StatusInfoSources } from './status-info.js';
 
 export interface ProxyStatusOptions
@@ -10,6 +10,8 @@ export interface ProxyStatusOptions
   readonly clock: Clock;
   /** Asked only once requests arrive (the coordinator is created after the history it reports polls to). */
   readonly coordinator: () => Pick<Coordinator, 'registry' | 'clientMeta' | 'waitingPollsOf'>;
+  /** The rest of the fleet, when clustered. Default: none. */
+  readonly fleet?: FleetSource;
 }
 
 /** The status page's state and routes for one proxy: the fleet history, the listeners as they open, the page and API. */
@@ -26,6 +28,7 @@ export class ProxyStatus {
       clock,
       history: this.history,
       clientMeta: (fqdn) => coordinator().clientMeta(fqdn),
+      ...(opts.fleet && { fleet: opts.fleet }),
       info: {
         ...opts,
         startedAt,

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClientMeta } from '@pushprox/shared';
 import type { Clock } from '../routing/clock.js';
 import type { FleetHistory } from './history.js';
+import { ClientHistory, type Transport } from './client-history.js';
 import { BadQueryError, clientJson, parseClientsQuery, queryClients, type ClientView } from './clients-query.js';
 import { statusJson, type StatusInfoSources } from './status-info.js';
 import { FAVICON_SVG, PAGE_HTML } from './page-html.js';
@@ -31,11 +32,45 @@ export const STATUS_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   'Cache-Control': 'no-store',
 });
 
+/** A client another proxy holds, as presence describes it (the cluster's RemoteClient). */
+export interface RemoteRow {
+  readonly name: string;
+  readonly proxy: string;
+  readonly proxyName: string;
+  readonly direct: boolean;
+  readonly meta: ClientMeta;
+  readonly transport: Transport | undefined;
+  readonly since: number;
+  readonly seenAt: number;
+}
+
+/** The rest of the fleet (--cluster.nats-url): this proxy's name and the clients the others hold. */
+export interface FleetSource {
+  readonly selfName: () => string;
+  readonly remote: () => readonly RemoteRow[];
+}
+
 export interface StatusRoutesOptions {
   readonly clock: Clock;
   readonly history: FleetHistory;
   readonly clientMeta: (fqdn: string) => ClientMeta;
   readonly info: StatusInfoSources;
+  /** Default: none (unclustered: every row is local). */
+  readonly fleet?: FleetSource;
+}
+
+/** A row for a client held elsewhere: what presence gives, no scrape history (its scrapes are recorded where it is held). */
+function remoteView(r: RemoteRow): ClientView {
+  const h = new ClientHistory(r.name, r.since, r.transport ?? 'upstream');
+  if (Number.isFinite(r.seenAt)) h.lastPollAt = r.seenAt;
+  return {
+    history: h,
+    meta: r.meta,
+    waitingPolls: 0,
+    local: false,
+    heldBy: r.direct ? 'NATS' : r.proxyName || r.proxy,
+    ...((r.direct || r.transport === undefined) && { transport: r.direct ? 'nats' : 'unknown' }),
+  };
 }
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -71,11 +106,22 @@ function readOnly(handler: (req: IncomingMessage, res: ServerResponse, query: UR
 /** The page, its assets and the JSON API, by exact path. */
 export function createStatusRoutes(opts: StatusRoutesOptions): ReadonlyMap<string, Handler> {
   const { history, clock } = opts;
+  const { fleet } = opts;
   const view = (h: ReturnType<FleetHistory['all']>[number]): ClientView => ({
     history: h,
     meta: opts.clientMeta(h.name),
     waitingPolls: opts.info.waitingPollsOf(h.name),
+    local: true,
+    heldBy: fleet?.selfName() ?? '',
   });
+  /** Local rows, then a row for each client held only elsewhere (a client held here too is shown as local). */
+  const views = (): ClientView[] => {
+    const local = history.all().map(view);
+    if (!fleet) return local;
+    const here = new Set(local.map((v) => v.history.name.toLowerCase()));
+    for (const r of fleet.remote()) if (!here.has(r.name.toLowerCase())) local.push(remoteView(r));
+    return local;
+  };
   const html = Buffer.from(PAGE_HTML);
   const script = Buffer.from(PAGE_SCRIPT);
   const style = Buffer.from(PAGE_STYLE);
@@ -96,7 +142,7 @@ export function createStatusRoutes(opts: StatusRoutesOptions): ReadonlyMap<strin
           throw err;
         }
         const now = clock.now();
-        json(req, res, 200, { status: 'success', data: queryClients(history.all().map(view), query, now) });
+        json(req, res, 200, { status: 'success', data: queryClients(views(), query, now) });
       }),
     ],
     [
@@ -105,8 +151,10 @@ export function createStatusRoutes(opts: StatusRoutesOptions): ReadonlyMap<strin
         const fqdn = p.get('fqdn');
         if (!fqdn) return apiError(req, res, 400, 'bad_data', 'missing parameter "fqdn": expected the FQDN of a registered client');
         const h = history.get(fqdn);
-        if (!h) return apiError(req, res, 404, 'not_found', `no registered client ${JSON.stringify(fqdn.slice(0, 256))}`);
-        json(req, res, 200, { status: 'success', data: clientJson(view(h), clock.now(), true) });
+        const key = fqdn.toLowerCase();
+        const remote = h ? undefined : fleet?.remote().find((r) => r.name.toLowerCase() === key);
+        if (!h && !remote) return apiError(req, res, 404, 'not_found', `no registered client ${JSON.stringify(fqdn.slice(0, 256))}`);
+        json(req, res, 200, { status: 'success', data: clientJson(h ? view(h) : remoteView(remote!), clock.now(), true) });
       }),
     ],
     [PATH_API_STATUS, readOnly((req, res) => json(req, res, 200, { status: 'success', data: statusJson(opts.info, clock.now()) }))],

@@ -64,7 +64,7 @@ test('/api/v1/clients queries: search, failing, idle, label, sort, pagination; b
   const views: ClientView[] = ['alpha', 'beta', 'gamma', 'delta'].map((name, i) => {
     const h = new ClientHistory(name, now - i, 'polling');
     if (i > 0) h.record({ at: now - 1000, durationMs: i, status: i === 2 ? 500 : 200, bytes: 1, ...(i === 2 && { error: 'boom' }) });
-    return { history: h, meta: i === 3 ? { labels: { env: 'prod' }, modules: [] } : EMPTY_CLIENT_META, waitingPolls: 1 };
+    return { history: h, meta: i === 3 ? { labels: { env: 'prod' }, modules: [] } : EMPTY_CLIENT_META, waitingPolls: 1, local: i !== 1, heldBy: i === 1 ? 'proxy-b:8080' : 'proxy-a:8080' };
   });
   const names = (q: string) => queryClients(views, parseClientsQuery(new URLSearchParams(q)), now).clients.map((c) => c.fqdn);
   assert.deepEqual(names(''), ['alpha', 'beta', 'delta', 'gamma']);
@@ -73,6 +73,10 @@ test('/api/v1/clients queries: search, failing, idle, label, sort, pagination; b
   assert.deepEqual(names('idle=true'), ['alpha']);
   assert.deepEqual(names('label=env'), ['delta']);
   assert.deepEqual(names('label=env=dev'), []);
+  assert.deepEqual(names('heldBy=remote'), ['beta']);
+  assert.deepEqual(names('heldBy=local'), ['alpha', 'delta', 'gamma']);
+  assert.deepEqual(names('heldBy=proxy-b:8080'), ['beta']);
+  assert.deepEqual(names('search=PROXY-B'), ['beta']);
   assert.deepEqual(names('sort=p99&order=desc'), ['delta', 'gamma', 'beta', 'alpha']);
   assert.deepEqual(names('limit=2&offset=1'), ['beta', 'delta']);
   const page = queryClients(views, parseClientsQuery(new URLSearchParams('search=a&limit=1')), now);

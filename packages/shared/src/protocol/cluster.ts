@@ -84,6 +84,28 @@ export const FORWARD_WINDOW = 16;
 /** Presence messages carry at most this many names, so a message stays far below max_payload. */
 export const PRESENCE_BATCH = 2_000;
 
+/**
+ * Presence messages are also cut at this many bytes of JSON (client metadata
+ * makes an entry up to about 16 KiB): a quarter of NATS' default max_payload
+ * (1 MB), so a server configured lower than the default still carries them.
+ * One entry always fits (an FQDN of 255 bytes and a 16 KiB metadata value).
+ */
+export const PRESENCE_MAX_BYTES = 256 * 1024;
+
+/** How a client reaches the proxy holding it, as presence carries it. */
+export type PresenceTransport = 'channel' | 'polling' | 'upstream';
+
+/** PresenceMessage.transports: one character per client; `-`: not known. */
+export const PRESENCE_TRANSPORT_CODES: Readonly<Record<string, PresenceTransport | undefined>> = Object.freeze({
+  c: 'channel',
+  p: 'polling',
+  u: 'upstream',
+  '-': undefined,
+});
+
+/** Longest proxy name (PresenceMessage.name) accepted. */
+export const PROXY_NAME_MAX_CHARS = 256;
+
 /** A presence message (JSON). `add` announces or refreshes names for `ttlMs`; `del` withdraws them; `bye` withdraws all. */
 export interface PresenceMessage {
   readonly v: 1;
@@ -99,4 +121,24 @@ export interface PresenceMessage {
   readonly refresh?: boolean;
   /** A client on NATS directly announces its FQDN: scrapes for it go to clientSubject(fqdn), not to a proxy. */
   readonly direct?: boolean;
+  /**
+   * `add` only, optional: the distinct X-Pushprox-Client-Meta values (base64url,
+   * as the clients sent them) of this message's clients, each once.
+   */
+  readonly meta?: readonly string[];
+  /**
+   * `add` only, optional, parallel to `fqdns`: each client's metadata, an
+   * index into `meta`, or -1 for none. Absent: no client of the message has any.
+   */
+  readonly metaOf?: readonly number[];
+  /**
+   * `add` only, optional, parallel to `fqdns`: each client's transport at the
+   * sender, one character each (PRESENCE_TRANSPORT_CODES). A sender that
+   * describes its clients always sends it; without it (an older proxy, a
+   * direct client) the message names FQDNs only and their clients are listed
+   * without labels or modules.
+   */
+  readonly transports?: string;
+  /** Optional: the sender's name for people (host and listen address), shown as "held by". */
+  readonly name?: string;
 }
