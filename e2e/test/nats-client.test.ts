@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { missing, requireBinaries } from '../src/binaries.js';
 import { DEMO_BODY, startExporter, type TestExporter } from '../src/exporter.js';
-import { drainVia, scrapeVia } from '../src/http.js';
+import { drainVia, getUrl, scrapeVia } from '../src/http.js';
 import { startNatsCluster, type NatsCluster } from '../src/nats.js';
 import { killAll, Proc, CLIENT_BIN, startProxyProc, type ProxyProc } from '../src/procs.js';
 import { registeredClients, waitRegistered } from '../src/proxy-api.js';
@@ -115,7 +115,7 @@ test('a gateway on NATS takes the scrapes of each of its FQDNs, and its modules 
   if (!requireBinaries(t, 'natsServer')) return;
   const modules = path.join(dir, 'modules.yaml');
   writeFileSync(modules, `modules:\n  demo: { method: http, http: { port: ${exporter.port} } }\n`);
-  const gw = natsClient('host-c.example', 'gateway', ['--fqdn=host-d.example', `--config.file=${modules}`]);
+  const gw = natsClient('host-c.example', 'gateway', ['--fqdn=host-d.example', `--config.file=${modules}`, '--label=site=edge']);
   t.after(() => gw.stop());
   await gw.waitFor(/Taking scrapes from NATS/);
   await waitRegistered(proxy.url, ['host-c.example', 'host-d.example'], { timeoutMs: 5000 });
@@ -126,6 +126,13 @@ test('a gateway on NATS takes the scrapes of each of its FQDNs, and its modules 
     const m = await scrapeVia(proxy.port, `http://${fqdn}/proxy?module=demo`, { timeoutSecs: 5, headers: { 'Accept-Encoding': 'identity' } });
     assert.equal(m.status, 200, `${fqdn} module demo: ${m.body.toString()}`);
     assert.equal(m.body.toString(), DEMO_BODY);
+  }
+  // Its labels and modules reach the proxy with its presence: /clients gives each FQDN's module a target group.
+  const groups = JSON.parse((await getUrl(`${proxy.url}/clients`)).body.toString()) as Array<{ targets: string[]; labels: Record<string, string> }>;
+  for (const fqdn of ['host-c.example', 'host-d.example']) {
+    const g = groups.find((x) => x.targets.includes(fqdn) && x.labels['__param_module'] === 'demo');
+    assert.ok(g, `a target group for ${fqdn}'s module demo in ${JSON.stringify(groups)}`);
+    assert.equal(g.labels['site'], 'edge');
   }
   const unknown = await scrapeVia(proxy.port, 'http://host-d.example/proxy?module=nope', { timeoutSecs: 5 });
   assert.notEqual(unknown.status, 200, 'an unknown module is not a successful scrape');

@@ -178,7 +178,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
   metrics.watchChannels(() => sum(runners, (r) => (r.transport.mode === 'channel' ? r.transport.loops : 0)));
   for (const r of runners) r.transport.start();
   // Imported only when enabled: a client without --nats-url never loads the NATS client.
-  const nats = config.nats && (await import('./nats/start.js')).startNatsLink(config, targets, { dispatchers, metrics, logger, opts, status: log, modules });
+  const nats = config.nats && (await import('./nats/start.js')).startNatsLink(config, targets, (i) => metaHeaders[i]!, { dispatchers, metrics, logger, opts, status: log, modules });
 
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {

@@ -28,6 +28,8 @@ const MAX_REQUEST_BYTES = 1024 * 1024;
 export interface NatsTarget {
   readonly fqdn: string;
   readonly scheduler: ScrapeScheduler;
+  /** Its X-Pushprox-Client-Meta value (labels, modules, version), announced with the FQDN; re-read at every announcement. */
+  readonly meta: () => string;
 }
 
 /**
@@ -162,7 +164,20 @@ export class NatsLink {
 
   #announce(kind: 'add' | 'bye'): void {
     try {
-      const msg = { v: 1, proxy: this.#id, kind, ttlMs: CLIENT_ANNOUNCE_MS * 3, fqdns: kind === 'add' ? this.#targets.map((t) => t.fqdn) : [], direct: true };
+      const add = kind === 'add';
+      // As a proxy describes its clients (PresenceMessage.meta, metaOf, transports): each distinct value once.
+      const values = add ? this.#targets.map((t) => t.meta()) : [];
+      const meta = [...new Set(values.filter((v) => v !== ''))];
+      const msg = {
+        v: 1,
+        proxy: this.#id,
+        kind,
+        ttlMs: CLIENT_ANNOUNCE_MS * 3,
+        fqdns: add ? this.#targets.map((t) => t.fqdn) : [],
+        direct: true,
+        ...(add && { transports: '-'.repeat(values.length) }),
+        ...(meta.length > 0 && { meta, metaOf: values.map((v) => meta.indexOf(v)) }),
+      };
       this.#nc?.publish(SUBJECT_PRESENCE, JSON.stringify(msg));
     } catch (err) {
       this.#logger.debug('Presence not published', { err: messageOf(err) });

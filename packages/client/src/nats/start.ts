@@ -22,7 +22,7 @@ export interface NatsLinkDeps extends LinkDeps {
  * sink, so the `push` options below are never used: they only satisfy the
  * scheduler's contract.
  */
-export function startNatsLink(config: ClientConfig, targets: readonly ClientTarget[], deps: NatsLinkDeps): { link: NatsLink; schedulers: readonly ScrapeScheduler[] } {
+export function startNatsLink(config: ClientConfig, targets: readonly ClientTarget[], metaOf: (i: number) => string, deps: NatsLinkDeps): { link: NatsLink; schedulers: readonly ScrapeScheduler[] } {
   const { status, modules } = deps;
   const schedulers = targets.map(
     (t) =>
@@ -42,7 +42,7 @@ export function startNatsLink(config: ClientConfig, targets: readonly ClientTarg
   );
   const link = new NatsLink(
     config.nats!,
-    targets.map((t, i) => ({ fqdn: t.fqdn, scheduler: schedulers[i]! })),
+    targets.map((t, i) => ({ fqdn: t.fqdn, scheduler: schedulers[i]!, meta: () => metaOf(i) })),
     deps.logger,
   );
   link.start();

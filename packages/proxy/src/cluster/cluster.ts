@@ -156,12 +156,15 @@ export class Cluster implements RemoteHolderLookup, Forwarder {
 
   /**
    * Whether an FQDN unknown here and in the fleet may fail at once (the
-   * coordinator's RemoteHolderLookup.settled): SETTLE_MS after this proxy
-   * first joined. Before, such a scrape waits for a local poll or a peer's
-   * announcement (see Coordinator.remoteAppeared), up to its deadline.
+   * coordinator's RemoteHolderLookup.settled): false only for the SETTLE_MS
+   * after this proxy joins, while the peers' first announcements arrive; such
+   * a scrape then waits for a local poll or a peer's announcement (see
+   * Coordinator.remoteAppeared), up to its deadline. A proxy that has not
+   * joined (NATS unreachable from the start) knows no fleet to wait for: it
+   * behaves as a proxy alone, failing fast once --registration.grace is over.
    */
   get settled(): boolean {
-    return this.#clock.now() - this.#joinedAt >= SETTLE_MS;
+    return this.#joinedAt === Infinity || this.#clock.now() - this.#joinedAt >= SETTLE_MS;
   }
 
   async close(): Promise<void> {

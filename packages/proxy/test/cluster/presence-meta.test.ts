@@ -8,6 +8,9 @@ import { fleetTargetGroups, proxyName } from '../../src/cluster/fleet.js';
 import { targetGroups } from '../../src/discovery/target-groups.js';
 import { FakeClock } from '../routing/fake-clock.js';
 import { Coordinator } from '../../src/routing/coordinator.js';
+import { Cluster } from '../../src/cluster/cluster.js';
+import type { ClusterConfig } from '../../src/cluster/options.js';
+import { silentLogger } from '@pushprox/shared';
 
 const base = { v: 1, proxy: 'p1', kind: 'add', ttlMs: 3000, name: 'proxy-a:8080' } as const;
 
@@ -159,4 +162,19 @@ test('within the grace a scrape for a client known nowhere waits, and leaves for
   assert.match(failed[0] ?? '', /Timeout reached/);
   settled = true;
   assert.throws(() => c.scrape({ id: '3', fqdn: 'nobody.example', request: Buffer.alloc(0) }, 1_000, sink), /no client registered/);
+});
+
+test('a clustered proxy that has not joined NATS waits for no fleet: after the grace an FQDN known nowhere fails at once, as a proxy alone', () => {
+  const clock = new FakeClock();
+  // Never started: no NATS connection, as when NATS is unreachable from the start.
+  const cluster = new Cluster({ natsUrls: ['nats://127.0.0.1:1'] } as unknown as ClusterConfig, silentLogger, clock);
+  assert.equal(cluster.settled, true);
+  const c = new Coordinator({ clock, registrationTimeoutMs: 60_000, pollIdleTimeoutMs: 0, maxPollsPerFqdn: 4, remoteHolders: cluster, registrationGraceMs: 15_000 });
+  const failed: string[] = [];
+  const sink = { fail: (e: Error) => failed.push(e.message), moved: () => undefined };
+  c.scrape({ id: '1', fqdn: 'early.example', request: Buffer.alloc(0) }, 1_000, sink);
+  clock.advance(1_000);
+  assert.match(failed[0] ?? '', /Timeout reached/, 'within the grace it waited for a poll');
+  clock.advance(15_000);
+  assert.throws(() => c.scrape({ id: '2', fqdn: 'late.example', request: Buffer.alloc(0) }, 1_000, sink), /no client registered/);
 });
