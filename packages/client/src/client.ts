@@ -10,6 +10,7 @@ import { startTarget } from './targets/target-runner.js';
 import { clientMetaHeader } from './targets/targets.js';
 import { ClientStatusLog } from './status/recorder.js';
 import { createClientStatusHandler } from './status/routes.js';
+import { ModuleResultLog, modulesView } from './status/modules.js';
 import type { ModuleHost } from './modules/host.js';
 import { hasModuleSources } from './modules/flags.js';
 
@@ -92,6 +93,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     retireGraceMs: opts.tlsReloadGraceMs,
   });
   const log = new ClientStatusLog();
+  const moduleResults = new ModuleResultLog();
   // Asked only by requests, once `transport` and `scheduler` exist (nothing awaits between here and there).
   const statusPage = createClientStatusHandler(() => ({
     version: opts.version ?? '',
@@ -100,10 +102,17 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     connection: log.connection({ mode: runners[0]?.transport.mode ?? 'single', loops: sum(runners, (r) => r.transport.loops) }),
     scrapes: { running: sum(runners, (r) => r.scheduler.running), waiting: sum(runners, (r) => r.scheduler.waiting) },
     history: log.history(),
+    // null without module files; after a reload, the set now in force.
+    modules: modules ? modulesView(modules.set, moduleResults, modules.lastReload) : null,
   }));
   // Loaded only with module files: most clients have none.
   const modules = hasModuleSources(config.modules)
-    ? await (await import('./modules/host.js')).ModuleHost.start(config.modules, { logger, registry: metrics.registry, targets: dispatchers.target })
+    ? await (await import('./modules/host.js')).ModuleHost.start(config.modules, {
+        logger,
+        registry: metrics.registry,
+        targets: dispatchers.target,
+        onResult: (r) => moduleResults.record(r),
+      })
     : undefined;
   const metricsServer: MetricsServer | undefined = config.metricsAddr
     ? await startMetricsServer(config.metricsAddr, metrics.registry, logger, statusPage)
