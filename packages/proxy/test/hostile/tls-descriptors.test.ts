@@ -9,6 +9,8 @@ import { clientHello, openConn, strike, type Conn } from './chaos-peers.js';
 import { describeDescriptors, PROXY_MAIN, spawnProxy, type ProxyProcess } from '../proxy-process.js';
 
 /**
+ * Descriptors of TLS connections reset by their peer come back at once.
+ *
  * TLS handshakes reset by their peer on the split client listener
  * (--web.client-listen-address) give their descriptor back at once: the
  * chaos test once saw one or two of them held 20-30 s. Three orderings of
@@ -49,13 +51,34 @@ async function settled(p: ProxyProcess, baseline: number, after: string): Promis
   return performance.now() - started;
 }
 
-test('TLS handshakes reset at any offset on the split client listener give their descriptor back within 2 s, however the reset and the proxy interleave', { timeout: 120_000 }, async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'pushprox-tls-reset-'));
+/** A proxy with TLS on both listeners (split); removed with the test. */
+async function tlsProxy(t: { after(fn: () => unknown): void }): Promise<ProxyProcess> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'pushprox-tls-descriptors-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   execFileSync(process.execPath, [PROXY_MAIN, 'pki', 'init', `--pki.dir=${dir}/pki`, '--pki.san=IP:127.0.0.1'], { stdio: 'ignore', timeout: 60_000 });
   writeFileSync(`${dir}/web.yml`, `tls_server_config:\n  cert_file: ${dir}/pki/server.crt\n  key_file: ${dir}/pki/server.key\n`);
   const p = await spawnProxy(['--web.read-header-timeout=500ms', `--web.config.file=${dir}/web.yml`], { clientListener: true });
   t.after(() => p.stop());
+  return p;
+}
+
+test('a CONNECT followed by more bytes and a FIN over TLS, then reset by its sender, gives its descriptor back at once (it was held for good)', { timeout: 60_000 }, async (t) => {
+  const p = await tlsProxy(t);
+  await sleep(200);
+  const baseline = p.fds();
+  const connect = Buffer.from('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+  for (const port of [p.port, p.clientPort]) {
+    const conns = await Promise.all(Array.from({ length: 8 }, () => openConn(port, true)));
+    await Promise.all(conns.map((c) => strike(c, connect, connect.length, 'garbage')));
+    await Promise.all(conns.map((c) => c.closed));
+    for (const c of conns) assert.match(c.received(), /^HTTP\/1\.1 501 CONNECT not supported/, 'the CONNECT was answered before the close');
+    await settled(p, baseline, `CONNECT and garbage on port ${port}`);
+  }
+  assert.equal(p.exited(), undefined);
+});
+
+test('TLS handshakes reset at any offset on the split client listener give their descriptor back within 2 s, however the reset and the proxy interleave', { timeout: 120_000 }, async (t) => {
+  const p = await tlsProxy(t);
   const hello = await clientHello();
   const cases = offsets(hello.length);
   await sleep(200);
