@@ -10,6 +10,7 @@ import { startTarget, type TargetRunner } from './targets/target-runner.js';
 import { clientMetaHeader } from './targets/targets.js';
 import { ClientStatusLog } from './status/recorder.js';
 import { createClientStatusHandler } from './status/routes.js';
+import { ModuleResultLog, modulesView } from './status/modules.js';
 import type { ModuleHost } from './modules/host.js';
 import { hasModuleSources } from './modules/flags.js';
 
@@ -94,6 +95,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
   const log = new ClientStatusLog();
   // Filled once the targets start; the status page may be asked before (its listener starts first).
   let runners: readonly TargetRunner[] = [];
+  const moduleResults = new ModuleResultLog();
   const statusPage = createClientStatusHandler(() => ({
     version: opts.version ?? '',
     proxyUrl: config.proxyUrl,
@@ -101,10 +103,17 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     connection: log.connection({ mode: runners[0]?.transport.mode ?? 'single', loops: sum(runners, (r) => r.transport.loops) }),
     scrapes: { running: sum(runners, (r) => r.scheduler.running), waiting: sum(runners, (r) => r.scheduler.waiting) },
     history: log.history(),
+    // null without module files; after a reload, the set now in force.
+    modules: modules ? modulesView(modules.set, moduleResults, modules.lastReload) : null,
   }));
   // Loaded only with module files: most clients have none.
   const modules = hasModuleSources(config.modules)
-    ? await (await import('./modules/host.js')).ModuleHost.start(config.modules, { logger, registry: metrics.registry, targets: dispatchers.target })
+    ? await (await import('./modules/host.js')).ModuleHost.start(config.modules, {
+        logger,
+        registry: metrics.registry,
+        targets: dispatchers.target,
+        onResult: (r) => moduleResults.record(r),
+      })
     : undefined;
   const metricsServer: MetricsServer | undefined = config.metricsAddr
     ? await startMetricsServer(config.metricsAddr, metrics.registry, logger, statusPage)

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** The built proxy entry point, run as operators run it. */
@@ -86,4 +86,45 @@ async function waitForListeners(
     }
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * The descriptors `pid` holds, for a failure message: each with what it
+ * points at, its TCP socket's line from `ss` when there is one, and a note for
+ * a unix socket or one ss does not list: a TCP socket in state CLOSE, reset by
+ * its peer and not yet closed by the process (the kernel unhashes it, so
+ * neither ss nor /proc/net/tcp shows it).
+ */
+export function describeDescriptors(pid: number): string {
+  const ss = execFileSync('ss', ['-tanpe'], { encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 })
+    .split('\n')
+    .filter((l) => l.includes(`pid=${pid},`));
+  const byInode = new Map<string, string>();
+  for (const l of ss) {
+    const ino = /\bino:(\d+)/.exec(l)?.[1];
+    if (ino) byInode.set(ino, l.replace(/\s+/g, ' ').trim());
+  }
+  // The last column of /proc/net/unix is the inode.
+  const unix = new Set(readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1).map((l) => l.trim().split(/\s+/)[6]));
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch (err) {
+    return `cannot list /proc/${pid}/fd: ${(err as Error).message}`;
+  }
+  return fds
+    .sort((a, b) => Number(a) - Number(b))
+    .map((fd) => {
+      let target: string;
+      try {
+        target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        return `${fd}: closed while listing`;
+      }
+      const ino = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (!ino) return `${fd}: ${target}`;
+      if (unix.has(ino)) return `${fd}: ${target} (unix)`;
+      return `${fd}: ${target} ${byInode.get(ino) ?? '(not in ss: a TCP socket in state CLOSE, reset by its peer and still open, or UDP)'}`;
+    })
+    .join('\n');
 }

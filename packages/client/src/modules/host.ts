@@ -1,4 +1,4 @@
-import { pipeline } from 'node:stream';
+import { finished, pipeline } from 'node:stream';
 import { Gauge, type Registry } from 'prom-client';
 import type { Agent, Dispatcher } from 'undici';
 import { formatDuration, messageOf, type ClientModuleMeta, type Logger, type WireHeaders } from '@pushprox/shared';
@@ -9,7 +9,7 @@ import { moduleDispatcher, needsOwnDispatcher, runHttp } from './http-runner.js'
 import { expexpListing, missingModule, oitcListing, unknownExporter, unknownModule } from './listing.js';
 import { loadModuleSet, type ModuleSources } from './load.js';
 import type { ModuleRoute } from './route.js';
-import { moduleMeta, type ModuleConfig, type ModuleResponse, type ModuleSet } from './types.js';
+import { moduleMeta, type ModuleConfig, type ModuleReloadState, type ModuleResponse, type ModuleResult, type ModuleSet } from './types.js';
 import { VerifyStream } from './verify.js';
 
 export interface ModuleAsk {
@@ -40,7 +40,9 @@ export class ModuleHost {
   readonly #exec: ExecRunner;
   readonly #ok: Gauge;
   readonly #okAt: Gauge;
+  readonly #onResult: ((r: ModuleResult) => void) | undefined;
   #loaded: Loaded;
+  #lastReload: ModuleReloadState = { ok: true, at: Date.now() };
   #reloading: Promise<void> = Promise.resolve();
 
   private constructor(sources: ModuleSources, loaded: Loaded, deps: ModuleHostDeps) {
@@ -49,6 +51,7 @@ export class ModuleHost {
     this.#logger = deps.logger;
     this.#targets = deps.targets;
     this.#exec = new ExecRunner(deps.execConcurrency);
+    this.#onResult = deps.onResult;
     this.#ok = new Gauge({ name: 'pushprox_client_config_last_reload_successful', help: 'Whether the last module configuration reload attempt was successful', registers: [deps.registry] });
     this.#okAt = new Gauge({ name: 'pushprox_client_config_last_reload_success_timestamp_seconds', help: 'Timestamp of the last successful module configuration reload', registers: [deps.registry] });
     this.#ok.set(1);
@@ -64,6 +67,11 @@ export class ModuleHost {
     return this.#loaded.set;
   }
 
+  /** The last reload attempt: the status page shows a failed one with its reason. */
+  get lastReload(): ModuleReloadState {
+    return this.#lastReload;
+  }
+
   /** For the client-metadata header: style `expexp` for YAML modules, `oitc` for .ini ones. */
   meta(): ClientModuleMeta[] {
     return moduleMeta(this.#loaded.set);
@@ -77,6 +85,7 @@ export class ModuleHost {
         loaded = await load(this.#sources, this.#logger);
       } catch (err) {
         this.#ok.set(0);
+        this.#lastReload = { ok: false, at: Date.now(), error: messageOf(err) };
         this.#logger.error('Module configuration reload failed; still using the previous modules', { err: messageOf(err) });
         throw err;
       }
@@ -84,6 +93,7 @@ export class ModuleHost {
       this.#loaded = loaded;
       this.#ok.set(1);
       this.#okAt.set(Date.now() / 1000);
+      this.#lastReload = { ok: true, at: Date.now() };
       this.#logger.info('Reloaded module configuration', { modules: [...loaded.set.modules.keys()].join(',') });
       closeAgents(old);
     });
@@ -108,6 +118,7 @@ export class ModuleHost {
   }
 
   async #run(m: ModuleConfig, route: ModuleRoute & { kind: 'module' }, ask: ModuleAsk, dispatcher: Dispatcher): Promise<ModuleResponse> {
+    const started = performance.now();
     const ctl = new AbortController();
     const own = m.timeoutMs > 0 && m.timeoutMs < ask.budgetMs;
     // setTimeout takes at most 2^31-1 ms; a scraper may ask for more (direct mode's timeout header).
@@ -130,13 +141,22 @@ export class ModuleHost {
             : await runHttp(m, { dispatcher, headers: ask.headers, extraQuery: route.extraQuery, signal: ctl.signal });
     } catch (err) {
       done();
+      this.#report(m.name, 0, started, messageOf(err));
       throw err;
     }
     res.body.once('close', done);
-    if (!m.verify || res.statusCode < 200 || res.statusCode > 299) return res;
-    const verified = new VerifyStream(m.name);
-    pipeline(res.body, verified, () => undefined);
-    return { ...res, headers: res.headers, body: verified };
+    const ok = res.statusCode >= 200 && res.statusCode <= 299;
+    const out = !m.verify || !ok ? res : { ...res, headers: res.headers, body: pipeline(res.body, new VerifyStream(m.name), () => undefined) };
+    if (this.#onResult) {
+      const status = ok ? undefined : `the module answered ${res.statusCode} ${res.statusText}`.trimEnd();
+      // finished() adds an 'error' listener of its own; the reader keeps its own too.
+      finished(out.body, (err) => this.#report(m.name, res.statusCode, started, err ? cutReason(err, ctl.signal) : status));
+    }
+    return out;
+  }
+
+  #report(name: string, status: number, started: number, error: string | undefined): void {
+    this.#onResult?.({ name, status, durationMs: performance.now() - started, ...(error !== undefined && { error }) });
   }
 }
 
@@ -148,6 +168,8 @@ export interface ModuleHostDeps {
   readonly targets: Dispatcher;
   /** Default DEFAULT_EXEC_CONCURRENCY. */
   readonly execConcurrency?: number;
+  /** Told how each module run ended (the status page). Default none. */
+  readonly onResult?: (r: ModuleResult) => void;
 }
 
 async function load(sources: ModuleSources, logger: Logger): Promise<Loaded> {
@@ -167,6 +189,12 @@ async function load(sources: ModuleSources, logger: Logger): Promise<Loaded> {
   }
   if (set.modules.size === 0) logger.error('no modules loaded from any config file');
   return { set, agents };
+}
+
+/** Why a module's output did not end: the abort's reason (timeout, scrape gone), else the stream's error. */
+function cutReason(err: NodeJS.ErrnoException, signal: AbortSignal): string {
+  if (signal.aborted) return messageOf(signal.reason);
+  return err.code === 'ERR_STREAM_PREMATURE_CLOSE' ? 'the output was cut before its end (the scrape ended)' : messageOf(err);
 }
 
 function closeAgents(loaded: Loaded): void {

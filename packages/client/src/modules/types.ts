@@ -78,6 +78,25 @@ export interface ModuleResponse {
   readonly body: Readable;
 }
 
+/** How one run of a module ended (ModuleHostDeps.onResult): once its output ended, failed or was cut. */
+export interface ModuleResult {
+  readonly name: string;
+  /** The module's status (an http module's, 200 for exec and file); 0 when it gave no answer. */
+  readonly status: number;
+  readonly durationMs: number;
+  /** Why it failed (no answer, a non-2xx status, bad output, a timeout); undefined when it succeeded. */
+  readonly error?: string;
+}
+
+/** The last reload of the module files (SIGHUP, POST /-/reload). */
+export interface ModuleReloadState {
+  readonly ok: boolean;
+  /** Date.now() of the last attempt (of the start when none was made). */
+  readonly at: number;
+  /** Why the last attempt failed; undefined when it succeeded. */
+  readonly error?: string;
+}
+
 /** What the client says about its modules in the metadata header (ClientMeta.modules), sorted by name. */
 export function moduleMeta(set: ModuleSet): ClientModuleMeta[] {
   return [...set.modules.values()]

@@ -20,6 +20,11 @@ export const CLIENT_PAGE_HTML = `<!doctype html>
 <h2>Connection to <span id="proxy"></span></h2>
 <p id="state"></p>
 <dl id="connection"></dl>
+<section id="modules-section" hidden>
+<h2>Modules</h2>
+<p id="modules-reload"></p>
+<table><thead><tr><th>Module</th><th>Kind</th><th>Runs</th><th>Verify</th><th>Last run</th><th>Status</th><th>Duration</th><th>Error</th></tr></thead><tbody id="modules"></tbody></table>
+</section>
 <h2>Recent scrapes</h2>
 <table><thead><tr><th>When</th><th>Target</th><th>Status</th><th>Duration</th><th>Error</th></tr></thead><tbody id="scrapes"></tbody></table>
 <h2>Recent refusals</h2>
@@ -42,6 +47,7 @@ th, td { text-align: left; padding: .25rem .5rem; border-bottom: 1px solid #e4e7
 th { background: #f3f5f9; }
 tr.down { background: #fde8e8; } td.reason { color: #b71c1c; overflow-wrap: anywhere; white-space: pre-wrap; }
 .error { color: #b71c1c; font-weight: 600; }
+td.details { color: #667; font-size: .9em; } #modules-reload.failed { color: #b71c1c; font-weight: 600; }
 footer { color: #667; margin-top: .6rem; font-size: .85em; }
 `;
 
@@ -82,6 +88,29 @@ export const CLIENT_PAGE_SCRIPT = String.raw`'use strict';
     });
     tbody.replaceChildren(frag);
   }
+  function renderModules(m) {
+    $('modules-section').hidden = !m;
+    if (!m) return;
+    var r = $('modules-reload');
+    r.className = m.lastReload.ok ? '' : 'failed';
+    r.textContent = m.lastReload.ok ? m.list.length + ' module' + (m.list.length === 1 ? '' : 's') + ', loaded ' + ago(m.lastReload.at)
+      + (m.defaultModule ? '; default module ' + m.defaultModule : '')
+      : 'Last reload failed ' + ago(m.lastReload.at) + ', still using the previous modules: ' + m.lastReload.error;
+    var frag = document.createDocumentFragment();
+    m.list.forEach(function (x) {
+      var l = x.last;
+      var tr = el('tr', null, l && l.error ? 'down' : 'up');
+      tr.dataset.module = x.name;
+      var runs = el('td');
+      runs.appendChild(el('div', x.target));
+      if (x.details.length) runs.appendChild(el('div', x.details.join('; '), 'details'));
+      [[x.name], [x.kind + ' (' + x.style + ')'], null, [x.verify ? 'on' : 'off'], [l ? ago(l.at) : 'never'],
+        [l ? (l.status || 'no answer') : ''], [l ? (l.durationSeconds * 1000).toFixed(1) + ' ms' : ''], [l ? l.error : '', 'reason']]
+        .forEach(function (c) { tr.appendChild(c ? el('td', c[0], c[1]) : runs); });
+      frag.appendChild(tr);
+    });
+    $('modules').replaceChildren(frag);
+  }
   function render(d) {
     $('version').textContent = d.version;
     $('proxy').textContent = d.proxyUrl;
@@ -98,6 +127,7 @@ export const CLIENT_PAGE_SCRIPT = String.raw`'use strict';
     rows($('scrapes'), d.history.scrapes, function (s) {
       return [[ago(s.at)], [s.target], [s.status], [(s.durationSeconds * 1000).toFixed(1) + ' ms'], [s.error, 'reason']];
     });
+    renderModules(d.modules);
     rows($('refusals'), d.history.refusals, function (s) { return [[ago(s.at)], [s.target], [s.reason], [s.error, 'reason']]; });
   }
   function refresh() {

@@ -86,7 +86,7 @@ export function guardConnections(server: NetServer, headersMs: number, tls: bool
 }
 
 /** Writes `answer` and a FIN; the peer has CLOSE_GRACE_MS to read it before the socket is destroyed. */
-function endThenDestroy(socket: Duplex, answer: string, also?: Duplex): void {
+export function endThenDestroy(socket: Duplex, answer: string, also?: Duplex): void {
   socket.end(answer);
   setTimeout(() => {
     socket.destroy();

@@ -15,6 +15,7 @@ import { ChannelServer } from '../channel/channel-server.js';
 import { ClientAuthenticator, type TokenTable } from '../auth/client-auth.js';
 import { sendText } from './respond.js';
 import { createListener, listen, localUrl, type ReadTimeouts } from './listen.js';
+import { endThenDestroy } from './connection-guard.js';
 import { WebReload, type ReloadedWebConfig } from './web-reload.js';
 import { createLifecycleRoutes } from '../lifecycle/endpoints.js';
 import type { WebConfig } from '../auth/web-config.js';
@@ -253,7 +254,12 @@ export async function startProxy(
     metrics.observeProxied(501);
     // The socket keeps the 'error' listener every accepted socket has (connection-guard.ts).
     if (!socket.writable) return void socket.destroy();
-    socket.end(
+    // Node's HTTP server stops reading a socket it hands over on 'connect'. Unread input hid
+    // the peer's FIN or RST: a TLS socket sent a CONNECT, bytes after it and a FIN, then reset
+    // by the peer, was held open for good. Read and drop the rest, and destroy after the grace.
+    socket.resume();
+    endThenDestroy(
+      socket,
       `HTTP/1.1 501 ${CONNECT_REASON}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
         `Content-Length: ${Buffer.byteLength(CONNECT_BODY)}\r\nConnection: close\r\n\r\n${CONNECT_BODY}`,
     );

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { clientHello, FAULTS, offsetsOf, openConn, strike, type Fault } from './chaos-peers.js';
 import { exchanges, type Exchange, type Prepared, type Target } from './chaos-exchanges.js';
-import { PROXY_MAIN, spawnProxy, type ProxyProcess } from '../proxy-process.js';
+import { describeDescriptors, PROXY_MAIN, spawnProxy, type ProxyProcess } from '../proxy-process.js';
 import { openChannel, pushFrames, pushedResponse, scrape } from '../raw-peers.js';
 
 /**
@@ -108,24 +108,31 @@ interface Tally {
 
 /** Longest wait for the proxy's descriptors to come back to the baseline after a group of cases. */
 const SETTLE_MS = 45_000;
+/** A settle slower than this prints what the proxy holds while it still holds it. */
+const SLOW_SETTLE_MS = 5_000;
 
 async function settleFds(p: ProxyProcess, baseline: number, after: string): Promise<void> {
   // Generous: under the whole suite on 2 cores, the proxy may be slow to close what it was sent.
   // After TLS handshake resets on the split client listener, one or two descriptors were seen
-  // to take 20-30 s to close (then they did: no leak); SETTLE_MS leaves room for that.
+  // to take 20-30 s to close (then they did), not reproduced since (tls-descriptors.test.ts:
+  // back within 2 s); SETTLE_MS leaves room for that, and a slow settle prints the descriptors
+  // while they are held (the failure message's list comes too late).
   const started = Date.now();
   const deadline = started + SETTLE_MS;
-  while (p.fds() > baseline && Date.now() < deadline) await sleep(50);
+  let snapshot: string | undefined;
+  while (p.fds() > baseline && Date.now() < deadline) {
+    if (snapshot === undefined && Date.now() - started > SLOW_SETTLE_MS) {
+      snapshot = describeDescriptors(p.pid);
+      process.stdout.write(`# chaos: ${p.fds()} descriptors (${baseline} allowed) ${SLOW_SETTLE_MS / 1000} s after ${after}:\n${snapshot.replace(/^/gm, '#   ')}\n`);
+    }
+    await sleep(50);
+  }
   const held = p.fds();
   if (held <= baseline) {
     if (Date.now() - started > 10_000) process.stdout.write(`# chaos: descriptors took ${Date.now() - started} ms to settle after ${after}\n`);
     return;
   }
-  const sockets = execFileSync('ss', ['-tanpe', 'exclude', 'time-wait'], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
-    .split('\n')
-    .filter((l) => l.includes(`pid=${p.pid},`));
-  const fds = execFileSync('ls', ['-l', `/proc/${p.pid}/fd`], { encoding: 'utf8' });
-  assert.fail(`the proxy held ${held} descriptors ${SETTLE_MS / 1000} s after ${after} (now ${p.fds()}), ${baseline} before; its TCP sockets:\n${sockets.join('\n')}\n${fds}`);
+  assert.fail(`the proxy held ${held} descriptors ${SETTLE_MS / 1000} s after ${after} (now ${p.fds()}), ${baseline} before:\n${describeDescriptors(p.pid)}\n${snapshot === undefined ? '' : `and after ${SLOW_SETTLE_MS / 1000} s:\n${snapshot}`}`);
 }
 
 /** Ends within 3 s plus the case's own bound, or fails naming what hung. */
@@ -196,6 +203,8 @@ async function runShape(shape: Shape, args: string[], tally: Tally, soakUntil: n
   try {
     await target.open();
     await health.check('start');
+    // No slack: one descriptor more than this after a group is a leak (a TLS CONNECT with bytes
+    // after it, reset by its sender, was held for good while one spare descriptor was allowed).
     const baseline = p.fds();
     const hello = shape.secure ? await clientHello() : undefined;
     do {
@@ -203,7 +212,7 @@ async function runShape(shape: Shape, args: string[], tally: Tally, soakUntil: n
         for (const fault of FAULTS) {
           if (fault === 'stall' && !x.stalls) continue;
           await runGroup(shape, t, health, x, fault, strided(offsetsOf(x.length), stride), tally, seq);
-          await settleFds(p, baseline + 1, `${shape.name} ${x.name} ${fault}`);
+          await settleFds(p, baseline, `${shape.name} ${x.name} ${fault}`);
         }
       }
       if (hello && only('tls-handshake', process.env.PUSHPROX_CHAOS_EXCHANGES)) {
@@ -216,7 +225,7 @@ async function runShape(shape: Shape, args: string[], tally: Tally, soakUntil: n
           tally.byExchange.set('tls-handshake', (tally.byExchange.get('tls-handshake') ?? 0) + cases.length);
           await health.check(`${shape.name} tls-handshake ${fault}`);
           await allEnd(conns.map((c) => c.closed), READ_TIMEOUT_MS * 4, `${shape.name} tls-handshake ${fault}: cut connections`);
-          await settleFds(p, baseline + 1, `${shape.name} tls-handshake ${fault}`);
+          await settleFds(p, baseline, `${shape.name} tls-handshake ${fault}`);
         }
       }
     } while (soakUntil !== undefined && Date.now() < soakUntil);
