@@ -1,6 +1,6 @@
 import type http from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BufferReclaimer, ERROR_CODES, PushProxError, formatHostPort, type ListenAddress, type Logger } from '@pushprox/shared';
 import { createApi, wrongListener, type ListenerRole } from './app.js';
@@ -15,7 +15,7 @@ import { ChannelServer } from '../channel/channel-server.js';
 import { ClientAuthenticator, type TokenTable } from '../auth/client-auth.js';
 import { sendText } from './respond.js';
 import { createListener, listen, localUrl, type ReadTimeouts } from './listen.js';
-import { endThenDestroy } from './connection-guard.js';
+import { connectRefusal } from './connect-refusal.js';
 import { WebReload, type ReloadedWebConfig } from './web-reload.js';
 import { createLifecycleRoutes } from '../lifecycle/endpoints.js';
 import type { WebConfig } from '../auth/web-config.js';
@@ -52,12 +52,6 @@ export type { ReloadedWebConfig };
 /** Absolute-form request-target (RFC 9112 §3.2.2): what Prometheus sends through proxy_url. */
 const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 
-const CONNECT_REASON = 'CONNECT not supported: scrape https targets with scheme http and params _scheme=[https]';
-const CONNECT_BODY =
-  'pushprox-proxy cannot tunnel CONNECT: it must see the scrape to route it to a client.\n' +
-  'For an https target keep `scheme: http` in the Prometheus job and add\n' +
-  '  params:\n    _scheme: [https]\n' +
-  'The client then scrapes the target over https.\n';
 
 export interface StartProxyDeps {
   readonly logger: Logger;
@@ -247,23 +241,7 @@ export async function startProxy(
     // Polls are long by design, but a request only has to arrive within the longest scrape.
     requestMs: config.scrapeMaxTimeoutMs + 30_000,
   };
-  // Anyone who reaches a listener can send CONNECTs: one line per source, then a count a minute.
-  const connectWarnings = new WarnAggregator({ logger, msg: 'Refused CONNECT' });
-  const refuseConnect = (req: IncomingMessage, socket: Socket): void => {
-    connectWarnings.note(socket.remoteAddress ?? 'unknown', { target: req.url });
-    metrics.observeProxied(501);
-    // The socket keeps the 'error' listener every accepted socket has (connection-guard.ts).
-    if (!socket.writable) return void socket.destroy();
-    // Node's HTTP server stops reading a socket it hands over on 'connect'. Unread input hid
-    // the peer's FIN or RST: a TLS socket sent a CONNECT, bytes after it and a FIN, then reset
-    // by the peer, was held open for good. Read and drop the rest, and destroy after the grace.
-    socket.resume();
-    endThenDestroy(
-      socket,
-      `HTTP/1.1 501 ${CONNECT_REASON}\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(CONNECT_BODY)}\r\nConnection: close\r\n\r\n${CONNECT_BODY}`,
-    );
-  };
+  const refuseConnect = connectRefusal(logger, (status) => metrics.observeProxied(status));
 
   const channels = new ChannelServer({
     coordinator,

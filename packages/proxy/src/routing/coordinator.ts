@@ -2,63 +2,14 @@ import { ERROR_CODES, PushProxError, type ClientMeta } from '@pushprox/shared';
 import { ClientMetaStore, type ReceivedMeta } from './client-meta-store.js';
 import type { Clock } from './clock.js';
 import { ClientRegistry } from './registry.js';
-import { Tombstones } from './tombstones.js';
+import { ScrapeBook, type Scrape } from './scrape-book.js';
+import { DEFAULT_SURPLUS_LINGER_MS, type CoordinatorOptions } from './coordinator-options.js';
 import { ExpiryQueue } from './expiry-queue.js';
 import { PollLists, WaitingPoll } from './waiting-poll.js';
 import type { PollEndReason, PollOptions, PollSink, RemoteHolderLookup, ScrapeJob, ScrapeSink, Ticket } from './types.js';
 
-export type { PollEndReason, PollOptions, PollSink, ReceivedMeta, RemoteHolderLookup, ScrapeJob, ScrapeSink, Ticket };
-
-export interface CoordinatorOptions {
-  readonly clock: Clock;
-  /** A client is known for this long after its last poll (--registration.timeout). */
-  readonly registrationTimeoutMs: number;
-  /** Idle polls of capacity-declaring clients are answered after this; 0 disables (--poll.idle-timeout). */
-  readonly pollIdleTimeoutMs: number;
-  /** Most polls that may wait per FQDN, whatever a client declares (--poll.max-per-fqdn). */
-  readonly maxPollsPerFqdn: number;
-  /** Most FQDNs registered at once (--registration.max-clients); a poll for one more is refused. Default: no limit. */
-  readonly maxClients?: number;
-  /** Called for each poll refused by maxClients (for a metric and a warning). */
-  readonly onRegistrationRefused?: (fqdn: string) => void;
-  /**
-   * A poll of a capacity-declaring client that arrived while another poll of
-   * its FQDN was waiting is surplus: it ends as `idle` once it has waited this
-   * long, if another poll of the FQDN still waits. 0 disables. Default
-   * DEFAULT_SURPLUS_LINGER_MS.
-   */
-  readonly surplusLingerMs?: number;
-  /** Budget of distinct client metadata held (see ClientMetaStore). Default DEFAULT_CLIENT_META_BYTES (64 MiB). */
-  readonly maxClientMetaBytes?: number;
-  /** Called when a poll's metadata was not stored because that budget is spent (for a warning). */
-  readonly onClientMetaRefused?: (fqdn: string) => void;
-  /** Told of each poll (a /poll, a push-poll, a channel's wait) once admitted, for the status page's history. */
-  readonly onPoll?: (fqdn: string, opts: PollOptions) => void;
-  /** Other proxies' clients (--cluster.nats-url); default none. */
-  readonly remoteHolders?: RemoteHolderLookup;
-  /**
-   * For this long after the coordinator is made (the proxy's start), a scrape
-   * for an FQDN not registered waits up to its deadline for a poll, as
-   * upstream's always does, instead of failing at once: right after a start
-   * every FQDN is unknown until its client is back (--registration.grace).
-   * Default 0.
-   */
-  readonly registrationGraceMs?: number;
-}
-
-/**
- * Longer than common scrape intervals (Prometheus's default is 1 m), so that
- * a host scraped in parallel at every interval keeps its polls; a host whose
- * scrapes stopped falls back to one waiting poll within this time.
- */
-export const DEFAULT_SURPLUS_LINGER_MS = 120_000;
-
-interface Scrape {
-  readonly job: ScrapeJob;
-  readonly sink: ScrapeSink;
-  readonly timer: unknown;
-  state: 'pending' | 'dispatched' | 'responding';
-}
+export type { CoordinatorOptions, PollEndReason, PollOptions, PollSink, ReceivedMeta, RemoteHolderLookup, ScrapeJob, ScrapeSink, Ticket };
+export { DEFAULT_SURPLUS_LINGER_MS };
 
 const NO_TICKET: Ticket = { cancel() {} };
 
@@ -66,8 +17,8 @@ const NO_TICKET: Ticket = { cancel() {} };
  * Routing state, apart from HTTP (upstream's coordinator.go): polls waiting
  * per FQDN, scrapes waiting for a poll, scrapes waiting for their push.
  * Invariants: a scrape is in `#scrapes` from submit until it completes, fails
- * or is cancelled, and its deadline timer runs the whole time; a poll is in
- * `#polls` only while its connection is open and it has not been answered.
+ * or is cancelled, and its deadline timer runs the whole time (ScrapeBook); a
+ * poll is in `#polls` only while its connection is open and it has not been answered.
  */
 export class Coordinator {
   readonly #opts: CoordinatorOptions;
@@ -75,9 +26,7 @@ export class Coordinator {
   readonly registry: ClientRegistry;
   readonly #meta: ClientMetaStore;
   readonly #polls = new PollLists();
-  readonly #pending = new Map<string, Scrape[]>();
-  readonly #scrapes = new Map<string, Scrape>();
-  readonly #expired: Tombstones;
+  readonly #scrapes: ScrapeBook;
   /** Polls that end as `idle` after --poll.idle-timeout (see ExpiryQueue for its contract). */
   readonly #idle: ExpiryQueue<WaitingPoll>;
   /**
@@ -112,7 +61,7 @@ export class Coordinator {
       opts.maxClients,
       (key) => this.#meta.delete(key),
     );
-    this.#expired = new Tombstones(opts.clock);
+    this.#scrapes = new ScrapeBook(opts.clock);
     this.#idle = new ExpiryQueue<WaitingPoll>(
       opts.clock,
       opts.pollIdleTimeoutMs,
@@ -140,9 +89,7 @@ export class Coordinator {
 
   /** Counts for metrics and tests. */
   stats(): { waitingPolls: number; pendingScrapes: number; activeScrapes: number } {
-    let pendingScrapes = 0;
-    for (const l of this.#pending.values()) pendingScrapes += l.length;
-    return { waitingPolls: this.#polls.size, pendingScrapes, activeScrapes: this.#scrapes.size };
+    return { waitingPolls: this.#polls.size, pendingScrapes: this.#scrapes.pendingCount, activeScrapes: this.#scrapes.liveCount };
   }
 
   /**
@@ -237,13 +184,13 @@ export class Coordinator {
    */
   remoteAppeared(fqdn: string): void {
     const key = fqdn.toLowerCase();
-    const list = this.#pending.get(key);
-    if (!list) return;
+    const waiting = this.#scrapes.pendingOf(key);
+    if (waiting.length === 0) return;
     const peer = this.remoteHolderOf(key);
     if (peer === undefined) return;
-    for (const scrape of [...list]) {
+    for (const scrape of waiting) {
       if (!scrape.sink.moved) continue;
-      this.#remove(key, scrape);
+      this.#scrapes.remove(scrape);
       scrape.sink.moved(peer);
     }
   }
@@ -266,20 +213,17 @@ export class Coordinator {
         `no client registered for ${JSON.stringify(job.fqdn)} (${last}; registration timeout ${Math.round(this.#opts.registrationTimeoutMs / 1000)}s): is pushprox-client running with --fqdn=${job.fqdn}?`,
       );
     }
-    if (this.#scrapes.has(job.id)) throw new Error(`duplicate scrape id ${job.id}`);
+    if (this.#scrapes.get(job.id)) throw new Error(`duplicate scrape id ${job.id}`);
     const scrape: Scrape = {
+      key,
       job,
       sink,
       state: 'pending',
-      timer: this.#clock.setTimeout(() => this.#timeout(key, scrape, timeoutMs), timeoutMs),
+      timer: this.#clock.setTimeout(() => this.#timeout(scrape, timeoutMs), timeoutMs),
     };
-    this.#scrapes.set(job.id, scrape);
-    if (!this.#dispatchToPoll(key, scrape)) {
-      let list = this.#pending.get(key);
-      if (!list) this.#pending.set(key, (list = []));
-      list.push(scrape);
-    }
-    return { cancel: () => this.#remove(key, scrape) };
+    this.#scrapes.add(scrape);
+    if (!this.#dispatchToPoll(key, scrape)) this.#scrapes.park(scrape);
+    return { cancel: () => this.#scrapes.remove(scrape) };
   }
 
   /**
@@ -287,21 +231,12 @@ export class Coordinator {
    * its job. Unknown or expired ids are refused at once (upstream blocked 15 s).
    */
   claim(id: string): ScrapeJob {
-    const scrape = this.#scrapes.get(id);
-    if (scrape?.state === 'dispatched') {
-      scrape.state = 'responding';
-      return scrape.job;
-    }
-    if (scrape || this.#expired.has(id)) {
-      const why = scrape ? 'is being answered by another push' : 'was already answered, expired or was cancelled';
-      throw new PushProxError(ERROR_CODES.PUSH_EXPIRED_ID, `scrape ${JSON.stringify(id)} ${why}`);
-    }
-    throw new PushProxError(ERROR_CODES.PUSH_UNKNOWN_ID, `unknown scrape id ${JSON.stringify(id)}`);
+    return this.#scrapes.claim(id);
   }
 
   /** Whether this proxy handed out `id` (live, or recently ended). */
   knows(id: string): boolean {
-    return this.#scrapes.has(id) || this.#expired.has(id);
+    return this.#scrapes.knows(id);
   }
 
   /** The FQDN a live scrape was routed to, or undefined. */
@@ -315,7 +250,7 @@ export class Coordinator {
    */
   complete(id: string): void {
     const scrape = this.#scrapes.get(id);
-    if (scrape) this.#remove(scrape.job.fqdn.toLowerCase(), scrape);
+    if (scrape) this.#scrapes.remove(scrape);
   }
 
   /**
@@ -326,7 +261,7 @@ export class Coordinator {
   abandon(id: string, err: PushProxError): void {
     const scrape = this.#scrapes.get(id);
     if (scrape?.state !== 'dispatched') return;
-    this.#remove(scrape.job.fqdn.toLowerCase(), scrape);
+    this.#scrapes.remove(scrape);
     scrape.sink.fail(err);
   }
 
@@ -337,23 +272,17 @@ export class Coordinator {
   drain(err: PushProxError): void {
     this.#draining = true;
     for (const p of this.#polls.all()) this.#finishPoll(p).end('shutdown');
-    for (const [key, list] of this.#pending) {
-      for (const s of [...list]) {
-        this.#remove(key, s);
-        s.sink.fail(err);
-      }
+    for (const s of this.#scrapes.allPending()) {
+      this.#scrapes.remove(s);
+      s.sink.fail(err);
     }
   }
 
   #dispatchPending(key: string, sink: PollSink): boolean {
-    const list = this.#pending.get(key);
-    const scrape = list?.[0];
-    if (!list || !scrape) return false;
+    const scrape = this.#scrapes.firstPending(key);
+    if (!scrape) return false;
     // A dead poll takes nothing; the scrape stays first in line.
-    if (!sink.deliver(scrape.job)) return true;
-    list.shift();
-    if (list.length === 0) this.#pending.delete(key);
-    scrape.state = 'dispatched';
+    if (sink.deliver(scrape.job)) this.#scrapes.dispatchFirst(key);
     return true;
   }
 
@@ -380,29 +309,14 @@ export class Coordinator {
     return sink;
   }
 
-  #timeout(key: string, scrape: Scrape, timeoutMs: number): void {
+  #timeout(scrape: Scrape, timeoutMs: number): void {
     if (this.#scrapes.get(scrape.job.id) !== scrape) return;
     const wasPending = scrape.state === 'pending';
-    this.#remove(key, scrape);
+    this.#scrapes.remove(scrape);
     const secs = `${timeoutMs / 1000}s`;
     const msg = wasPending
       ? `Timeout reached for ${JSON.stringify(scrape.job.fqdn)}: context deadline exceeded (no poll from the client within ${secs})`
       : `context deadline exceeded (the client took the scrape but pushed no complete response within ${secs})`;
     scrape.sink.fail(new PushProxError(ERROR_CODES.SCRAPE_TIMEOUT, msg));
-  }
-
-  #remove(key: string, scrape: Scrape): void {
-    if (this.#scrapes.get(scrape.job.id) !== scrape) return;
-    this.#scrapes.delete(scrape.job.id);
-    this.#clock.clearTimeout(scrape.timer);
-    this.#expired.add(scrape.job.id);
-    if (scrape.state === 'pending') {
-      const list = this.#pending.get(key);
-      const i = list ? list.indexOf(scrape) : -1;
-      if (list && i >= 0) {
-        list.splice(i, 1);
-        if (list.length === 0) this.#pending.delete(key);
-      }
-    }
   }
 }
