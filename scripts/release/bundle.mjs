@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
+import { asciiStringWidthPlugin } from './string-width.mjs';
 
 /**
  * The programs. `entry` is the package's bin, which imports the compiled
@@ -200,7 +201,7 @@ export async function bundleProgram(root, name, outfile) {
     legalComments: 'none',
     logLevel: 'warning',
     metafile: true,
-    plugins: [bundleShimsPlugin(root, program)],
+    plugins: [bundleShimsPlugin(root, program), asciiStringWidthPlugin()],
   });
   return result.metafile;
 }
