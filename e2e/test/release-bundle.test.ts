@@ -1,16 +1,17 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { run } from '../src/run.js';
 
 /**
- * The release bundles put a printable-ASCII fast path in front of every copy
- * of string-width (scripts/release/string-width.mjs). These tests hold it to
- * the real modules: the property it relies on, the answers it gives, and the
- * help and usage-error text of the bundled programs against the unbundled ones.
+ * What the release bundles (scripts/release/bundle.mjs) change for start-up
+ * and memory, held to the unbundled programs: a printable-ASCII fast path in
+ * front of every copy of string-width (scripts/release/string-width.mjs),
+ * checked against the real modules, and a whitespace-minified, ASCII-only
+ * script; the bundled programs print the same help and usage errors.
  */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -87,7 +88,7 @@ process.stdout.write(JSON.stringify({ ascii, segmentersAfterAscii, ours: samples
     assert.ok(got.segmenters >= 1, 'text that is not printable ASCII evaluated the real module');
   });
 
-  test('the bundled programs print the same help and usage errors as the unbundled ones, for every program and command', async () => {
+  test('the bundled programs are ASCII-only scripts and print the same help and usage errors as the unbundled ones, for every program and command', async () => {
     const { bundleProgram } = await importRelease<{ bundleProgram: (root: string, name: string, outfile: string) => Promise<unknown> }>('bundle.mjs');
     const cases: Record<string, { bin: string; argvs: string[][] }> = {
       'pushprox-client': {
@@ -99,6 +100,8 @@ process.stdout.write(JSON.stringify({ ascii, segmentersAfterAscii, ours: samples
     for (const [name, { bin, argvs }] of Object.entries(cases)) {
       const bundle = path.join(dir, `${name}.cjs`);
       await bundleProgram(ROOT, name, bundle);
+      const text = readFileSync(bundle, 'latin1');
+      assert.doesNotMatch(text, /[^\x00-\x7f]/, `${name}: ASCII only, so that V8 holds the source as one byte per character`);
       for (const argv of argvs) {
         const [bundled, unbundled] = await Promise.all([run(process.execPath, [bundle, ...argv]), run(process.execPath, [path.join(ROOT, bin), ...argv])]);
         assert.ok(unbundled.stdout.length + unbundled.stderr.length > 40, `${name} ${argv.join(' ')}: expected help or an error, got ${unbundled.stdout}${unbundled.stderr}`);
