@@ -34,13 +34,18 @@ export function asciiStringWidthPlugin() {
   return {
     name: 'pushprox-ascii-string-width',
     setup(build) {
+      const copies = new Map();
       build.onResolve({ filter: /^string-width$/ }, async (args) => {
         if (args.pluginData?.real) return undefined;
         const real = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { real: true } });
         if (real.errors.length > 0) return { errors: real.errors };
-        return { path: real.path, namespace: NAMESPACE };
+        // One stand-in per real copy. Its name holds no node_modules path: the
+        // metafile's inputs name npm packages by those (copyright.mjs); the real
+        // copy, which the stand-in requires, is an input of its own.
+        if (!copies.has(real.path)) copies.set(real.path, `string-width-${copies.size + 1}`);
+        return { path: copies.get(real.path), namespace: NAMESPACE, pluginData: { realPath: real.path } };
       });
-      build.onLoad({ filter: /.*/, namespace: NAMESPACE }, (args) => ({ contents: standInSource(args.path), loader: 'js', resolveDir: '/' }));
+      build.onLoad({ filter: /.*/, namespace: NAMESPACE }, (args) => ({ contents: standInSource(args.pluginData.realPath), loader: 'js', resolveDir: '/' }));
     },
   };
 }
