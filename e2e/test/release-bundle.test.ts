@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -11,7 +11,8 @@ import { run } from '../src/run.js';
  * and memory, held to the unbundled programs: a printable-ASCII fast path in
  * front of every copy of string-width (scripts/release/string-width.mjs),
  * checked against the real modules, and a whitespace-minified, ASCII-only
- * script; the bundled programs print the same help and usage errors.
+ * script; the bundled programs print the same help and usage errors; and the
+ * code cache made after a run (scripts/release/code-cache.mjs).
  */
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -108,5 +109,47 @@ process.stdout.write(JSON.stringify({ ascii, segmentersAfterAscii, ours: samples
         assert.deepEqual(bundled, unbundled, `${name} ${argv.join(' ')}`);
       }
     }
+  });
+});
+
+describe('the code cache made after a run', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'pushprox-code-cache-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  interface CodeCache {
+    produceCodeCache(o: { node: string; bundle: string; out: string; args: string[]; workDir: string }): void;
+    loaderSource(): string;
+  }
+
+  test('is accepted by a fresh process although the program set its V8 flags, and the loader runs the program with it', async () => {
+    const { produceCodeCache, loaderSource } = await importRelease<CodeCache>('code-cache.mjs');
+    const bundle = path.join(dir, 'program.cjs');
+    // As the client does at start: its own V8 flags, then work; the exit code is not the producer's concern.
+    writeFileSync(
+      bundle,
+      `#!/usr/bin/env node\nrequire('node:v8').setFlagsFromString('--semi-space-growth-factor=1');\nrequire('node:v8').setFlagsFromString('--always-sparkplug');\nfunction work(n) { let s = 0; for (let i = 0; i < n; i++) s += i; return s; }\nconsole.log('ran', work(Number(process.argv[2])), process.argv.slice(2).join(' '));\nprocess.exitCode = 3;\n`,
+    );
+    const out = path.join(dir, 'program.cache');
+    produceCodeCache({ node: process.execPath, bundle, out, args: ['10', 'x'], workDir: dir });
+    assert.ok(readFileSync(out).length > 0);
+    // The loader, outside an executable: node:sea's getAsset answers from files here.
+    const loader = loaderSource().replace("const { getAsset } = require('node:sea');", `const getAsset = (name, enc) => { const b = require('node:fs').readFileSync(require('node:path').join(${JSON.stringify(dir)}, name === 'bundle.cjs' ? 'program.cjs' : 'program.cache')); return enc ? b.toString(enc) : b.buffer.slice(b.byteOffset, b.byteOffset + b.length); };`);
+    assert.notEqual(loader, loaderSource(), 'the loader reads its assets with node:sea getAsset');
+    writeFileSync(path.join(dir, 'loader.cjs'), loader.replace('script.runInThisContext()', "if (script.cachedDataRejected) throw new Error('rejected');\nscript.runInThisContext()"));
+    const ran = await run(process.execPath, [path.join(dir, 'loader.cjs'), '4', 'y']);
+    assert.deepEqual(ran, { code: 3, stdout: 'ran 6 4 y\n', stderr: '' });
+  });
+
+  test('the build refuses a cache that a fresh process would reject (a V8 flag the producer does not set back)', async () => {
+    const { produceCodeCache } = await importRelease<CodeCache>('code-cache.mjs');
+    const bundle = path.join(dir, 'flagged.cjs');
+    writeFileSync(bundle, `require('node:v8').setFlagsFromString('--max-lazy');\nconsole.log('ran');\n`);
+    assert.throws(
+      () => produceCodeCache({ node: process.execPath, bundle, out: path.join(dir, 'flagged.cache'), args: [], workDir: dir }),
+      /expected V8 to accept it in a fresh process, got rejected/,
+    );
   });
 });

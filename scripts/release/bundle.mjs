@@ -41,6 +41,10 @@ export const PROGRAMS = Object.freeze({
       'undici/lib/api/index.js',
     ],
     embedResolved: ['bcryptjs'],
+    // The run whose code the linux-x64 executable's code cache holds
+    // (code-cache.mjs): flags parsed, every module a running client loads
+    // evaluated, then a configuration error (the CA file does not exist).
+    codeCacheRun: ['--proxy-url=http://127.0.0.1:1/', '--tls.cacert=/nonexistent/pushprox-ts-code-cache-run/ca.crt'],
   },
 });
 
