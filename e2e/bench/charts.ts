@@ -153,7 +153,7 @@ export function memoryChart(all: readonly Row[]): Chart {
 
 /** Writes the charts that have data into `dir`; returns the files written. */
 /** The footprint subjects charted, in legend order (footprint.ts names them). */
-const FOOTPRINT_SUBJECTS = ['bare node', 'ours, channel', 'ours, channel, mTLS', 'before: ours, channel', 'single executable, channel', 'upstream (Go)'] as const;
+const FOOTPRINT_SUBJECTS = ['bare node', 'ours, channel', 'ours, channel, mTLS', 'single executable, channel', 'before: single executable, channel', 'upstream (Go)'] as const;
 
 /** RSS (solid) and private memory (dashed) of each footprint subject over its idle window. */
 export function footprintChart(all: readonly Row[]): Chart {

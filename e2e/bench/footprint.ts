@@ -36,6 +36,8 @@ export interface FootprintOptions {
   readonly instances?: number;
   /** A checkout (built, with node_modules) whose client is measured too, as `before: ...`. */
   readonly compareRoot?: string;
+  /** Another single executable of the client, measured too as `before: single executable`. Default none. */
+  readonly compareExecutable?: string;
   /** Where the repository is, for release/pushprox-client. */
   readonly root: string;
 }
@@ -80,6 +82,7 @@ function subjects(o: FootprintOptions, pki: Pki): Subject[] {
   if (o.compareRoot) out.push(...ours('before: ours', process.execPath, [path.join(o.compareRoot, 'packages/client/bin/pushprox-client.js')]));
   const sea = path.join(o.root, 'release', 'pushprox-client');
   if (existsSync(sea)) out.push(ours('single executable', sea, [])[0]!);
+  if (o.compareExecutable) out.push(ours('before: single executable', o.compareExecutable, [])[0]!);
   const upstream = process.env[UPSTREAM_CLIENT_ENV];
   if (upstream) {
     out.push({ name: 'upstream (Go)', launch: { cmd: upstream, args: (u) => [`--proxy-url=${u}`] }, help: ['--help'], client: true, nodeMetrics: false });

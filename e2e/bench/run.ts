@@ -439,8 +439,10 @@ async function main() {
   if (!ONLY || ONLY.some((x) => x.startsWith('footprint'))) {
     // Issue #28: --footprint-idle=S (default 30), --footprint-cpu=S (60), --footprint-runs=N (5),
     // --footprint-instances=N (3);
-    // --footprint-compare=DIR measures a second built checkout (the tree before a change) alongside.
+    // --footprint-compare=DIR measures a second built checkout (the tree before a change) alongside;
+    // --footprint-compare-executable=FILE another single executable of the client.
     const compareRoot = argv.get('footprint-compare');
+    const compareExecutable = argv.get('footprint-compare-executable');
     // --only=footprint runs all of it; --only=footprint: (ii) or --only=footprint: (iii) only those rows.
     const idleRows = !ONLY || ONLY.some((x) => 'footprint: idle'.startsWith(x));
     if (idleRows) {
@@ -453,6 +455,7 @@ async function main() {
           runs: Number(argv.get('footprint-runs') ?? 5),
           instances: Number(argv.get('footprint-instances') ?? 3),
           ...(compareRoot && { compareRoot }),
+          ...(compareExecutable && { compareExecutable }),
         })),
       );
     }

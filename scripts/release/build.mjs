@@ -23,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleProgram, PROGRAMS } from './bundle.mjs';
+import { loaderSource, produceCodeCache } from './code-cache.mjs';
 import { bundledPackages } from './copyright.mjs';
 import { buildDeb, crossDepends, FAST_DEB_COMPRESSION, shlibsDepends } from './deb.mjs';
 import { buildNpmPackage } from './npm-package.mjs';
@@ -82,7 +83,17 @@ async function main() {
       executables[target.name] = {};
       for (const program of target.programs) {
         const blob = path.join(workDir, `${program}${target.codeCache ? '.cached' : ''}.blob`);
-        if (!existsSync(blob)) prepareBlob({ node: nodes['linux-x64'], bundle: bundles[program], blob, codeCache: target.codeCache });
+        const cacheRun = target.codeCache ? PROGRAMS[program].codeCacheRun : undefined;
+        if (!existsSync(blob) && cacheRun) {
+          const loader = path.join(workDir, 'sea-loader.cjs');
+          const cache = path.join(workDir, `${program}.code-cache`);
+          writeFileSync(loader, loaderSource());
+          produceCodeCache({ node: nodes['linux-x64'], bundle: bundles[program], out: cache, args: cacheRun, workDir });
+          log(`${program}: code cache after a run, ${statSync(cache).size} bytes`);
+          prepareBlob({ node: nodes['linux-x64'], bundle: bundles[program], blob, loader, cache });
+        } else if (!existsSync(blob)) {
+          prepareBlob({ node: nodes['linux-x64'], bundle: bundles[program], blob, codeCache: target.codeCache });
+        }
         const outfile = path.join(outDir, target.artifact(program));
         buildExecutable({ root, node: nodes[target.name], blob, outfile, strip: target.strip, pe: target.pe });
         executables[target.name][program] = outfile;

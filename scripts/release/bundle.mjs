@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as esbuild from 'esbuild';
+import { asciiStringWidthPlugin } from './string-width.mjs';
 
 /**
  * The programs. `entry` is the package's bin, which imports the compiled
@@ -40,6 +41,10 @@ export const PROGRAMS = Object.freeze({
       'undici/lib/api/index.js',
     ],
     embedResolved: ['bcryptjs'],
+    // The run whose code the linux-x64 executable's code cache holds
+    // (code-cache.mjs): flags parsed, every module a running client loads
+    // evaluated, then a configuration error (the CA file does not exist).
+    codeCacheRun: ['--proxy-url=http://127.0.0.1:1/', '--tls.cacert=/nonexistent/pushprox-ts-code-cache-run/ca.crt'],
   },
 });
 
@@ -198,9 +203,17 @@ export async function bundleProgram(root, name, outfile) {
       js: `"use strict";\nvar __pushprox_bundle_url = require("node:url").pathToFileURL(__filename).href;`,
     },
     legalComments: 'none',
+    // Without comments and indentation the script is a third smaller and ASCII
+    // only (esbuild escapes non-ASCII in code; comments kept verbatim had some):
+    // V8 holds a script's whole source in the heap for as long as the program
+    // runs, as two bytes per character if a single one is outside Latin-1.
+    // Measured on the single executable: idle private memory 22.7 -> 14.8 MB.
+    minifyWhitespace: true,
     logLevel: 'warning',
     metafile: true,
-    plugins: [bundleShimsPlugin(root, program)],
+    plugins: [bundleShimsPlugin(root, program), asciiStringWidthPlugin()],
   });
+  const nonAscii = /[^\x00-\x7f]/.exec(readFileSync(outfile, 'latin1'));
+  if (nonAscii) throw new Error(`${name}: expected an ASCII-only bundle (see minifyWhitespace), got byte 0x${nonAscii[0].charCodeAt(0).toString(16)} at ${nonAscii.index}`);
   return result.metafile;
 }

@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { ASSETS } from './code-cache.mjs';
 import { removeAuthenticode } from './pe.mjs';
 
 /** The fuse that tells node a blob was injected (Node's SEA docs). */
@@ -25,19 +26,23 @@ export function run(cmd, args, opts = {}) {
  * prepared by `node` (the pinned linux-x64 build). `codeCache`: V8's compile
  * cache for the main script, a faster start for ~0.5 MB, usable only by the
  * same Node build on the same architecture (so only for linux-x64).
+ * `loader`: instead, the blob's main script is the loader at that path and
+ * the bundle and `cache` (a code cache made after a run: code-cache.mjs) go
+ * in as its assets.
  */
-export function prepareBlob({ node, bundle, blob, codeCache }) {
+export function prepareBlob({ node, bundle, blob, codeCache, loader, cache }) {
   const config = `${blob}.sea.json`;
   writeFileSync(
     config,
     JSON.stringify({
-      main: bundle,
+      main: loader ?? bundle,
       output: blob,
       // The warning would go to stderr on every start of a program that is
       // meant to look like any other binary.
       disableExperimentalSEAWarning: true,
-      useCodeCache: codeCache,
+      useCodeCache: loader === undefined && codeCache,
       useSnapshot: false,
+      ...(loader !== undefined && { assets: { [ASSETS.bundle]: bundle, [ASSETS.cache]: cache } }),
     }),
   );
   run(node, ['--experimental-sea-config', config]);
