@@ -92,7 +92,7 @@ function scrape(agent: http.Agent, target: string, proxyPort: number | undefined
 }
 
 /** Every target on its own schedule for `seconds`: relayed at its offset, direct half an interval later. */
-async function schedule(targets: readonly string[], intervalMs: number, seconds: number, proxyPort: number) {
+export async function schedule(targets: readonly string[], intervalMs: number, seconds: number, proxyPort: number) {
   const via: number[] = [];
   const direct: number[] = [];
   let errors = 0;

@@ -31,10 +31,26 @@ export function answerWithinMs(timeoutMs: number): number {
 
 /** Go's textproto.CanonicalMIMEHeaderKey, so header bytes match upstream's. */
 export function canonicalHeaderName(name: string): string {
-  if (!/^[A-Za-z0-9-]+$/.test(name)) return name;
-  return name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase());
+  const known = CANONICAL.get(name);
+  if (known !== undefined) return known;
+  const canon = /^[A-Za-z0-9-]+$/.test(name)
+    ? name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase())
+    : name;
+  // Prometheus sends the same few names on every scrape; a peer sending new names each time only refills it.
+  if (CANONICAL.size >= CANONICAL_MAX) CANONICAL.clear();
+  CANONICAL.set(name, canon);
+  return canon;
 }
 
+/**
+ * Names already canonicalized (Node's lower-case header names): at one scrape
+ * every few seconds the regular expressions above run cold, a Map lookup is
+ * cheap. Bounded by CANONICAL_MAX entries of at most Node's header size each.
+ */
+const CANONICAL = new Map<string, string>();
+const CANONICAL_MAX = 256;
+
+const SCRAPE_TIMEOUT_LOWER = HEADER_SCRAPE_TIMEOUT.toLowerCase();
 const NOT_FORWARDED = new Set([...HOP_BY_HOP_HEADERS, 'host', 'user-agent', 'content-length', HEADER_ID.toLowerCase()]);
 
 /**
@@ -55,7 +71,7 @@ export function buildScrapeRequest(args: {
   const rest: Array<[string, string]> = [];
   for (const [name, value] of Object.entries(args.headers)) {
     if (value === undefined || NOT_FORWARDED.has(name)) continue;
-    if (name === HEADER_SCRAPE_TIMEOUT.toLowerCase()) continue;
+    if (name === SCRAPE_TIMEOUT_LOWER) continue;
     const canon = canonicalHeaderName(name);
     for (const v of Array.isArray(value) ? value : [value]) rest.push([canon, v]);
   }
