@@ -36,7 +36,8 @@ export function canonicalHeaderName(name: string): string {
   const canon = /^[A-Za-z0-9-]+$/.test(name)
     ? name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase())
     : name;
-  // Prometheus sends the same few names on every scrape; a peer sending new names each time only refills it.
+  // Prometheus sends the same few short names on every scrape; a peer sending new names each time only refills it.
+  if (name.length > CANONICAL_NAME_MAX) return canon;
   if (CANONICAL.size >= CANONICAL_MAX) CANONICAL.clear();
   CANONICAL.set(name, canon);
   return canon;
@@ -45,10 +46,11 @@ export function canonicalHeaderName(name: string): string {
 /**
  * Names already canonicalized (Node's lower-case header names): at one scrape
  * every few seconds the regular expressions above run cold, a Map lookup is
- * cheap. Bounded by CANONICAL_MAX entries of at most Node's header size each.
+ * cheap. At most CANONICAL_MAX names of at most CANONICAL_NAME_MAX chars.
  */
 const CANONICAL = new Map<string, string>();
 const CANONICAL_MAX = 256;
+const CANONICAL_NAME_MAX = 64;
 
 const SCRAPE_TIMEOUT_LOWER = HEADER_SCRAPE_TIMEOUT.toLowerCase();
 const NOT_FORWARDED = new Set([...HOP_BY_HOP_HEADERS, 'host', 'user-agent', 'content-length', HEADER_ID.toLowerCase()]);
