@@ -3,8 +3,7 @@ import {
   HEADER_ID,
   HEADER_SCRAPE_TIMEOUT,
   HOP_BY_HOP_HEADERS,
-  WireHeaders,
-  serializeRequestHead,
+  serializeRequestHeadFlat,
 } from '@pushprox/shared';
 
 /**
@@ -71,24 +70,28 @@ export function buildScrapeRequest(args: {
   timeoutMs: number;
 }): Buffer {
   const rest: Array<[string, string]> = [];
-  for (const [name, value] of Object.entries(args.headers)) {
+  for (const name in args.headers) {
+    const value = args.headers[name];
     if (value === undefined || NOT_FORWARDED.has(name)) continue;
     if (name === SCRAPE_TIMEOUT_LOWER) continue;
     const canon = canonicalHeaderName(name);
-    for (const v of Array.isArray(value) ? value : [value]) rest.push([canon, v]);
+    if (typeof value === 'string') rest.push([canon, value]);
+    else for (const v of value) rest.push([canon, v]);
   }
   // The client gets the time the proxy will wait, so its answer (even an
   // error push) arrives while the proxy is still listening.
   rest.push([HEADER_ID, args.id], [HEADER_SCRAPE_TIMEOUT, String(Math.round(args.timeoutMs) / 1000)]);
-  rest.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const headers = new WireHeaders([['Host', args.host]]);
+  rest.sort(byName);
+  const fields = ['Host', args.host];
   const ua = args.headers['user-agent'];
-  if (ua !== undefined) headers.append('User-Agent', ua);
-  for (const [n, v] of rest) headers.append(n, v);
-  return serializeRequestHead({
-    method: args.method,
-    target: args.target,
-    version: { major: 1, minor: 1 },
-    headers,
-  });
+  if (ua !== undefined) fields.push('User-Agent', ua);
+  for (const [n, v] of rest) fields.push(n, v);
+  return serializeRequestHeadFlat(args.method, args.target, HTTP_1_1, fields);
+}
+
+const HTTP_1_1 = Object.freeze({ major: 1, minor: 1 });
+
+/** Sorts fields by canonical name (Go's Header.Write order); a stable sort keeps repeated values in order. */
+function byName(a: readonly [string, string], b: readonly [string, string]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 }
