@@ -8,6 +8,7 @@ import { Proc, startClientProc, startProxyProc } from '../src/procs.js';
 import { waitRegistered } from '../src/proxy-api.js';
 import { benchExporter } from './bench-exporter.js';
 import { summarize } from './stats.js';
+import { cpuSplitOf, cpuSplitOfAll, cpuTotal } from './procstat.js';
 
 /**
  * Scrapes at real rates (issue #30): every target scraped once per
@@ -92,7 +93,7 @@ function scrape(agent: http.Agent, target: string, proxyPort: number | undefined
 }
 
 /** Every target on its own schedule for `seconds`: relayed at its offset, direct half an interval later. */
-async function schedule(targets: readonly string[], intervalMs: number, seconds: number, proxyPort: number) {
+export async function schedule(targets: readonly string[], intervalMs: number, seconds: number, proxyPort: number) {
   const via: number[] = [];
   const direct: number[] = [];
   let errors = 0;
@@ -152,7 +153,11 @@ export async function realRateScenario(o: RealRateOptions): Promise<Array<Record
       try {
         // Every connection opened and every path run once before measuring.
         await schedule(targets, Math.min(o.intervalMs, 2_000), 2.5, stack.port);
+        // CPU of the proxy and of the clients over the measured window, from /proc.
+        const [proxyProc, ...clientProcs] = stack.procs;
+        const cpu0 = { proxy: cpuTotal(cpuSplitOf(proxyProc!.pid)), clients: cpuTotal(cpuSplitOfAll(clientProcs)) };
         const r = await schedule(targets, o.intervalMs, o.seconds, stack.port);
+        const cpu1 = { proxy: cpuTotal(cpuSplitOf(proxyProc!.pid)), clients: cpuTotal(cpuSplitOfAll(clientProcs)) };
         const v = summarize(r.via);
         const d = summarize(r.direct);
         const row = {
@@ -168,10 +173,12 @@ export async function realRateScenario(o: RealRateOptions): Promise<Array<Record
           direct_latency_ms: { p50: d.p50, p99: d.p99 },
           added_p50_ms: v.p50 - d.p50,
           added_p99_ms: v.p99 - d.p99,
+          proxy_cpu_ms_per_scrape: ((cpu1.proxy - cpu0.proxy) * 1000) / Math.max(1, v.count),
+          clients_cpu_ms_per_scrape: ((cpu1.clients - cpu0.clients) * 1000) / Math.max(1, v.count),
         };
         const f = (n: number) => n.toFixed(2);
         console.log(
-          `${row.scenario.padEnd(44)} ${v.count} scrapes, p50 ${f(v.p50)} p99 ${f(v.p99)} ms (direct p50 ${f(d.p50)} p99 ${f(d.p99)}), errors ${r.errors}, clients: ${row.client_kind}`,
+          `${row.scenario.padEnd(44)} ${v.count} scrapes, p50 ${f(v.p50)} p99 ${f(v.p99)} ms (direct p50 ${f(d.p50)} p99 ${f(d.p99)}), errors ${r.errors}, CPU per scrape: proxy ${f(row.proxy_cpu_ms_per_scrape)} ms, clients ${f(row.clients_cpu_ms_per_scrape)} ms, clients: ${row.client_kind}`,
         );
         console.log(`JSON ${JSON.stringify(row)}`);
         rows.push(row);

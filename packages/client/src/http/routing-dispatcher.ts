@@ -20,6 +20,17 @@ export interface CreateDispatcherOptions {
 }
 
 /**
+ * How long an idle kept-alive connection is kept, as Go's http.Transport
+ * (IdleConnTimeout 90 s, upstream's client) when the server sends no
+ * `Keep-Alive: timeout=` (Go servers such as node_exporter send none); a server
+ * that sends one is believed, less undici's margin. undici's own default (4 s)
+ * made every scrape at Prometheus' 15 s interval open a new connection to its
+ * exporter. A server that closes an idle connection as it is reused costs
+ * one retry (scrape.ts, sendScrape).
+ */
+export const IDLE_CONN_TIMEOUT_MS = 90_000;
+
+/**
  * A dispatcher for the proxy or for the targets, as upstream's http.Client:
  * the TLS material applies to every TLS connection it makes, and HTTP_PROXY,
  * HTTPS_PROXY and NO_PROXY route requests as Go's ProxyFromEnvironment does
@@ -33,10 +44,10 @@ export function createDispatcher(
 ): DispatcherChoice {
   const tls = { ...material, ...(opts.insecureSkipVerify === true && { rejectUnauthorized: false }) };
   const proxies = envProxies(env);
-  const direct = new undici.Agent({ connect: { ...tls } });
+  const direct = new undici.Agent({ connect: { ...tls }, keepAliveTimeout: IDLE_CONN_TIMEOUT_MS });
   if (proxies.http === undefined && proxies.https === undefined) return { dispatcher: direct, proxies: undefined };
   const via = (url: URL | undefined): Dispatcher | undefined =>
-    url && new undici.ProxyAgent({ uri: url.href, connect: { ...tls }, requestTls: { ...tls }, proxyTunnel: false });
+    url && new undici.ProxyAgent({ uri: url.href, connect: { ...tls }, requestTls: { ...tls }, proxyTunnel: false, keepAliveTimeout: IDLE_CONN_TIMEOUT_MS });
   return {
     dispatcher: new EnvProxyDispatcher(direct, via(proxies.http), via(proxies.https), proxies.noProxy),
     proxies: {

@@ -26,8 +26,12 @@ function tooLong(length: number): ExporterBodyError {
   return new ExporterBodyError(`the exporter sent more than its Content-Length of ${length} bytes`);
 }
 
-/** A body of a known, small length read whole, after `head`; throws ExporterBodyError if it breaks. */
-export async function collectBody(
+/**
+ * A body of a known, small length read whole, after `head`; throws ExporterBodyError if it breaks.
+ * Read with listeners rather than for-await: no async iterator and no promise per chunk,
+ * which at one scrape every few seconds run cold on every scrape.
+ */
+export function collectBody(
   head: Buffer,
   length: number,
   body: Readable,
@@ -35,20 +39,27 @@ export async function collectBody(
 ): Promise<Buffer[]> {
   const parts = [head];
   let got = 0;
-  try {
-    for await (const chunk of body) {
-      const buf = chunk as Buffer;
-      got += buf.length;
-      if (got > length) throw tooLong(length);
-      parts.push(buf);
-      onBytes?.(buf.length);
-    }
-  } catch (err) {
-    if (!body.destroyed) body.destroy();
-    throw err instanceof ExporterBodyError ? err : broken(got, length, err);
-  }
-  if (got !== length) throw broken(got, length, 'the connection ended');
-  return parts;
+  return new Promise<Buffer[]>((resolve, reject) => {
+    const settle = (err: ExporterBodyError | undefined): void => {
+      body.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+      if (err === undefined) return resolve(parts);
+      if (!body.destroyed) body.destroy();
+      reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      got += chunk.length;
+      if (got > length) return settle(tooLong(length));
+      parts.push(chunk);
+      onBytes?.(chunk.length);
+    };
+    const onEnd = (): void => settle(got === length ? undefined : broken(got, length, 'the connection ended'));
+    const onError = (err: unknown): void => settle(broken(got, length, err));
+    // Destroyed without an error (aborted): what for-await reports as a premature close.
+    const onClose = (): void => settle(broken(got, length, 'premature close'));
+    // A body destroyed before it is read emits nothing more.
+    if (body.destroyed) return settle(broken(0, length, body.errored ?? 'premature close'));
+    body.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
 }
 
 const CRLF = Buffer.from('\r\n', 'latin1');

@@ -66,6 +66,24 @@ export function applySchemeParam(scheme: string, query: string): { scheme: strin
  * IPv6 literals without brackets, like Go's URL.Hostname).
  */
 export function scrapeTarget(target: string, fqdn: string): ScrapeTarget {
+  // Prometheus asks for the same target on every scrape: parse it once (the URL parser and
+  // regular expressions run cold at one scrape every few seconds). Only valid targets are kept.
+  const key = `${fqdn} ${target}`;
+  const known = TARGETS.get(key);
+  if (known !== undefined) return known;
+  const parsed = parseScrapeTarget(target, fqdn);
+  if (key.length > TARGET_KEY_MAX) return parsed;
+  if (TARGETS.size >= TARGETS_MAX) TARGETS.clear();
+  TARGETS.set(key, parsed);
+  return parsed;
+}
+
+/** Targets already parsed, by FQDN and request target; at most TARGETS_MAX keys of TARGET_KEY_MAX chars. */
+const TARGETS = new Map<string, ScrapeTarget>();
+const TARGETS_MAX = 256;
+const TARGET_KEY_MAX = 2048;
+
+function parseScrapeTarget(target: string, fqdn: string): ScrapeTarget {
   const m = ABSOLUTE_FORM.exec(target);
   if (!m) {
     throw new PushProxError(

@@ -135,9 +135,10 @@ export function responsePayload(
 /**
  * Exporter bodies of at most this many bytes, with a Content-Length, are read
  * whole before the push starts, so that the push leaves in one write instead
- * of one per chunk: a channel writes head and chunks corked (one writev, no
- * copy); POST /push joins them into one buffer for undici, a bounded copy (at
- * most 64 KiB per scrape) that is cheaper than the writes it saves. Larger
+ * of one per chunk: a channel copies head and chunks with their frames into
+ * one buffer (channel.ts, WHOLE_WRITE_BYTES); POST /push joins them into one
+ * buffer for undici, a bounded copy (at most 64 KiB per scrape) that is cheaper
+ * than the writes it saves. Larger
  * bodies stream.
  */
 export const COALESCE_MAX_BYTES = 64 * 1024;

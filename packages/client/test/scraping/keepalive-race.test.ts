@@ -5,6 +5,7 @@ import { Agent } from 'undici';
 import { parseRequest } from '@pushprox/shared';
 import { AbortToken } from '../../src/scraping/abort-token.js';
 import { scrapeTarget, sendScrape } from '../../src/scraping/scrape.js';
+import { createDispatcher } from '../../src/http/routing-dispatcher.js';
 
 /**
  * An exporter that closes an idle kept-alive connection just as the client
@@ -69,6 +70,37 @@ test('a scrape whose exporter closes every connection unanswered fails after one
     assert.equal(connections, 2);
   } finally {
     await agent.close();
+    server.close();
+  }
+});
+
+test("an idle connection to an exporter that sends no Keep-Alive hint (as Go's servers) is kept past undici's 4 s default, as Go's client keeps it", { timeout: 20_000 }, async () => {
+  let connections = 0;
+  const server = net.createServer((s) => {
+    connections++;
+    s.on('error', () => undefined);
+    let buf = '';
+    s.on('data', (c: Buffer) => {
+      buf += c.toString('latin1');
+      while (buf.includes('\r\n\r\n')) {
+        buf = buf.slice(buf.indexOf('\r\n\r\n') + 4);
+        s.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nup 1\n');
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as net.AddressInfo).port;
+  const { dispatcher } = createDispatcher({}, {});
+  try {
+    const target = scrapeTarget(`http://127.0.0.1:${port}/metrics`, '127.0.0.1');
+    for (let i = 0; i < 2; i++) {
+      if (i > 0) await new Promise((r) => setTimeout(r, 5_000));
+      const res = await sendScrape(dispatcher, target, get(port), Buffer.alloc(0), new AbortToken());
+      assert.equal(await res.body.text(), 'up 1\n');
+    }
+    assert.equal(connections, 1, 'the second scrape, 5 s later, reused the first connection');
+  } finally {
+    await dispatcher.close();
     server.close();
   }
 });

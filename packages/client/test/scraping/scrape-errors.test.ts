@@ -199,3 +199,29 @@ test('a push the proxy refuses (404 unknown id) counts a push error and logs sta
   assert.deepEqual(startup?.fields, { proxy_url: proxy.url, fqdn: FQDN });
   assert.equal(lines.filter((l) => l.level === 'debug').length, 0);
 });
+
+test('a scrape waiting for a slot starts when the running one is pushed, in order, and is answered', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  const held: http.ServerResponse[] = [];
+  const exporter = await startExporter((req, res) => {
+    if (req.url?.includes('hold')) held.push(res);
+    else res.end('second\n');
+  });
+  t.after(() => exporter.close());
+  const client = await startClient(testConfig(proxy.url, { scrapeConcurrency: 1 }));
+  t.after(() => client.stop());
+  const a = scrapeRequest({ target: `http://${FQDN}:${exporter.port}/metrics?hold=1`, timeoutSeconds: '10' });
+  proxy.scrape(a.bytes);
+  await waitFor(() => held.length === 1, 5000, 'first scrape running');
+  const b = scrapeRequest({ target: `http://${FQDN}:${exporter.port}/metrics`, timeoutSeconds: '10' });
+  proxy.scrape(b.bytes);
+  await waitFor(() => client.scrapesWaiting === 1, 5000, 'second scrape queued');
+  assert.equal(exporter.requests.length, 1, 'the second scrape waits while the only slot is taken');
+  held[0]!.end('first\n');
+  assert.equal((await proxy.waitPush(a.id)).parsed.body.toString(), 'first\n');
+  const bPush = await proxy.waitPush(b.id);
+  assert.equal(bPush.parsed.head.status, 200);
+  assert.equal(bPush.parsed.body.toString(), 'second\n');
+  await waitFor(() => client.scrapesWaiting === 0, 5000, 'nothing left waiting');
+});

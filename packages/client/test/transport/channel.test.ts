@@ -4,7 +4,7 @@ import net from 'node:net';
 import { Agent } from 'undici';
 import { DATA_FRAME_BYTES, encodeFrame, FRAME, FrameReader, silentLogger, type FrameType } from '@pushprox/shared';
 import { ChannelPool, type ChannelPoolOptions } from '../../src/transport/channel-pool.js';
-import { ClientChannel } from '../../src/transport/channel.js';
+import { ClientChannel, WHOLE_WRITE_BYTES } from '../../src/transport/channel.js';
 import { ChannelRefused, openChannel } from '../../src/transport/channel-open.js';
 import { startClient } from '../../src/index.js';
 import { delay, FakeProxy, FQDN, METRICS_TEXT, scrapeRequest, startExporter, testConfig, waitFor } from '../helpers.js';
@@ -239,12 +239,24 @@ async function channelPair(t: { after(fn: () => unknown): void }) {
   return { channel, socket, writes, received, pushed };
 }
 
-test('a small response read whole leaves on its channel in one corked write of the buffers as they are (no copy)', async (t) => {
+test('a small response read whole leaves on its channel in one write: DATA, the body and END in one buffer', async (t) => {
   const { channel, socket, writes, pushed } = await channelPair(t);
   const head = Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 12000\r\nId: 1\r\n\r\n');
   const chunks = [Buffer.alloc(8000, 'a'), Buffer.alloc(4000, 'b')];
   const length = head.length + 12000;
   await channel.send({ body: [head, ...chunks], length }, new AbortToken());
+  assert.equal(socket.writableCorked, 0);
+  assert.equal(writes.length, 1, 'one write() for the whole exchange');
+  const body = Buffer.concat([head, ...chunks]);
+  assert.deepEqual(writes[0]!.chunk, Buffer.concat([Buffer.from([FRAME.DATA]), u32(body.length), body, encodeFrame(FRAME.END)]));
+  assert.deepEqual(await pushed(), body);
+});
+
+test('a response read whole but larger than WHOLE_WRITE_BYTES leaves in one corked write of the buffers as they are (no copy)', async (t) => {
+  const { channel, socket, writes, pushed } = await channelPair(t);
+  const head = Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${WHOLE_WRITE_BYTES}\r\nId: 1\r\n\r\n`);
+  const chunks = [Buffer.alloc(WHOLE_WRITE_BYTES - 4000, 'a'), Buffer.alloc(4000, 'b')];
+  await channel.send({ body: [head, ...chunks], length: head.length + WHOLE_WRITE_BYTES }, new AbortToken());
   assert.equal(socket.writableCorked, 0);
   assert.ok(writes.every((w) => w.corked), 'every part is written while the socket is corked');
   // The header, then the very buffers of the response (the same memory, not copies), then END.
@@ -254,6 +266,12 @@ test('a small response read whole leaves on its channel in one corked write of t
   assert.equal(writes[3]!.chunk, chunks[1]);
   assert.deepEqual(await pushed(), Buffer.concat([head, ...chunks]));
 });
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
 
 test('parts larger than a DATA frame are pushed on a channel split into DATA frames', async (t) => {
   const { channel, writes, pushed } = await channelPair(t);

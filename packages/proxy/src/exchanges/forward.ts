@@ -3,8 +3,7 @@ import {
   HEADER_ID,
   HEADER_SCRAPE_TIMEOUT,
   HOP_BY_HOP_HEADERS,
-  WireHeaders,
-  serializeRequestHead,
+  serializeRequestHeadFlat,
 } from '@pushprox/shared';
 
 /**
@@ -31,10 +30,28 @@ export function answerWithinMs(timeoutMs: number): number {
 
 /** Go's textproto.CanonicalMIMEHeaderKey, so header bytes match upstream's. */
 export function canonicalHeaderName(name: string): string {
-  if (!/^[A-Za-z0-9-]+$/.test(name)) return name;
-  return name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase());
+  const known = CANONICAL.get(name);
+  if (known !== undefined) return known;
+  const canon = /^[A-Za-z0-9-]+$/.test(name)
+    ? name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase())
+    : name;
+  // Prometheus sends the same few short names on every scrape; a peer sending new names each time only refills it.
+  if (name.length > CANONICAL_NAME_MAX) return canon;
+  if (CANONICAL.size >= CANONICAL_MAX) CANONICAL.clear();
+  CANONICAL.set(name, canon);
+  return canon;
 }
 
+/**
+ * Names already canonicalized (Node's lower-case header names): at one scrape
+ * every few seconds the regular expressions above run cold, a Map lookup is
+ * cheap. At most CANONICAL_MAX names of at most CANONICAL_NAME_MAX chars.
+ */
+const CANONICAL = new Map<string, string>();
+const CANONICAL_MAX = 256;
+const CANONICAL_NAME_MAX = 64;
+
+const SCRAPE_TIMEOUT_LOWER = HEADER_SCRAPE_TIMEOUT.toLowerCase();
 const NOT_FORWARDED = new Set([...HOP_BY_HOP_HEADERS, 'host', 'user-agent', 'content-length', HEADER_ID.toLowerCase()]);
 
 /**
@@ -53,24 +70,28 @@ export function buildScrapeRequest(args: {
   timeoutMs: number;
 }): Buffer {
   const rest: Array<[string, string]> = [];
-  for (const [name, value] of Object.entries(args.headers)) {
+  for (const name in args.headers) {
+    const value = args.headers[name];
     if (value === undefined || NOT_FORWARDED.has(name)) continue;
-    if (name === HEADER_SCRAPE_TIMEOUT.toLowerCase()) continue;
+    if (name === SCRAPE_TIMEOUT_LOWER) continue;
     const canon = canonicalHeaderName(name);
-    for (const v of Array.isArray(value) ? value : [value]) rest.push([canon, v]);
+    if (typeof value === 'string') rest.push([canon, value]);
+    else for (const v of value) rest.push([canon, v]);
   }
   // The client gets the time the proxy will wait, so its answer (even an
   // error push) arrives while the proxy is still listening.
   rest.push([HEADER_ID, args.id], [HEADER_SCRAPE_TIMEOUT, String(Math.round(args.timeoutMs) / 1000)]);
-  rest.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  const headers = new WireHeaders([['Host', args.host]]);
+  rest.sort(byName);
+  const fields = ['Host', args.host];
   const ua = args.headers['user-agent'];
-  if (ua !== undefined) headers.append('User-Agent', ua);
-  for (const [n, v] of rest) headers.append(n, v);
-  return serializeRequestHead({
-    method: args.method,
-    target: args.target,
-    version: { major: 1, minor: 1 },
-    headers,
-  });
+  if (ua !== undefined) fields.push('User-Agent', ua);
+  for (const [n, v] of rest) fields.push(n, v);
+  return serializeRequestHeadFlat(args.method, args.target, HTTP_1_1, fields);
+}
+
+const HTTP_1_1 = Object.freeze({ major: 1, minor: 1 });
+
+/** Sorts fields by canonical name (Go's Header.Write order); a stable sort keeps repeated values in order. */
+function byName(a: readonly [string, string], b: readonly [string, string]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 }

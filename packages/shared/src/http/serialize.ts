@@ -53,6 +53,20 @@ export function serializeRequestHead(head: RequestHead): Buffer {
   return Buffer.from(line + fieldLines(head.headers), 'latin1');
 }
 
+/**
+ * As serializeRequestHead, with the fields given flat (name, value, name,
+ * value…): a head built per scrape needs no WireHeaders and no pair per field.
+ */
+export function serializeRequestHeadFlat(method: string, target: string, version: HttpVersion, fields: readonly string[]): Buffer {
+  if (!isToken(method)) throw badStartLine(`method ${quoteSnippet(method)} is not a token`);
+  if (!isRequestTarget(target)) {
+    throw badStartLine(`request-target ${quoteSnippet(target)} is empty or contains whitespace or a control character`);
+  }
+  let out = `${method} ${target} ${checkedVersion(version)}${CRLF}`;
+  for (let i = 0; i + 1 < fields.length; i += 2) out += fieldLine(fields[i]!, fields[i + 1]!);
+  return Buffer.from(out + CRLF, 'latin1');
+}
+
 /** The validated status line of a response. */
 function statusLine(version: HttpVersion, status: number, reason: string): string {
   if (!Number.isInteger(status) || status < 100 || status > 999) {
