@@ -52,7 +52,6 @@ export type { ReloadedWebConfig };
 /** Absolute-form request-target (RFC 9112 §3.2.2): what Prometheus sends through proxy_url. */
 const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 
-
 export interface StartProxyDeps {
   readonly logger: Logger;
   readonly clock?: Clock;
