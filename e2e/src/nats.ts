@@ -9,6 +9,8 @@ export interface NatsNode {
   readonly port: number;
   readonly clusterPort: number;
   readonly monitorPort: number;
+  /** Where the monitor listens: nats-server binds it to the client address (-a). Default 127.0.0.1. */
+  readonly monitorHost?: string;
   readonly url: string;
   proc: Proc;
 }
@@ -59,7 +61,7 @@ export async function waitRoutes(node: NatsNode, want: number, timeoutMs = 15_00
   const end = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const r = await getUrl(`http://127.0.0.1:${node.monitorPort}/routez`, { timeoutMs: 2000 });
+      const r = await getUrl(`http://${node.monitorHost ?? '127.0.0.1'}:${node.monitorPort}/routez`, { timeoutMs: 2000 });
       const routes = (JSON.parse(r.body.toString()) as { routes?: Array<{ remote_id: string }> }).routes ?? [];
       if (new Set(routes.map((x) => x.remote_id)).size >= want) return;
     } catch {

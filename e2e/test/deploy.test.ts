@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { waitRegistered } from '../src/proxy-api.js';
 import { Proc, killAll } from '../src/procs.js';
+import { composeCommand, composeService } from '../src/compose.js';
 import { run as runProgram, type Ran, type RunOptions } from '../src/run.js';
 
 /**
@@ -101,23 +102,6 @@ function withFlags(args: readonly string[], overrides: readonly string[]): strin
 function argsLines(file: string, withCommented: boolean): string[][] {
   const re = withCommented ? /^#?ARGS="([^"]*)"\s*$/gm : /^ARGS="([^"]*)"\s*$/gm;
   return [...read(file).matchAll(re)].map((m) => m[1]!.split(/\s+/).filter((a) => a !== ''));
-}
-
-/** The lines of one top-level service in docker-compose.yml (2-space indented map under `services:`). */
-function composeService(name: string): string {
-  const text = read(FILES.compose);
-  const start = text.search(new RegExp(`^  ${name.replace(/[-.]/g, '\\$&')}:\\s*$`, 'm'));
-  assert.ok(start >= 0, `docker-compose.yml has no service ${name}`);
-  const rest = text.slice(start).split('\n');
-  const end = rest.findIndex((l, i) => i > 0 && /^ {0,2}\S/.test(l));
-  return rest.slice(0, end < 0 ? undefined : end).join('\n');
-}
-
-/** `command:` of a compose service, written as a JSON-style flow sequence on one line. */
-function composeCommand(name: string): string[] {
-  const m = /^\s+command:\s*(\[.*\])\s*$/m.exec(composeService(name));
-  assert.ok(m, `service ${name} has no one-line command: [...]`);
-  return JSON.parse(m[1]!) as string[];
 }
 
 interface Unit {
