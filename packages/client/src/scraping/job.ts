@@ -211,7 +211,6 @@ export class ScrapeJob {
   /** Pushes a response (an exporter's or a module's), or the error it breaks with before any of it leaves. */
   async #relay(res: RelayedResponse, url: string, route: PushRoute | undefined): Promise<PushPollWait | undefined> {
     const { logger, metrics } = this.#deps;
-    this.#deps.onOutcome?.({ target: this.request.head.target, status: res.statusCode, durationMs: performance.now() - this.request.receivedAt });
     const reclaimer = this.#deps.reclaimer;
     let payload;
     try {
@@ -224,6 +223,8 @@ export class ScrapeJob {
       const why = err instanceof ExporterBodyError ? err.message : `response cannot be relayed: ${messageOf(err)}`;
       return this.fail(new PushProxError(ERROR_CODES.CLIENT_SCRAPE_FAILED, `failed to scrape ${url}: ${why}`, { cause: err }), route);
     }
+    // One outcome per scrape: a body that breaks while it is collected above is reported by fail() alone.
+    this.#deps.onOutcome?.({ target: this.request.head.target, status: res.statusCode, durationMs: performance.now() - this.request.receivedAt });
     try {
       const wait = await this.#push(payload, route);
       if (logger.debugEnabled) logger.debug('Pushed scrape result', { scrape_id: this.id });
