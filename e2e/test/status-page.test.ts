@@ -273,3 +273,38 @@ test('client status page in chromium: its proxy, the connection state and why it
   assert.doesNotMatch(script, /innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(/);
   assert.deepEqual(browser.console.filter((l) => l.startsWith('pageerror')), []);
 });
+
+test('client status page in chromium: with two --proxy-url, one row per proxy, and the one that went away backs off while the other stays on its channel', async (t) => {
+  if (!requireBinaries(t, 'chromium')) return;
+  const a = await startProxy(await resolveProxyConfig(['--web.listen-address=127.0.0.1:0']), { logger: silentLogger });
+  t.after(() => a.close());
+  const b = await startProxy(await resolveProxyConfig(['--web.listen-address=127.0.0.1:0']), { logger: silentLogger });
+  let bClosed = false;
+  t.after(() => (bClosed ? undefined : b.close()));
+  const args = await parseClientArgs(
+    [`--proxy-url=${a.url}`, `--proxy-url=${b.url}`, '--fqdn=127.0.0.1', '--metrics-addr=127.0.0.1:0', '--proxy.retry.max-wait=1s'],
+    'test',
+  );
+  const running = await startClient(await resolveConfig(args));
+  t.after(() => running.stop());
+  await until(() => a.coordinator.registry.isKnown('127.0.0.1') && b.coordinator.registry.isKnown('127.0.0.1'), 10_000, 'polls at both proxies');
+  bClosed = true;
+  await b.close();
+
+  const browser = await launchChromium({ height: 700 });
+  t.after(() => browser.close());
+  const { page } = browser;
+  await page.goto(`http://127.0.0.1:${running.metricsAddress!.port}/`);
+  await page.waitForFunction(() => document.querySelector('#links tr.down') !== null, undefined, { timeout: 10_000 });
+  const rows = page.locator('#links tr');
+  assert.equal(await rows.count(), 2);
+  const byProxy = new Map<string, { state: string; why: string }>();
+  for (let i = 0; i < 2; i++) {
+    const cells = rows.nth(i).locator('td');
+    byProxy.set((await cells.nth(0).textContent())!, { state: (await cells.nth(2).textContent())!, why: (await cells.nth(3).textContent())! });
+  }
+  assert.match(byProxy.get(`${a.url}/`)?.state ?? '', /^channel/, JSON.stringify([...byProxy]));
+  assert.match(byProxy.get(`${b.url}/`)?.state ?? '', /^backing off/, JSON.stringify([...byProxy]));
+  assert.match(byProxy.get(`${b.url}/`)?.why ?? '', /ECONNREFUSED/);
+  assert.deepEqual(browser.console.filter((l) => l.startsWith('pageerror')), []);
+});

@@ -100,7 +100,9 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     version: opts.version ?? '',
     proxyUrl: config.proxyUrl,
     fqdn: config.fqdn,
-    connection: log.connection({ mode: runners[0]?.transport.mode ?? 'single', loops: sum(runners, (r) => r.transport.loops) }),
+    // The first link, as the page's heading shows it; every link (each --proxy-url for each FQDN) below.
+    connection: (runners[0]?.link ?? log).connection({ mode: runners[0]?.transport.mode ?? 'single', loops: runners[0]?.transport.loops ?? 0 }),
+    connections: runners.map((r) => ({ proxyUrl: r.proxyUrl, fqdn: r.fqdn, ...r.link.connection({ mode: r.transport.mode, loops: r.transport.loops }) })),
     scrapes: { running: sum(runners, (r) => r.scheduler.running), waiting: sum(runners, (r) => r.scheduler.waiting) },
     history: log.history(),
     // null without module files; after a reload, the set now in force.

@@ -20,6 +20,10 @@ export const CLIENT_PAGE_HTML = `<!doctype html>
 <h2>Connection to <span id="proxy"></span></h2>
 <p id="state"></p>
 <dl id="connection"></dl>
+<section id="links-section" hidden>
+<h2>Every proxy and FQDN</h2>
+<table><thead><tr><th>Proxy</th><th>FQDN</th><th>State</th><th>Why</th><th>Last poll answered</th></tr></thead><tbody id="links"></tbody></table>
+</section>
 <section id="modules-section" hidden>
 <h2>Modules</h2>
 <p id="modules-reload"></p>
@@ -124,6 +128,14 @@ export const CLIENT_PAGE_SCRIPT = String.raw`'use strict';
     items($('connection'), [['last poll answered', ago(c.lastPollOk)],
       ['last poll error', c.lastError && c.lastError.reason + ' (' + ago(c.lastError.at) + ')'],
       ['channel unavailable', c.channelDown && c.channelDown.reason + ' (' + ago(c.channelDown.at) + ', next try ' + until(c.channelDown.retryAt) + ')']]);
+    // Several --proxy-url, or a gateway's FQDNs: one row per link, red while it backs off.
+    var links = (d.connections || []).map(function (l) {
+      var why = l.state === 'backing off' ? l.reason + ' (next poll ' + until(l.retryAt) + ')'
+        : l.channelDown ? 'channel unavailable: ' + l.channelDown.reason : '';
+      return { error: l.state === 'backing off', cells: [[l.proxyUrl], [l.fqdn], [l.state + ' (' + l.mode + ', ' + l.loops + ')'], [why, 'reason'], [ago(l.lastPollOk)]] };
+    });
+    $('links-section').hidden = links.length < 2;
+    rows($('links'), links, function (l) { return l.cells; });
     rows($('scrapes'), d.history.scrapes, function (s) {
       return [[ago(s.at)], [s.target], [s.status], [(s.durationSeconds * 1000).toFixed(1) + ' ms'], [s.error, 'reason']];
     });

@@ -17,20 +17,15 @@ export interface TransportView {
 }
 
 /**
- * What the client's status page shows: the connection's state and the last
- * scrapes and refusals. Fixed memory (two rings of CLIENT_HISTORY_LENGTH,
- * reasons cut to MAX_REASON_CHARS); times are passed by `now`.
+ * The state of one link to a proxy (one --proxy-url for one FQDN): its last
+ * answered poll, its backoff and why, and a refused channel. Fixed memory;
+ * times are passed by `now`.
  */
-export class ClientStatusLog {
+export class LinkStatus {
   readonly #now: () => number;
-  readonly #scrapes: Kept[] = [];
-  readonly #refusals: Kept[] = [];
   #backoff: { readonly reason: string; readonly at: number; readonly until: number } | undefined;
   #channelDown: { readonly reason: string; readonly at: number; readonly retryAt: number } | undefined;
   #lastPollOk: number | undefined;
-  #scraped = 0;
-  #failed = 0;
-  #refused = 0;
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -49,16 +44,6 @@ export class ClientStatusLog {
   channelDown(reason: string, retryMs: number): void {
     const at = this.#now();
     this.#channelDown = { reason: reason.slice(0, MAX_REASON_CHARS), at, retryAt: at + retryMs };
-  }
-
-  scrape(o: ScrapeOutcome): void {
-    const kept: Kept = { ...o, at: this.#now(), ...(o.error !== undefined && { error: o.error.slice(0, MAX_REASON_CHARS) }) };
-    const ring = o.refused !== undefined ? this.#refusals : this.#scrapes;
-    ring.unshift(kept);
-    if (ring.length > CLIENT_HISTORY_LENGTH) ring.pop();
-    if (o.refused !== undefined) this.#refused++;
-    else if (o.error !== undefined) this.#failed++;
-    else this.#scraped++;
   }
 
   /** The connection's state: backing off (and why) wins over the transport's mode. */
@@ -80,6 +65,36 @@ export class ClientStatusLog {
         retryAt: iso(this.#channelDown.retryAt),
       },
     };
+  }
+
+}
+
+/**
+ * What the client's status page shows: the last scrapes and refusals, and
+ * (as a LinkStatus) the state of a client's only link. Fixed memory (two rings
+ * of CLIENT_HISTORY_LENGTH, reasons cut to MAX_REASON_CHARS).
+ */
+export class ClientStatusLog extends LinkStatus {
+  readonly #clock: () => number;
+  readonly #scrapes: Kept[] = [];
+  readonly #refusals: Kept[] = [];
+  #scraped = 0;
+  #failed = 0;
+  #refused = 0;
+
+  constructor(now: () => number = Date.now) {
+    super(now);
+    this.#clock = now;
+  }
+
+  scrape(o: ScrapeOutcome): void {
+    const kept: Kept = { ...o, at: this.#clock(), ...(o.error !== undefined && { error: o.error.slice(0, MAX_REASON_CHARS) }) };
+    const ring = o.refused !== undefined ? this.#refusals : this.#scrapes;
+    ring.unshift(kept);
+    if (ring.length > CLIENT_HISTORY_LENGTH) ring.pop();
+    if (o.refused !== undefined) this.#refused++;
+    else if (o.error !== undefined) this.#failed++;
+    else this.#scraped++;
   }
 
   history() {

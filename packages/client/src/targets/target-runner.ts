@@ -8,7 +8,7 @@ import { TokenFile } from '../http/token-file.js';
 import { DEFAULT_POLL_HEADERS_TIMEOUT_MS } from '../transport/poller.js';
 import { ProxyTransport } from '../transport/transport.js';
 import type { ClientTarget } from './targets.js';
-import type { ClientStatusLog } from '../status/recorder.js';
+import { LinkStatus, type ClientStatusLog } from '../status/recorder.js';
 import type { ModuleHost } from '../modules/host.js';
 import { describeProxyError } from '../transport/proxy-error.js';
 
@@ -20,6 +20,10 @@ import { describeProxyError } from '../transport/proxy-error.js';
  */
 export interface TargetRunner {
   readonly fqdn: string;
+  /** The --proxy-url this runner polls. */
+  readonly proxyUrl: string;
+  /** Its link's state for the status page. */
+  readonly link: LinkStatus;
   readonly scheduler: ScrapeScheduler;
   readonly transport: ProxyTransport;
 }
@@ -50,6 +54,7 @@ export function startTarget(
   deps: { readonly dispatchers: ClientDispatchers; readonly metrics: ClientMetrics; readonly logger: Logger; readonly opts: TargetRunnerOptions; readonly status?: ClientStatusLog; readonly modules?: ModuleHost | undefined },
 ): TargetRunner {
   const { dispatchers, metrics, logger, opts, status, modules } = deps;
+  const link = new LinkStatus();
   const pushUrl = new URL(endpoint.pushUrl);
   const scheduler = new ScrapeScheduler(config.scrapeConcurrency, {
     fqdn: target.fqdn,
@@ -66,7 +71,7 @@ export function startTarget(
   });
   const transport = new ProxyTransport({
     ...(opts.channelRetryAfterMs !== undefined && { channelRetryAfterMs: opts.channelRetryAfterMs }),
-    ...(status && { onChannelDown: (err, retryMs) => status.channelDown(describeProxyError(err), retryMs) }),
+    onChannelDown: (err, retryMs) => link.channelDown(describeProxyError(err), retryMs),
     poller: {
       pollUrl: endpoint.pollUrl,
       authorization: config.authorization,
@@ -80,7 +85,8 @@ export function startTarget(
       logger,
       onScrape: (request, ask) => scheduler.submit(request, ask),
       onPollError: () => metrics.pollErrors.inc(),
-      ...(status && { onBackoff: (err, waitMs) => status.backoff(describeProxyError(err), waitMs), onPollOk: () => status.pollOk() }),
+      onBackoff: (err, waitMs) => link.backoff(describeProxyError(err), waitMs),
+      onPollOk: () => link.pollOk(),
       headersTimeoutMs: opts.pollHeadersTimeoutMs ?? DEFAULT_POLL_HEADERS_TIMEOUT_MS,
       ...(opts.pollCutAfterMs !== undefined && { cutAfterMs: opts.pollCutAfterMs }),
       ...(opts.backoffRandom && { random: opts.backoffRandom }),
@@ -94,5 +100,5 @@ export function startTarget(
       },
     }),
   });
-  return { fqdn: target.fqdn, scheduler, transport };
+  return { fqdn: target.fqdn, proxyUrl: endpoint.proxyUrl, link, scheduler, transport };
 }
