@@ -26,6 +26,8 @@ export interface RssSoakOptions {
   readonly minutes: number;
   readonly targets?: number;
   readonly sampleSeconds?: number;
+  /** Added to the clients' environment (e.g. the systemd units' malloc settings). Default none. */
+  readonly clientEnv?: Readonly<Record<string, string>> | undefined;
   /** Where to write the chart of median RSS over time (an SVG), if anywhere. */
   readonly chartFile?: string | undefined;
 }
@@ -63,7 +65,9 @@ export async function rssSoakScenario(o: RssSoakOptions): Promise<Record<string,
   const kindOf = (i: number): 'channel' | 'polling' => (i % 2 === 0 ? 'channel' : 'polling');
   const exp = await benchExporter(10 * 1024, false, hosts);
   const proxy = await startProxyProc();
-  const clients: Proc[] = hosts.map((h, i) => startClientProc(proxy.url, h, kindOf(i) === 'polling' ? ['--no-proxy.channel'] : []));
+  const clients: Proc[] = hosts.map((h, i) =>
+    startClientProc(proxy.url, h, kindOf(i) === 'polling' ? ['--no-proxy.channel'] : [], o.clientEnv ? { env: o.clientEnv } : {}),
+  );
   let prom: Prometheus | undefined;
   const samples: Sample[] = [];
   try {
@@ -130,7 +134,7 @@ export async function rssSoakScenario(o: RssSoakOptions): Promise<Record<string,
       }),
     );
     const row = {
-      scenario: `rss-soak: ${n} clients, Prometheus every 2 s, ${o.minutes} min`,
+      scenario: `rss-soak: ${n} clients${o.clientEnv ? " (the units' environment)" : ''}, Prometheus every 2 s, ${o.minutes} min`,
       minutes: runMin,
       samples: samples.length,
       scrapes: durations.length,

@@ -519,7 +519,11 @@ async function main() {
   // (--only=rss-soak), as it runs --rss-soak-minutes (120).
   if (ONLY?.some((x) => x.startsWith('rss-soak'))) {
     const minutes = Number(argv.get('rss-soak-minutes') ?? 120);
-    rows.push((await rssSoakScenario({ minutes, chartFile: `${CHARTS_DIR}/client-rss-soak.svg` })) as Row);
+    // --rss-soak-env=units: the clients run with the systemd units' malloc settings (UNITS_ENV).
+    const units = argv.get('rss-soak-env') === 'units';
+    rows.push(
+      (await rssSoakScenario({ minutes, clientEnv: units ? UNITS_ENV : undefined, chartFile: `${CHARTS_DIR}/client-rss-soak${units ? '-units' : ''}.svg` })) as Row,
+    );
   }
   console.log(`\ndone in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
