@@ -120,19 +120,22 @@ async function settleFds(p: ProxyProcess, baseline: number, after: string): Prom
   const started = Date.now();
   const deadline = started + SETTLE_MS;
   let snapshot: string | undefined;
-  while (p.fds() > baseline && Date.now() < deadline) {
+  // One reading per round, judged as read: a second reading could catch a descriptor that
+  // lives a moment (a health check's connection) after the first had settled.
+  let held = p.fds();
+  while (held > baseline && Date.now() < deadline) {
     if (snapshot === undefined && Date.now() - started > SLOW_SETTLE_MS) {
       snapshot = describeDescriptors(p.pid);
-      process.stdout.write(`# chaos: ${p.fds()} descriptors (${baseline} allowed) ${SLOW_SETTLE_MS / 1000} s after ${after}:\n${snapshot.replace(/^/gm, '#   ')}\n`);
+      process.stdout.write(`# chaos: ${held} descriptors (${baseline} allowed) ${SLOW_SETTLE_MS / 1000} s after ${after}:\n${snapshot.replace(/^/gm, '#   ')}\n`);
     }
     await sleep(50);
+    held = p.fds();
   }
-  const held = p.fds();
   if (held <= baseline) {
     if (Date.now() - started > 10_000) process.stdout.write(`# chaos: descriptors took ${Date.now() - started} ms to settle after ${after}\n`);
     return;
   }
-  assert.fail(`the proxy held ${held} descriptors ${SETTLE_MS / 1000} s after ${after} (now ${p.fds()}), ${baseline} before:\n${describeDescriptors(p.pid)}\n${snapshot === undefined ? '' : `and after ${SLOW_SETTLE_MS / 1000} s:\n${snapshot}`}`);
+  assert.fail(`the proxy held ${held} descriptors ${Date.now() - started} ms after ${after} (now ${p.fds()}), ${baseline} before:\n${describeDescriptors(p.pid)}\n${snapshot === undefined ? '' : `and after ${SLOW_SETTLE_MS / 1000} s:\n${snapshot}`}`);
 }
 
 /** Ends within 3 s plus the case's own bound, or fails naming what hung. */
