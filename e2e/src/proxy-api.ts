@@ -1,3 +1,5 @@
+import http from 'node:http';
+import { HEADER_CLIENT_META } from '@pushprox/shared';
 import { getUrl } from './http.js';
 import type { Proc } from './procs.js';
 
@@ -44,4 +46,20 @@ export async function metricValue(url: string, name: string, access: ApiAccess =
   // The series (`name{a="b"}` too) is matched literally.
   const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return Number(new RegExp(`^${escaped} (\\S+)$`, 'm').exec(r.body.toString())?.[1]);
+}
+
+/** A raw hello poll carrying client metadata, as our client sends it: registers `fqdn` with it. */
+export function helloWithMeta(proxyUrl: string, fqdn: string, meta: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${proxyUrl}/poll`, {
+      method: 'POST',
+      headers: { 'X-Pushprox-Poll-Capacity': '1', 'X-Pushprox-Hello': '1', [HEADER_CLIENT_META]: meta },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end(fqdn);
+  });
 }

@@ -2,17 +2,16 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import http from 'node:http';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { encodeClientMeta, HEADER_CLIENT_META, PRESENCE_MAX_BYTES, SUBJECT_PRESENCE } from '@pushprox/shared';
+import { encodeClientMeta, PRESENCE_MAX_BYTES, SUBJECT_PRESENCE } from '@pushprox/shared';
 import { missing, requireBinaries } from '../src/binaries.js';
 import { launchChromium } from '../src/browser.js';
 import { DEMO_BODY, startExporter, type TestExporter } from '../src/exporter.js';
 import { getUrl, scrapeVia } from '../src/http.js';
 import { startNatsCluster, type NatsCluster } from '../src/nats.js';
 import { killAll, startClientProc, startProxyProc, type Proc, type ProxyProc } from '../src/procs.js';
-import { registeredClients, waitRegistered } from '../src/proxy-api.js';
+import { helloWithMeta, registeredClients, waitRegistered } from '../src/proxy-api.js';
 
 /**
  * The fleet view across two proxies joined over a real nats-server: a client
@@ -172,21 +171,6 @@ test('a proxy restarted with --registration.grace forwards a scrape for a client
   assert.ok(Date.now() - waitStart >= 1500, `an unknown FQDN within the grace failed after ${Date.now() - waitStart} ms, before its deadline`);
 });
 
-/** A raw hello poll carrying client metadata, as our client sends it: registers `fqdn` with it. */
-function helloWithMeta(proxyUrl: string, fqdn: string, meta: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${proxyUrl}/poll`, {
-      method: 'POST',
-      headers: { 'X-Pushprox-Poll-Capacity': '1', 'X-Pushprox-Hello': '1', [HEADER_CLIENT_META]: meta },
-    });
-    req.on('response', (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', reject);
-    req.end(fqdn);
-  });
-}
 
 test('a fleet whose metadata exceeds one NATS payload (1.5 MB of labels over 100 clients) reaches the other proxy whole, in messages under PRESENCE_MAX_BYTES', async (t) => {
   if (!requireBinaries(t, 'natsServer')) return;

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { encodeClientMeta, HEADER_CLIENT_META } from '@pushprox/shared';
+import { encodeClientMeta } from '@pushprox/shared';
 import { requireBinaries } from '../src/binaries.js';
 import { getUrl, scrapeVia } from '../src/http.js';
 import { startNodeExporter } from '../src/node-exporter.js';
@@ -13,7 +13,7 @@ import { makePki } from '../src/pki.js';
 import { freePort } from '../src/ports.js';
 import { killAll, startClientProc, startProxyProc } from '../src/procs.js';
 import { Prometheus } from '../src/prometheus.js';
-import { registeredClients, waitRegistered } from '../src/proxy-api.js';
+import { helloWithMeta, registeredClients, waitRegistered } from '../src/proxy-api.js';
 
 /**
  * Discovery through /clients with a real Prometheus: as file_sd (the README's
@@ -47,21 +47,6 @@ scrape_configs:
 `);
 }
 
-/** A raw hello poll carrying client metadata, as our client sends it: registers `fqdn` with it. */
-function helloWithMeta(proxyUrl: string, fqdn: string, meta: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${proxyUrl}/poll`, {
-      method: 'POST',
-      headers: { 'X-Pushprox-Poll-Capacity': '1', 'X-Pushprox-Hello': '1', [HEADER_CLIENT_META]: meta },
-    });
-    req.on('response', (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', reject);
-    req.end(fqdn);
-  });
-}
 
 describe('discovery with a real Prometheus', () => {
   test('a gateway client serves a second host on 127.0.0.2; its --label values reach the series through file_sd and http_sd alike', async (t) => {

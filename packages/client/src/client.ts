@@ -8,7 +8,7 @@ import type { PollMode } from './transport/poller.js';
 import { loadTlsFiles } from './http/tls-files.js';
 import { startTarget, type TargetRunner } from './targets/target-runner.js';
 import { clientMetaHeader } from './targets/targets.js';
-import { ClientStatusLog } from './status/recorder.js';
+import { ClientStatusLog, LinkStatus } from './status/recorder.js';
 import { createClientStatusHandler } from './status/routes.js';
 import { ModuleResultLog, modulesView } from './status/modules.js';
 import type { ModuleHost } from './modules/host.js';
@@ -75,6 +75,9 @@ export interface RunningClient {
   readonly webAddress: AddressInfo | undefined;
 }
 
+/** The link state shown by a client that polls no proxy (on NATS only, or serving its modules only). */
+const NO_LINK = new LinkStatus();
+
 function sum<T>(items: readonly T[], f: (item: T) => number): number {
   let n = 0;
   for (const item of items) n += f(item);
@@ -101,7 +104,7 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
     proxyUrl: config.proxyUrl,
     fqdn: config.fqdn,
     // The first link, as the page's heading shows it; every link (each --proxy-url for each FQDN) below.
-    connection: (runners[0]?.link ?? log).connection({ mode: runners[0]?.transport.mode ?? 'single', loops: runners[0]?.transport.loops ?? 0 }),
+    connection: (runners[0]?.link ?? NO_LINK).connection({ mode: runners[0]?.transport.mode ?? 'single', loops: runners[0]?.transport.loops ?? 0 }),
     connections: runners.map((r) => ({ proxyUrl: r.proxyUrl, fqdn: r.fqdn, ...r.link.connection({ mode: r.transport.mode, loops: r.transport.loops }) })),
     scrapes: { running: sum(runners, (r) => r.scheduler.running), waiting: sum(runners, (r) => r.scheduler.waiting) },
     history: log.history(),

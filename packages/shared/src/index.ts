@@ -11,6 +11,7 @@ export * from './http/index.js';
 export * from './runtime/reclaim.js';
 export * from './runtime/files.js';
 export * from './runtime/relay.js';
+export * from './runtime/bounded-memo.js';
 export * from './runtime/process-metrics.js';
 export * from './runtime/npm-shell.js';
 export * from './runtime/signals.js';

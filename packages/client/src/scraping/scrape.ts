@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { AbortToken } from './abort-token.js';
 import {
+  BoundedMemo,
   ERROR_CODES,
   HEADER_ID,
   HEADER_SCRAPE_TIMEOUT,
@@ -66,22 +67,12 @@ export function applySchemeParam(scheme: string, query: string): { scheme: strin
  * IPv6 literals without brackets, like Go's URL.Hostname).
  */
 export function scrapeTarget(target: string, fqdn: string): ScrapeTarget {
-  // Prometheus asks for the same target on every scrape: parse it once (the URL parser and
-  // regular expressions run cold at one scrape every few seconds). Only valid targets are kept.
-  const key = `${fqdn} ${target}`;
-  const known = TARGETS.get(key);
-  if (known !== undefined) return known;
-  const parsed = parseScrapeTarget(target, fqdn);
-  if (key.length > TARGET_KEY_MAX) return parsed;
-  if (TARGETS.size >= TARGETS_MAX) TARGETS.clear();
-  TARGETS.set(key, parsed);
-  return parsed;
+  // Prometheus asks for the same target on every scrape: parse it once. Only valid targets are kept.
+  return TARGETS.get(`${fqdn} ${target}`, () => parseScrapeTarget(target, fqdn));
 }
 
-/** Targets already parsed, by FQDN and request target; at most TARGETS_MAX keys of TARGET_KEY_MAX chars. */
-const TARGETS = new Map<string, ScrapeTarget>();
-const TARGETS_MAX = 256;
-const TARGET_KEY_MAX = 2048;
+/** Targets already parsed, by FQDN and request target; at most 256 keys of 2048 chars (see BoundedMemo). */
+const TARGETS = new BoundedMemo<ScrapeTarget>(256, 2048);
 
 function parseScrapeTarget(target: string, fqdn: string): ScrapeTarget {
   const m = ABSOLUTE_FORM.exec(target);

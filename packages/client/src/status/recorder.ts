@@ -70,11 +70,11 @@ export class LinkStatus {
 }
 
 /**
- * What the client's status page shows: the last scrapes and refusals, and
- * (as a LinkStatus) the state of a client's only link. Fixed memory (two rings
- * of CLIENT_HISTORY_LENGTH, reasons cut to MAX_REASON_CHARS).
+ * What the client's status page shows of its scrapes: the last scrapes and
+ * refusals (each link's state is its LinkStatus). Fixed memory (two rings of
+ * CLIENT_HISTORY_LENGTH, reasons cut to MAX_REASON_CHARS).
  */
-export class ClientStatusLog extends LinkStatus {
+export class ClientStatusLog {
   readonly #clock: () => number;
   readonly #scrapes: Kept[] = [];
   readonly #refusals: Kept[] = [];
@@ -83,7 +83,6 @@ export class ClientStatusLog extends LinkStatus {
   #refused = 0;
 
   constructor(now: () => number = Date.now) {
-    super(now);
     this.#clock = now;
   }
 

@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { silentLogger } from '@pushprox/shared';
 import { startMetricsServer } from '../../src/metrics.js';
-import { ClientStatusLog, CLIENT_HISTORY_LENGTH } from '../../src/status/recorder.js';
+import { ClientStatusLog, CLIENT_HISTORY_LENGTH, LinkStatus } from '../../src/status/recorder.js';
 import { createClientStatusHandler } from '../../src/status/routes.js';
 
 function get(port: number, path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
@@ -49,12 +49,13 @@ test('the client status log keeps the last CLIENT_HISTORY_LENGTH scrapes and ref
   assert.equal(h.refusals.length, 1);
   assert.equal(h.refusals[0]!.error.length, 512);
   assert.deepEqual(h.totals, { scraped: CLIENT_HISTORY_LENGTH + 10, failed: 0, refused: 1 });
-  log.backoff('connect ECONNREFUSED', 2000);
-  assert.equal(log.connection({ mode: 'single', loops: 1 }).state, 'backing off');
-  assert.equal(log.connection({ mode: 'single', loops: 1 }).reason, 'connect ECONNREFUSED');
+  const link = new LinkStatus(() => now);
+  link.backoff('connect ECONNREFUSED', 2000);
+  assert.equal(link.connection({ mode: 'single', loops: 1 }).state, 'backing off');
+  assert.equal(link.connection({ mode: 'single', loops: 1 }).reason, 'connect ECONNREFUSED');
   now += 2001;
-  assert.equal(log.connection({ mode: 'single', loops: 1 }).state, 'polling');
-  log.backoff('again', 5000);
-  log.pollOk();
-  assert.equal(log.connection({ mode: 'channel', loops: 2 }).state, 'channel');
+  assert.equal(link.connection({ mode: 'single', loops: 1 }).state, 'polling');
+  link.backoff('again', 5000);
+  link.pollOk();
+  assert.equal(link.connection({ mode: 'channel', loops: 2 }).state, 'channel');
 });

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import {
   HEADER_ID,
   HEADER_SCRAPE_TIMEOUT,
+  BoundedMemo,
   HOP_BY_HOP_HEADERS,
   serializeRequestHeadFlat,
 } from '@pushprox/shared';
@@ -28,28 +29,20 @@ export function answerWithinMs(timeoutMs: number): number {
   return timeoutMs - Math.min(500, Math.max(10, timeoutMs * 0.05));
 }
 
+/**
+ * Names already canonicalized (Node's lower-case header names), at most 256
+ * of at most 64 chars (see BoundedMemo).
+ */
+const CANONICAL = new BoundedMemo<string>(256, 64);
+
 /** Go's textproto.CanonicalMIMEHeaderKey, so header bytes match upstream's. */
 export function canonicalHeaderName(name: string): string {
-  const known = CANONICAL.get(name);
-  if (known !== undefined) return known;
-  const canon = /^[A-Za-z0-9-]+$/.test(name)
-    ? name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase())
-    : name;
-  // Prometheus sends the same few short names on every scrape; a peer sending new names each time only refills it.
-  if (name.length > CANONICAL_NAME_MAX) return canon;
-  if (CANONICAL.size >= CANONICAL_MAX) CANONICAL.clear();
-  CANONICAL.set(name, canon);
-  return canon;
+  return CANONICAL.get(name, canonicalize);
 }
 
-/**
- * Names already canonicalized (Node's lower-case header names): at one scrape
- * every few seconds the regular expressions above run cold, a Map lookup is
- * cheap. At most CANONICAL_MAX names of at most CANONICAL_NAME_MAX chars.
- */
-const CANONICAL = new Map<string, string>();
-const CANONICAL_MAX = 256;
-const CANONICAL_NAME_MAX = 64;
+function canonicalize(name: string): string {
+  return /^[A-Za-z0-9-]+$/.test(name) ? name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase()) : name;
+}
 
 const SCRAPE_TIMEOUT_LOWER = HEADER_SCRAPE_TIMEOUT.toLowerCase();
 const NOT_FORWARDED = new Set([...HOP_BY_HOP_HEADERS, 'host', 'user-agent', 'content-length', HEADER_ID.toLowerCase()]);
