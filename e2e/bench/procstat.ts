@@ -22,6 +22,41 @@ export function privateRssOf(pid: number): number {
   return statusBytes(pid, 'RssAnon');
 }
 
+/**
+ * Where a process's private (anonymous) resident memory is, from
+ * /proc/<pid>/smaps, in bytes: `brk`, glibc's main arena (malloc from the main
+ * thread: Node's C++ objects, Buffer and ArrayBuffer contents); `code`,
+ * executable anonymous mappings (V8's compiled code); `other`, the rest (V8's
+ * heap pages, the malloc arenas of V8's helper threads, stacks).
+ */
+export interface AnonSplit {
+  readonly brk: number;
+  readonly code: number;
+  readonly other: number;
+}
+
+export function anonSplitOf(pid: number): AnonSplit {
+  let brk = 0;
+  let code = 0;
+  let other = 0;
+  let kind: 'brk' | 'code' | 'other' | 'file' = 'file';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ (\S{4}) \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    if (head) {
+      const [, perms = '', inode = '', name = ''] = head;
+      kind = name === '[heap]' ? 'brk' : inode !== '0' ? 'file' : perms[2] === 'x' ? 'code' : 'other';
+      continue;
+    }
+    const anon = /^Anonymous:\s+(\d+) kB/.exec(line);
+    if (!anon || kind === 'file') continue;
+    const bytes = Number(anon[1]) * 1024;
+    if (kind === 'brk') brk += bytes;
+    else if (kind === 'code') code += bytes;
+    else other += bytes;
+  }
+  return { brk, code, other };
+}
+
 /** User and system (kernel) CPU seconds. */
 export interface CpuSplit {
   readonly user: number;

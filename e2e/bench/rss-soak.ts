@@ -5,16 +5,18 @@ import { Prometheus } from '../src/prometheus.js';
 import { type Proc, startClientProc, startProxyProc } from '../src/procs.js';
 import { waitRegistered } from '../src/proxy-api.js';
 import { benchExporter } from './bench-exporter.js';
-import { privateRssOf, rssOf } from './procstat.js';
+import { anonSplitOf, privateRssOf, rssOf, type AnonSplit } from './procstat.js';
 import { median, summarize } from './stats.js';
 import { renderChart, type Series } from './svg-chart.js';
 
 /**
  * Client memory over a long run at a real scrape rate (issue #30): Debian's
  * Prometheus scrapes `targets` real client processes through one proxy every
- * 2 s (timeout 1.5 s), half of them on channels and half polling, for
- * `minutes`. Every process's RSS and private memory (RssAnon) is read from
- * /proc once a `sampleSeconds`. Bounded by `minutes`.
+ * 2 s (timeout 1.5 s), `pollingClients` of them polling (default half) and
+ * the rest on channels, for `minutes`. Every process's RSS and private memory
+ * (RssAnon, and where it is: anonSplitOf) is read from /proc once a
+ * `sampleSeconds`. Bounded by `minutes`. Prometheus' scrape durations are
+ * given for the whole run and for its second half, once the code has warmed.
  *
  * The verdict compares, per client kind, the median RSS of the last tenth of
  * the run with the median of the tenth that ends at a third of the run (the
@@ -25,6 +27,8 @@ import { renderChart, type Series } from './svg-chart.js';
 export interface RssSoakOptions {
   readonly minutes: number;
   readonly targets?: number;
+  /** How many of the clients poll (`--no-proxy.channel`); the others use channels, the default. Default half. */
+  readonly pollingClients?: number;
   readonly sampleSeconds?: number;
   /** Added to the clients' environment (e.g. the systemd units' malloc settings). Default none. */
   readonly clientEnv?: Readonly<Record<string, string>> | undefined;
@@ -36,6 +40,7 @@ interface Sample {
   readonly min: number;
   readonly rss: Readonly<Record<string, number>>;
   readonly priv: Readonly<Record<string, number>>;
+  readonly anon: Readonly<Record<string, AnonSplit>>;
 }
 
 const MB = 1024 * 1024;
@@ -62,7 +67,10 @@ export async function rssSoakScenario(o: RssSoakOptions): Promise<Record<string,
   const n = o.targets ?? 20;
   const every = (o.sampleSeconds ?? 60) * 1000;
   const hosts = Array.from({ length: n }, (_, i) => `127.0.1.${10 + i}`);
-  const kindOf = (i: number): 'channel' | 'polling' => (i % 2 === 0 ? 'channel' : 'polling');
+  const polling = o.pollingClients ?? Math.floor(n / 2);
+  if (!Number.isInteger(polling) || polling < 0 || polling > n) throw new RangeError(`pollingClients: expected an integer from 0 to ${n}, got ${polling}`);
+  // Every other client polls, up to `polling` of them.
+  const kindOf = (i: number): 'channel' | 'polling' => (i % 2 === 1 && (i - 1) / 2 < polling) || i >= 2 * (n - polling) ? 'polling' : 'channel';
   const exp = await benchExporter(10 * 1024, false, hosts);
   const proxy = await startProxyProc();
   const clients: Proc[] = hosts.map((h, i) =>
@@ -87,34 +95,45 @@ export async function rssSoakScenario(o: RssSoakOptions): Promise<Record<string,
       const min = (performance.now() - start) / 60_000;
       const rss: Record<string, number> = {};
       const priv: Record<string, number> = {};
+      const anon: Record<string, AnonSplit> = {};
       for (const [name, p] of [['proxy', proxy] as const, ...clients.map((c, i) => [`${kindOf(i)} ${hosts[i]}`, c] as const)]) {
         if (!p.running) throw new Error(`${name} exited during the soak:\n${p.output.slice(-2000)}`);
         rss[name] = rssOf(p.pid) / MB;
         priv[name] = privateRssOf(p.pid) / MB;
+        anon[name] = anonSplitOf(p.pid);
       }
-      samples.push({ min, rss, priv });
+      samples.push({ min, rss, priv, anon });
       const med = (kind: string, m: Record<string, number>) => median(Object.entries(m).filter(([k]) => k.startsWith(kind)).map(([, v]) => v));
-      console.log(
-        `rss-soak ${min.toFixed(1)} min: clients RSS channel ${med('channel', rss).toFixed(1)} polling ${med('polling', rss).toFixed(1)} MB ` +
-          `(private ${med('channel', priv).toFixed(1)} / ${med('polling', priv).toFixed(1)}), proxy ${rss['proxy']!.toFixed(1)} MB`,
-      );
+      const parts = (kind: string) =>
+        (['brk', 'code', 'other'] as const).map((part) => (median(Object.entries(anon).filter(([k]) => k.startsWith(kind)).map(([, a]) => a[part])) / MB).toFixed(1)).join('/');
+      const line = (['channel', 'polling'] as const)
+        .filter((kind) => Object.keys(rss).some((k) => k.startsWith(kind)))
+        .map((kind) => `${kind} RSS ${med(kind, rss).toFixed(1)} MB, private ${med(kind, priv).toFixed(1)} (main arena/code/other ${parts(kind)})`);
+      console.log(`rss-soak ${min.toFixed(1)} min: clients ${line.join('; ')}; proxy ${rss['proxy']!.toFixed(1)} MB`);
       if (performance.now() + every > end) break;
       await new Promise((r) => setTimeout(r, every));
     }
     const runMin = (performance.now() - start) / 60_000;
     const window = `${Math.max(1, Math.floor(runMin))}m`;
     const durations = (await rangeSamples(prom, `scrape_duration_seconds{job="soak"}[${window}]`)).map((s) => s * 1000);
+    // The second half alone: the processes' code has had half the run to warm up.
+    const halfWindow = `${Math.max(1, Math.floor(runMin / 2))}m`;
+    const lateDurations = (await rangeSamples(prom, `scrape_duration_seconds{job="soak"}[${halfWindow}]`)).map((s) => s * 1000);
+    const late = summarize(lateDurations);
     const ups = await rangeSamples(prom, `up{job="soak"}[${window}]`);
     const d = summarize(durations);
     const tenth = Math.max(1, Math.round(samples.length / 10));
     const third = Math.max(tenth, Math.round(samples.length / 3));
-    const kinds = ['channel', 'polling', 'proxy'] as const;
+    const kinds = (['channel', 'polling', 'proxy'] as const).filter((kind) => Object.keys(samples[0]!.rss).some((k) => k.startsWith(kind)));
     const per = Object.fromEntries(
       kinds.map((kind) => {
         const keys = Object.keys(samples[0]!.rss).filter((k) => k.startsWith(kind));
         const series = (m: 'rss' | 'priv') => samples.map((s) => median(keys.map((k) => s[m][k]!)));
         const rss = series('rss');
         const priv = series('priv');
+        const part = (which: keyof AnonSplit) => samples.map((s) => median(keys.map((k) => s.anon[k]![which] / MB)));
+        const anonAt = (pick: (xs: number[]) => number) =>
+          Object.fromEntries((['brk', 'code', 'other'] as const).map((which) => [which, pick(part(which))]));
         const settled = median(rss.slice(third - tenth, third));
         const last = median(rss.slice(-tenth));
         const half = samples.map((s, i) => [s.min / 60, rss[i]!] as const).slice(Math.floor(samples.length / 2));
@@ -129,17 +148,21 @@ export async function rssSoakScenario(o: RssSoakOptions): Promise<Record<string,
             private_settled_mb: median(priv.slice(third - tenth, third)),
             private_last_mb: median(priv.slice(-tenth)),
             max_mb: Math.max(...rss),
+            // Private memory by place (anonSplitOf), settled and last as for RSS.
+            anon_settled_mb: anonAt((xs) => median(xs.slice(third - tenth, third))),
+            anon_last_mb: anonAt((xs) => median(xs.slice(-tenth))),
           },
         ];
       }),
     );
     const row = {
-      scenario: `rss-soak: ${n} clients${o.clientEnv ? " (the units' environment)" : ''}, Prometheus every 2 s, ${o.minutes} min`,
+      scenario: `rss-soak: ${n} clients (${n - polling} on channels)${o.clientEnv ? " (the units' environment)" : ''}, Prometheus every 2 s, ${o.minutes} min`,
       minutes: runMin,
       samples: samples.length,
       scrapes: durations.length,
       failed_scrapes: ups.filter((u) => u === 0).length,
       scrape_duration_ms: { p50: d.p50, p90: d.p90, p99: d.p99, max: d.max },
+      scrape_duration_second_half_ms: { p50: late.p50, p90: late.p90, p99: late.p99, max: late.max },
       ...per,
     };
     console.log(`JSON ${JSON.stringify(row)}`);

@@ -521,8 +521,15 @@ async function main() {
     const minutes = Number(argv.get('rss-soak-minutes') ?? 120);
     // --rss-soak-env=units: the clients run with the systemd units' malloc settings (UNITS_ENV).
     const units = argv.get('rss-soak-env') === 'units';
+    // --rss-soak-polling=N: N of the 20 clients poll, the rest use channels (default 10).
+    const polling = argv.has('rss-soak-polling') ? Number(argv.get('rss-soak-polling')) : undefined;
     rows.push(
-      (await rssSoakScenario({ minutes, clientEnv: units ? UNITS_ENV : undefined, chartFile: `${CHARTS_DIR}/client-rss-soak${units ? '-units' : ''}.svg` })) as Row,
+      (await rssSoakScenario({
+        minutes,
+        clientEnv: units ? UNITS_ENV : undefined,
+        ...(polling !== undefined && { pollingClients: polling }),
+        chartFile: `${CHARTS_DIR}/client-rss-soak${units ? '-units' : ''}${polling !== undefined ? `-polling-${polling}` : ''}.svg`,
+      })) as Row,
     );
   }
   console.log(`\ndone in ${((performance.now() - started) / 1000).toFixed(0)} s`);
