@@ -44,6 +44,8 @@ interface Sample {
 }
 
 const MB = 1024 * 1024;
+/** The places of private memory anonSplitOf tells apart, in the order the log prints them. */
+const ANON_PARTS = ['brk', 'code', 'other'] as const;
 
 /** Least-squares slope of y over x. */
 function slope(points: ReadonlyArray<readonly [number, number]>): number {
@@ -103,12 +105,15 @@ export async function rssSoakScenario(o: RssSoakOptions): Promise<Record<string,
         anon[name] = anonSplitOf(p.pid);
       }
       samples.push({ min, rss, priv, anon });
-      const med = (kind: string, m: Record<string, number>) => median(Object.entries(m).filter(([k]) => k.startsWith(kind)).map(([, v]) => v));
-      const parts = (kind: string) =>
-        (['brk', 'code', 'other'] as const).map((part) => (median(Object.entries(anon).filter(([k]) => k.startsWith(kind)).map(([, a]) => a[part])) / MB).toFixed(1)).join('/');
+      // Median over the processes of one kind of `value(name)`.
+      const med = (kind: string, value: (name: string) => number) => median(Object.keys(rss).filter((k) => k.startsWith(kind)).map(value));
       const line = (['channel', 'polling'] as const)
         .filter((kind) => Object.keys(rss).some((k) => k.startsWith(kind)))
-        .map((kind) => `${kind} RSS ${med(kind, rss).toFixed(1)} MB, private ${med(kind, priv).toFixed(1)} (main arena/code/other ${parts(kind)})`);
+        .map(
+          (kind) =>
+            `${kind} RSS ${med(kind, (k) => rss[k]!).toFixed(1)} MB, private ${med(kind, (k) => priv[k]!).toFixed(1)} ` +
+            `(main arena/code/other ${ANON_PARTS.map((part) => (med(kind, (k) => anon[k]![part]) / MB).toFixed(1)).join('/')})`,
+        );
       console.log(`rss-soak ${min.toFixed(1)} min: clients ${line.join('; ')}; proxy ${rss['proxy']!.toFixed(1)} MB`);
       if (performance.now() + every > end) break;
       await new Promise((r) => setTimeout(r, every));
@@ -133,7 +138,7 @@ export async function rssSoakScenario(o: RssSoakOptions): Promise<Record<string,
         const priv = series('priv');
         const part = (which: keyof AnonSplit) => samples.map((s) => median(keys.map((k) => s.anon[k]![which] / MB)));
         const anonAt = (pick: (xs: number[]) => number) =>
-          Object.fromEntries((['brk', 'code', 'other'] as const).map((which) => [which, pick(part(which))]));
+          Object.fromEntries(ANON_PARTS.map((which) => [which, pick(part(which))]));
         const settled = median(rss.slice(third - tenth, third));
         const last = median(rss.slice(-tenth));
         const half = samples.map((s, i) => [s.min / 60, rss[i]!] as const).slice(Math.floor(samples.length / 2));

@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { HEADER_CLIENT_META } from '@pushprox/shared';
+import { HEADER_CLIENT_META, HEADER_HELLO, HEADER_POLL_CAPACITY } from '@pushprox/shared';
 import { getUrl } from './http.js';
 import type { Proc } from './procs.js';
 
@@ -53,7 +53,7 @@ export function helloWithMeta(proxyUrl: string, fqdn: string, meta: string): Pro
   return new Promise((resolve, reject) => {
     const req = http.request(`${proxyUrl}/poll`, {
       method: 'POST',
-      headers: { 'X-Pushprox-Poll-Capacity': '1', 'X-Pushprox-Hello': '1', [HEADER_CLIENT_META]: meta },
+      headers: { [HEADER_POLL_CAPACITY]: '1', [HEADER_HELLO]: '1', [HEADER_CLIENT_META]: meta },
     });
     req.on('response', (res) => {
       res.resume();

@@ -171,7 +171,6 @@ test('a proxy restarted with --registration.grace forwards a scrape for a client
   assert.ok(Date.now() - waitStart >= 1500, `an unknown FQDN within the grace failed after ${Date.now() - waitStart} ms, before its deadline`);
 });
 
-
 test('a fleet whose metadata exceeds one NATS payload (1.5 MB of labels over 100 clients) reaches the other proxy whole, in messages under PRESENCE_MAX_BYTES', async (t) => {
   if (!requireBinaries(t, 'natsServer')) return;
   const names = Array.from({ length: 100 }, (_, i) => `big-${String(i).padStart(3, '0')}.fleet.example`);

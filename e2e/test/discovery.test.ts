@@ -47,7 +47,6 @@ scrape_configs:
 `);
 }
 
-
 describe('discovery with a real Prometheus', () => {
   test('a gateway client serves a second host on 127.0.0.2; its --label values reach the series through file_sd and http_sd alike', async (t) => {
     if (!requireBinaries(t, 'prometheus', 'nodeExporter', 'wget')) return;
