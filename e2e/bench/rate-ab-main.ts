@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { Proc } from '../src/procs.js';
+import { Proc, stopChildrenOnSignals } from '../src/procs.js';
 import { waitRegistered } from '../src/proxy-api.js';
 import { benchExporter } from './bench-exporter.js';
 import { cpuMsPreciseOf } from './procstat.js';
@@ -27,6 +27,7 @@ const intervalMs = Number(argv.get('interval-ms') ?? 2_000);
 const seconds = Number(argv.get('seconds') ?? 60);
 const clientArgs = (argv.get('client-args') ?? '').split(' ').filter(Boolean);
 
+stopChildrenOnSignals();
 const hosts = Array.from({ length: targets }, (_, i) => `127.0.1.${10 + i}`);
 const exp = await benchExporter(10 * 1024, false, hosts);
 const urls = hosts.map((h) => `http://${h}:${exp.port}/metrics`);

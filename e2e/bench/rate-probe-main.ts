@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
-import { CLIENT_BIN, PROXY_BIN, Proc } from '../src/procs.js';
+import { CLIENT_BIN, PROXY_BIN, Proc, stopChildrenOnSignals } from '../src/procs.js';
 import { waitRegistered } from '../src/proxy-api.js';
 import { benchExporter } from './bench-exporter.js';
 import { cpuMsPreciseOf, cpuSplitOf, cpuSplitOfAll, cpuTotal } from './procstat.js';
@@ -44,6 +44,7 @@ const extraNodeArgs = (argv.get('node-args') ?? '').split(' ').filter(Boolean);
 const nodeArgs = (name: string): string[] => extraNodeArgs.concat(profDir ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${name}.cpuprofile`] : []);
 const clientNodeArgs = (i: number): string[] => nodeArgs(`client-${i}`);
 
+stopChildrenOnSignals();
 const hosts = Array.from({ length: targets }, (_, i) => `127.0.1.${10 + i}`);
 const exp = await benchExporter(10 * 1024, false, hosts);
 const proxyNodeArgs = (argv.get('proxy-node-args') ?? '').split(' ').filter(Boolean);

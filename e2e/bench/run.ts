@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { BINARIES, missing } from '../src/binaries.js';
-import { Proc, killAll, startClientProc, startProxyProc } from '../src/procs.js';
+import { Proc, killAll, startClientProc, startProxyProc, stopChildrenOnSignals } from '../src/procs.js';
 import { waitRegistered } from '../src/proxy-api.js';
 import { runLoad, runPairedLoad, type LoadOptions, type LoadResult, type PairedResult } from './load.js';
 import { PeakSampler, cpuSecondsOf, cpuSplitOfAll, cpuTotal, rssOf } from './procstat.js';
@@ -558,4 +558,4 @@ main()
     }
     return killAll();
   });
-process.once('SIGINT', () => void killAll().then(() => process.exit(130)));
+stopChildrenOnSignals(saveAndDraw);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
@@ -127,6 +128,32 @@ export async function killAll(): Promise<void> {
 process.once('exit', () => {
   for (const p of LIVE) p.signal('SIGKILL');
 });
+
+/** The signals an operator stops a long run with. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * For programs that start processes (the bench entry points): SIGINT, SIGTERM
+ * and SIGHUP kill every process still running, then end this one with 128 +
+ * the signal's number. Without a handler those signals end a Node program
+ * without its 'exit' handlers, and its children run on. `beforeExit` runs
+ * first, once (e.g. to save the rows measured so far); its errors are printed.
+ */
+export function stopChildrenOnSignals(beforeExit?: () => void): void {
+  let stopping = false;
+  for (const sig of STOP_SIGNALS) {
+    process.on(sig, () => {
+      if (stopping) return;
+      stopping = true;
+      try {
+        beforeExit?.();
+      } catch (err: unknown) {
+        console.error(err);
+      }
+      void killAll().finally(() => process.exit(128 + osConstants.signals[sig]));
+    });
+  }
+}
 
 export type ProxyProc = Proc & { readonly port: number; readonly url: string };
 
