@@ -24,37 +24,74 @@ export function privateRssOf(pid: number): number {
 
 /**
  * Where a process's private (anonymous) resident memory is, from
- * /proc/<pid>/smaps, in bytes: `brk`, glibc's main arena (malloc from the main
- * thread: Node's C++ objects, Buffer and ArrayBuffer contents); `code`,
- * executable anonymous mappings (V8's compiled code); `other`, the rest (V8's
- * heap pages, the malloc arenas of V8's helper threads, stacks).
+ * /proc/<pid>/smaps, in bytes:
+ * - `brk`: glibc's main arena (malloc from the main thread: Node's C++
+ *   objects, Buffer and ArrayBuffer contents);
+ * - `arena`: glibc's other arenas (malloc from other threads: V8's compiler
+ *   and GC helpers, libuv's pool);
+ * - `v8`: V8's heap pages;
+ * - `code`: executable anonymous mappings (V8's compiled code);
+ * - `other`: the rest (large malloc chunks, thread stacks).
  */
 export interface AnonSplit {
   readonly brk: number;
+  readonly arena: number;
+  readonly v8: number;
   readonly code: number;
   readonly other: number;
 }
 
-export function anonSplitOf(pid: number): AnonSplit {
-  let brk = 0;
-  let code = 0;
-  let other = 0;
-  let kind: 'brk' | 'code' | 'other' | 'file' = 'file';
+/**
+ * glibc gives each non-main arena a heap of HEAP_MAX_SIZE (64 MiB on 64-bit)
+ * aligned to its size: a read-write start and, until it grows, a PROT_NONE
+ * rest up to the next 64 MiB boundary.
+ */
+const ARENA_HEAP = 64 * 1024 * 1024;
+/**
+ * V8 maps its heap at random hints below 2^46 on x64 (its
+ * kAllocationRandomAddressMax); the kernel's own mmap area, where glibc and
+ * libuv map, is at the top of the 47-bit user space.
+ */
+const V8_HINT_LIMIT = 2 ** 46;
+
+interface Mapping {
+  readonly start: number;
+  readonly end: number;
+  readonly perms: string;
+  readonly kind: 'brk' | 'file' | 'anon';
+  anonymous: number;
+}
+
+function mappingsOf(pid: number): Mapping[] {
+  const maps: Mapping[] = [];
   for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
-    const head = /^[0-9a-f]+-[0-9a-f]+ (\S{4}) \S+ \S+ (\d+)\s*(.*)$/.exec(line);
+    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ (\d+)\s*(.*)$/.exec(line);
     if (head) {
-      const [, perms = '', inode = '', name = ''] = head;
-      kind = name === '[heap]' ? 'brk' : inode !== '0' ? 'file' : perms[2] === 'x' ? 'code' : 'other';
+      const [, start = '', end = '', perms = '', inode = '', name = ''] = head;
+      const kind = name === '[heap]' ? 'brk' : inode !== '0' ? 'file' : 'anon';
+      maps.push({ start: parseInt(start, 16), end: parseInt(end, 16), perms, kind, anonymous: 0 });
       continue;
     }
     const anon = /^Anonymous:\s+(\d+) kB/.exec(line);
-    if (!anon || kind === 'file') continue;
-    const bytes = Number(anon[1]) * 1024;
-    if (kind === 'brk') brk += bytes;
-    else if (kind === 'code') code += bytes;
-    else other += bytes;
+    const last = maps.at(-1);
+    if (anon && last) last.anonymous = Number(anon[1]) * 1024;
   }
-  return { brk, code, other };
+  return maps;
+}
+
+export function anonSplitOf(pid: number): AnonSplit {
+  const split = { brk: 0, arena: 0, v8: 0, code: 0, other: 0 };
+  const maps = mappingsOf(pid);
+  maps.forEach((m, i) => {
+    if (m.anonymous === 0 || m.kind === 'file') return;
+    const next = maps[i + 1];
+    const arena =
+      m.start % ARENA_HEAP === 0 &&
+      (m.end - m.start === ARENA_HEAP || (next !== undefined && next.start === m.end && next.perms.startsWith('---') && next.end % ARENA_HEAP === 0));
+    const place = m.kind === 'brk' ? 'brk' : m.perms[2] === 'x' ? 'code' : arena ? 'arena' : m.start < V8_HINT_LIMIT ? 'v8' : 'other';
+    split[place] += m.anonymous;
+  });
+  return split;
 }
 
 /** User and system (kernel) CPU seconds. */

@@ -45,7 +45,7 @@ interface Sample {
 
 const MB = 1024 * 1024;
 /** The places of private memory anonSplitOf tells apart, in the order the log prints them. */
-const ANON_PARTS = ['brk', 'code', 'other'] as const;
+const ANON_PARTS = ['brk', 'arena', 'v8', 'code', 'other'] as const;
 
 /** Least-squares slope of y over x. */
 function slope(points: ReadonlyArray<readonly [number, number]>): number {
@@ -112,7 +112,7 @@ export async function rssSoakScenario(o: RssSoakOptions): Promise<Record<string,
         .map(
           (kind) =>
             `${kind} RSS ${med(kind, (k) => rss[k]!).toFixed(1)} MB, private ${med(kind, (k) => priv[k]!).toFixed(1)} ` +
-            `(main arena/code/other ${ANON_PARTS.map((part) => (med(kind, (k) => anon[k]![part]) / MB).toFixed(1)).join('/')})`,
+            `(main arena/other arenas/V8 heap/code/rest ${ANON_PARTS.map((part) => (med(kind, (k) => anon[k]![part]) / MB).toFixed(1)).join('/')})`,
         );
       console.log(`rss-soak ${min.toFixed(1)} min: clients ${line.join('; ')}; proxy ${rss['proxy']!.toFixed(1)} MB`);
       if (performance.now() + every > end) break;
