@@ -39,13 +39,13 @@ export interface RealRateOptions {
   readonly upstreamDir?: string | undefined;
 }
 
-interface Stack {
+export interface Stack {
   readonly port: number;
   readonly procs: readonly Proc[];
   stop(): Promise<void>;
 }
 
-async function ourStack(hosts: readonly string[]): Promise<Stack & { clientKind: string }> {
+export async function ourStack(hosts: readonly string[]): Promise<Stack & { clientKind: string }> {
   const proxy = await startProxyProc();
   const clients =
     hosts.length <= REAL_CLIENTS_MAX
@@ -60,7 +60,7 @@ async function ourStack(hosts: readonly string[]): Promise<Stack & { clientKind:
   };
 }
 
-async function upstreamStack(dir: string, hosts: readonly string[]): Promise<Stack> {
+export async function upstreamStack(dir: string, hosts: readonly string[]): Promise<Stack> {
   const port = await freePort();
   const proxy = new Proc('upstream pushprox-proxy', path.join(dir, 'pushprox-proxy'), [`--web.listen-address=127.0.0.1:${port}`]);
   const url = `http://127.0.0.1:${port}`;

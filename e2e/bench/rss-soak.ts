@@ -1,6 +1,5 @@
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { getUrl } from '../src/http.js';
 import { Prometheus } from '../src/prometheus.js';
 import { type Proc, startClientProc, startProxyProc } from '../src/procs.js';
 import { waitRegistered } from '../src/proxy-api.js';
@@ -58,13 +57,6 @@ function slope(points: ReadonlyArray<readonly [number, number]>): number {
   return den === 0 ? NaN : num / den;
 }
 
-/** Every sample of `expr` (a range selector) over the run, from Prometheus. */
-async function rangeSamples(prom: Prometheus, expr: string): Promise<number[]> {
-  const r = await getUrl(`${prom.url}/api/v1/query?query=${encodeURIComponent(expr)}`, { timeoutMs: 60_000 });
-  const body = JSON.parse(r.body.toString()) as { data: { result: Array<{ values: Array<[number, string]> }> } };
-  return body.data.result.flatMap((s) => s.values.map((v) => Number(v[1])));
-}
-
 export async function rssSoakScenario(o: RssSoakOptions): Promise<Record<string, unknown>> {
   const n = o.targets ?? 20;
   const every = (o.sampleSeconds ?? 60) * 1000;
@@ -120,12 +112,12 @@ export async function rssSoakScenario(o: RssSoakOptions): Promise<Record<string,
     }
     const runMin = (performance.now() - start) / 60_000;
     const window = `${Math.max(1, Math.floor(runMin))}m`;
-    const durations = (await rangeSamples(prom, `scrape_duration_seconds{job="soak"}[${window}]`)).map((s) => s * 1000);
+    const durations = (await prom.rangeValues(`scrape_duration_seconds{job="soak"}[${window}]`)).map((s) => s * 1000);
     // The second half alone: the processes' code has had half the run to warm up.
     const halfWindow = `${Math.max(1, Math.floor(runMin / 2))}m`;
-    const lateDurations = (await rangeSamples(prom, `scrape_duration_seconds{job="soak"}[${halfWindow}]`)).map((s) => s * 1000);
+    const lateDurations = (await prom.rangeValues(`scrape_duration_seconds{job="soak"}[${halfWindow}]`)).map((s) => s * 1000);
     const late = summarize(lateDurations);
-    const ups = await rangeSamples(prom, `up{job="soak"}[${window}]`);
+    const ups = await prom.rangeValues(`up{job="soak"}[${window}]`);
     const d = summarize(durations);
     const tenth = Math.max(1, Math.round(samples.length / 10));
     const third = Math.max(tenth, Math.round(samples.length / 3));

@@ -20,6 +20,7 @@ import { clusterScenario } from './cluster.js';
 import { clusterIdleScenario } from './cluster-idle.js';
 import { clusterManyScenario } from './cluster-many.js';
 import { mergeResults, readResults, writeCharts, type Row } from './charts.js';
+import { promRateScenario } from './prom-rate.js';
 import { realRateScenario } from './real-rate.js';
 import { herdScenario } from './herd.js';
 import { rssSoakScenario } from './rss-soak.js';
@@ -514,6 +515,11 @@ async function main() {
   if (!ONLY || ONLY.some((x) => x.startsWith('leak'))) {
     await leakScenario(heapSnapshotDir ? { heapSnapshotDir } : {});
     await leakScenario({ clientArgs: NO_CHANNEL, ...(heapSnapshotDir && { heapSnapshotDir }) });
+  }
+  // Issue #30: scrape durations under Debian's Prometheus, ours and upstream's (with --upstream)
+  // side by side; only when asked for by name (--only=prom-rate), as it runs --prom-rate-minutes (30).
+  if (ONLY?.some((x) => x.startsWith('prom-rate'))) {
+    rows.push((await promRateScenario({ minutes: Number(argv.get('prom-rate-minutes') ?? 30), upstreamDir })) as Row);
   }
   // Issue #30: client RSS over a long run at Prometheus' rate; only when asked for by name
   // (--only=rss-soak), as it runs --rss-soak-minutes (120).

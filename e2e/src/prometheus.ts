@@ -72,6 +72,14 @@ export class Prometheus {
     return body.data.result.map((x) => ({ metric: x.metric, value: Number(x.value[1]) }));
   }
 
+  /** Every sample of `expr` (a range selector, e.g. `up[10m]`), over all its series, in order of series then time. */
+  async rangeValues(expr: string): Promise<number[]> {
+    const r = await getUrl(`${this.url}/api/v1/query?query=${encodeURIComponent(expr)}`, { timeoutMs: 60_000 });
+    const body = JSON.parse(r.body.toString()) as { status: string; error?: string; data: { result: Array<{ values: Array<[number, string]> }> } };
+    if (body.status !== 'success') throw new Error(`query ${expr} failed: ${body.error}`);
+    return body.data.result.flatMap((x) => x.values.map((v) => Number(v[1])));
+  }
+
   /** Polls `check` every 250 ms until it returns a value that is not undefined; rejects after `timeoutMs`. */
   async waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<{ value: T; ms: number }> {
     const start = Date.now();
