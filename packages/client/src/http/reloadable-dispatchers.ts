@@ -2,6 +2,7 @@ import type { Dispatcher } from 'undici';
 import { createDispatcher, type DispatcherChoice } from './routing-dispatcher.js';
 import { DEFAULT_RETIRE_GRACE_MS, SwappableDispatcher } from './swappable-dispatcher.js';
 import type { TlsMaterial } from './tls-files.js';
+import { PlainHttp } from './plain-http.js';
 
 export interface ClientDispatchersOptions {
   /** --tls.*: for the proxy (poll and push). */
@@ -24,6 +25,8 @@ export interface ClientDispatchersOptions {
 export class ClientDispatchers {
   readonly proxy: SwappableDispatcher;
   readonly target: SwappableDispatcher;
+  /** For plain-http scrapes (plain-http.ts); undefined when a forward proxy is set for targets, which then all go through `target`. */
+  readonly plainTarget: PlainHttp | undefined;
   /** The forward proxies used, when HTTP(S)_PROXY is set. */
   readonly proxies: DispatcherChoice['proxies'];
   readonly #opts: ClientDispatchersOptions;
@@ -33,7 +36,9 @@ export class ClientDispatchers {
     const proxy = createDispatcher(opts.proxyTls, opts.env);
     this.proxies = proxy.proxies;
     this.proxy = new SwappableDispatcher(proxy.dispatcher, opts.retireGraceMs);
-    this.target = new SwappableDispatcher(this.#targetDispatcher(opts.targetTls ?? opts.proxyTls), opts.retireGraceMs);
+    const target = createDispatcher(opts.targetTls ?? opts.proxyTls, opts.env, { insecureSkipVerify: opts.insecureSkipVerify ?? false });
+    this.target = new SwappableDispatcher(target.dispatcher, opts.retireGraceMs);
+    this.plainTarget = target.proxies === undefined ? new PlainHttp() : undefined;
   }
 
   /** True when targets share the --tls.* material (no --scrape.tls.* given). */
@@ -51,6 +56,7 @@ export class ClientDispatchers {
   }
 
   async destroy(): Promise<void> {
+    this.plainTarget?.close();
     await Promise.all([this.proxy.destroy(), this.target.destroy()]);
   }
 

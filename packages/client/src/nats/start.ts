@@ -30,6 +30,7 @@ export function startNatsLink(config: ClientConfig, targets: readonly ClientTarg
         fqdn: t.fqdn,
         policy: config.scrapePolicy,
         dispatcher: deps.dispatchers.target,
+        plainHttp: deps.dispatchers.plainTarget,
         targetToken: config.tokenPath === undefined ? undefined : new TokenFile(config.tokenPath),
         push: { origin: 'http://nats.invalid', path: '/push', dispatcher: deps.dispatchers.proxy },
         metrics: deps.metrics,

@@ -22,6 +22,7 @@ import type { ScrapeRequest } from '../transport/scrape-request.js';
 import { describeError, parseScrapeTimeout, scrapeTarget, sendScrape } from './scrape.js';
 import { checkTarget, DEFAULT_SCRAPE_POLICY, localTarget, type Refusal, type ScrapePolicy } from './scrape-policy.js';
 import type { TokenFile } from '../http/token-file.js';
+import type { PlainHttp } from '../http/plain-http.js';
 
 /**
  * Where a job's push goes: POST /push, with a PushPollAsk when the push is
@@ -68,6 +69,8 @@ export interface JobDeps {
   readonly policy?: ScrapePolicy;
   /** For the targets (the proxy has its own, in `push`). */
   readonly dispatcher: Dispatcher;
+  /** For plain-http targets' GET and HEAD when no forward proxy is set (plain-http.ts). Default none: all go through `dispatcher`. */
+  readonly plainHttp?: PlainHttp | undefined;
   /** --token-path: bearer token for targets, unless the request has its own Authorization. Default none. */
   readonly targetToken?: TokenFile | undefined;
   readonly push: PushOptions;
@@ -187,12 +190,12 @@ export class ScrapeJob {
     const budgetMs = this.scrapeEndAt - performance.now();
     // The job's signal bounds the scrape until its head arrives; at scrapeEndAt
     // the job's timer aborts it and gives the job a fresh signal for the error push.
-    let res: Dispatcher.ResponseData;
+    let res: RelayedResponse;
     try {
       if (this.#pastScrapeEnd) throw new Error('scrape timeout');
       if (logger.debugEnabled) logger.debug('Scraping', { scrape_id: this.id, url: target.url });
       this.#awaitingHead = true;
-      res = await sendScrape(this.#deps.dispatcher, target, head, body, this.signal, authorization);
+      res = await sendScrape(this.#deps.dispatcher, target, head, body, this.signal, authorization, this.#deps.plainHttp);
     } catch (err) {
       // Past scrapeEndAt the scrape either never started or was cut by the timer.
       const why = this.#pastScrapeEnd

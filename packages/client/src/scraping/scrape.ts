@@ -1,5 +1,8 @@
 import type { Dispatcher } from 'undici';
 import type { AbortToken } from './abort-token.js';
+import { writableRequest, type PlainHttp } from '../http/plain-http.js';
+import { CLOSED_BEFORE_ANSWER } from '../http/plain-conn.js';
+import type { RelayedResponse } from '../transport/push.js';
 import {
   BoundedMemo,
   ERROR_CODES,
@@ -160,10 +163,14 @@ export function forwardedHeaders(headers: WireHeaders, basicAuth?: string, autho
 }
 
 /**
- * Sends the scrape. undici's `request` (not fetch) never decodes bodies, so
- * with `Accept-Encoding: gzip` forwarded the gzip bytes pass through; raw
- * response headers keep the exporter's spelling and order. Time limits come
- * only from `signal`. `authorization`: see forwardedHeaders.
+ * Sends the scrape. A GET or HEAD without a body to a plain-http target goes
+ * through `plain` when given (the client gives it when no forward proxy is
+ * set: plain-http.ts), unless its path or a field could not be written
+ * safely; everything else through `dispatcher`. undici's `request` (not
+ * fetch) never decodes bodies, so with `Accept-Encoding: gzip` forwarded the
+ * gzip bytes pass through; raw response headers keep the exporter's spelling
+ * and order. Time limits come only from `signal`. `authorization`: see
+ * forwardedHeaders.
  */
 export async function sendScrape(
   dispatcher: Dispatcher,
@@ -172,12 +179,20 @@ export async function sendScrape(
   body: Buffer,
   signal: AbortToken,
   authorization?: string,
-): Promise<Dispatcher.ResponseData> {
+  plain?: PlainHttp,
+): Promise<RelayedResponse> {
+  const headers = forwardedHeaders(head.headers, target.basicAuth, authorization);
+  if (plain !== undefined && body.length === 0 && (head.method === 'GET' || head.method === 'HEAD') && target.origin.startsWith('http://')) {
+    const endpoint = plainEndpoint(target.origin);
+    const request = { ...endpoint, method: head.method, path: target.path, headers, signal } as const;
+    const wire = writableRequest(request);
+    if (wire !== undefined) return plain.request(request, wire);
+  }
   const options: Dispatcher.RequestOptions = {
     origin: target.origin,
     path: target.path,
     method: head.method as Dispatcher.HttpMethod,
-    headers: forwardedHeaders(head.headers, target.basicAuth, authorization),
+    headers,
     body: body.length > 0 ? body : null,
     signal,
     responseHeaders: 'raw',
@@ -185,19 +200,31 @@ export async function sendScrape(
     bodyTimeout: 0,
   };
   try {
-    return await dispatcher.request(options);
+    return toRelayed(await dispatcher.request(options));
   } catch (err) {
     // An exporter may close an idle kept-alive connection just as it is reused: the request
     // then fails before any answer. Go's client retries an idempotent request once in that
     // case; so do we, on a new connection (undici drops the closed one).
     if (!retriable(err, options, signal)) throw err;
-    return dispatcher.request(options);
+    return toRelayed(await dispatcher.request(options));
   }
 }
 
-/** Connection errors before any response, for which a bodiless GET or HEAD is sent again once. */
-const CLOSED_BEFORE_ANSWER = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
+function toRelayed(res: Dispatcher.ResponseData): RelayedResponse {
+  return { statusCode: res.statusCode, headers: res.headers, body: res.body };
+}
 
+/** Host, port and Host field of a plain-http origin, parsed once per origin. */
+function plainEndpoint(origin: string): { host: string; port: number; hostHeader: string } {
+  return ENDPOINTS.get(origin, () => {
+    const u = new URL(origin);
+    return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: u.port === '' ? 80 : Number(u.port), hostHeader: u.host };
+  });
+}
+
+const ENDPOINTS = new BoundedMemo<{ host: string; port: number; hostHeader: string }>(256, 2048);
+
+/** A connection error before any response (CLOSED_BEFORE_ANSWER): a bodiless GET or HEAD is sent again once. */
 function retriable(err: unknown, options: Dispatcher.RequestOptions, signal: AbortToken): boolean {
   if (signal.aborted || options.body !== null || (options.method !== 'GET' && options.method !== 'HEAD')) return false;
   const code = (err as { code?: unknown }).code;

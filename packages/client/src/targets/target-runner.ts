@@ -60,6 +60,7 @@ export function startTarget(
     fqdn: target.fqdn,
     policy: config.scrapePolicy,
     dispatcher: dispatchers.target,
+    plainHttp: dispatchers.plainTarget,
     targetToken: config.tokenPath === undefined ? undefined : new TokenFile(config.tokenPath),
     push: { origin: pushUrl.origin, path: pushUrl.pathname + pushUrl.search, dispatcher: dispatchers.proxy, authorization: config.authorization },
     metrics,

@@ -44,7 +44,7 @@ test('regression: a scrape on a kept-alive connection the exporter closes as it 
     for (let i = 0; i < 3; i++) {
       const res = await sendScrape(agent, target, get(exporter.port), Buffer.alloc(0), new AbortToken());
       assert.equal(res.statusCode, 200);
-      assert.equal(await res.body.text(), 'up 1\n');
+      assert.equal(await res.body.toArray().then((parts) => Buffer.concat(parts).toString()), 'up 1\n');
     }
     // The second and third scrapes each found their kept-alive connection closed and opened a new one.
     assert.equal(exporter.connections(), 3);
@@ -96,7 +96,7 @@ test("an idle connection to an exporter that sends no Keep-Alive hint (as Go's s
     for (let i = 0; i < 2; i++) {
       if (i > 0) await new Promise((r) => setTimeout(r, 5_000));
       const res = await sendScrape(dispatcher, target, get(port), Buffer.alloc(0), new AbortToken());
-      assert.equal(await res.body.text(), 'up 1\n');
+      assert.equal(await res.body.toArray().then((parts) => Buffer.concat(parts).toString()), 'up 1\n');
     }
     assert.equal(connections, 1, 'the second scrape, 5 s later, reused the first connection');
   } finally {
