@@ -93,7 +93,8 @@ export class PlainHttp {
     try {
       return await this.#exchange(reused, r, head, key);
     } catch (err) {
-      if (r.signal.aborted || !CLOSED_BEFORE_ANSWER.has((err as { code?: string }).code ?? '')) throw err;
+      // Only a connection that sent nothing back: a partial answer is the exporter's, not a stale socket's.
+      if (r.signal.aborted || reused.gotBytes || !CLOSED_BEFORE_ANSWER.has((err as { code?: string }).code ?? '')) throw err;
       return this.#exchange(this.#connect(r), r, head, key);
     }
   }
@@ -120,7 +121,7 @@ export class PlainHttp {
   #release(c: PlainConn, key: string, res: ResponseHead): void {
     const keepMs = Math.min(this.#idleTimeoutMs, res.keepAliveMs === undefined ? Infinity : res.keepAliveMs - KEEP_ALIVE_MARGIN_MS);
     let list = this.#idle.get(key);
-    if (this.#closed || keepMs <= 0 || (list !== undefined && list.length >= this.#maxIdle)) return c.destroy();
+    if (!res.reusable || this.#closed || keepMs <= 0 || (list !== undefined && list.length >= this.#maxIdle)) return c.destroy();
     if (list === undefined) {
       if (this.#idle.size >= MAX_ORIGINS) {
         const [oldest, conns] = this.#idle.entries().next().value as [string, PlainConn[]];

@@ -96,6 +96,24 @@ test("an exporter's Keep-Alive timeout is believed less 1 s: timeout=1 keeps not
   assert.equal(http.idleCount, 0);
 });
 
+test('Connection: close, and HTTP/1.0 without keep-alive, are honoured: the connection is not kept', async () => {
+  const answers = [OK('a', 'Connection: close\r\n'), 'HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nb', 'HTTP/1.0 200 OK\r\nContent-Length: 1\r\nConnection: keep-alive\r\n\r\nc'];
+  const exp = await exporter((s, n, conn) => s.write(answers[conn]!));
+  const http = new PlainHttp();
+  for (const want of ['a', 'b', 'c']) assert.equal(await text((await http.request(...request(exp.port))).body), want);
+  assert.equal(exp.connections(), 3);
+  assert.equal(http.idleCount, 1, 'only the HTTP/1.0 keep-alive connection is kept');
+  http.close();
+});
+
+test('a reused connection that breaks after part of an answer is not retried: the scrape fails', async () => {
+  const exp = await exporter((s, n) => (n === 0 ? s.write(OK('a')) : s.end('HTTP/1.1 200 OK\r\nContent-Le')));
+  const http = new PlainHttp();
+  assert.equal(await text((await http.request(...request(exp.port))).body), 'a');
+  await assert.rejects(http.request(...request(exp.port)), /other side closed/);
+  assert.equal(exp.connections(), 1);
+});
+
 test('an idle connection is closed after the idle timeout, and the next scrape opens a new one', async () => {
   const exp = await exporter((s) => s.write(OK('x')));
   const http = new PlainHttp({ idleTimeoutMs: 100 });
