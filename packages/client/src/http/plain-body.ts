@@ -1,4 +1,6 @@
 import { Readable } from 'node:stream';
+import type { RelayedResponse } from '../transport/push.js';
+import type { ResponseHead } from './response-parser.js';
 
 /** Bytes held for a reader that is behind before the connection is paused. */
 const QUEUE_MAX_BYTES = 64 * 1024;
@@ -86,4 +88,25 @@ export class PlainBody extends Readable {
       this.destroy(this.#ending);
     }
   }
+}
+
+const NO_FLOW: FlowControl = { pause: () => undefined, resume: () => undefined };
+
+/** A response read whole with its head; its `body` stream is made only if someone asks for it. */
+export function wholeResponse(head: ResponseHead, whole: Buffer): RelayedResponse {
+  let body: PlainBody | undefined;
+  return {
+    statusCode: head.status,
+    statusText: head.statusText,
+    headers: head.headers,
+    whole,
+    get body(): PlainBody {
+      if (body === undefined) {
+        body = new PlainBody(NO_FLOW, () => undefined);
+        body.add(whole);
+        body.finish();
+      }
+      return body;
+    },
+  };
 }

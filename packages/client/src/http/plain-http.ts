@@ -1,7 +1,7 @@
 import net from 'node:net';
 import type { RelayedResponse } from '../transport/push.js';
 import { ChunkedDecoder, parseHead, ResponseParseError, type ResponseHead } from './response-parser.js';
-import { PlainBody } from './plain-body.js';
+import { PlainBody, wholeResponse } from './plain-body.js';
 import { CLOSED_BEFORE_ANSWER, PlainConn } from './plain-conn.js';
 import { IDLE_CONN_TIMEOUT_MS } from './routing-dispatcher.js';
 
@@ -42,6 +42,8 @@ export interface PlainRequest {
   readonly signal: { readonly aborted: boolean; readonly reason: Error | undefined; once(e: 'abort', f: () => void): unknown; off(e: 'abort', f: () => void): unknown };
 }
 
+/** Bodies of at most this size that arrive with their head are handed over whole (RelayedResponse.whole), as push.ts coalesces them. */
+const WHOLE_MAX_BYTES = 64 * 1024;
 /** Origins whose idle connections are kept; past this the least recently used origin's are closed. */
 const MAX_ORIGINS = 256;
 /** The margin kept under a server's Keep-Alive timeout, as undici's. */
@@ -147,12 +149,16 @@ export class PlainHttp {
       let chunked: ChunkedDecoder | undefined;
       let left = 0;
       const onAbort = (): void => fail(r.signal.reason ?? new Error('aborted'));
-      const finish = (rest: Buffer | undefined): void => {
+      /** The response is read: the connection goes back to the pool, or is closed. */
+      const done = (rest: Buffer | undefined): void => {
         r.signal.off('abort', onAbort);
         c.detach();
         // Bytes after the response: the exporter does not frame as it says; never reuse.
         if (rest !== undefined && rest.length > 0) c.destroy();
         else this.#release(c, key, parsed!);
+      };
+      const finish = (rest: Buffer | undefined): void => {
+        done(rest);
         body!.finish();
       };
       /** The exchange ends without a complete response; `closed`: the exporter closed the connection. */
@@ -201,10 +207,15 @@ export class PlainHttp {
           }
           const rest = pending;
           pending = undefined;
+          const { framing } = parsed;
+          // The whole body came with the head (the usual small scrape): no stream to feed.
+          if (framing.kind === 'length' && rest.length >= framing.length && framing.length <= WHOLE_MAX_BYTES) {
+            done(rest.subarray(framing.length));
+            return resolve(wholeResponse(parsed, rest.subarray(0, framing.length)));
+          }
           // Dropped by its reader before its end: the connection is in an unknown state.
           body = new PlainBody(c, (err) => c.attached && fail(err ?? new Error('response body dropped before its end')));
           resolve({ statusCode: parsed.status, statusText: parsed.statusText, headers: parsed.headers, body });
-          const { framing } = parsed;
           if (framing.kind === 'length') left = framing.length;
           if (framing.kind === 'chunked') chunked = new ChunkedDecoder();
           if (framing.kind === 'none' || (framing.kind === 'length' && left === 0)) return finish(rest);
@@ -220,3 +231,4 @@ export class PlainHttp {
     });
   }
 }
+

@@ -70,6 +70,12 @@ export interface RelayedResponse {
   /** Flat [name, value, …] (undici's `responseHeaders: 'raw'`, as strings). */
   readonly headers: unknown;
   readonly body: Readable;
+  /**
+   * The whole body, when it was read with the head (plain-http.ts, a small
+   * response with a Content-Length): the push takes it as it is, and `body`
+   * is then an ended stream nobody needs to read.
+   */
+  readonly whole?: Buffer;
 }
 
 /** Exporter headers that describe the hop or the framing, which the push re-does. */
@@ -122,6 +128,10 @@ export function responsePayload(
   if (bodiless) {
     res.body.resume();
     return { body: head, length: head.length };
+  }
+  if (res.whole !== undefined && res.whole.length === length && length <= COALESCE_MAX_BYTES) {
+    onBytes?.(length);
+    return { body: [head, res.whole], length: head.length + length };
   }
   if (length !== undefined && length <= COALESCE_MAX_BYTES) {
     return collectBody(head, length, res.body, onBytes).then((parts) => ({ body: parts, length: head.length + length }));
