@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import { createDispatcher, type DispatcherChoice } from './routing-dispatcher.js';
 import { DEFAULT_RETIRE_GRACE_MS, SwappableDispatcher } from './swappable-dispatcher.js';
 import type { TlsMaterial } from './tls-files.js';
-import { PlainHttp } from './plain-http.js';
+import { PlainHttp } from '../exporter-http/plain-http.js';
 
 export interface ClientDispatchersOptions {
   /** --tls.*: for the proxy (poll and push). */

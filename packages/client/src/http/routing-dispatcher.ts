@@ -3,6 +3,7 @@ import { undici } from './undici-parts.js';
 import { CompositeDispatcher } from './owning-dispatcher.js';
 import type { TlsMaterial } from '../config.js';
 import { envProxies, redactProxy, type NoProxy } from './env-proxy.js';
+import { IDLE_CONN_TIMEOUT_MS } from '../exporter-http/plain-conn.js';
 
 export interface DispatcherChoice {
   readonly dispatcher: Dispatcher;
@@ -19,16 +20,7 @@ export interface CreateDispatcherOptions {
   readonly insecureSkipVerify?: boolean;
 }
 
-/**
- * How long an idle kept-alive connection is kept, as Go's http.Transport
- * (IdleConnTimeout 90 s, upstream's client) when the server sends no
- * `Keep-Alive: timeout=` (Go servers such as node_exporter send none); a server
- * that sends one is believed, less undici's margin. undici's own default (4 s)
- * made every scrape at Prometheus' 15 s interval open a new connection to its
- * exporter. A server that closes an idle connection as it is reused costs
- * one retry (scrape.ts, sendScrape).
- */
-export const IDLE_CONN_TIMEOUT_MS = 90_000;
+export { IDLE_CONN_TIMEOUT_MS };
 
 /**
  * A dispatcher for the proxy or for the targets, as upstream's http.Client:

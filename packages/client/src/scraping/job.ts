@@ -22,7 +22,7 @@ import type { ScrapeRequest } from '../transport/scrape-request.js';
 import { describeError, parseScrapeTimeout, scrapeTarget, sendScrape } from './scrape.js';
 import { checkTarget, DEFAULT_SCRAPE_POLICY, localTarget, type Refusal, type ScrapePolicy } from './scrape-policy.js';
 import type { TokenFile } from '../http/token-file.js';
-import type { PlainHttp } from '../http/plain-http.js';
+import type { PlainHttp } from '../exporter-http/plain-http.js';
 
 /**
  * Where a job's push goes: POST /push, with a PushPollAsk when the push is

@@ -1,8 +1,8 @@
 import type { Dispatcher } from 'undici';
 import type { AbortToken } from './abort-token.js';
-import { writableRequest, type PlainHttp } from '../http/plain-http.js';
-import { CLOSED_BEFORE_ANSWER } from '../http/plain-conn.js';
-import type { RelayedResponse } from '../transport/push.js';
+import { writableRequest, type PlainHttp } from '../exporter-http/plain-http.js';
+import { CLOSED_BEFORE_ANSWER } from '../exporter-http/plain-conn.js';
+import type { RelayedResponse } from '../exporter-http/response.js';
 import {
   BoundedMemo,
   ERROR_CODES,

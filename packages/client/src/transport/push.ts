@@ -1,3 +1,4 @@
+import type { RelayedResponse } from '../exporter-http/response.js';
 import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -63,20 +64,7 @@ export function errorPayload(id: string, status: number, message: string, remain
   return { body, length: body.length };
 }
 
-/** An exporter's response as undici gives it, or a module's answer in the same shape. */
-export interface RelayedResponse {
-  readonly statusCode: number;
-  readonly statusText?: string;
-  /** Flat [name, value, …] (undici's `responseHeaders: 'raw'`, as strings). */
-  readonly headers: unknown;
-  readonly body: Readable;
-  /**
-   * The whole body, when it was read with the head (plain-http.ts, a small
-   * response with a Content-Length): the push takes it as it is, and `body`
-   * is then an ended stream nobody needs to read.
-   */
-  readonly whole?: Buffer;
-}
+export type { RelayedResponse };
 
 /** Exporter headers that describe the hop or the framing, which the push re-does. */
 const DROPPED: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, 'content-length', 'transfer-encoding']);

@@ -1,5 +1,16 @@
 import type net from 'node:net';
 
+/**
+ * How long an idle kept-alive connection is kept, as Go's http.Transport
+ * (IdleConnTimeout 90 s, upstream's client) when the server sends no
+ * `Keep-Alive: timeout=` (Go servers such as node_exporter send none); a server
+ * that sends one is believed, less undici's margin. undici's own default (4 s)
+ * made every scrape at Prometheus' 15 s interval open a new connection to its
+ * exporter. A server that closes an idle connection as it is reused costs
+ * one retry (scrape.ts, sendScrape; plain-http.ts).
+ */
+export const IDLE_CONN_TIMEOUT_MS = 90_000;
+
 /** Errors of a reused connection that mean it closed before any answer: the request is sent again once, on a new one. */
 export const CLOSED_BEFORE_ANSWER: ReadonlySet<string> = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE']);
 

@@ -1,9 +1,8 @@
 import net from 'node:net';
-import type { RelayedResponse } from '../transport/push.js';
+import type { RelayedResponse } from './response.js';
 import { ChunkedDecoder, parseHead, ResponseParseError, type ResponseHead } from './response-parser.js';
 import { PlainBody, wholeResponse } from './plain-body.js';
-import { CLOSED_BEFORE_ANSWER, PlainConn } from './plain-conn.js';
-import { IDLE_CONN_TIMEOUT_MS } from './routing-dispatcher.js';
+import { CLOSED_BEFORE_ANSWER, IDLE_CONN_TIMEOUT_MS, PlainConn } from './plain-conn.js';
 
 /**
  * The scrape of a plain-http exporter (GET or HEAD, no body, no forward

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { RelayedResponse } from '../transport/push.js';
+import type { RelayedResponse } from './response.js';
 import type { ResponseHead } from './response-parser.js';
 
 /** Bytes held for a reader that is behind before the connection is paused. */

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, test } from 'node:test';
 import { AbortToken } from '../../src/scraping/abort-token.js';
-import { PlainHttp, writableRequest, type PlainRequest } from '../../src/http/plain-http.js';
-import { ChunkedDecoder, parseHead } from '../../src/http/response-parser.js';
+import { PlainHttp, writableRequest, type PlainRequest } from '../../src/exporter-http/plain-http.js';
+import { ChunkedDecoder, parseHead } from '../../src/exporter-http/response-parser.js';
 
 /**
  * The client's plain-http scrape path against real exporters on loopback
