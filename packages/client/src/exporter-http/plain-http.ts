@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { isFieldValue, isRequestTarget, isToken } from '@pushprox/shared';
 import type { RelayedResponse } from './response.js';
 import { ChunkedDecoder, parseHead, ResponseParseError, type ResponseHead } from './response-parser.js';
 import { PlainBody, wholeResponse } from './plain-body.js';
@@ -47,18 +48,15 @@ const WHOLE_MAX_BYTES = 64 * 1024;
 const MAX_ORIGINS = 256;
 /** The margin kept under a server's Keep-Alive timeout, as undici's. */
 const KEEP_ALIVE_MARGIN_MS = 1000;
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const FIELD_VALUE = /^[^\x00-\x08\x0a-\x1f\x7f]*$/;
-const REQUEST_PATH = /^\/[\x21-\x7e\x80-\xff]*$/;
 
 /** The request's head as it goes on the wire, or undefined when a path or field could not be written safely (undici then decides). */
 export function writableRequest(r: Omit<PlainRequest, 'signal' | 'host' | 'port'>): string | undefined {
-  if (!REQUEST_PATH.test(r.path) || !FIELD_VALUE.test(r.hostHeader)) return undefined;
+  if (!r.path.startsWith('/') || !isRequestTarget(r.path) || !isFieldValue(r.hostHeader)) return undefined;
   let head = `${r.method} ${r.path} HTTP/1.1\r\nHost: ${r.hostHeader}\r\n`;
   for (let i = 0; i + 1 < r.headers.length; i += 2) {
     const name = r.headers[i]!;
     const value = r.headers[i + 1]!;
-    if (!TOKEN.test(name) || !FIELD_VALUE.test(value)) return undefined;
+    if (!isToken(name) || !isFieldValue(value)) return undefined;
     head += `${name}: ${value}\r\n`;
   }
   return `${head}\r\n`;

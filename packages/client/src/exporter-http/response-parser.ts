@@ -1,3 +1,5 @@
+import { isFieldValue, isToken } from '@pushprox/shared';
+
 /**
  * HTTP/1.1 response framing for plain-http.ts (RFC 9112): the head, and the
  * chunked transfer coding. Strict where a lenient parser would open a
@@ -31,8 +33,6 @@ export interface ResponseHead {
 }
 
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
-const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const FIELD_VALUE = /^[^\x00-\x08\x0a-\x1f\x7f]*$/;
 const DECIMAL = /^\d{1,15}$/;
 
 /**
@@ -56,9 +56,9 @@ export function parseHead(text: string, method: string): ResponseHead {
     const colon = line.indexOf(':');
     const name = colon < 0 ? '' : line.slice(0, colon);
     // A name with whitespace before the colon, or a continuation line (obs-fold), is refused (RFC 9112 §5.1, §5.2).
-    if (!TOKEN.test(name)) throw new ResponseParseError('BAD_HEAD', `invalid header line ${JSON.stringify(line.slice(0, 64))}`);
+    if (!isToken(name)) throw new ResponseParseError('BAD_HEAD', `invalid header line ${JSON.stringify(line.slice(0, 64))}`);
     const value = line.slice(colon + 1).trim();
-    if (!FIELD_VALUE.test(value)) throw new ResponseParseError('BAD_HEAD', `invalid value of header ${name}`);
+    if (!isFieldValue(value)) throw new ResponseParseError('BAD_HEAD', `invalid value of header ${name}`);
     headers.push(name, value);
     const lower = name.toLowerCase();
     if (lower === 'content-length') {

@@ -211,7 +211,7 @@ export async function sendScrape(
 }
 
 function toRelayed(res: Dispatcher.ResponseData): RelayedResponse {
-  return { statusCode: res.statusCode, headers: res.headers, body: res.body };
+  return { statusCode: res.statusCode, statusText: res.statusText, headers: res.headers, body: res.body };
 }
 
 /** Host, port and Host field of a plain-http origin, parsed once per origin. */

@@ -290,6 +290,8 @@ test('a request that cannot be written safely is left to undici: CR or LF in a f
   const base = { hostHeader: 'h:1', method: 'GET' as const, path: '/metrics', headers: ['Accept', 'text/plain'] };
   assert.equal(writableRequest(base), 'GET /metrics HTTP/1.1\r\nHost: h:1\r\nAccept: text/plain\r\n\r\n');
   assert.equal(writableRequest({ ...base, headers: ['X-A', 'a\r\nInjected: 1'] }), undefined);
+  // Written as latin1, a char above U+00FF would reach the wire as another byte.
+  assert.equal(writableRequest({ ...base, headers: ['X-A', 'caf\u00e9 \u20ac'] }), undefined);
   assert.equal(writableRequest({ ...base, headers: ['X A', 'b'] }), undefined);
   assert.equal(writableRequest({ ...base, path: '/metrics x' }), undefined);
   assert.equal(writableRequest({ ...base, path: 'metrics' }), undefined);

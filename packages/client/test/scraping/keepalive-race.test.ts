@@ -44,6 +44,8 @@ test('regression: a scrape on a kept-alive connection the exporter closes as it 
     for (let i = 0; i < 3; i++) {
       const res = await sendScrape(agent, target, get(exporter.port), Buffer.alloc(0), new AbortToken());
       assert.equal(res.statusCode, 200);
+      // The exporter's reason phrase reaches the push from undici's path too.
+      assert.equal(res.statusText, 'OK');
       assert.equal(await res.body.toArray().then((parts) => Buffer.concat(parts).toString()), 'up 1\n');
     }
     // The second and third scrapes each found their kept-alive connection closed and opened a new one.
