@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
-import { ERROR_CODES, formatDuration, messageOf, PushProxError, silentLogger, type Logger } from '@pushprox/shared';
+import { DEFAULT_IDLE_GC_INTERVAL_MS, ERROR_CODES, formatDuration, IdleCollector, messageOf, PushProxError, silentLogger, type Logger } from '@pushprox/shared';
 import { ClientDispatchers } from './http/reloadable-dispatchers.js';
 import type { ClientConfig } from './config.js';
 import { ClientMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
@@ -37,6 +37,8 @@ export interface StartClientOptions {
   readonly tlsReloadGraceMs?: number;
   /** This client's version, sent in X-Pushprox-Client-Meta and shown on the status page. Default none. */
   readonly version?: string;
+  /** How often the client looks for an idle moment to run a full GC (IdleCollector). Default 5 min (DEFAULT_IDLE_GC_INTERVAL_MS); 0 turns it off. */
+  readonly idleGcIntervalMs?: number;
 }
 
 export interface RunningClient {
@@ -194,8 +196,19 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
   // Imported only when enabled: a client without --nats-url never loads the NATS client.
   const nats = config.nats && (await import('./nats/start.js')).startNatsLink(config, targets, (i) => metaHeaders[i]!, { dispatchers, metrics, logger, opts, status: log, modules });
 
+  const idleGcMs = opts.idleGcIntervalMs ?? DEFAULT_IDLE_GC_INTERVAL_MS;
+  const collector =
+    idleGcMs > 0
+      ? new IdleCollector({
+          intervalMs: idleGcMs,
+          isBusy: () => sum(runners, (r) => r.scheduler.running) + sum(nats?.schedulers ?? [], (s) => s.running) > 0,
+        })
+      : undefined;
+  collector?.start();
+
   let stopping: Promise<void> | undefined;
   const stop = async (): Promise<void> => {
+    collector?.stop();
     await Promise.all([...runners.map((r) => r.transport.stop()), nats?.link.stop()]);
     const schedulers = [...runners.map((r) => r.scheduler), ...(nats?.schedulers ?? [])];
     const drained = (await Promise.all(schedulers.map((s) => s.drain(config.shutdownTimeoutMs)))).every(Boolean);

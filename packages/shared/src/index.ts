@@ -9,6 +9,8 @@ export * from './flags/flag-names.js';
 export * from './runtime/version.js';
 export * from './http/index.js';
 export * from './runtime/reclaim.js';
+export * from './runtime/gc.js';
+export * from './runtime/idle-collector.js';
 export * from './runtime/files.js';
 export * from './runtime/relay.js';
 export * from './runtime/bounded-memo.js';

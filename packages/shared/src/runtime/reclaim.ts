@@ -1,23 +1,4 @@
-import v8 from 'node:v8';
-import vm from 'node:vm';
-
-type GcFn = (opts: { type: 'minor' | 'major'; execution: 'sync' | 'async' }) => void;
-
-let gcFn: GcFn | null | undefined;
-
-/** V8's gc(), exposed once; null where the runtime refuses. */
-function gc(): GcFn | null {
-  if (gcFn !== undefined) return gcFn;
-  try {
-    const existing = (globalThis as { gc?: GcFn }).gc;
-    if (existing) return (gcFn = existing);
-    v8.setFlagsFromString('--expose-gc');
-    gcFn = vm.runInNewContext('gc') as GcFn;
-  } catch {
-    gcFn = null;
-  }
-  return gcFn;
-}
+import { v8Gc } from './gc.js';
 
 /** Default bytes relayed between two scavenges. */
 export const DEFAULT_RECLAIM_STEP_BYTES = 4 * 1024 * 1024;
@@ -43,6 +24,6 @@ export class BufferReclaimer {
     this.#sinceLast += bytes;
     if (this.#sinceLast < this.#stepBytes) return;
     this.#sinceLast = 0;
-    gc()?.({ type: 'minor', execution: 'sync' });
+    v8Gc()?.({ type: 'minor', execution: 'sync' });
   }
 }
