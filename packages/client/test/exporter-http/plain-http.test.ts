@@ -162,6 +162,21 @@ test('HEAD, 204 and 304 have no body whatever their Content-Length says, and the
   http.close();
 });
 
+test('a reused connection idles from its latest park: its idle timer is refreshed, not left from the first', async () => {
+  const exp = await exporter((s) => s.write(OK('x')));
+  const http = new PlainHttp({ idleTimeoutMs: 200 });
+  // Three scrapes 120 ms apart: each is within 200 ms of the one before, none within 200 ms of the first park.
+  for (let i = 0; i < 3; i++) {
+    await text((await http.request(...request(exp.port))).body);
+    await new Promise((r) => setTimeout(r, 120));
+    assert.equal(http.idleCount, 1, `still idle and kept after scrape ${i + 1}`);
+  }
+  assert.equal(exp.connections(), 1, 'one connection for all three');
+  await new Promise((r) => setTimeout(r, 250));
+  assert.equal(http.idleCount, 0, 'closed once idle for the timeout');
+  http.close();
+});
+
 test('bytes after a framed response, or while idle, mean the stream is out of step: that connection is never reused', async () => {
   const exp = await exporter((s, n, conn) => {
     if (conn === 0) s.write(`${OK('a')}HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nX`);

@@ -27,11 +27,8 @@ export class WireHeaders {
   }
 
   getAll(name: string): string[] {
-    const lower = name.toLowerCase();
     const out: string[] = [];
-    for (let i = 0; i < this.#names.length; i++) {
-      if (this.#names[i]!.toLowerCase() === lower) out.push(this.#values[i]!);
-    }
+    for (let i = this.#indexOf(name); i >= 0; i = this.#indexOf(name, i + 1)) out.push(this.#values[i]!);
     return out;
   }
 
@@ -84,21 +81,24 @@ export class WireHeaders {
     return out;
   }
 
-  #indexOf(name: string): number {
-    const lower = name.toLowerCase();
-    for (let i = 0; i < this.#names.length; i++) {
-      if (this.#names[i]!.toLowerCase() === lower) return i;
+  #indexOf(name: string, start = 0): number {
+    // Lengths first: most names differ in length, and a lookup then allocates no lower-cased copies.
+    const names = this.#names;
+    let lower: string | undefined;
+    for (let i = start; i < names.length; i++) {
+      const n = names[i]!;
+      if (n.length !== name.length) continue;
+      if (n === name) return i;
+      lower ??= name.toLowerCase();
+      if (n.toLowerCase() === lower) return i;
     }
     return -1;
   }
 
   #deleteFrom(name: string, start: number): void {
-    const lower = name.toLowerCase();
-    for (let i = this.#names.length - 1; i >= start; i--) {
-      if (this.#names[i]!.toLowerCase() === lower) {
-        this.#names.splice(i, 1);
-        this.#values.splice(i, 1);
-      }
+    for (let i = this.#indexOf(name, start); i >= 0; i = this.#indexOf(name, i)) {
+      this.#names.splice(i, 1);
+      this.#values.splice(i, 1);
     }
   }
 }

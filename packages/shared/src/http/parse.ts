@@ -8,7 +8,8 @@ import { BodyDecoder } from './body-decoder.js';
 import { HeadDecoder } from './decoder.js';
 import { ERROR_CODES, WireError } from '../protocol/errors.js';
 import { requestFraming, responseFraming } from './framing.js';
-import { REQUEST_LINE, STATUS_LINE } from './start-line.js';
+import { REQUEST_LINE, STATUS_LINE, type StartLineSyntax } from './start-line.js';
+import { quickHead } from './quick-head.js';
 import type { BodyFraming, ParseLimits, RequestHead, ResponseHead } from './types.js';
 
 export interface ParsedRequest {
@@ -25,7 +26,10 @@ export interface ParsedResponse {
   readonly body: Buffer;
 }
 
-function parseHead<H>(decoder: HeadDecoder<H>, buf: Buffer): { head: H; offset: number } {
+function parseHead<H>(syntax: StartLineSyntax<H>, buf: Buffer, limits?: ParseLimits): { head: H; offset: number } {
+  const quick = quickHead(syntax, buf, limits);
+  if (quick) return quick;
+  const decoder = new HeadDecoder(syntax, limits);
   const offset = decoder.write(buf, 0);
   if (!decoder.done) decoder.end();
   return { head: decoder.head, offset };
@@ -44,7 +48,7 @@ function decodeBody(framing: BodyFraming, buf: Buffer, offset: number, limits?: 
 }
 
 export function parseRequest(buf: Buffer, limits?: ParseLimits): ParsedRequest {
-  const { head, offset } = parseHead(new HeadDecoder(REQUEST_LINE, limits), buf);
+  const { head, offset } = parseHead(REQUEST_LINE, buf, limits);
   const framing = requestFraming(head);
   return { head, framing, body: decodeBody(framing, buf, offset, limits) };
 }
@@ -54,12 +58,12 @@ export function parseRequest(buf: Buffer, limits?: ParseLimits): ParsedRequest {
  * including the empty line; whatever follows is not read.
  */
 export function parseResponseHead(buf: Buffer, limits?: ParseLimits): ResponseHead {
-  return parseHead(new HeadDecoder(STATUS_LINE, limits), buf).head;
+  return parseHead(STATUS_LINE, buf, limits).head;
 }
 
 /** `requestMethod` is the method of the request this answers (HEAD responses have no body). */
 export function parseResponse(buf: Buffer, limits?: ParseLimits, opts?: { requestMethod?: string }): ParsedResponse {
-  const { head, offset } = parseHead(new HeadDecoder(STATUS_LINE, limits), buf);
+  const { head, offset } = parseHead(STATUS_LINE, buf, limits);
   const framing = responseFraming(head, opts?.requestMethod);
   return { head, framing, body: decodeBody(framing, buf, offset, limits) };
 }
