@@ -50,3 +50,27 @@ test('an idle proxy and client do not wake their event loops more than a few tim
     await Promise.all([client.stop(), proxy.stop()]);
   }
 });
+
+/** A settled idle client's wake-ups a second: the event-loop histogram once a second alone gave 1, with nothing to do. */
+const MAX_SETTLED_WAKEUPS_PER_S = 0.6;
+const SETTLED_WINDOW_MS = 8_000;
+const SETTLE_MS = 12_000;
+
+test('a settled idle client wakes its event loop less than once a second: no periodic timer of its own', async () => {
+  const proxy = await startProxyProc();
+  const client = new Proc('pushprox-client', process.execPath, [CLIENT_BIN, `--proxy-url=${proxy.url}`, '--fqdn=127.0.0.1', '--metrics-addr=127.0.0.1:0']);
+  try {
+    await waitRegistered(proxy.url, '127.0.0.1', { client });
+    // The connection's timers end within seconds, and V8's memory reducer runs its full
+    // collection (a burst of waits on its worker threads) about 9 s after the start.
+    await sleep(SETTLE_MS);
+    const before = { client: mainThreadWakeups(client), at: performance.now() };
+    await sleep(SETTLED_WINDOW_MS);
+    const woken = mainThreadWakeups(client) - before.client;
+    const seconds = (performance.now() - before.at) / 1000;
+    const max = Math.floor(MAX_SETTLED_WAKEUPS_PER_S * seconds);
+    assert.ok(woken <= max, `settled idle client's event loop woke ${woken} times in ${seconds.toFixed(2)} s (at most ${max})`);
+  } finally {
+    await Promise.all([client.stop(), proxy.stop()]);
+  }
+});
