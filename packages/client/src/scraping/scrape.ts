@@ -142,24 +142,32 @@ const NOT_FORWARDED: ReadonlySet<string> = new Set([
  * Authorization header is set.
  */
 export function forwardedHeaders(headers: WireHeaders, basicAuth?: string, authorization?: string): string[] {
-  // Fields named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1).
-  const named = new Set(
-    headers
-      .getAll('connection')
-      .flatMap((v) => v.split(','))
-      .map((t) => t.trim().toLowerCase())
-      .filter((t) => t !== ''),
-  );
+  // Fields named in `Connection` are hop-by-hop too (RFC 9110 §7.6.1). A scrape
+  // from our proxy carries none, so the usual path builds no set and no closures.
+  const connection = headers.getAll('connection');
+  const named = connection.length === 0 ? undefined : connectionTokens(connection);
+  const flat = headers.toRawArray();
   const out: string[] = [];
-  for (const [name, value] of headers) {
-    const lower = name.toLowerCase();
-    if (!NOT_FORWARDED.has(lower) && !named.has(lower)) out.push(name, value);
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    const lower = flat[i]!.toLowerCase();
+    if (!NOT_FORWARDED.has(lower) && !named?.has(lower)) out.push(flat[i]!, flat[i + 1]!);
   }
   if (!headers.has('authorization')) {
     if (authorization !== undefined) out.push('Authorization', authorization);
     else if (basicAuth !== undefined) out.push('Authorization', `Basic ${Buffer.from(basicAuth).toString('base64')}`);
   }
   return out;
+}
+
+function connectionTokens(values: readonly string[]): Set<string> {
+  const named = new Set<string>();
+  for (const v of values) {
+    for (const t of v.split(',')) {
+      const token = t.trim().toLowerCase();
+      if (token !== '') named.add(token);
+    }
+  }
+  return named;
 }
 
 /**
