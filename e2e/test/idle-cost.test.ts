@@ -51,25 +51,31 @@ test('an idle proxy and client do not wake their event loops more than a few tim
   }
 });
 
-/** A settled idle client's wake-ups a second: the event-loop histogram once a second alone gave 1, with nothing to do. */
-const MAX_SETTLED_WAKEUPS_PER_S = 0.6;
-const SETTLED_WINDOW_MS = 8_000;
-const SETTLE_MS = 12_000;
+/**
+ * A settled idle client: windows of WINDOW_S seconds, of which the quietest
+ * must have at most MAX_QUIET_WAKEUPS wake-ups. The event-loop histogram once
+ * a second put WINDOW_S or more into every window; a collection or a busy
+ * machine can put a burst into one window, not into all of them.
+ */
+const WINDOW_S = 3;
+const WINDOWS = 4;
+const MAX_QUIET_WAKEUPS = 1;
+const SETTLE_MS = 6_000;
 
 test('a settled idle client wakes its event loop less than once a second: no periodic timer of its own', async () => {
   const proxy = await startProxyProc();
   const client = new Proc('pushprox-client', process.execPath, [CLIENT_BIN, `--proxy-url=${proxy.url}`, '--fqdn=127.0.0.1', '--metrics-addr=127.0.0.1:0']);
   try {
     await waitRegistered(proxy.url, '127.0.0.1', { client });
-    // The connection's timers end within seconds, and V8's memory reducer runs its full
-    // collection (a burst of waits on its worker threads) about 9 s after the start.
     await sleep(SETTLE_MS);
-    const before = { client: mainThreadWakeups(client), at: performance.now() };
-    await sleep(SETTLED_WINDOW_MS);
-    const woken = mainThreadWakeups(client) - before.client;
-    const seconds = (performance.now() - before.at) / 1000;
-    const max = Math.floor(MAX_SETTLED_WAKEUPS_PER_S * seconds);
-    assert.ok(woken <= max, `settled idle client's event loop woke ${woken} times in ${seconds.toFixed(2)} s (at most ${max})`);
+    const counts: number[] = [];
+    for (let i = 0; i < WINDOWS; i++) {
+      const before = mainThreadWakeups(client);
+      await sleep(WINDOW_S * 1000);
+      counts.push(mainThreadWakeups(client) - before);
+    }
+    const quietest = Math.min(...counts);
+    assert.ok(quietest <= MAX_QUIET_WAKEUPS, `settled idle client woke ${counts.join(', ')} times in its ${WINDOWS} windows of ${WINDOW_S} s (the quietest at most ${MAX_QUIET_WAKEUPS})`);
   } finally {
     await Promise.all([client.stop(), proxy.stop()]);
   }

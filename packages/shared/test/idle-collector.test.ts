@@ -2,8 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import v8 from 'node:v8';
-import { IdleCollector } from '../src/runtime/idle-collector.js';
-import { v8Gc } from '../src/runtime/gc.js';
+import { IdleCollector } from '../src/memory/idle-collector.js';
+import { v8Gc } from '../src/memory/gc.js';
 
 /** A heap whose size the test sets; collect() brings it back to `live`. */
 function fakeHeap(live: number) {

@@ -1,5 +1,5 @@
 /**
- * The whole-buffer parser's fast path (quick-head.ts) against the line-by-line
+ * The whole-buffer parser's fast path (quickHead in parse.ts) against the line-by-line
  * HeadDecoder: on every input, quickHead either declines (undefined) or
  * returns exactly the decoder's head and offset; the decoder gives every
  * error. Inputs are the upstream fixtures and what they tunnel, heads built
@@ -9,7 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HeadDecoder } from '../src/http/decoder.js';
-import { quickHead } from '../src/http/quick-head.js';
+import { quickHead } from '../src/http/parse.js';
 import { REQUEST_LINE, STATUS_LINE, type StartLineSyntax } from '../src/http/start-line.js';
 import { parseRequest, parseResponse, type ParseLimits } from '../src/http/index.js';
 import { fixture, fixtureNames } from '../src/testing/fixtures.js';
