@@ -5,22 +5,22 @@ import v8 from 'node:v8';
 import { IdleCollector } from '../src/memory/idle-collector.js';
 import { v8Gc } from '../src/memory/gc.js';
 
-/** A heap whose size the test sets; collect() brings it back to `live`. */
+/** A heap whose size the test sets; `hooks` are the collector's heapUsed and collect, which brings it back to `live`. */
 function fakeHeap(live: number) {
   const h = { used: live, live, collections: 0 };
-  return {
-    h,
+  const hooks = {
     heapUsed: () => h.used,
     collect: () => {
       h.collections++;
       h.used = h.live;
     },
   };
+  return { h, hooks };
 }
 
 test('idle collector: collects once the heap has grown and nothing is in flight', async () => {
   const f = fakeHeap(10_000_000);
-  const c = new IdleCollector({ isBusy: () => false, intervalMs: 20, minGrowthBytes: 1000, heapUsed: f.heapUsed, collect: f.collect });
+  const c = new IdleCollector({ isBusy: () => false, intervalMs: 20, minGrowthBytes: 1000, ...f.hooks });
   c.start();
   try {
     f.h.used += 5000;
@@ -35,7 +35,7 @@ test('idle collector: collects once the heap has grown and nothing is in flight'
 
 test('idle collector: leaves a heap that grew less than minGrowthBytes alone', async () => {
   const f = fakeHeap(10_000_000);
-  const c = new IdleCollector({ isBusy: () => false, intervalMs: 10, minGrowthBytes: 1000, heapUsed: f.heapUsed, collect: f.collect });
+  const c = new IdleCollector({ isBusy: () => false, intervalMs: 10, minGrowthBytes: 1000, ...f.hooks });
   c.start();
   try {
     f.h.used += 999;
@@ -58,8 +58,7 @@ test('idle collector: waits while a scrape is in flight and collects at the firs
     intervalMs: 30,
     retryMs: 5,
     minGrowthBytes: 1,
-    heapUsed: f.heapUsed,
-    collect: f.collect,
+    ...f.hooks,
   });
   f.h.used += 10;
   quick.start();
@@ -86,8 +85,7 @@ test('idle collector: retries while busy are bounded by the interval', async () 
     intervalMs: 40,
     retryMs: 10,
     minGrowthBytes: 1,
-    heapUsed: f.heapUsed,
-    collect: f.collect,
+    ...f.hooks,
   });
   f.h.used += 10;
   c.start();

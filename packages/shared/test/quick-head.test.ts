@@ -35,6 +35,12 @@ function viaDecoder(c: Case): { ok: true; head: unknown; offset: number } | { ok
   }
 }
 
+/** Both refuse `c`: quickHead declines it and the decoder gives an error. */
+function bothRefuse(c: Case, why: string): void {
+  assert.equal(quickHead(c.syntax, c.bytes, c.limits), undefined, why);
+  assert.equal(viaDecoder(c).ok, false, `the decoder should refuse it too: ${why}`);
+}
+
 function shape(head: unknown): unknown {
   const h = head as { headers: Iterable<unknown> } & Record<string, unknown>;
   return { ...h, headers: [...h.headers] };
@@ -97,25 +103,18 @@ test('quick head: declines each fault the grammar names, so the decoder reports 
     ['empty start line', `\r\n${SCRAPE}`],
     ['no empty line', SCRAPE.slice(0, -2)],
   ];
-  for (const [why, text] of faults) {
-    const c: Case = { syntax: REQUEST_LINE as Syntax, bytes: Buffer.from(text, 'latin1') };
-    assert.equal(quickHead(c.syntax, c.bytes), undefined, why);
-    assert.equal(viaDecoder(c).ok, false, `the decoder should refuse it too: ${why}`);
-  }
+  for (const [why, text] of faults) bothRefuse({ syntax: REQUEST_LINE as Syntax, bytes: Buffer.from(text, 'latin1') }, why);
   const status = Buffer.from('HTTP/1.1 200 O\x01K\r\nContent-Length: 0\r\n\r\n', 'latin1');
-  assert.equal(quickHead(STATUS_LINE as Syntax, status), undefined, 'control character in the reason phrase');
+  bothRefuse({ syntax: STATUS_LINE as Syntax, bytes: status }, 'control character in the reason phrase');
 });
 
 test('quick head: keeps the decoder\'s limits to the byte and the field', () => {
   const bytes = Buffer.from(SCRAPE, 'latin1');
   const exact = { maxHeadBytes: bytes.length };
   assert.ok(agree({ syntax: REQUEST_LINE as Syntax, bytes, limits: exact }), 'a head of exactly maxHeadBytes is taken');
-  const short = { maxHeadBytes: bytes.length - 1 };
-  assert.equal(quickHead(REQUEST_LINE, bytes, short), undefined);
-  assert.equal(viaDecoder({ syntax: REQUEST_LINE as Syntax, bytes, limits: short }).ok, false);
+  bothRefuse({ syntax: REQUEST_LINE as Syntax, bytes, limits: { maxHeadBytes: bytes.length - 1 } }, 'a head one byte over maxHeadBytes');
   assert.ok(agree({ syntax: REQUEST_LINE as Syntax, bytes, limits: { maxHeaders: 5 } }), 'five fields at maxHeaders 5');
-  assert.equal(quickHead(REQUEST_LINE, bytes, { maxHeaders: 4 }), undefined);
-  assert.equal(viaDecoder({ syntax: REQUEST_LINE as Syntax, bytes, limits: { maxHeaders: 4 } }).ok, false);
+  bothRefuse({ syntax: REQUEST_LINE as Syntax, bytes, limits: { maxHeaders: 4 } }, 'five fields at maxHeaders 4');
 });
 
 test('quick head: values keep inner whitespace, lose OWS, and may be empty or obs-text', () => {

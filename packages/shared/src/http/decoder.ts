@@ -11,7 +11,7 @@
 import { ERROR_CODES, WireError } from '../protocol/errors.js';
 import { WireHeaders } from './headers.js';
 import { startLinePrefixError, type StartLineSyntax } from './start-line.js';
-import { isFieldValue, isToken, quoteSnippet } from './syntax.js';
+import { isFieldValue, isOws, isToken, owsTrimmed, quoteSnippet } from './syntax.js';
 import type { ParseLimits } from './types.js';
 
 export const DEFAULT_MAX_HEAD_BYTES = 64 * 1024;
@@ -80,10 +80,6 @@ function invalidHeader(message: string): WireError {
   return new WireError(ERROR_CODES.WIRE_INVALID_HEADER, message);
 }
 
-function isOws(code: number): boolean {
-  return code === 0x20 || code === 0x09;
-}
-
 /**
  * `field-name ":" OWS field-value OWS` (RFC 9112 §5). No whitespace before the
  * colon (§5.1), no obs-fold (§5.2), and the value passes isFieldValue.
@@ -97,11 +93,7 @@ export function parseFieldLine(line: string): [string, string] {
     const why = name === '' ? 'empty field name' : isOws(name.charCodeAt(name.length - 1)) ? 'whitespace before the colon' : 'field name is not a token';
     throw invalidHeader(`${why}: ${quoteSnippet(line)}`);
   }
-  let start = colon + 1;
-  let end = line.length;
-  while (start < end && isOws(line.charCodeAt(start))) start++;
-  while (end > start && isOws(line.charCodeAt(end - 1))) end--;
-  const value = line.slice(start, end);
+  const value = owsTrimmed(line, colon + 1, line.length);
   if (!isFieldValue(value)) throw invalidHeader(`value of ${quoteSnippet(name)} contains a control character`);
   return [name, value];
 }

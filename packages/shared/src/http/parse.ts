@@ -10,6 +10,7 @@ import { ERROR_CODES, WireError } from '../protocol/errors.js';
 import { requestFraming, responseFraming } from './framing.js';
 import { REQUEST_LINE, STATUS_LINE, type StartLineSyntax } from './start-line.js';
 import { WireHeaders } from './headers.js';
+import { isFieldLines, owsTrimmed } from './syntax.js';
 import type { BodyFraming, ParseLimits, RequestHead, ResponseHead } from './types.js';
 
 export interface ParsedRequest {
@@ -32,7 +33,7 @@ export interface ParsedResponse {
  * bytes arrive, with an exact error for each fault; run once every few
  * seconds, its many small steps run cold, with most of their time in cache
  * misses. Here the head is one latin1 string checked by one regular
- * expression and split with indexOf.
+ * expression (isFieldLines) and split with indexOf.
  *
  * Invariant: quickHead returns a head only where HeadDecoder returns the same
  * head at the same offset; for anything else, faults included, it returns
@@ -41,18 +42,7 @@ export interface ParsedResponse {
  * limits are the decoder's (the codec's differential test compares both).
  */
 
-/**
- * Field lines, each `token ":" value CRLF` where the value holds HTAB, SP,
- * VCHAR and obs-text only (RFC 9110 §5.5, RFC 9112 §5): no obs-fold, no
- * whitespace before the colon, no bare CR or LF. The classes meet only at ':'
- * and CRLF, so matching is linear.
- */
-const FIELD_LINES = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*$/;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
-
-function isOws(code: number): boolean {
-  return code === 0x20 || code === 0x09;
-}
 
 /** The head at the start of `buf` and the offset after its empty line, or undefined (see the invariant above). */
 export function quickHead<H>(syntax: StartLineSyntax<H>, buf: Buffer, limits?: ParseLimits): { head: H; offset: number } | undefined {
@@ -64,7 +54,7 @@ export function quickHead<H>(syntax: StartLineSyntax<H>, buf: Buffer, limits?: P
   const eol = text.indexOf('\r\n');
   const startLine = text.slice(0, eol);
   const fields = text.slice(eol + 2);
-  if (!FIELD_LINES.test(fields)) return undefined;
+  if (!isFieldLines(fields)) return undefined;
   const headers = new WireHeaders();
   let at = 0;
   let count = 0;
@@ -73,11 +63,7 @@ export function quickHead<H>(syntax: StartLineSyntax<H>, buf: Buffer, limits?: P
     if (++count > maxFields) return undefined;
     const lineEnd = fields.indexOf('\r\n', at);
     const colon = fields.indexOf(':', at);
-    let start = colon + 1;
-    let stop = lineEnd;
-    while (start < stop && isOws(fields.charCodeAt(start))) start++;
-    while (stop > start && isOws(fields.charCodeAt(stop - 1))) stop--;
-    headers.append(fields.slice(at, colon), fields.slice(start, stop));
+    headers.append(fields.slice(at, colon), owsTrimmed(fields, colon + 1, lineEnd));
     at = lineEnd + 2;
   }
   try {

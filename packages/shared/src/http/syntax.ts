@@ -8,15 +8,44 @@
 
 import type { HttpVersion } from './types.js';
 
-/** token = 1*tchar (RFC 9110 §5.6.2). */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** HTAB, SP, VCHAR and obs-text: field-vchar plus the whitespace allowed inside a value. */
-const FIELD_CHARS = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** tchar (RFC 9110 §5.6.2), as a regular-expression class. */
+const TCHAR = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]";
+/** HTAB, SP, VCHAR and obs-text: field-vchar plus the whitespace allowed inside a value, as a class. */
+const FIELD_CHAR = '[\\t\\x20-\\x7e\\x80-\\xff]';
+/** token = 1*tchar. */
+const TOKEN = new RegExp(`^${TCHAR}+$`);
+const FIELD_CHARS = new RegExp(`^${FIELD_CHAR}*$`);
+/**
+ * Field lines, each `token ":" value CRLF` (RFC 9112 §5): no obs-fold, no
+ * whitespace before the colon, no bare CR or LF. The classes meet only at ':'
+ * and CRLF, so matching is linear.
+ */
+const FIELD_LINES = new RegExp(`^(?:${TCHAR}+:${FIELD_CHAR}*\\r\\n)*$`);
 /** Visible ASCII and obs-text: no CTL, no SP (RFC 9112 §3.2 request-target is a URI). */
 const TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 /** absolute-URI with an authority: `scheme "://" authority …` (RFC 3986 §3). */
 const ABSOLUTE_WITH_HOST = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]/;
 const VERSION = /^HTTP\/([0-9])\.([0-9])$/;
+
+/**
+ * Whether `s` is a run of well-formed field lines, each ending in CRLF (none
+ * included): one test for what isToken and isFieldValue check line by line.
+ */
+export function isFieldLines(s: string): boolean {
+  return FIELD_LINES.test(s);
+}
+
+/** OWS (RFC 9110 §5.6.3): SP or HTAB. */
+export function isOws(code: number): boolean {
+  return code === 0x20 || code === 0x09;
+}
+
+/** `s[start, end)` without the OWS around it: a field value as stored (RFC 9112 §5). */
+export function owsTrimmed(s: string, start: number, end: number): string {
+  while (start < end && isOws(s.charCodeAt(start))) start++;
+  while (end > start && isOws(s.charCodeAt(end - 1))) end--;
+  return s.slice(start, end);
+}
 
 export function isToken(s: string): boolean {
   return TOKEN.test(s);

@@ -49,6 +49,8 @@ export class IdleCollector {
   readonly #intervalMs: number;
   readonly #minGrowthBytes: number;
   readonly #retryMs: number;
+  /** How long after a collection the baseline is read: SETTLE_MS, or half the interval if sooner. */
+  readonly #settleMs: number;
   readonly #heapUsed: () => number;
   readonly #collect: (() => void) | undefined;
   #baseline: number;
@@ -67,6 +69,7 @@ export class IdleCollector {
     this.#intervalMs = intervalMs;
     this.#minGrowthBytes = o.minGrowthBytes ?? DEFAULT_IDLE_GC_MIN_GROWTH_BYTES;
     this.#retryMs = Math.min(o.retryMs ?? DEFAULT_IDLE_GC_RETRY_MS, intervalMs);
+    this.#settleMs = Math.min(SETTLE_MS, intervalMs / 2);
     this.#heapUsed = o.heapUsed ?? (() => v8.getHeapStatistics().used_heap_size);
     const gc = o.collect ? undefined : v8Gc();
     this.#collect = o.collect ?? (gc ? () => gc() : undefined);
@@ -88,10 +91,6 @@ export class IdleCollector {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-  }
-
-  get #settleMs(): number {
-    return Math.min(SETTLE_MS, this.#intervalMs / 2);
   }
 
   #schedule(ms: number): void {
