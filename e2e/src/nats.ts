@@ -40,7 +40,11 @@ export async function startNatsCluster(size = 3, extraArgs: readonly string[] = 
     const args = ['-a', '127.0.0.1', '-p', String(n.port), '-m', String(n.monitorPort), '-n', n.name, '--cluster_name', 'pushprox-test'];
     if (size > 1) args.push('-cluster', `nats://127.0.0.1:${n.clusterPort}`, '-routes', routes);
     n.proc = new Proc(n.name, BINARIES.natsServer, [...args, ...extraArgs]);
-    await waitListening('127.0.0.1', n.port);
+    try {
+      await waitListening('127.0.0.1', n.port);
+    } catch (err) {
+      throw new Error(`${n.name} (pid ${n.proc.pid}, ${n.proc.running ? 'running' : 'exited'}): ${(err as Error).message}\n${n.proc.output}`);
+    }
     await waitRoutes(n, nodes.filter((o) => o !== n && o.proc?.running).length);
   };
   for (let i = 0; i < size; i++) await start(i);

@@ -1,19 +1,46 @@
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
 /**
- * A port that was free a moment ago on `host`, for programs that cannot
- * report the port they bound (Prometheus, node_exporter). The race with other
- * processes is accepted for tests.
+ * The first port the kernel hands out for outgoing connections and `listen(0)`
+ * (Linux default 32768). Ports from freePort lie below it: a port taken from
+ * the ephemeral range can become the local port of some other test's outgoing
+ * connection between freePort and the program's bind, which then fails with
+ * EADDRINUSE (seen in CI as a nats-server that never listened).
  */
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+const EPHEMERAL_LOW = ((): number => {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'latin1').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 20_000 && low < 65_536 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+})();
+const RANGE_LOW = 20_000;
+const RANGE = EPHEMERAL_LOW - RANGE_LOW;
+/** Each test process walks the range from its own random start, so it never hands out one port twice. */
+let cursor = Math.floor(Math.random() * RANGE);
+
+function bindable(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen({ port, host, exclusive: true }, () => s.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port that was free a moment ago on `host`, below the ephemeral range, for
+ * programs that cannot report the port they bound (Prometheus, node_exporter,
+ * nats-server). Two test processes could still pick the same port at once;
+ * that race is accepted for tests.
+ */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let i = 0; i < 500; i++) {
+    const port = RANGE_LOW + (cursor++ % RANGE);
+    if (await bindable(host, port)) return port;
+  }
+  throw new Error(`no bindable port on ${host} among 500 tried in ${RANGE_LOW}-${EPHEMERAL_LOW - 1}`);
 }
 
 /** Resolves once `host:port` accepts TCP connections; rejects after `timeoutMs`. */
