@@ -4,6 +4,7 @@ import { DEFAULT_IDLE_GC_INTERVAL_MS, ERROR_CODES, formatDuration, IdleCollector
 import { ClientDispatchers } from './http/reloadable-dispatchers.js';
 import type { ClientConfig } from './config.js';
 import { ClientMetrics, startMetricsServer, type MetricsServer } from './metrics.js';
+import { DEFAULT_WARM_UP_ROUNDS, warmUpScrapePath } from './scraping/warm-up.js';
 import type { PollMode } from './transport/poller.js';
 import { loadTlsFiles } from './http/tls-files.js';
 import { startTarget, type TargetRunner } from './targets/target-runner.js';
@@ -39,6 +40,8 @@ export interface StartClientOptions {
   readonly version?: string;
   /** How often the client looks for an idle moment to run a full GC (IdleCollector). Default 5 min (DEFAULT_IDLE_GC_INTERVAL_MS); 0 turns it off. */
   readonly idleGcIntervalMs?: number;
+  /** Scrapes the client runs against loopback before its first real one (warmUpScrapePath). Default DEFAULT_WARM_UP_ROUNDS (300); 0 turns the warm-up off. */
+  readonly warmUpRounds?: number;
 }
 
 export interface RunningClient {
@@ -174,6 +177,13 @@ export async function startClient(config: ClientConfig, opts: StartClientOptions
   }
 
   if (targets.length > 1) logger.info('Gateway: polling for several FQDNs', { fqdns: targets.map((t) => t.fqdn).join(',') });
+  // Only the plain-http path is warmed: with forward proxies set, every target goes through undici.
+  const warmUpRounds = opts.warmUpRounds ?? DEFAULT_WARM_UP_ROUNDS;
+  if (warmUpRounds > 0 && dispatchers.plainTarget) {
+    const w = await warmUpScrapePath({ rounds: warmUpRounds, dispatcher: dispatchers.target });
+    if (logger.debugEnabled) logger.debug('Warmed up the scrape path', { rounds: w.rounds, ok: w.ok, ms: Math.round(w.ms) });
+  }
+
   // A gateway's lines name the FQDN they are about; a plain client's stay as they were.
   const loggerOf = (fqdn: string): Logger => (targets.length > 1 ? logger.child({ fqdn }) : logger);
   // One scheduler and transport per FQDN and --proxy-url: a scrape is pushed back to the proxy it came from.

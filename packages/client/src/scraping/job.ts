@@ -63,6 +63,13 @@ export interface ScrapeOutcome {
   readonly refused?: string;
 }
 
+/** What a job counts; ClientMetrics has it. */
+export interface JobMetrics {
+  readonly scrapeErrors: Pick<ClientMetrics['scrapeErrors'], 'inc'>;
+  readonly pushErrors: Pick<ClientMetrics['pushErrors'], 'inc'>;
+  readonly scrapesRefused: Pick<ClientMetrics['scrapesRefused'], 'inc'>;
+}
+
 export interface JobDeps {
   readonly fqdn: string;
   /** What may be scraped. Default DEFAULT_SCRAPE_POLICY (anything upstream would, GET and HEAD only). */
@@ -74,7 +81,7 @@ export interface JobDeps {
   /** --token-path: bearer token for targets, unless the request has its own Authorization. Default none. */
   readonly targetToken?: TokenFile | undefined;
   readonly push: PushOptions;
-  readonly metrics: ClientMetrics;
+  readonly metrics: JobMetrics;
   readonly logger: Logger;
   /** Told how each scrape ended (the status page). Default none. */
   readonly onOutcome?: (outcome: ScrapeOutcome) => void;
