@@ -82,11 +82,17 @@ export async function promRateScenario(o: PromRateOptions): Promise<Record<strin
       const all = summarize(ms(await prom.rangeValues(`scrape_duration_seconds{job="${who}"}[${window}]`)));
       const late = summarize(ms(await prom.rangeValues(`scrape_duration_seconds{job="${who}"}[${halfWindow}]`)));
       const ups = await prom.rangeValues(`up{job="${who}"}[${window}]`);
+      // The first scrapes of each target, right after the programs started (see warm-up.ts).
+      const series = (await prom.rangeSeries(`scrape_duration_seconds{job="${who}"}[${Math.ceil(runMin) + 2}m]`)).map(ms);
+      const first = summarize(series.map((s) => s[0]!).filter((v) => v !== undefined));
+      const next = summarize(series.flatMap((s) => s.slice(1, 10)));
       per[who] = {
         scrapes: all.count,
         failed_scrapes: ups.filter((u) => u === 0).length,
         scrape_duration_ms: { p50: all.p50, p90: all.p90, p99: all.p99, max: all.max },
         scrape_duration_second_half_ms: { p50: late.p50, p90: late.p90, p99: late.p99, max: late.max },
+        first_scrape_ms: { p50: first.p50, max: first.max },
+        scrapes_2_to_10_ms: { p50: next.p50, p99: next.p99 },
         proxy_cpu_ms_per_scrape: ((cpu1[i]!.proxy - cpu0[i]!.proxy) * 1000) / Math.max(1, all.count),
         clients_cpu_ms_per_scrape: ((cpu1[i]!.clients - cpu0[i]!.clients) * 1000) / Math.max(1, all.count),
       };

@@ -40,7 +40,7 @@ export interface StartClientOptions {
   readonly version?: string;
   /** How often the client looks for an idle moment to run a full GC (IdleCollector). Default 5 min (DEFAULT_IDLE_GC_INTERVAL_MS); 0 turns it off. */
   readonly idleGcIntervalMs?: number;
-  /** Scrapes the client runs against loopback before its first real one (warmUpScrapePath). Default DEFAULT_WARM_UP_ROUNDS (300); 0 turns the warm-up off. */
+  /** Scrapes the client runs against loopback before its first real one (warmUpScrapePath). Default DEFAULT_WARM_UP_ROUNDS (30); 0 turns the warm-up off. */
   readonly warmUpRounds?: number;
 }
 

@@ -32,7 +32,7 @@ test('warm-up: stops starting rounds once maxMs has passed', async (t) => {
   assert.ok(r.ms < 1000, `took ${r.ms} ms for a 100 ms bound`);
 });
 
-test('warm-up: a client runs it at start, and it counts in none of the client\'s metrics', { timeout: 20_000 }, async (t) => {
+test("warm-up: a client runs it at start, and it counts in none of the client's metrics", { timeout: 20_000 }, async (t) => {
   const proxy = await FakeProxy.start('upstream');
   t.after(() => proxy.close());
   const lines: LogLine[] = [];
@@ -54,5 +54,17 @@ test('warm-up: warmUpRounds 0 turns it off', { timeout: 20_000 }, async (t) => {
   const lines: LogLine[] = [];
   const client = await startClient(testConfig(proxy.url), { logger: recordingLogger(lines, true), warmUpRounds: 0 });
   t.after(() => client.stop());
+  assert.equal(lines.find((l) => l.msg === 'Warmed up the scrape path'), undefined);
+});
+
+test('warm-up: skipped when a forward proxy is set in the environment, since every scrape then goes through it', { timeout: 20_000 }, async (t) => {
+  const proxy = await FakeProxy.start('upstream');
+  t.after(() => proxy.close());
+  const lines: LogLine[] = [];
+  // NO_PROXY keeps the proxy's own URL direct; the warm-up is skipped all the same.
+  const env = { HTTP_PROXY: 'http://127.0.0.1:9', NO_PROXY: '127.0.0.1' };
+  const client = await startClient(testConfig(proxy.url), { logger: recordingLogger(lines, true), env });
+  t.after(() => client.stop());
+  assert.ok(lines.some((l) => l.msg === 'Using forward proxies from the environment'), 'the client saw the forward proxy');
   assert.equal(lines.find((l) => l.msg === 'Warmed up the scrape path'), undefined);
 });
