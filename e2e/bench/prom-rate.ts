@@ -84,7 +84,7 @@ export async function promRateScenario(o: PromRateOptions): Promise<Record<strin
       const ups = await prom.rangeValues(`up{job="${who}"}[${window}]`);
       // The first scrapes of each target, right after the programs started (see warm-up.ts).
       const series = (await prom.rangeSeries(`scrape_duration_seconds{job="${who}"}[${Math.ceil(runMin) + 2}m]`)).map(ms);
-      const first = summarize(series.map((s) => s[0]!).filter((v) => v !== undefined));
+      const first = summarize(series.flatMap((s) => s.slice(0, 1)));
       const next = summarize(series.flatMap((s) => s.slice(1, 10)));
       per[who] = {
         scrapes: all.count,

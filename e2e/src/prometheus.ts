@@ -77,12 +77,12 @@ export class Prometheus {
     return (await this.rangeSeries(expr)).flat();
   }
 
-  /** Like rangeValues, one array per series, each in time order. */
+  /** Like rangeValues, one array per series, each in time order (as Prometheus returns them). */
   async rangeSeries(expr: string): Promise<number[][]> {
     const r = await getUrl(`${this.url}/api/v1/query?query=${encodeURIComponent(expr)}`, { timeoutMs: 60_000 });
     const body = JSON.parse(r.body.toString()) as { status: string; error?: string; data: { result: Array<{ values: Array<[number, string]> }> } };
     if (body.status !== 'success') throw new Error(`query ${expr} failed: ${body.error}`);
-    return body.data.result.map((x) => [...x.values].sort((a, b) => a[0] - b[0]).map((v) => Number(v[1])));
+    return body.data.result.map((x) => x.values.map((v) => Number(v[1])));
   }
 
   /** Polls `check` every 250 ms until it returns a value that is not undefined; rejects after `timeoutMs`. */

@@ -113,7 +113,6 @@ export async function warmUpScrapePath(o: WarmUpOptions): Promise<WarmUpResult> 
   let sink: Awaited<ReturnType<typeof loopbackServer>> | undefined;
   let socket: net.Socket | undefined;
   let done = 0;
-  let ok = 0;
   try {
     exporter = await loopbackServer(answerRequests);
     sink = await loopbackServer((s) => s.resume());
@@ -134,24 +133,23 @@ export async function warmUpScrapePath(o: WarmUpOptions): Promise<WarmUpResult> 
       reclaimer: new BufferReclaimer(),
     };
     const hostPort = `127.0.0.1:${exporter.port}`;
-    while (done < rounds && performance.now() - started < maxMs) {
-      const bytes = Buffer.from(
-        `GET http://${hostPort}/metrics HTTP/1.1\r\nHost: ${hostPort}\r\nUser-Agent: Prometheus/2.42.0\r\n` +
-          'Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\nAccept-Encoding: gzip\r\n' +
-          `${HEADER_ID}: ${randomUUID()}\r\n${HEADER_SCRAPE_TIMEOUT}: 10\r\n\r\n`,
-        'latin1',
-      );
+    // As our proxy frames a scrape from Prometheus; each round parses it anew.
+    const bytes = Buffer.from(
+      `GET http://${hostPort}/metrics HTTP/1.1\r\nHost: ${hostPort}\r\nUser-Agent: Prometheus/2.42.0\r\n` +
+        'Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1\r\nAccept-Encoding: gzip\r\n' +
+        `${HEADER_ID}: ${randomUUID()}\r\n${HEADER_SCRAPE_TIMEOUT}: 10\r\n\r\n`,
+      'latin1',
+    );
+    // The first failed round ends the warm-up.
+    while (done < rounds && metrics.errors === 0 && performance.now() - started < maxMs) {
       const { head, body } = parseScrapeRequest(bytes);
       const job = new ScrapeJob({ head, body, receivedAt: performance.now() }, deps);
-      const errorsBefore = metrics.errors;
       try {
         await job.run(channel);
       } finally {
         job.dispose();
       }
       done++;
-      if (metrics.errors !== errorsBefore) break;
-      ok++;
     }
   } catch {
     // No loopback listener or sink: no warm-up, and no harm.
@@ -161,5 +159,5 @@ export async function warmUpScrapePath(o: WarmUpOptions): Promise<WarmUpResult> 
     exporter?.close();
     sink?.close();
   }
-  return { rounds: done, ok, ms: performance.now() - started };
+  return { rounds: done, ok: done - Math.min(metrics.errors, 1), ms: performance.now() - started };
 }

@@ -32,7 +32,7 @@ test('warm-up: stops starting rounds once maxMs has passed', async (t) => {
   assert.ok(r.ms < 1000, `took ${r.ms} ms for a 100 ms bound`);
 });
 
-test("warm-up: a client runs it at start, and it counts in none of the client's metrics", { timeout: 20_000 }, async (t) => {
+test("warm-up: a client runs it at start, every round succeeding, and its error counters stay at zero", { timeout: 20_000 }, async (t) => {
   const proxy = await FakeProxy.start('upstream');
   t.after(() => proxy.close());
   const lines: LogLine[] = [];
