@@ -5,6 +5,7 @@ import { loadWebConfig } from './auth/web-config.js';
 import { loadTokenFile } from './auth/client-auth.js';
 import { ConfigReloader, reloadOnSighup } from './lifecycle/reloader.js';
 import { addProxyReloadSteps } from './lifecycle/reload-steps.js';
+import { warmUpProxy } from './lifecycle/warm-up.js';
 
 /**
  * The proxy's `--interrupt-budget` (see tuneV8ForRareWork), an eighth of
@@ -44,6 +45,9 @@ async function main(): Promise<void> {
     const reloader = new ConfigReloader({ logger });
     // Imported only when enabled: a proxy without a cluster never loads the NATS client.
     const cluster = config.cluster && new (await import('./cluster/cluster.js')).Cluster(config.cluster, logger);
+    // Before the listeners open: the first scrapes then find their path compiled.
+    const w = await warmUpProxy();
+    if (logger.debugEnabled) logger.debug('Warmed up the scrape path', { rounds: w.rounds, ms: Math.round(w.ms) });
     const proxy = await startProxy(config, {
       ...(cluster && { cluster }),
       logger,
