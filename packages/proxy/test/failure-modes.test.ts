@@ -163,8 +163,8 @@ test('7. a push larger than --push.max-body-size is refused with 413', async () 
 test('the client is told the default timeout when Prometheus sends none, clamped to the maximum, less the proxy margin', async () => {
   await withProxy({ scrapeDefaultTimeoutMs: 7000, scrapeMaxTimeoutMs: 9000 }, async (proxy) => {
     const port = proxy.address.port;
-    // Margin: 5% of the timeout, at least 10 ms, at most 500 ms.
-    const cases = [[undefined, '6.65'], ['60', '8.55'], ['2.5', '2.375'], ['junk', '6.65'], ['0.1', '0.09'], ['30', '8.55']] as const;
+    // Margin: 5% of the timeout, at least 100 ms (a tenth under 1 s), at most 500 ms.
+    const cases = [[undefined, '6.65'], ['60', '8.55'], ['2.5', '2.375'], ['junk', '6.65'], ['1', '0.9'], ['0.1', '0.09'], ['30', '8.55']] as const;
     for (const [sent, forwarded] of cases) {
       const p = exchange(port, poll('host-a'));
       await until(() => proxy.coordinator.stats().waitingPolls === 1);
