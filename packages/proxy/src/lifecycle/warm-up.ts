@@ -45,6 +45,8 @@ export interface ProxyWarmUpResult {
 
 /** An exposition body of about 12 KB, the size of a small exporter's. */
 const BODY = Buffer.from(`# HELP warm_up_seconds A metric.\n# TYPE warm_up_seconds gauge\n${'warm_up_seconds{cpu="0",mode="idle"} 12345.67\n'.repeat(260)}`);
+/** The answer's body and its end, framed once: each round frames only its head, which carries the round's Id. */
+const BODY_AND_END = Buffer.concat([encodeFrame(FRAME.DATA, BODY), encodeFrame(FRAME.END)]);
 const ID_LINE = new RegExp(`\r\n${HEADER_ID}: ([^\r]*)\r\n`, 'i');
 
 /** A socket whose errors end it, connected to 127.0.0.1:`port`. */
@@ -75,7 +77,7 @@ async function openChannel(port: number): Promise<net.Socket> {
         if (type !== FRAME.REQUEST) return;
         const id = ID_LINE.exec(payload.toString('latin1'))?.[1] ?? '';
         const head = `HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: ${BODY.length}\r\n${HEADER_ID}: ${id}\r\n${HEADER_SCRAPE_TIMEOUT}: 9.000000\r\n\r\n`;
-        s.write(Buffer.concat([encodeFrame(FRAME.DATA, Buffer.from(head, 'latin1')), encodeFrame(FRAME.DATA, BODY), encodeFrame(FRAME.END)]));
+        s.write(Buffer.concat([encodeFrame(FRAME.DATA, Buffer.from(head, 'latin1')), BODY_AND_END]));
       },
     },
     [FRAME.REQUEST, FRAME.PING, FRAME.ERROR, FRAME.RECONNECT],
